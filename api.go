@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// MaxBodyBytes bounds a request body. A fire message carries the timer's
+// callback data and HTTP target, so 64 KiB keeps every message far below
+// SQS's 256 KiB limit (and DynamoDB's 400 KB item limit).
+const MaxBodyBytes = 64 << 10
+
+// timerStore is what the API needs from the timer table.
+type timerStore interface {
+	Get(ctx context.Context, id string) (*Timer, error)
+	Put(ctx context.Context, t *Timer) (*Timer, bool, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// API serves the REST API behind API Gateway: PUT, GET and DELETE on
+// /periodic/{id}. API Gateway has already checked SigV4 when it calls us.
+type API struct {
+	Timers timerStore
+	// Shards is the number of shards timers are spread over. Default 1.
+	Shards int
+	// SecretPrefix is the SSM path every aws-secret(...) must lie under.
+	// Default "/callclock/".
+	SecretPrefix string
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Log receives one line per request. Default slog.Default().
+	Log *slog.Logger
+}
+
+// NewAPI returns an API over timers with the defaults above.
+func NewAPI(timers timerStore) *API {
+	return &API{Timers: timers, Shards: 1, SecretPrefix: "/callclock/", Now: time.Now, Log: slog.Default()}
+}
+
+// putRequest is the body of PUT /periodic/{id}.
+type putRequest struct {
+	TimerCallbackData json.RawMessage `json:"timerCallbackData"`
+	MinuteOfHour      *int            `json:"minuteOfHour"`
+	HTTP              *HTTPTarget     `json:"http"`
+}
+
+// methodError is an EMETHOD error that knows which methods the route allows.
+type methodError struct {
+	err   *Error
+	allow string
+}
+
+func (e *methodError) Error() string { return e.err.Error() }
+func (e *methodError) Unwrap() error { return e.err }
+
+// Handle answers one API Gateway proxy request. It never fails: every error
+// becomes a JSON error response, since a Go error would reach the client as
+// a bare 502.
+func (a *API) Handle(ctx context.Context, req events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	status, body, err := a.route(ctx, req)
+	if err != nil {
+		code := ErrorCode(err)
+		status = errorStatus(code)
+		body = map[string]any{"error": map[string]string{"code": code, "message": ErrorMessage(err)}}
+		if code == EINTERNAL {
+			a.Log.ErrorContext(ctx, "api request failed", "method", req.HTTPMethod, "path", req.Path,
+				"requestId", req.RequestContext.RequestID, "error", err.Error())
+		}
+	}
+	resp := render(status, body)
+	var me *methodError
+	if errors.As(err, &me) {
+		resp.Headers["Allow"] = me.allow
+	}
+	a.Log.InfoContext(ctx, "api request", "method", req.HTTPMethod, "path", req.Path, "status", status,
+		"requestId", req.RequestContext.RequestID, "caller", req.RequestContext.Identity.UserArn)
+	return resp
+}
+
+func render(status int, body any) events.APIGatewayProxyResponse {
+	b, err := json.Marshal(body)
+	if err != nil { // only our own types get here; a failure is a bug
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	return events.APIGatewayProxyResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       string(b) + "\n",
+	}
+}
+
+// route parses the path and dispatches on it: parse, call, render.
+func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int, any, error) {
+	segs, err := pathSegments(req.Path)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(segs) == 2 && segs[0] == "periodic" {
+		id := segs[1]
+		if err := validateID(id); err != nil {
+			return 0, nil, err
+		}
+		switch req.HTTPMethod {
+		case http.MethodGet:
+			t, err := a.Timers.Get(ctx, id)
+			return http.StatusOK, t, err
+		case http.MethodPut:
+			return a.put(ctx, id, req)
+		case http.MethodDelete:
+			return http.StatusOK, id, a.Timers.Delete(ctx, id)
+		}
+		return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}", req.HTTPMethod), "DELETE, GET, PUT"}
+	}
+	return 0, nil, Errorf(ENOTFOUND, "no such resource: %s", req.Path)
+}
+
+// pathSegments splits and unescapes a request path.
+func pathSegments(path string) ([]string, error) {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, s := range segs {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, Errorf(EINVALID, "malformed path escape in %q", s)
+		}
+		segs[i] = u
+	}
+	return segs, nil
+}
+
+func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequest) (int, any, error) {
+	var in putRequest
+	if err := decodeBody(req, &in); err != nil {
+		return 0, nil, err
+	}
+	t, err := a.newTimer(id, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	stored, created, err := a.Timers.Put(ctx, t)
+	if err != nil {
+		return 0, nil, err
+	}
+	if created {
+		return http.StatusCreated, stored, nil
+	}
+	return http.StatusOK, stored, nil
+}
+
+// newTimer validates a PUT body and builds the timer it describes.
+func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
+	if bytes.Equal(bytes.TrimSpace(in.TimerCallbackData), []byte("null")) {
+		in.TimerCallbackData = nil
+	}
+	if in.TimerCallbackData == nil && in.HTTP == nil {
+		return nil, Errorf(EINVALID, "timerCallbackData is required unless an http target is given")
+	}
+	minute := defaultMinute(id)
+	if in.MinuteOfHour != nil {
+		if *in.MinuteOfHour < 0 || *in.MinuteOfHour > 59 {
+			return nil, Errorf(EINVALID, "minuteOfHour must be between 0 and 59")
+		}
+		minute = *in.MinuteOfHour
+	}
+	if in.HTTP != nil {
+		if err := in.HTTP.Validate(a.SecretPrefix); err != nil {
+			return nil, err
+		}
+	}
+	now := a.Now().UTC().Truncate(time.Second)
+	t := &Timer{
+		ID:           id,
+		ShardID:      shardFor(id, a.Shards),
+		MinuteOfHour: minute,
+		CallbackData: in.TimerCallbackData,
+		HTTP:         in.HTTP,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if next, ok := t.Schedule().Next(now); ok {
+		t.NextFireAt = next
+	}
+	return t, nil
+}
+
+// decodeBody reads a JSON body strictly: one object, no unknown fields, no
+// trailing data, at most MaxBodyBytes.
+func decodeBody(req events.APIGatewayProxyRequest, v any) error {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return Errorf(EINVALID, "body is not valid base64")
+		}
+	}
+	if len(body) > MaxBodyBytes {
+		return Errorf(ETOOLARGE, "body is %d bytes; the limit is %d", len(body), MaxBodyBytes)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return Errorf(EINVALID, "body is empty; expected a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(EINVALID, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(EINVALID, "malformed JSON body: unexpected data after the JSON object")
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+const usage = `bootstrap is callclock, a serverless timer service.
+
+On AWS Lambda it is the handler of every function in template.yaml. Elsewhere:
+
+  bootstrap invoke [-e FILE]     run one Lambda event through the handler (sam local invoke without Docker)
+  bootstrap local [flags]        run the whole service against a local AWS endpoint (AWS_ENDPOINT_URL)
+
+Run 'bootstrap COMMAND -h' for a command's flags.
+`
+
+// run is the command line: it returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "invoke":
+		return runInvoke(ctx, args[1:], stdin, stdout, stderr, log)
+	case "local":
+		return runLocal(ctx, args[1:], stderr, log)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "bootstrap: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// newFlagSet returns a flag set that prints its usage on -h and reports
+// errors to stderr.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: bootstrap %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and returns the exit code to stop with, or -1 to
+// go on: 0 after -h, 2 after a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	err := fs.Parse(args)
+	switch {
+	case err == flag.ErrHelp:
+		return 0
+	case err != nil:
+		return 2
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	return -1
+}
+
+// runInvoke reads one raw Lambda event and runs it through the same Router
+// Lambda runs, printing the handler's JSON response.
+func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := newFlagSet("invoke", "invoke [-e FILE]", stderr)
+	file := fs.String("e", "-", "the event `FILE` to invoke with; - reads standard input")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	var event []byte
+	var err error
+	if *file == "-" {
+		event, err = io.ReadAll(stdin)
+	} else {
+		event, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
+		return 1
+	}
+	router, err := cliRouter(ctx, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
+		return 1
+	}
+	out, err := router.Invoke(ctx, bytes.TrimSpace(event))
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
+	return 0
+}
+
+// cliRouter builds the router as Lambda would, filling in what the
+// environment leaves out with the local stack's names.
+func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, clients, err := loadAWS(ctx, "us-east-1")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("no AWS credentials (for the local stack: export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_ENDPOINT_URL=http://127.0.0.1:5000): %w", err)
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultStackNames.Table
+	}
+	if err := resolveQueues(ctx, clients.SQS, &cfg, DefaultStackNames); err != nil {
+		// The API needs no queue; the router names what is missing if an
+		// SQS or scheduled event arrives.
+		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
+	}
+	return newRouter(cfg, clients, log), nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// Config is what the binary reads from its environment at start. Each
+// Lambda function of the stack gets only the variables it needs; a part
+// whose variables are missing is simply not built.
+type Config struct {
+	// Table is the timer table (TABLE_NAME).
+	Table string
+	// FireQueueURL is the queue the sweeper fills and the invoker drains
+	// (FIRE_QUEUE_URL); the sweeper is built only when it is set.
+	FireQueueURL string
+	// CallbackQueueURL receives callback data (CALLBACK_QUEUE_URL); the
+	// invoker is built only when it is set.
+	CallbackQueueURL string
+	// Shards is the number of shards (SHARDS, 1-100). Default 4.
+	Shards int
+	// SecretPrefix is the SSM path aws-secret(...) names must lie under
+	// (SECRET_PREFIX). Default "/callclock/".
+	SecretPrefix string
+}
+
+// configFromEnv reads a Config through getenv and validates it.
+func configFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Table:            getenv("TABLE_NAME"),
+		FireQueueURL:     getenv("FIRE_QUEUE_URL"),
+		CallbackQueueURL: getenv("CALLBACK_QUEUE_URL"),
+		Shards:           4,
+		SecretPrefix:     "/callclock/",
+	}
+	if s := getenv("SHARDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return c, fmt.Errorf("SHARDS must be a whole number from 1 to 100, not %q", s)
+		}
+		c.Shards = n
+	}
+	if p := getenv("SECRET_PREFIX"); p != "" {
+		if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || len(p) < 3 {
+			return c, fmt.Errorf("SECRET_PREFIX must start and end with '/' and name a path, not %q", p)
+		}
+		c.SecretPrefix = p
+	}
+	return c, nil
+}
+
+// awsClients are the SDK clients every part shares.
+type awsClients struct {
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+	SSM      *ssm.Client
+}
+
+// loadAWS loads the SDK's standard configuration (credentials chain,
+// AWS_REGION, AWS_ENDPOINT_URL for a local stack). A missing region falls
+// back to us-east-1 only off Lambda, where the runtime always sets one.
+func loadAWS(ctx context.Context, defaultRegion string) (aws.Config, awsClients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return cfg, awsClients{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = defaultRegion
+	}
+	return cfg, awsClients{
+		DynamoDB: dynamodb.NewFromConfig(cfg),
+		SQS:      sqs.NewFromConfig(cfg),
+		SSM:      ssm.NewFromConfig(cfg),
+	}, nil
+}
+
+// newRouter wires the parts that cfg configures into one Router.
+func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
+	r := &Router{}
+	if cfg.Table == "" {
+		return r
+	}
+	store := NewStore(c.DynamoDB, cfg.Table)
+	api := NewAPI(store)
+	api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
+	r.API = api
+	if cfg.FireQueueURL != "" {
+		sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
+		sw.Shards, sw.Log = cfg.Shards, log
+		r.Sweeper = sw
+	}
+	if cfg.CallbackQueueURL != "" {
+		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
+		inv.Log = log
+		r.Invoker = inv
+	}
+	return r
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// queueAPI is what the local stack needs from SQS to play Lambda's event
+// source mapping and the seed's callback Lambda.
+type queueAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+}
+
+// lambdaHandler is the one method of the Router the local stack calls, the
+// same one Lambda calls.
+type lambdaHandler interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Local runs the service on one machine the way AWS runs it: API Gateway
+// with IAM auth in front of the handler, an EventBridge schedule, an SQS
+// event source on the fire queue, and a consumer on the callback queue.
+// Every event goes through Handler as raw JSON, exactly as in Lambda.
+type Local struct {
+	Handler  lambdaHandler
+	Verifier *SigV4Verifier
+	Queue    queueAPI
+	// FireQueueURL and CallbackQueueURL are the queues to drain.
+	FireQueueURL, CallbackQueueURL string
+	// Region and Account fill in the ARNs of generated events.
+	Region, Account string
+	// SweepEvery is the interval between scheduled events. Default 1 minute.
+	SweepEvery time.Duration
+	// PollWait is the SQS long-poll wait. Default 1 second, which bounds how
+	// late the local stack sees a message that became visible.
+	PollWait time.Duration
+	Log      *slog.Logger
+}
+
+// maxLocalBody is the largest request the local API Gateway reads; the
+// handler enforces its own, smaller, limit.
+const maxLocalBody = 1 << 20
+
+// ServeHTTP is the local API Gateway: it checks SigV4, turns the request
+// into a REST proxy event, invokes the handler, and writes its response.
+func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLocalBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, EINVALID, "cannot read request body")
+		return
+	}
+	if len(body) > maxLocalBody {
+		writeError(w, http.StatusRequestEntityTooLarge, ETOOLARGE, "request body too large")
+		return
+	}
+	if err := l.Verifier.Verify(r, body); err != nil {
+		writeError(w, http.StatusForbidden, EFORBIDDEN, ErrorMessage(err))
+		return
+	}
+	payload, err := json.Marshal(l.proxyEvent(r, body))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, EINTERNAL, "internal error")
+		return
+	}
+	out, err := l.Handler.Invoke(r.Context(), payload)
+	var resp events.APIGatewayProxyResponse
+	if err == nil {
+		err = json.Unmarshal(out, &resp)
+	}
+	if err != nil { // what API Gateway answers when the integration fails
+		l.Log.Error("api handler failed", "error", err.Error())
+		writeError(w, http.StatusBadGateway, EINTERNAL, "Internal server error")
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		w.Header()[k] = vs
+	}
+	respBody := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		respBody, _ = base64.StdEncoding.DecodeString(resp.Body)
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(respBody)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	resp := render(status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	io.WriteString(w, resp.Body)
+}
+
+// proxyEvent builds the REST proxy event API Gateway would send for r.
+func (l *Local) proxyEvent(r *http.Request, body []byte) events.APIGatewayProxyRequest {
+	ev := events.APIGatewayProxyRequest{
+		Resource:                        "/{proxy+}",
+		Path:                            r.URL.Path,
+		HTTPMethod:                      r.Method,
+		Headers:                         map[string]string{},
+		MultiValueHeaders:               map[string][]string{},
+		QueryStringParameters:           map[string]string{},
+		MultiValueQueryStringParameters: map[string][]string{},
+		PathParameters:                  map[string]string{"proxy": strings.TrimPrefix(r.URL.Path, "/")},
+		RequestContext: events.APIGatewayProxyRequestContext{
+			AccountID:    l.Account,
+			RequestID:    newID(),
+			Stage:        "local",
+			HTTPMethod:   r.Method,
+			Path:         "/local" + r.URL.Path,
+			ResourcePath: "/{proxy+}",
+			Identity: events.APIGatewayRequestIdentity{
+				AccessKey: l.Verifier.Credentials.AccessKeyID,
+				SourceIP:  hostOnly(r.RemoteAddr),
+				UserArn:   fmt.Sprintf("arn:aws:iam::%s:user/local", l.Account),
+				UserAgent: r.UserAgent(),
+			},
+		},
+		Body: string(body),
+	}
+	for k, vs := range r.Header {
+		ev.Headers[k] = vs[len(vs)-1]
+		ev.MultiValueHeaders[k] = vs
+	}
+	for k, vs := range r.URL.Query() {
+		ev.QueryStringParameters[k] = vs[len(vs)-1]
+		ev.MultiValueQueryStringParameters[k] = vs
+	}
+	if !utf8.Valid(body) {
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+	}
+	return ev
+}
+
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run serves the API on ln and runs the schedule and the queue consumers
+// until ctx ends.
+func (l *Local) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){l.scheduleLoop, l.fireLoop, l.callbackLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	err := srv.Serve(ln)
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// scheduleLoop plays the EventBridge rule: a scheduled event at start and
+// then every SweepEvery.
+func (l *Local) scheduleLoop(ctx context.Context) {
+	t := time.NewTicker(l.SweepEvery)
+	defer t.Stop()
+	for {
+		l.sweepOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepOnce sends one scheduled event through the handler.
+func (l *Local) sweepOnce(ctx context.Context) {
+	ev := events.EventBridgeEvent{
+		Version:    "0",
+		ID:         newID(),
+		DetailType: "Scheduled Event",
+		Source:     "aws.events",
+		AccountID:  l.Account,
+		Time:       time.Now().UTC().Truncate(time.Second),
+		Region:     l.Region,
+		Resources:  []string{fmt.Sprintf("arn:aws:events:%s:%s:rule/callclock-local-sweep", l.Region, l.Account)},
+		Detail:     json.RawMessage(`{}`),
+	}
+	payload, _ := json.Marshal(ev)
+	if _, err := l.Handler.Invoke(ctx, payload); err != nil && ctx.Err() == nil {
+		l.Log.Error("sweep failed", "error", err.Error())
+	}
+}
+
+// receive long-polls queueURL once; an error is logged and paced so that a
+// stopped endpoint does not spin.
+func (l *Local) receive(ctx context.Context, queueURL string) []sqstypes.Message {
+	out, err := l.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    &queueURL,
+		MaxNumberOfMessages:         10,
+		WaitTimeSeconds:             int32(l.PollWait / time.Second),
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			l.Log.Error("receive failed", "queue", queueURL, "error", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		return nil
+	}
+	if len(out.Messages) == 0 && l.PollWait < time.Second {
+		// Sub-second polling (tests) is not a long poll; pace it.
+		select {
+		case <-ctx.Done():
+		case <-time.After(l.PollWait):
+		}
+	}
+	return out.Messages
+}
+
+// fireLoop plays Lambda's SQS event source mapping with
+// ReportBatchItemFailures: it hands each batch to the handler and deletes
+// the messages not reported as failed.
+func (l *Local) fireLoop(ctx context.Context) {
+	arn := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", l.Region, l.Account, queueName(l.FireQueueURL))
+	for ctx.Err() == nil {
+		msgs := l.receive(ctx, l.FireQueueURL)
+		if len(msgs) == 0 {
+			continue
+		}
+		ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
+		for i, m := range msgs {
+			ev.Records[i] = sqsRecord(m, arn, l.Region)
+		}
+		payload, _ := json.Marshal(ev)
+		out, err := l.Handler.Invoke(ctx, payload)
+		var resp events.SQSEventResponse
+		if err == nil {
+			err = json.Unmarshal(out, &resp)
+		}
+		if err != nil { // the whole batch failed: SQS redelivers it all
+			l.Log.Error("invoker failed", "error", err.Error())
+			continue
+		}
+		failed := map[string]bool{}
+		for _, f := range resp.BatchItemFailures {
+			failed[f.ItemIdentifier] = true
+		}
+		var done []sqstypes.Message
+		for _, m := range msgs {
+			if !failed[aws.ToString(m.MessageId)] {
+				done = append(done, m)
+			}
+		}
+		l.delete(ctx, l.FireQueueURL, done)
+	}
+}
+
+// callbackLoop plays the seed's callback Lambda: it logs each message on
+// the callback queue and deletes it.
+func (l *Local) callbackLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		msgs := l.receive(ctx, l.CallbackQueueURL)
+		for _, m := range msgs {
+			attrs := []any{"messageId", aws.ToString(m.MessageId), "body", aws.ToString(m.Body)}
+			for k, v := range m.MessageAttributes {
+				attrs = append(attrs, k, aws.ToString(v.StringValue))
+			}
+			l.Log.Info("callback message", attrs...)
+		}
+		l.delete(ctx, l.CallbackQueueURL, msgs)
+	}
+}
+
+func (l *Local) delete(ctx context.Context, queueURL string, msgs []sqstypes.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
+	}
+	out, err := l.Queue.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+	if err == nil && len(out.Failed) > 0 {
+		err = fmt.Errorf("%d deletes failed", len(out.Failed))
+	}
+	if err != nil && ctx.Err() == nil {
+		l.Log.Error("delete failed", "queue", queueURL, "error", err.Error())
+	}
+}
+
+// sqsRecord is the Lambda event record for an SQS message.
+func sqsRecord(m sqstypes.Message, arn, region string) events.SQSMessage {
+	rec := events.SQSMessage{
+		MessageId:         aws.ToString(m.MessageId),
+		ReceiptHandle:     aws.ToString(m.ReceiptHandle),
+		Body:              aws.ToString(m.Body),
+		Md5OfBody:         aws.ToString(m.MD5OfBody),
+		Attributes:        m.Attributes,
+		MessageAttributes: map[string]events.SQSMessageAttribute{},
+		EventSource:       "aws:sqs",
+		EventSourceARN:    arn,
+		AWSRegion:         region,
+	}
+	for k, v := range m.MessageAttributes {
+		rec.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+	}
+	return rec
+}
+
+func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
+
+// runLocal is `bootstrap local`.
+func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
+	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION]", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address the REST API listens on")
+	every := fs.Duration("sweep-every", time.Minute, "interval between scheduled sweep events")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "bootstrap local: %v\n", err); return 1 }
+	if *every < time.Second {
+		return fail(errors.New("--sweep-every must be at least 1s"))
+	}
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		return fail(errors.New("AWS_ENDPOINT_URL is not set: the local stack runs against a local endpoint such as moto_server (export AWS_ENDPOINT_URL=http://127.0.0.1:5000)"))
+	}
+	keyID, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if keyID == "" || secret == "" {
+		return fail(errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set: the local API accepts requests signed with them"))
+	}
+	env, err := configFromEnv(os.Getenv)
+	if err != nil {
+		return fail(err)
+	}
+	awsCfg, clients, err := loadAWS(ctx, "us-east-1")
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := provision(ctx, clients, DefaultStackNames, 30)
+	if err != nil {
+		return fail(fmt.Errorf("provision local stack at %s: %w", os.Getenv("AWS_ENDPOINT_URL"), err))
+	}
+	cfg.Shards, cfg.SecretPrefix = env.Shards, env.SecretPrefix
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(err)
+	}
+	l := &Local{
+		Handler:          newRouter(cfg, clients, log),
+		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),
+		Queue:            clients.SQS,
+		FireQueueURL:     cfg.FireQueueURL,
+		CallbackQueueURL: cfg.CallbackQueueURL,
+		Region:           awsCfg.Region,
+		Account:          "123456789012",
+		SweepEvery:       *every,
+		PollWait:         time.Second,
+		Log:              log,
+	}
+	log.Info("callclock local stack ready", "api", "http://"+ln.Addr().String(), "region", awsCfg.Region,
+		"endpoint", os.Getenv("AWS_ENDPOINT_URL"), "table", cfg.Table, "fireQueue", cfg.FireQueueURL,
+		"callbackQueue", cfg.CallbackQueueURL, "sweepEvery", every.String())
+	if err := l.Run(ctx, ln); err != nil {
+		return fail(err)
+	}
+	return 0
+}

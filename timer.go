@@ -1,0 +1,198 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Timer is one registered timer, as stored and as the API shows it. The JSON
+// names are the first seed's contract: id, shardId, timeShardId and
+// timerCallbackData keep their meaning for existing clients.
+type Timer struct {
+	ID           string `json:"id"`
+	ShardID      string `json:"shardId"`
+	MinuteOfHour int    `json:"minuteOfHour"`
+	// CallbackData is kept byte for byte as the client sent it, so the
+	// callback Lambda receives exactly what was registered.
+	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
+	HTTP         *HTTPTarget     `json:"http,omitempty"`
+	// NextFireAt is the next occurrence not yet handed to the fire queue;
+	// zero when the timer will not fire again.
+	NextFireAt time.Time `json:"-"`
+	CreatedAt  time.Time `json:"-"`
+	UpdatedAt  time.Time `json:"-"`
+	// Version counts replacements; a fire message names the version it was
+	// made from.
+	Version int64 `json:"version"`
+}
+
+// HTTPTarget is the HTTP call a firing makes instead of a callback message.
+// URL, header values and Body may hold aws-secret(/name) placeholders that
+// are resolved from SSM Parameter Store at each firing.
+type HTTPTarget struct {
+	Method  string            `json:"method,omitempty" dynamodbav:"method"`
+	URL     string            `json:"url" dynamodbav:"url"`
+	Headers map[string]string `json:"headers,omitempty" dynamodbav:"headers,omitempty"`
+	Body    string            `json:"body,omitempty" dynamodbav:"body,omitempty"`
+}
+
+// FireMessage is the body of a fire-queue message: one occurrence of one
+// timer, carrying what the invoker needs to deliver it without a read.
+type FireMessage struct {
+	TimerID      string          `json:"timerId"`
+	Version      int64           `json:"version"`
+	ScheduledAt  time.Time       `json:"scheduledAt"`
+	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
+	HTTP         *HTTPTarget     `json:"http,omitempty"`
+}
+
+// IdempotencyKey names the occurrence a message stands for, so receivers can
+// drop a repeated delivery of it.
+func (m *FireMessage) IdempotencyKey() string {
+	return m.TimerID + "/" + m.ScheduledAt.UTC().Format(time.RFC3339)
+}
+
+// TimeShardID is the seed's "<minute>:<id>" label.
+func (t *Timer) TimeShardID() string { return fmt.Sprintf("%02d:%s", t.MinuteOfHour, t.ID) }
+
+// Schedule returns when the timer fires.
+func (t *Timer) Schedule() Schedule { return hourly{minute: t.MinuteOfHour} }
+
+// MarshalJSON renders the API document: the stored fields plus the derived
+// timeShardId and RFC 3339 instants.
+func (t *Timer) MarshalJSON() ([]byte, error) {
+	type plain Timer // drops this method, avoiding recursion
+	var next *time.Time
+	if !t.NextFireAt.IsZero() {
+		n := t.NextFireAt.UTC()
+		next = &n
+	}
+	return json.Marshal(struct {
+		*plain
+		TimeShardID string     `json:"timeShardId"`
+		NextFireAt  *time.Time `json:"nextFireAt"`
+		CreatedAt   time.Time  `json:"createdAt"`
+		UpdatedAt   time.Time  `json:"updatedAt"`
+	}{(*plain)(t), t.TimeShardID(), next, t.CreatedAt.UTC(), t.UpdatedAt.UTC()})
+}
+
+// Schedule says when a timer fires.
+type Schedule interface {
+	// Next returns the first occurrence strictly after t, and false when
+	// there is none.
+	Next(t time.Time) (time.Time, bool)
+}
+
+// hourly fires at second 0 of one minute of every hour, UTC: the seed's
+// only schedule.
+type hourly struct{ minute int }
+
+func (h hourly) Next(t time.Time) (time.Time, bool) {
+	n := t.UTC().Truncate(time.Hour).Add(time.Duration(h.minute) * time.Minute)
+	if !n.After(t) {
+		n = n.Add(time.Hour)
+	}
+	return n, true
+}
+
+// idPattern is the set of ids the API accepts: safe in a URL path, a
+// DynamoDB key and a log line without escaping.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// validateID reports whether id is an acceptable timer id.
+func validateID(id string) error {
+	if !idPattern.MatchString(id) {
+		return Errorf(EINVALID, "id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+	}
+	return nil
+}
+
+// hash32 is the FNV-1a hash that spreads ids over shards and minutes.
+func hash32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// shardFor returns the shard a timer id lives in.
+func shardFor(id string, shards int) string {
+	return fmt.Sprintf("shard%d", hash32(id)%uint32(shards))
+}
+
+// defaultMinute spreads timers that name no minute over the hour, so a
+// million of them do not all fire at minute 0.
+func defaultMinute(id string) int { return int(hash32("minute:"+id) % 60) }
+
+// secretPattern finds aws-secret(...) placeholders, the second seed's syntax.
+var secretPattern = regexp.MustCompile(`aws-secret\(([^()]*)\)`)
+
+// secretNamePattern is what SSM Parameter Store accepts as a full name.
+var secretNamePattern = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]+$`)
+
+// secretNames returns the parameter names referenced in s, in order.
+func secretNames(s string) []string {
+	var names []string
+	for _, m := range secretPattern.FindAllStringSubmatch(s, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// checkSecrets validates every placeholder in s: a well-formed name under
+// prefix, because the invoker's IAM policy allows nothing else. A stray
+// "aws-secret(" that is not a placeholder is an error too, since it would
+// otherwise be sent to the target literally.
+func checkSecrets(field, s, prefix string) error {
+	for _, name := range secretNames(s) {
+		if !secretNamePattern.MatchString(name) || strings.Contains(name, "//") {
+			return Errorf(EINVALID, "%s: aws-secret(%s) is not a valid parameter name", field, name)
+		}
+		if !strings.HasPrefix(name, prefix) {
+			return Errorf(EINVALID, "%s: aws-secret(%s) is outside the allowed prefix %s", field, name, prefix)
+		}
+	}
+	if strings.Contains(secretPattern.ReplaceAllString(s, ""), "aws-secret(") {
+		return Errorf(EINVALID, "%s: malformed aws-secret(...) placeholder", field)
+	}
+	return nil
+}
+
+// tokenPattern is an HTTP token (RFC 9110), for methods and header names.
+var tokenPattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// Validate checks and normalises an HTTP target. Placeholders are checked
+// against prefix and stand in for a value while the URL is parsed.
+func (h *HTTPTarget) Validate(prefix string) error {
+	if h.Method == "" {
+		h.Method = http.MethodGet
+	}
+	if !tokenPattern.MatchString(h.Method) {
+		return Errorf(EINVALID, "http.method %q is not a valid HTTP method", h.Method)
+	}
+	h.Method = strings.ToUpper(h.Method)
+	if err := checkSecrets("http.url", h.URL, prefix); err != nil {
+		return err
+	}
+	u, err := url.Parse(secretPattern.ReplaceAllString(h.URL, "secret"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Errorf(EINVALID, "http.url must be an absolute http or https URL")
+	}
+	for name, value := range h.Headers {
+		if !tokenPattern.MatchString(name) {
+			return Errorf(EINVALID, "http.headers: %q is not a valid header name", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return Errorf(EINVALID, "http.headers.%s: value must not contain CR, LF or NUL", name)
+		}
+		if err := checkSecrets("http.headers."+name, value, prefix); err != nil {
+			return err
+		}
+	}
+	return checkSecrets("http.body", h.Body, prefix)
+}
