@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/google/go-cmp/cmp"
+)
+
+// syncBuffer is a log sink the local stack's goroutines can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testClock is a settable clock for the parts whose "now" a test drives.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) Now() time.Time       { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) Set(t time.Time)      { c.ns.Store(t.UnixNano()) }
+func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return c }
+
+// signedDo sends a request signed with SigV4 for execute-api, as curl
+// --aws-sigv4 or an SDK client would, and returns status and body.
+func signedDo(t *testing.T, creds aws.Credentials, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	sum := sha256.Sum256([]byte(body))
+	if creds.AccessKeyID != "" {
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIntegrationE2E runs the whole path on moto_server with the real SDK:
+// signed REST calls to the local API Gateway, a sweep, an HTTP target with
+// a secret from SSM, a callback message, and a delete.
+func TestIntegrationE2E(t *testing.T) {
+	endpoint := needMoto(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clients := motoClients(t, endpoint)
+	cfg, err := provision(ctx, clients, uniqueNames(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Shards, cfg.SecretPrefix = 3, "/callclock/"
+	const secret = "e2e-s3cr3t-value"
+	if _, err := clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String("/callclock/e2e/token"), Value: aws.String(secret), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	type hit struct {
+		Method, Path, Auth, Key, Body string
+	}
+	hits := make(chan hit, 10)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hits <- hit{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), string(b)}
+	}))
+	defer target.Close()
+
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	clock := newTestClock(time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC))
+	router := newRouter(cfg, clients, log)
+	router.API.(*API).Now = clock.Now
+	router.Sweeper.(*Sweeper).Now = clock.Now
+	local := &Local{
+		Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
+		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL,
+		Region: "us-east-1", Account: "123456789012", SweepEvery: time.Hour, PollWait: time.Second, Log: log,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- local.Run(ctx, ln) }()
+	api := "http://" + ln.Addr().String()
+
+	// Unsigned and wrongly signed requests are refused and store nothing.
+	if code, body := signedDo(t, aws.Credentials{}, "PUT", api+"/periodic/e2e-http", `{"timerCallbackData":{}}`); code != 403 || !strings.Contains(body, `"forbidden"`) {
+		t.Fatalf("unsigned PUT: %d %s, want 403 forbidden", code, body)
+	}
+	wrong := aws.Credentials{AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: "not-the-secret"}
+	if code, _ := signedDo(t, wrong, "PUT", api+"/periodic/e2e-http", `{"timerCallbackData":{}}`); code != 403 {
+		t.Fatalf("badly signed PUT: %d, want 403", code)
+	}
+
+	httpTimer := `{"minuteOfHour":5,"http":{"method":"POST","url":"` + target.URL + `/hook?x=1",` +
+		`"headers":{"Authorization":"Bearer aws-secret(/callclock/e2e/token)"},"body":"{\"ping\":true}"}}`
+	if code, body := signedDo(t, testCreds, "PUT", api+"/periodic/e2e-http", httpTimer); code != 201 {
+		t.Fatalf("PUT http timer: %d %s", code, body)
+	}
+	if code, body := signedDo(t, testCreds, "PUT", api+"/periodic/e2e-callback", `{"minuteOfHour":5,"timerCallbackData":{"hello":"world"}}`); code != 201 {
+		t.Fatalf("PUT callback timer: %d %s", code, body)
+	}
+	code, body := signedDo(t, testCreds, "GET", api+"/periodic/e2e-http", "")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	if got["nextFireAt"] != "2026-01-01T10:05:00Z" || got["timeShardId"] != "05:e2e-http" || got["shardId"] != shardFor("e2e-http", 3) {
+		t.Fatalf("GET document = %s", body)
+	}
+
+	// The sweep that covers 10:05 sends both occurrences; the invoker
+	// delivers them through the local event source mapping.
+	clock.Set(time.Date(2026, 1, 1, 10, 5, 0, 0, time.UTC))
+	out, err := router.Invoke(ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res SweepResult
+	json.Unmarshal(out, &res)
+	if diff := cmp.Diff(SweepResult{Shards: 3, Due: 2, Enqueued: 2, Advanced: 2}, res); diff != "" {
+		t.Fatalf("sweep result (-want +got):\n%s", diff)
+	}
+	select {
+	case h := <-hits:
+		want := hit{"POST", "/hook?x=1", "Bearer " + secret, "e2e-http/2026-01-01T10:05:00Z", `{"ping":true}`}
+		if diff := cmp.Diff(want, h); diff != "" {
+			t.Fatalf("target request (-want +got):\n%s", diff)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the HTTP target was not called within 20s of the sweep")
+	}
+	waitFor(t, "the callback message", 20*time.Second, func() bool {
+		return strings.Contains(logs.String(), `"msg":"callback message"`) && strings.Contains(logs.String(), `"body":"{\"hello\":\"world\"}"`) &&
+			strings.Contains(logs.String(), `"IdempotencyKey":"e2e-callback/2026-01-01T10:05:00Z"`)
+	})
+
+	// Both timers moved on to the next hour; a second sweep finds nothing.
+	_, body = signedDo(t, testCreds, "GET", api+"/periodic/e2e-callback", "")
+	if !strings.Contains(body, `"nextFireAt":"2026-01-01T11:05:00Z"`) {
+		t.Fatalf("after the sweep, GET = %s, want nextFireAt 11:05", body)
+	}
+	out, _ = router.Invoke(ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	if !strings.Contains(string(out), `"due":0`) {
+		t.Fatalf("second sweep = %s, want nothing due", out)
+	}
+
+	if code, body := signedDo(t, testCreds, "DELETE", api+"/periodic/e2e-http", ""); code != 200 || body != "\"e2e-http\"\n" {
+		t.Fatalf("DELETE: %d %q", code, body)
+	}
+	if code, _ := signedDo(t, testCreds, "GET", api+"/periodic/e2e-http", ""); code != 404 {
+		t.Fatalf("GET after DELETE: %d, want 404", code)
+	}
+	if code, _ := signedDo(t, testCreds, "DELETE", api+"/periodic/e2e-http", ""); code != 404 {
+		t.Fatalf("second DELETE: %d, want 404", code)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatal("the secret value appears in the logs")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-hits:
+		t.Fatalf("unexpected extra delivery: %+v", h)
+	default:
+	}
+}

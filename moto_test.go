@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// motoProcess is one moto_server shared by every integration test of this
+// test binary, started on first use on a free loopback port.
+type motoProcess struct {
+	once sync.Once
+	cmd  *exec.Cmd
+	url  string
+	err  error
+}
+
+func (m *motoProcess) start() (string, error) {
+	m.once.Do(func() {
+		bin, err := exec.LookPath("moto_server")
+		if err != nil {
+			m.err = fmt.Errorf("moto_server not on PATH (it comes with `pip install 'moto[server]'`)")
+			return
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			m.err = err
+			return
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+		m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the shim forks python; stop both
+		if m.err = m.cmd.Start(); m.err != nil {
+			return
+		}
+		m.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if resp, err := http.Get(m.url + "/moto-api/data.json"); err == nil {
+				resp.Body.Close()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		m.err = fmt.Errorf("moto_server did not answer on %s within 60s", m.url)
+	})
+	return m.url, m.err
+}
+
+func (m *motoProcess) stop() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		m.cmd.Wait()
+	}
+}
+
+var moto motoProcess
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	moto.stop()
+	os.Exit(code)
+}
+
+// needMoto returns the endpoint of the shared moto_server. Without one the
+// test is skipped, except under CI, where it fails: CI must run every
+// integration test.
+func needMoto(t *testing.T) string {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("integration test skipped in -short mode")
+	}
+	url, err := moto.start()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("integration tests need moto_server under CI: %v", err)
+		}
+		t.Skipf("integration test skipped: %v", err)
+	}
+	return url
+}
+
+// testCreds are the static credentials tests sign with and moto accepts.
+var testCreds = aws.Credentials{AccessKeyID: "AKIDCALLCLOCKTEST", SecretAccessKey: "callclock-test-secret"}
+
+// motoClients returns real SDK clients pointed at endpoint.
+func motoClients(t *testing.T, endpoint string) awsClients {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion("us-east-1"),
+		config.WithBaseEndpoint(endpoint),
+		config.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return testCreds, nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return awsClients{DynamoDB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
+}
+
+// uniqueNames gives each test its own table and queues in the shared moto.
+func uniqueNames(t *testing.T) StackNames {
+	base := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	base = fmt.Sprintf("%s-%d", base, time.Now().UnixNano()%1e9)
+	return StackNames{Table: base + "-timers", FireQueue: base + "-fire", CallbackQueue: base + "-callback"}
+}
