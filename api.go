@@ -89,7 +89,7 @@ func (a *API) Handle(ctx context.Context, req events.APIGatewayProxyRequest) eve
 }
 
 func render(status int, body any) events.APIGatewayProxyResponse {
-	b, err := json.Marshal(body)
+	b, err := marshalJSON(body)
 	if err != nil { // only our own types get here; a failure is a bug
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
@@ -161,6 +161,14 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 	if bytes.Equal(bytes.TrimSpace(in.TimerCallbackData), []byte("null")) {
 		in.TimerCallbackData = nil
+	}
+	if in.TimerCallbackData != nil {
+		// Stored compact: fire messages and responses carry it that way.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, in.TimerCallbackData); err != nil {
+			return nil, Errorf(EINVALID, "timerCallbackData is not valid JSON")
+		}
+		in.TimerCallbackData = buf.Bytes()
 	}
 	if in.TimerCallbackData == nil && in.HTTP == nil {
 		return nil, Errorf(EINVALID, "timerCallbackData is required unless an http target is given")

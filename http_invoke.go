@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,8 +240,11 @@ func substitute(s string, secrets map[string]string) string {
 // redact puts each secret value in s back to its placeholder, for text
 // (such as a transport error) that may echo a resolved value.
 func redact(s string, secrets map[string]string) string {
-	for name, v := range secrets {
-		if v != "" {
+	// Longest values first: a value that contains another must not be
+	// left partly visible by replacing the shorter one inside it.
+	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int { return len(secrets[b]) - len(secrets[a]) })
+	for _, name := range names {
+		if v := secrets[name]; v != "" {
 			s = strings.ReplaceAll(s, v, "aws-secret("+name+")")
 		}
 	}

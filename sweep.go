@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -63,7 +62,7 @@ type SweepResult struct {
 	Due      int `json:"due"`      // timers found due
 	Enqueued int `json:"enqueued"` // fire messages SQS accepted
 	Advanced int `json:"advanced"` // timers moved to their next occurrence
-	Failed   int `json:"failed"`   // occurrences left for the next sweep
+	Failed   int `json:"failed"`   // occurrences SQS refused; with a failed call, the rest of that shard also waits for the next sweep
 }
 
 func (r *SweepResult) add(o SweepResult) {
@@ -134,7 +133,7 @@ func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error
 	now := s.Now()
 	entries := make([]types.SendMessageBatchRequestEntry, len(timers))
 	for i, t := range timers {
-		body, err := json.Marshal(FireMessage{
+		body, err := marshalJSON(FireMessage{
 			TimerID:      t.ID,
 			Version:      t.Version,
 			ScheduledAt:  t.NextFireAt,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -18,7 +19,7 @@ type Timer struct {
 	ID           string `json:"id"`
 	ShardID      string `json:"shardId"`
 	MinuteOfHour int    `json:"minuteOfHour"`
-	// CallbackData is kept byte for byte as the client sent it, so the
+	// CallbackData is kept as the client sent it, compacted, so the
 	// callback Lambda receives exactly what was registered.
 	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
@@ -73,13 +74,25 @@ func (t *Timer) MarshalJSON() ([]byte, error) {
 		n := t.NextFireAt.UTC()
 		next = &n
 	}
-	return json.Marshal(struct {
+	return marshalJSON(struct {
 		*plain
 		TimeShardID string     `json:"timeShardId"`
 		NextFireAt  *time.Time `json:"nextFireAt"`
 		CreatedAt   time.Time  `json:"createdAt"`
 		UpdatedAt   time.Time  `json:"updatedAt"`
 	}{(*plain)(t), t.TimeShardID(), next, t.CreatedAt.UTC(), t.UpdatedAt.UTC()})
+}
+
+// marshalJSON is json.Marshal without HTML escaping, so that callback data
+// keeps the '<', '>' and '&' its owner wrote.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Schedule says when a timer fires.
