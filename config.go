@@ -86,17 +86,16 @@ func loadAWS(ctx context.Context, defaultRegion string) (aws.Config, awsClients,
 // newRouter wires the parts that cfg configures into one Router.
 func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 	r := &Router{}
-	if cfg.Table == "" {
-		return r
-	}
-	store := NewStore(c.DynamoDB, cfg.Table)
-	api := NewAPI(store)
-	api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
-	r.API = api
-	if cfg.FireQueueURL != "" {
-		sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
-		sw.Shards, sw.Log = cfg.Shards, log
-		r.Sweeper = sw
+	if cfg.Table != "" {
+		store := NewStore(c.DynamoDB, cfg.Table)
+		api := NewAPI(store)
+		api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
+		r.API = api
+		if cfg.FireQueueURL != "" {
+			sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
+			sw.Shards, sw.Log = cfg.Shards, log
+			r.Sweeper = sw
+		}
 	}
 	if cfg.CallbackQueueURL != "" {
 		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
