@@ -104,11 +104,7 @@ func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // cliRouter builds the router as Lambda would, filling in what the
 // environment leaves out with the local stack's names.
 func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	awsCfg, clients, err := loadAWS(ctx, "us-east-1")
+	cfg, awsCfg, clients, err := loadEnv(ctx, "us-east-1")
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 
@@ -81,6 +82,17 @@ func loadAWS(ctx context.Context, defaultRegion string) (aws.Config, awsClients,
 		SQS:      sqs.NewFromConfig(cfg),
 		SSM:      ssm.NewFromConfig(cfg),
 	}, nil
+}
+
+// loadEnv reads the Config and the SDK configuration from the process
+// environment: what every entry point starts with.
+func loadEnv(ctx context.Context, defaultRegion string) (Config, aws.Config, awsClients, error) {
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		return cfg, aws.Config{}, awsClients{}, err
+	}
+	awsCfg, clients, err := loadAWS(ctx, defaultRegion)
+	return cfg, awsCfg, clients, err
 }
 
 // newRouter wires the parts that cfg configures into one Router.

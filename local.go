@@ -365,11 +365,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if keyID == "" || secret == "" {
 		return fail(errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set: the local API accepts requests signed with them"))
 	}
-	env, err := configFromEnv(os.Getenv)
-	if err != nil {
-		return fail(err)
-	}
-	awsCfg, clients, err := loadAWS(ctx, "us-east-1")
+	env, awsCfg, clients, err := loadEnv(ctx, "us-east-1")
 	if err != nil {
 		return fail(err)
 	}

@@ -32,11 +32,7 @@ func main() {
 
 // lambdaRouter builds the router from the function's environment.
 func lambdaRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	_, clients, err := loadAWS(ctx, "")
+	cfg, _, clients, err := loadEnv(ctx, "")
 	if err != nil {
 		return nil, err
 	}
