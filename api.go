@@ -50,9 +50,14 @@ func NewAPI(timers timerStore) *API {
 
 // putRequest is the body of PUT /periodic/{id}.
 type putRequest struct {
-	TimerCallbackData json.RawMessage `json:"timerCallbackData"`
-	MinuteOfHour      *int            `json:"minuteOfHour"`
-	HTTP              *HTTPTarget     `json:"http"`
+	TimerCallbackData     json.RawMessage `json:"timerCallbackData"`
+	MinuteOfHour          *int            `json:"minuteOfHour"`
+	Schedule              string          `json:"schedule"`
+	Timezone              string          `json:"timezone"`
+	StartAt               *time.Time      `json:"startAt"`
+	EndAt                 *time.Time      `json:"endAt"`
+	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
+	HTTP                  *HTTPTarget     `json:"http"`
 }
 
 // methodError is an EMETHOD error that knows which methods the route allows.
@@ -174,7 +179,13 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 		return nil, Errorf(EINVALID, "timerCallbackData is required unless an http target is given")
 	}
 	minute := defaultMinute(id)
-	if in.MinuteOfHour != nil {
+	in.Schedule = strings.TrimSpace(in.Schedule)
+	switch {
+	case in.MinuteOfHour != nil && in.Schedule != "":
+		return nil, Errorf(EINVALID, "give either schedule or minuteOfHour (the hourly schedule), not both")
+	case in.Timezone != "" && in.Schedule == "":
+		return nil, Errorf(EINVALID, "timezone applies to a schedule; give a schedule too")
+	case in.MinuteOfHour != nil:
 		if *in.MinuteOfHour < 0 || *in.MinuteOfHour > 59 {
 			return nil, Errorf(EINVALID, "minuteOfHour must be between 0 and 59")
 		}
@@ -187,18 +198,44 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 	}
 	now := a.Now().UTC().Truncate(time.Second)
 	t := &Timer{
-		ID:           id,
-		ShardID:      shardFor(id, a.Shards),
-		MinuteOfHour: minute,
-		CallbackData: in.TimerCallbackData,
-		HTTP:         in.HTTP,
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		ID:                    id,
+		ShardID:               shardFor(id, a.Shards),
+		MinuteOfHour:          minute,
+		ScheduleExpr:          in.Schedule,
+		Timezone:              in.Timezone,
+		StartAt:               utcSecond(in.StartAt),
+		EndAt:                 utcSecond(in.EndAt),
+		DeleteAfterCompletion: in.DeleteAfterCompletion,
+		Anchor:                now,
+		CallbackData:          in.TimerCallbackData,
+		HTTP:                  in.HTTP,
+		CreatedAt:             now,
+		UpdatedAt:             now,
 	}
-	if next, ok := t.Schedule().Next(now); ok {
-		t.NextFireAt = next
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return nil, err
+	}
+	// The first occurrence may be now itself: a rate schedule without
+	// startAt fires at once, as in EventBridge Scheduler.
+	first, ok := sched.Next(now.Add(-time.Nanosecond))
+	if !ok {
+		return nil, Errorf(EINVALID, "schedule %q has no occurrence at or after %s", t.Expression(), now.Format(time.RFC3339))
+	}
+	t.NextFireAt = first
+	if t.ScheduleExpr != "" {
+		t.MinuteOfHour = first.UTC().Minute()
 	}
 	return t, nil
+}
+
+// utcSecond returns t in UTC to the second, the precision stored.
+func utcSecond(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
 }
 
 // decodeBody reads a JSON body strictly: one object, no unknown fields, no

@@ -156,6 +156,12 @@ type timerDoc struct {
 	TimerCallbackData json.RawMessage `json:"timerCallbackData"`
 	HTTP              *HTTPTarget     `json:"http"`
 	NextFireAt        *string         `json:"nextFireAt"`
+	State             string          `json:"state"`
+	Schedule          string          `json:"schedule"`
+	Timezone          string          `json:"timezone"`
+	StartAt           *string         `json:"startAt"`
+	EndAt             *string         `json:"endAt"`
+	DeleteAfter       bool            `json:"deleteAfterCompletion"`
 	CreatedAt         string          `json:"createdAt"`
 	UpdatedAt         string          `json:"updatedAt"`
 	Version           int64           `json:"version"`
@@ -213,6 +219,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		MinuteOfHour:      45,
 		TimerCallbackData: json.RawMessage(`{"z":1,"a":[1,2]}`),
 		NextFireAt:        ptrTo("2026-11-22T10:45:00Z"),
+		State:             "active",
 		CreatedAt:         "2026-11-22T10:44:59Z",
 		UpdatedAt:         "2026-11-22T10:44:59Z",
 		Version:           1,
@@ -236,6 +243,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		MinuteOfHour:      5,
 		TimerCallbackData: json.RawMessage(`"second"`),
 		NextFireAt:        ptrTo("2026-11-22T11:05:00Z"),
+		State:             "active",
 		CreatedAt:         "2026-11-22T10:44:59Z", // kept from the first PUT
 		UpdatedAt:         "2026-11-22T11:02:03Z",
 		Version:           2,
@@ -261,8 +269,11 @@ func TestAPIPutNextFireAt(t *testing.T) {
 		want string
 	}{
 		{"one second before", time.Date(2026, 11, 22, 10, 44, 59, 0, time.UTC), "2026-11-22T10:45:00Z"},
-		{"exactly on the minute", time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC), "2026-11-22T11:45:00Z"},
-		{"just after the minute", time.Date(2026, 11, 22, 10, 45, 0, 1, time.UTC), "2026-11-22T11:45:00Z"},
+		// A timer created in its firing second fires in it: the first
+		// occurrence may be now, as for a rate schedule without startAt.
+		{"exactly on the minute", time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC), "2026-11-22T10:45:00Z"},
+		{"within the firing second", time.Date(2026, 11, 22, 10, 45, 0, 1, time.UTC), "2026-11-22T10:45:00Z"},
+		{"one second after the minute", time.Date(2026, 11, 22, 10, 45, 1, 0, time.UTC), "2026-11-22T11:45:00Z"},
 		{"sub-second before", time.Date(2026, 11, 22, 10, 44, 59, 999e6, time.UTC), "2026-11-22T10:45:00Z"},
 		{"across midnight", time.Date(2026, 12, 31, 23, 50, 0, 0, time.UTC), "2027-01-01T00:45:00Z"},
 		{"non-UTC clock", time.Date(2026, 11, 22, 16, 14, 59, 0, time.FixedZone("IST", 5*3600+1800)), "2026-11-22T10:45:00Z"},

@@ -43,30 +43,62 @@ func NewStore(db dynamoAPI, table string) *Store { return &Store{DB: db, Table: 
 // (nextFireAt, so the index sorts by it) or RFC 3339 text (for people
 // reading the console).
 type timerItem struct {
-	ID           string      `dynamodbav:"id"`
-	ShardID      string      `dynamodbav:"shardId"`
-	MinuteOfHour int         `dynamodbav:"minuteOfHour"`
-	CallbackData string      `dynamodbav:"timerCallbackData,omitempty"`
-	HTTP         *HTTPTarget `dynamodbav:"http,omitempty"`
-	NextFireAt   int64       `dynamodbav:"nextFireAt,omitempty"`
-	CreatedAt    string      `dynamodbav:"createdAt"`
-	UpdatedAt    string      `dynamodbav:"updatedAt"`
-	Version      int64       `dynamodbav:"version"`
+	ID                    string      `dynamodbav:"id"`
+	ShardID               string      `dynamodbav:"shardId"`
+	MinuteOfHour          int         `dynamodbav:"minuteOfHour"`
+	Schedule              string      `dynamodbav:"schedule,omitempty"`
+	Timezone              string      `dynamodbav:"timezone,omitempty"`
+	StartAt               string      `dynamodbav:"startAt,omitempty"`
+	EndAt                 string      `dynamodbav:"endAt,omitempty"`
+	AnchorAt              string      `dynamodbav:"anchorAt,omitempty"`
+	DeleteAfterCompletion bool        `dynamodbav:"deleteAfterCompletion,omitempty"`
+	CallbackData          string      `dynamodbav:"timerCallbackData,omitempty"`
+	HTTP                  *HTTPTarget `dynamodbav:"http,omitempty"`
+	NextFireAt            int64       `dynamodbav:"nextFireAt,omitempty"`
+	CreatedAt             string      `dynamodbav:"createdAt"`
+	UpdatedAt             string      `dynamodbav:"updatedAt"`
+	Version               int64       `dynamodbav:"version"`
 }
 
 // optionalAttrs are removed from the item when a replacement lacks them.
-var optionalAttrs = []string{"timerCallbackData", "http", "nextFireAt"}
+var optionalAttrs = []string{"schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion",
+	"timerCallbackData", "http", "nextFireAt"}
+
+func formatTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func parseTime(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
 
 func toItem(t *Timer) timerItem {
 	it := timerItem{
 		ID:           t.ID,
 		ShardID:      t.ShardID,
 		MinuteOfHour: t.MinuteOfHour,
+		Schedule:     t.ScheduleExpr,
+		Timezone:     t.Timezone,
+		StartAt:      formatTime(t.StartAt),
+		EndAt:        formatTime(t.EndAt),
 		CallbackData: string(t.CallbackData),
 		HTTP:         t.HTTP,
-		CreatedAt:    t.CreatedAt.UTC().Format(time.RFC3339),
-		UpdatedAt:    t.UpdatedAt.UTC().Format(time.RFC3339),
+		CreatedAt:    formatTime(&t.CreatedAt),
+		UpdatedAt:    formatTime(&t.UpdatedAt),
 		Version:      t.Version,
+
+		DeleteAfterCompletion: t.DeleteAfterCompletion,
+	}
+	// Only a rate schedule has an anchor worth keeping.
+	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
+		it.AnchorAt = formatTime(&t.Anchor)
 	}
 	if !t.NextFireAt.IsZero() {
 		it.NextFireAt = t.NextFireAt.Unix()
@@ -83,8 +115,17 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		ID:           it.ID,
 		ShardID:      it.ShardID,
 		MinuteOfHour: it.MinuteOfHour,
+		ScheduleExpr: it.Schedule,
+		Timezone:     it.Timezone,
+		StartAt:      parseTime(it.StartAt),
+		EndAt:        parseTime(it.EndAt),
 		HTTP:         it.HTTP,
 		Version:      it.Version,
+
+		DeleteAfterCompletion: it.DeleteAfterCompletion,
+	}
+	if a := parseTime(it.AnchorAt); a != nil {
+		t.Anchor = *a
 	}
 	if it.CallbackData != "" {
 		t.CallbackData = json.RawMessage(it.CallbackData)
@@ -92,8 +133,12 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	if it.NextFireAt != 0 {
 		t.NextFireAt = time.Unix(it.NextFireAt, 0).UTC()
 	}
-	t.CreatedAt, _ = time.Parse(time.RFC3339, it.CreatedAt)
-	t.UpdatedAt, _ = time.Parse(time.RFC3339, it.UpdatedAt)
+	if c := parseTime(it.CreatedAt); c != nil {
+		t.CreatedAt = *c
+	}
+	if u := parseTime(it.UpdatedAt); u != nil {
+		t.UpdatedAt = *u
+	}
 	return t, nil
 }
 
@@ -225,26 +270,40 @@ func (s *Store) Due(ctx context.Context, shard string, until time.Time, page fun
 	return nil
 }
 
-// Advance moves t from the occurrence t.NextFireAt to next (zero: none). It
-// reports false, without error, when the timer has changed since it was read
-// (replaced, deleted or advanced by another sweep): the other writer wins.
+// Advance moves t from the occurrence t.NextFireAt to next. With no next
+// occurrence (zero) the timer is completed: it leaves the due index, or is
+// deleted when it asked for that. Advance reports false, without error,
+// when the timer has changed since it was read (replaced, deleted or
+// advanced by another sweep): the other writer wins.
 func (s *Store) Advance(ctx context.Context, t *Timer, next time.Time) (bool, error) {
 	values := map[string]types.AttributeValue{
 		":old":     &types.AttributeValueMemberN{Value: strconv.FormatInt(t.NextFireAt.Unix(), 10)},
 		":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
 	}
-	expr := "REMOVE nextFireAt"
-	if !next.IsZero() {
-		expr = "SET nextFireAt = :next"
-		values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)}
+	const cond = "nextFireAt = :old AND version = :version"
+	var err error
+	switch {
+	case next.IsZero() && t.DeleteAfterCompletion:
+		_, err = s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                 &s.Table,
+			Key:                       idKey(t.ID),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeValues: values,
+		})
+	default:
+		expr := "REMOVE nextFireAt"
+		if !next.IsZero() {
+			expr = "SET nextFireAt = :next"
+			values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)}
+		}
+		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.Table,
+			Key:                       idKey(t.ID),
+			UpdateExpression:          &expr,
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeValues: values,
+		})
 	}
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       idKey(t.ID),
-		UpdateExpression:          &expr,
-		ConditionExpression:       aws.String("nextFireAt = :old AND version = :version"),
-		ExpressionAttributeValues: values,
-	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil

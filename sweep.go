@@ -48,12 +48,14 @@ type Sweeper struct {
 	Now func() time.Time
 	// Log receives one summary line per sweep. Default slog.Default().
 	Log *slog.Logger
+	// Zones loads time zones by name. Default: a cache over loadZone.
+	Zones func(name string) (*time.Location, error)
 }
 
 // NewSweeper returns a Sweeper with the defaults above.
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
 	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL, Shards: 1,
-		Lookahead: 2 * time.Minute, Concurrency: 8, Now: time.Now, Log: slog.Default()}
+		Lookahead: 2 * time.Minute, Concurrency: 8, Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }
 
 // SweepResult summarises one sweep.
@@ -131,8 +133,24 @@ func (s *Sweeper) sweepShard(ctx context.Context, shard string, until time.Time)
 func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error) {
 	var res SweepResult
 	now := s.Now()
-	entries := make([]types.SendMessageBatchRequestEntry, len(timers))
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(timers))
+	nexts := make([]time.Time, len(timers))
+	zones := s.Zones
+	if zones == nil {
+		zones = loadZone
+	}
 	for i, t := range timers {
+		sched, err := t.Schedule(zones)
+		if err != nil {
+			// The API validated it; a zone that vanished from tzdata could
+			// still get here. Leave the timer as it is and say so.
+			res.Failed++
+			s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", t.ID, "error", err.Error())
+			continue
+		}
+		// A late sweep fires an overdue timer once and moves it past now,
+		// rather than once for every occurrence it missed.
+		nexts[i], _ = sched.Next(maxTime(t.NextFireAt, now))
 		body, err := marshalJSON(FireMessage{
 			TimerID:      t.ID,
 			Version:      t.Version,
@@ -143,15 +161,18 @@ func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error
 		if err != nil {
 			return res, fmt.Errorf("encode fire message for %s: %w", t.ID, err)
 		}
-		entries[i] = types.SendMessageBatchRequestEntry{
+		entries = append(entries, types.SendMessageBatchRequestEntry{
 			Id:           aws.String(strconv.Itoa(i)),
 			MessageBody:  aws.String(string(body)),
 			DelaySeconds: delaySeconds(t.NextFireAt, now),
-		}
+		})
+	}
+	if len(entries) == 0 {
+		return res, nil
 	}
 	out, err := s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.QueueURL, Entries: entries})
 	if err != nil {
-		res.Failed += len(timers)
+		res.Failed += len(entries)
 		return res, fmt.Errorf("send fire messages: %w", err)
 	}
 	for _, f := range out.Failed {
@@ -165,15 +186,7 @@ func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error
 			return res, fmt.Errorf("SQS answered for unknown batch entry %q", aws.ToString(ok.Id))
 		}
 		res.Enqueued++
-		t := timers[i]
-		// A late sweep fires an overdue timer once and moves it past now,
-		// rather than once for every occurrence it missed.
-		from := t.NextFireAt
-		if now.After(from) {
-			from = now
-		}
-		next, _ := t.Schedule().Next(from)
-		advanced, err := s.Timers.Advance(ctx, t, next)
+		advanced, err := s.Timers.Advance(ctx, timers[i], nexts[i])
 		if err != nil {
 			return res, err
 		}
@@ -182,6 +195,13 @@ func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error
 		}
 	}
 	return res, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // delaySeconds is how long SQS should hold a message so that it becomes

@@ -640,7 +640,11 @@ func TestHourlyNext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, ok := hourly{minute: tt.minute}.Next(tt.t)
+			sched, err := (&Timer{MinuteOfHour: tt.minute}).Schedule(loadZone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := sched.Next(tt.t)
 			if !ok {
 				t.Fatal("Next reported no occurrence")
 			}

@@ -16,9 +16,23 @@ import (
 // names are the first seed's contract: id, shardId, timeShardId and
 // timerCallbackData keep their meaning for existing clients.
 type Timer struct {
-	ID           string `json:"id"`
-	ShardID      string `json:"shardId"`
-	MinuteOfHour int    `json:"minuteOfHour"`
+	ID      string `json:"id"`
+	ShardID string `json:"shardId"`
+	// MinuteOfHour is the seed's schedule, used when ScheduleExpr is empty:
+	// every hour at second 0 of this minute, UTC. For other schedules it is
+	// the UTC minute of the first occurrence, shown only in timeShardId.
+	MinuteOfHour int `json:"-"`
+	// ScheduleExpr is a cron(...), rate(...) or at(...) expression read in
+	// Timezone (IANA; empty is UTC), bounded by StartAt and EndAt.
+	ScheduleExpr string     `json:"schedule,omitempty"`
+	Timezone     string     `json:"timezone,omitempty"`
+	StartAt      *time.Time `json:"startAt,omitempty"`
+	EndAt        *time.Time `json:"endAt,omitempty"`
+	// DeleteAfterCompletion removes the timer once it has no occurrence left.
+	DeleteAfterCompletion bool `json:"deleteAfterCompletion,omitempty"`
+	// Anchor is a rate schedule's first occurrence without StartAt: the
+	// time of the PUT that set the schedule.
+	Anchor time.Time `json:"-"`
 	// CallbackData is kept as the client sent it, compacted, so the
 	// callback Lambda receives exactly what was registered.
 	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
@@ -62,11 +76,47 @@ func (m *FireMessage) IdempotencyKey() string {
 // TimeShardID is the seed's "<minute>:<id>" label.
 func (t *Timer) TimeShardID() string { return fmt.Sprintf("%02d:%s", t.MinuteOfHour, t.ID) }
 
-// Schedule returns when the timer fires.
-func (t *Timer) Schedule() Schedule { return hourly{minute: t.MinuteOfHour} }
+// Timer states, derived from whether an occurrence is left.
+const (
+	StateActive    = "active"
+	StateCompleted = "completed"
+)
+
+// State is StateActive while the timer has an occurrence left.
+func (t *Timer) State() string {
+	if t.NextFireAt.IsZero() {
+		return StateCompleted
+	}
+	return StateActive
+}
+
+// Expression is the timer's schedule expression; the seed's hourly
+// schedule is the cron expression it stands for.
+func (t *Timer) Expression() string {
+	if t.ScheduleExpr != "" {
+		return t.ScheduleExpr
+	}
+	return fmt.Sprintf("cron(%d * * * ? *)", t.MinuteOfHour)
+}
+
+// Schedule returns when the timer fires, loading its zone with zone.
+func (t *Timer) Schedule(zone func(string) (*time.Location, error)) (Schedule, error) {
+	loc, err := zone(t.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	spec := ScheduleSpec{Expression: t.Expression(), Location: loc, Anchor: t.Anchor}
+	if t.StartAt != nil {
+		spec.StartAt = *t.StartAt
+	}
+	if t.EndAt != nil {
+		spec.EndAt = *t.EndAt
+	}
+	return ParseSchedule(spec)
+}
 
 // MarshalJSON renders the API document: the stored fields plus the derived
-// timeShardId and RFC 3339 instants.
+// timeShardId, state and RFC 3339 instants.
 func (t *Timer) MarshalJSON() ([]byte, error) {
 	type plain Timer // drops this method, avoiding recursion
 	var next *time.Time
@@ -74,13 +124,19 @@ func (t *Timer) MarshalJSON() ([]byte, error) {
 		n := t.NextFireAt.UTC()
 		next = &n
 	}
+	var minute *int
+	if t.ScheduleExpr == "" {
+		minute = &t.MinuteOfHour
+	}
 	return marshalJSON(struct {
 		*plain
-		TimeShardID string     `json:"timeShardId"`
-		NextFireAt  *time.Time `json:"nextFireAt"`
-		CreatedAt   time.Time  `json:"createdAt"`
-		UpdatedAt   time.Time  `json:"updatedAt"`
-	}{(*plain)(t), t.TimeShardID(), next, t.CreatedAt.UTC(), t.UpdatedAt.UTC()})
+		MinuteOfHour *int       `json:"minuteOfHour,omitempty"`
+		TimeShardID  string     `json:"timeShardId"`
+		State        string     `json:"state"`
+		NextFireAt   *time.Time `json:"nextFireAt"`
+		CreatedAt    time.Time  `json:"createdAt"`
+		UpdatedAt    time.Time  `json:"updatedAt"`
+	}{(*plain)(t), minute, t.TimeShardID(), t.State(), next, t.CreatedAt.UTC(), t.UpdatedAt.UTC()})
 }
 
 // marshalJSON is json.Marshal without HTML escaping, so that callback data
@@ -93,25 +149,6 @@ func marshalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// Schedule says when a timer fires.
-type Schedule interface {
-	// Next returns the first occurrence strictly after t, and false when
-	// there is none.
-	Next(t time.Time) (time.Time, bool)
-}
-
-// hourly fires at second 0 of one minute of every hour, UTC: the seed's
-// only schedule.
-type hourly struct{ minute int }
-
-func (h hourly) Next(t time.Time) (time.Time, bool) {
-	n := t.UTC().Truncate(time.Hour).Add(time.Duration(h.minute) * time.Minute)
-	if !n.After(t) {
-		n = n.Add(time.Hour)
-	}
-	return n, true
 }
 
 // idPattern is the set of ids the API accepts: safe in a URL path, a
