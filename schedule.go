@@ -227,14 +227,14 @@ type dayRule struct {
 type dayKind int
 
 const (
-	dayAny          dayKind = iota // '?'
-	domSet                         // values, ranges, steps, '*'
-	domLast                        // L
-	domLastWeekday                 // LW
-	domNearest                     // nW
-	dowSet                         // values, ranges, steps, '*'
-	dowLast                        // nL: the last weekday n of the month
-	dowNth                         // n#k: the k-th weekday n of the month
+	dayAny         dayKind = iota // '?'
+	domSet                        // values, ranges, steps, '*'
+	domLast                       // L
+	domLastWeekday                // LW
+	domNearest                    // nW
+	dowSet                        // values, ranges, steps, '*'
+	dowLast                       // nL: the last weekday n of the month
+	dowNth                        // n#k: the k-th weekday n of the month
 )
 
 // cronField describes one field for parsing and for messages.
