@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 )
 
 const usage = `bootstrap is callclock, a serverless timer service.
@@ -16,6 +17,7 @@ On AWS Lambda it is the handler of every function in template.yaml. Elsewhere:
 
   bootstrap invoke [-e FILE]     run one Lambda event through the handler (sam local invoke without Docker)
   bootstrap local [flags]        run the whole service against a local AWS endpoint (AWS_ENDPOINT_URL)
+  bootstrap schedule EXPR [flags] print the next occurrences of a cron(...), rate(...) or at(...) expression
 
 Run 'bootstrap COMMAND -h' for a command's flags.
 `
@@ -31,6 +33,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runInvoke(ctx, args[1:], stdin, stdout, stderr, log)
 	case "local":
 		return runLocal(ctx, args[1:], stderr, log)
+	case "schedule":
+		return runSchedule(args[1:], time.Now(), stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -120,4 +124,83 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
 	}
 	return newRouter(cfg, clients, log), nil
+}
+
+// runSchedule is `bootstrap schedule`: it prints the next occurrences of an
+// expression strictly after --from, one RFC 3339 line each in the
+// schedule's zone, so that users can check an expression before they use it.
+func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
+	fs := newFlagSet("schedule", "schedule EXPR [--tz ZONE] [--from RFC3339] [--count N] [--start RFC3339] [--end RFC3339]", stderr)
+	tz := fs.String("tz", "UTC", "IANA time `ZONE` the expression is read in, e.g. America/New_York")
+	from := fs.String("from", "", "print occurrences strictly after this RFC 3339 `instant` (default now)")
+	count := fs.Int("count", 10, "how many occurrences to print, 1-1000")
+	start := fs.String("start", "", "the timer's startAt (RFC 3339): no occurrence before it; a rate(...) is anchored at it")
+	end := fs.String("end", "", "the timer's endAt (RFC 3339): no occurrence at or after it")
+	// Flags may stand before or after the expression.
+	var expr string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err == flag.ErrHelp {
+			return 0
+		} else if err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if expr != "" {
+			fmt.Fprintf(stderr, "bootstrap schedule: unexpected argument %q (quote the expression: 'cron(0 9 ? * MON-FRI *)')\n", fs.Arg(0))
+			return 2
+		}
+		expr, rest = fs.Arg(0), fs.Args()[1:]
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "bootstrap schedule: %s\n", ErrorMessage(err))
+		return 2
+	}
+	if expr == "" {
+		fs.Usage()
+		return 2
+	}
+	if *count < 1 || *count > 1000 {
+		return fail(Errorf(EINVALID, "--count must be from 1 to 1000"))
+	}
+	loc, err := loadZone(*tz)
+	if err != nil {
+		return fail(err)
+	}
+	instant := func(name, s string, def time.Time) (time.Time, error) {
+		if s == "" {
+			return def, nil
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return t, Errorf(EINVALID, "--%s %q is not an RFC 3339 instant such as 2026-03-08T00:00:00-05:00", name, s)
+		}
+		return t, nil
+	}
+	spec := ScheduleSpec{Expression: expr, Location: loc}
+	var after time.Time
+	for _, f := range []struct {
+		name, value string
+		def         time.Time
+		into        *time.Time
+	}{{"from", *from, now, &after}, {"start", *start, time.Time{}, &spec.StartAt}, {"end", *end, time.Time{}, &spec.EndAt}} {
+		if *f.into, err = instant(f.name, f.value, f.def); err != nil {
+			return fail(err)
+		}
+	}
+	spec.Anchor = after // a rate(...) without --start starts as if created at --from
+	sched, err := ParseSchedule(spec)
+	if err != nil {
+		return fail(err)
+	}
+	for range *count {
+		next, ok := sched.Next(after)
+		if !ok {
+			break
+		}
+		fmt.Fprintln(stdout, next.In(loc).Format(time.RFC3339))
+		after = next
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -126,5 +127,51 @@ func TestIntegrationInvokeSamples(t *testing.T) {
 	}
 	if code, stdout, stderr := runCLI([]string{"invoke"}, `{"hello":"world"}`); code != 1 || stdout != "" || !strings.Contains(stderr, "unrecognised event with keys [hello]") {
 		t.Errorf("invoke of an unknown event = exit %d, out %q, err %q", code, stdout, stderr)
+	}
+}
+
+// TestCLISchedule checks `bootstrap schedule`: occurrences in the
+// schedule's zone, nothing and exit 0 when there is none, the reason and
+// exit 2 for anything invalid.
+func TestCLISchedule(t *testing.T) {
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"spring forward skips the missing 02:30", []string{"cron(30 2 * * ? *)", "--tz", "America/New_York", "--from", "2026-03-07T00:00:00Z", "--count", "3"}, 0,
+			"2026-03-07T02:30:00-05:00\n2026-03-09T02:30:00-04:00\n2026-03-10T02:30:00-04:00\n", ""},
+		{"fall back fires once, flags first", []string{"--tz", "America/New_York", "--count", "3", "--from", "2026-10-31T00:00:00Z", "cron(30 1 * * ? *)"}, 0,
+			"2026-10-31T01:30:00-04:00\n2026-11-01T01:30:00-04:00\n2026-11-02T01:30:00-05:00\n", ""},
+		{"default from is now, default count 10", []string{"cron(0 10 * * ? *)"}, 0,
+			"2026-11-22T10:00:00Z\n2026-11-23T10:00:00Z\n2026-11-24T10:00:00Z\n2026-11-25T10:00:00Z\n2026-11-26T10:00:00Z\n" +
+				"2026-11-27T10:00:00Z\n2026-11-28T10:00:00Z\n2026-11-29T10:00:00Z\n2026-11-30T10:00:00Z\n2026-12-01T10:00:00Z\n", ""},
+		{"rate anchored at start", []string{"rate(90 minutes)", "--start", "2026-11-22T08:00:00Z", "--count", "2"}, 0,
+			"2026-11-22T09:30:00Z\n2026-11-22T11:00:00Z\n", ""},
+		{"end bound", []string{"cron(0 * * * ? *)", "--end", "2026-11-22T12:00:00Z"}, 0,
+			"2026-11-22T10:00:00Z\n2026-11-22T11:00:00Z\n", ""},
+		{"one-shot in a zone", []string{"at(2026-12-24T18:00:00)", "--tz", "Asia/Kathmandu"}, 0, "2026-12-24T18:00:00+05:45\n", ""},
+		{"no future occurrence", []string{"at(2020-01-01T00:00:00)"}, 0, "", ""},
+		{"never", []string{"cron(0 0 30 2 ? *)"}, 0, "", ""},
+		{"bad field", []string{"cron(0 0 32 * ? *)"}, 2, "", `day-of-month "32": 32 is outside 1-31`},
+		{"bad zone", []string{"cron(0 0 * * ? *)", "--tz", "Mars/Olympus"}, 2, "", `timezone "Mars/Olympus" is not a known IANA zone`},
+		{"bad from", []string{"rate(5 minutes)", "--from", "yesterday"}, 2, "", `--from "yesterday" is not an RFC 3339 instant`},
+		{"bad count", []string{"rate(5 minutes)", "--count", "0"}, 2, "", "--count must be from 1 to 1000"},
+		{"unquoted expression", []string{"cron(0", "9", "?"}, 2, "", `unexpected argument "9"`},
+		{"no expression", []string{"--tz", "UTC"}, 2, "", "usage: bootstrap schedule EXPR"},
+		{"help", []string{"-h"}, 0, "", "usage: bootstrap schedule EXPR"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runSchedule(tc.args, now, &stdout, &stderr)
+			if code != tc.code || stdout.String() != tc.stdout || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("bootstrap schedule %q = exit %d\nstdout %q\nstderr %q\nwant exit %d, stdout %q, stderr containing %q",
+					tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderr)
+			}
+		})
 	}
 }
