@@ -113,8 +113,13 @@ func (r rateSchedule) Next(t time.Time) (time.Time, bool) {
 	if t.Before(r.anchor) {
 		return r.anchor, true
 	}
-	k := t.Sub(r.anchor)/r.period + 1
-	return r.anchor.Add(k * r.period), true
+	// Whole seconds, not time.Duration: a Duration saturates at 292 years.
+	p := int64(r.period / time.Second)
+	secs := t.Unix() - r.anchor.Unix()
+	if t.Nanosecond() < r.anchor.Nanosecond() {
+		secs--
+	}
+	return time.Unix(r.anchor.Unix()+(secs/p+1)*p, int64(r.anchor.Nanosecond())).In(r.anchor.Location()), true
 }
 
 func parseRate(body string, anchor time.Time) (Schedule, error) {
@@ -139,7 +144,10 @@ func parseRate(body string, anchor time.Time) (Schedule, error) {
 	case int64(n) > int64(100*365*24*time.Hour/d):
 		return nil, fmt.Errorf("rate value %d is too large (at most 100 years)", n)
 	}
-	return rateSchedule{anchor: anchor.Truncate(time.Second), period: time.Duration(n) * d}, nil
+	if anchor.IsZero() {
+		return nil, fmt.Errorf("a rate needs an anchor: startAt, or the time the timer was created")
+	}
+	return rateSchedule{anchor: anchor, period: time.Duration(n) * d}, nil
 }
 
 // atSchedule fires once.
@@ -153,9 +161,13 @@ func (a atSchedule) Next(t time.Time) (time.Time, bool) {
 }
 
 func parseAt(body string, loc *time.Location) (Schedule, error) {
-	w, err := time.Parse("2006-01-02T15:04:05", body)
-	if err != nil {
+	const layout = "2006-01-02T15:04:05"
+	w, err := time.Parse(layout, body)
+	if err != nil || len(body) != len(layout) {
 		return nil, fmt.Errorf("at needs a local date and time yyyy-mm-ddThh:mm:ss, e.g. at(2026-03-09T02:30:00)")
+	}
+	if w.Year() < minYear || w.Year() > maxYear {
+		return nil, fmt.Errorf("at year %d is outside %d-%d", w.Year(), minYear, maxYear)
 	}
 	t, ok := resolveWall(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), loc)
 	if !ok {
@@ -197,6 +209,11 @@ func resolveWall(y int, mo time.Month, d, h, mi, s int, loc *time.Location) (tim
 		_, next := local.ZoneBounds()
 		if next.IsZero() {
 			break
+		}
+		// Past the last transition in the zone data, Go can report a bound
+		// at or before p (golang/go#81583); step on rather than loop.
+		if !next.After(p) {
+			next = p.Add(time.Hour)
 		}
 		p = next
 	}
