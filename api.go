@@ -57,6 +57,7 @@ type putRequest struct {
 	StartAt               *time.Time      `json:"startAt"`
 	EndAt                 *time.Time      `json:"endAt"`
 	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
+	CatchUpSeconds        *int            `json:"catchUpSeconds"`
 	HTTP                  *HTTPTarget     `json:"http"`
 }
 
@@ -196,6 +197,13 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 			return nil, err
 		}
 	}
+	catchUp := DefaultCatchUpSeconds
+	if in.CatchUpSeconds != nil {
+		if *in.CatchUpSeconds < MinCatchUpSeconds || *in.CatchUpSeconds > MaxCatchUpSeconds {
+			return nil, Errorf(EINVALID, "catchUpSeconds must be from %d to %d", MinCatchUpSeconds, MaxCatchUpSeconds)
+		}
+		catchUp = *in.CatchUpSeconds
+	}
 	now := a.Now().UTC().Truncate(time.Second)
 	t := &Timer{
 		ID:                    id,
@@ -206,6 +214,7 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 		StartAt:               utcSecond(in.StartAt),
 		EndAt:                 utcSecond(in.EndAt),
 		DeleteAfterCompletion: in.DeleteAfterCompletion,
+		CatchUpSeconds:        catchUp,
 		Anchor:                now,
 		CallbackData:          in.TimerCallbackData,
 		HTTP:                  in.HTTP,

@@ -50,7 +50,7 @@ func TestAPIPutSchedules(t *testing.T) {
 			}
 			got := decodeTimer(t, a.call(t, http.MethodGet, "/periodic/t", ""))
 			want := tc.want
-			want.ID, want.ShardID, want.State, want.Version = "t", "shard0", "active", 1
+			want.ID, want.ShardID, want.State, want.Version, want.CatchUpSeconds = "t", "shard0", "active", 1, 3600
 			want.TimerCallbackData, want.CreatedAt, want.UpdatedAt = got.TimerCallbackData, got.CreatedAt, got.UpdatedAt
 			if diff := cmp.Diff(want, got, rawAsString); diff != "" {
 				t.Errorf("GET document (-want +got):\n%s", diff)

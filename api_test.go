@@ -162,6 +162,7 @@ type timerDoc struct {
 	StartAt           *string         `json:"startAt"`
 	EndAt             *string         `json:"endAt"`
 	DeleteAfter       bool            `json:"deleteAfterCompletion"`
+	CatchUpSeconds    int             `json:"catchUpSeconds"`
 	CreatedAt         string          `json:"createdAt"`
 	UpdatedAt         string          `json:"updatedAt"`
 	Version           int64           `json:"version"`
@@ -220,6 +221,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		TimerCallbackData: json.RawMessage(`{"z":1,"a":[1,2]}`),
 		NextFireAt:        ptrTo("2026-11-22T10:45:00Z"),
 		State:             "active",
+		CatchUpSeconds:    3600,
 		CreatedAt:         "2026-11-22T10:44:59Z",
 		UpdatedAt:         "2026-11-22T10:44:59Z",
 		Version:           1,
@@ -244,6 +246,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		TimerCallbackData: json.RawMessage(`"second"`),
 		NextFireAt:        ptrTo("2026-11-22T11:05:00Z"),
 		State:             "active",
+		CatchUpSeconds:    3600,
 		CreatedAt:         "2026-11-22T10:44:59Z", // kept from the first PUT
 		UpdatedAt:         "2026-11-22T11:02:03Z",
 		Version:           2,

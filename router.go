@@ -18,7 +18,7 @@ type apiHandler interface {
 
 // sweepRunner runs one sweep.
 type sweepRunner interface {
-	Sweep(ctx context.Context) (SweepResult, error)
+	Sweep(ctx context.Context, eventID string) (SweepResult, error)
 }
 
 // batchInvoker delivers an SQS batch of fire messages.
@@ -42,6 +42,7 @@ type eventProbe struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 	} `json:"Records"`
+	ID             string          `json:"id"`
 	Source         string          `json:"source"`
 	DetailType     string          `json:"detail-type"`
 	HTTPMethod     string          `json:"httpMethod"`
@@ -72,7 +73,7 @@ func (r *Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		if r.Sweeper == nil {
 			return nil, errors.New("received a scheduled event, but this function has no sweeper configured (FIRE_QUEUE_URL is unset)")
 		}
-		res, err := r.Sweeper.Sweep(ctx)
+		res, err := r.Sweeper.Sweep(ctx, p.ID)
 		if err != nil {
 			return nil, err
 		}

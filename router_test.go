@@ -35,8 +35,8 @@ type fakeSweeper struct {
 	err error
 }
 
-func (f fakeSweeper) Sweep(context.Context) (SweepResult, error) {
-	*f.got = append(*f.got, routed{Part: "sweep"})
+func (f fakeSweeper) Sweep(_ context.Context, eventID string) (SweepResult, error) {
+	*f.got = append(*f.got, routed{Part: "sweep", Body: eventID})
 	return SweepResult{Shards: 2, Due: 3, Enqueued: 3, Advanced: 3}, f.err
 }
 
@@ -72,7 +72,8 @@ func TestRouterSampleEvents(t *testing.T) {
 			`{"statusCode":200,"headers":null,"multiValueHeaders":null,"body":"\"ok\""}`},
 		"api-get.json":    {routed{Part: "api", Method: "GET", Path: id}, `{"statusCode":200,"headers":null,"multiValueHeaders":null,"body":"\"ok\""}`},
 		"api-delete.json": {routed{Part: "api", Method: "DELETE", Path: id}, `{"statusCode":200,"headers":null,"multiValueHeaders":null,"body":"\"ok\""}`},
-		"scheduled.json":  {routed{Part: "sweep"}, `{"shards":2,"due":3,"enqueued":3,"advanced":3,"failed":0}`},
+		"scheduled.json": {routed{Part: "sweep", Body: "89d1a02d-5ec7-412e-82f5-13505f849b41"},
+			`{"shards":2,"skipped":0,"due":3,"enqueued":3,"missed":0,"advanced":3,"conflicts":0,"failed":0}`},
 		"sqs.json": {routed{Part: "invoke", Records: []string{"059f36b4-87a3-44ab-83d2-661975830a7d"}, Bodies: []string{sqsBody}},
 			`{"batchItemFailures":[{"itemIdentifier":"failed-1"}]}`},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type dynamoAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Store keeps timers in one DynamoDB table keyed by id, with DueIndex for
@@ -34,6 +36,9 @@ type dynamoAPI interface {
 type Store struct {
 	DB    dynamoAPI
 	Table string
+	// PageLimit caps the items of one due-index page. Default 0: DynamoDB's
+	// own 1 MB pages.
+	PageLimit int32
 }
 
 // NewStore returns a Store on table.
@@ -52,6 +57,9 @@ type timerItem struct {
 	EndAt                 string      `dynamodbav:"endAt,omitempty"`
 	AnchorAt              string      `dynamodbav:"anchorAt,omitempty"`
 	DeleteAfterCompletion bool        `dynamodbav:"deleteAfterCompletion,omitempty"`
+	CatchUpSeconds        *int        `dynamodbav:"catchUpSeconds,omitempty"`
+	MissedCount           int         `dynamodbav:"missedCount,omitempty"`
+	LastMissedAt          int64       `dynamodbav:"lastMissedAt,omitempty"`
 	CallbackData          string      `dynamodbav:"timerCallbackData,omitempty"`
 	HTTP                  *HTTPTarget `dynamodbav:"http,omitempty"`
 	NextFireAt            int64       `dynamodbav:"nextFireAt,omitempty"`
@@ -61,7 +69,7 @@ type timerItem struct {
 }
 
 // optionalAttrs are removed from the item when a replacement lacks them.
-var optionalAttrs = []string{"schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion",
+var optionalAttrs = []string{"schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
 	"timerCallbackData", "http", "nextFireAt"}
 
 func formatTime(t *time.Time) string {
@@ -95,6 +103,7 @@ func toItem(t *Timer) timerItem {
 		Version:      t.Version,
 
 		DeleteAfterCompletion: t.DeleteAfterCompletion,
+		CatchUpSeconds:        &t.CatchUpSeconds,
 	}
 	// Only a rate schedule has an anchor worth keeping.
 	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
@@ -123,6 +132,15 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
+		CatchUpSeconds:        DefaultCatchUpSeconds,
+		MissedCount:           it.MissedCount,
+	}
+	if it.CatchUpSeconds != nil {
+		t.CatchUpSeconds = *it.CatchUpSeconds
+	}
+	if it.LastMissedAt != 0 {
+		m := time.Unix(it.LastMissedAt, 0).UTC()
+		t.LastMissedAt = &m
 	}
 	if a := parseTime(it.AnchorAt); a != nil {
 		t.Anchor = *a
@@ -249,6 +267,9 @@ func (s *Store) Due(ctx context.Context, shard string, until time.Time, page fun
 			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Unix(), 10)},
 		},
 	}
+	if s.PageLimit > 0 {
+		in.Limit = aws.Int32(s.PageLimit)
+	}
 	p := dynamodb.NewQueryPaginator(s.DB, in)
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -270,46 +291,199 @@ func (s *Store) Due(ctx context.Context, shard string, until time.Time, page fun
 	return nil
 }
 
-// Advance moves t from the occurrence t.NextFireAt to next. With no next
-// occurrence (zero) the timer is completed: it leaves the due index, or is
-// deleted when it asked for that. Advance reports false, without error,
-// when the timer has changed since it was read (replaced, deleted or
-// advanced by another sweep): the other writer wins.
-func (s *Store) Advance(ctx context.Context, t *Timer, next time.Time) (bool, error) {
+// Step is one timer's move in a sweep: from the occurrence it was read
+// with (Timer.NextFireAt, at Timer.Version) to Next, zero when none is left.
+// Missed is set when that occurrence was skipped rather than sent, because
+// it was later than the timer's catch-up window.
+type Step struct {
+	Timer  *Timer
+	Next   time.Time
+	Missed bool
+}
+
+// StepOutcome is what became of one Step.
+type StepOutcome int
+
+// Step outcomes.
+const (
+	StepApplied  StepOutcome = iota // the timer moved on
+	StepConflict                    // the timer changed since it was read; the other writer wins
+	StepFailed                      // not written (throttled or failing after retries); the next sweep retries it
+)
+
+// maxTransactItems is DynamoDB's limit on one TransactWriteItems call.
+const maxTransactItems = 100
+
+// Advance applies up to 100 steps in one TransactWriteItems call, each
+// conditional on the timer still having the occurrence and version it was
+// read with: a replaced, deleted or already advanced timer is left alone.
+// DynamoDB has no conditional BatchWriteItem; a transaction is how a batch
+// of writes stays conditional. One failed condition cancels the whole
+// transaction, so the cancelled steps that did not fail themselves are
+// tried again without the ones that did. It returns one outcome per step.
+func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error) {
+	if len(steps) > maxTransactItems {
+		return nil, fmt.Errorf("advance: %d steps; at most %d per call", len(steps), maxTransactItems)
+	}
+	out := make([]StepOutcome, len(steps))
+	pending := make([]int, len(steps))
+	for i := range steps {
+		pending[i] = i
+	}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		items := make([]types.TransactWriteItem, len(pending))
+		for j, i := range pending {
+			items[j] = s.stepItem(steps[i])
+		}
+		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return out, nil // out[i] is StepApplied for every pending i
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(pending) {
+			for _, i := range pending {
+				out[i] = StepFailed
+			}
+			return out, fmt.Errorf("advance %d timers: %w", len(pending), err)
+		}
+		var again []int
+		retry := false
+		for j, r := range tce.CancellationReasons {
+			switch aws.ToString(r.Code) {
+			case "ConditionalCheckFailed":
+				out[pending[j]] = StepConflict
+			case "", "None":
+				again = append(again, pending[j]) // cancelled only because another step failed
+			default: // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, ...
+				again, retry = append(again, pending[j]), true
+			}
+		}
+		if retry {
+			if attempt >= 4 {
+				for _, i := range again {
+					out[i] = StepFailed
+				}
+				return out, fmt.Errorf("advance %d timers: still contended after %d attempts: %w", len(again), attempt+1, err)
+			}
+			if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+				return out, err
+			}
+		}
+		pending = again
+	}
+	return out, nil
+}
+
+// stepItem is the conditional write of one step: an update, or a delete
+// for a completed timer that asked for deleteAfterCompletion.
+func (s *Store) stepItem(st Step) types.TransactWriteItem {
+	t := st.Timer
 	values := map[string]types.AttributeValue{
 		":old":     &types.AttributeValueMemberN{Value: strconv.FormatInt(t.NextFireAt.Unix(), 10)},
 		":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
 	}
 	const cond = "nextFireAt = :old AND version = :version"
-	var err error
-	switch {
-	case next.IsZero() && t.DeleteAfterCompletion:
-		_, err = s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 &s.Table,
-			Key:                       idKey(t.ID),
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeValues: values,
-		})
-	default:
-		expr := "REMOVE nextFireAt"
-		if !next.IsZero() {
-			expr = "SET nextFireAt = :next"
-			values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)}
-		}
-		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 &s.Table,
-			Key:                       idKey(t.ID),
-			UpdateExpression:          &expr,
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeValues: values,
-		})
+	if st.Next.IsZero() && t.DeleteAfterCompletion {
+		return types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &s.Table, Key: idKey(t.ID), ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+		}}
 	}
+	set := []string{}
+	expr := ""
+	if !st.Next.IsZero() {
+		set = append(set, "nextFireAt = :next")
+		values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(st.Next.Unix(), 10)}
+	}
+	if st.Missed {
+		set = append(set, "missedCount = if_not_exists(missedCount, :zero) + :one", "lastMissedAt = :old")
+		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
+		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
+	}
+	if len(set) > 0 {
+		expr = "SET " + strings.Join(set, ", ")
+	}
+	if st.Next.IsZero() {
+		expr += " REMOVE nextFireAt"
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.Table, Key: idKey(t.ID), UpdateExpression: aws.String(strings.TrimSpace(expr)),
+		ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+	}}
+}
+
+// leaseKey is the item that leases a shard to one sweep. Timer ids cannot
+// contain '#', so it never collides with a timer.
+func leaseKey(shard string) map[string]types.AttributeValue { return idKey("#lease/" + shard) }
+
+// Lease gives shard to owner until now+ttl, unless another sweep holds an
+// unexpired lease or the sweep of eventID already completed it (EventBridge
+// can deliver one scheduled event twice). It reports whether owner got it.
+func (s *Store) Lease(ctx context.Context, shard, owner, eventID string, now time.Time, ttl time.Duration) (bool, error) {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.Table,
+		Key:              leaseKey(shard),
+		UpdateExpression: aws.String("SET leaseOwner = :owner, leaseUntil = :until"),
+		ConditionExpression: aws.String("(attribute_not_exists(leaseUntil) OR leaseUntil < :now) AND " +
+			"(attribute_not_exists(lastEventId) OR lastEventId <> :event)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": &types.AttributeValueMemberS{Value: owner},
+			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)},
+			":now":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":event": &types.AttributeValueMemberS{Value: eventID},
+		},
+	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("advance timer %s: %w", t.ID, err)
+		return false, fmt.Errorf("lease %s: %w", shard, err)
 	}
 	return true, nil
+}
+
+// Release ends owner's lease on shard. A completed sweep records its event
+// and instant, so that the same event delivered again does nothing.
+func (s *Store) Release(ctx context.Context, shard, owner, eventID string, completed bool, now time.Time) error {
+	expr := "REMOVE leaseOwner, leaseUntil"
+	values := map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}}
+	if completed {
+		expr = "SET lastEventId = :event, completedAt = :now " + expr
+		values[":event"] = &types.AttributeValueMemberS{Value: eventID}
+		values[":now"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       leaseKey(shard),
+		UpdateExpression:          &expr,
+		ConditionExpression:       aws.String("leaseOwner = :owner"),
+		ExpressionAttributeValues: values,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // the lease expired and another sweep took it: nothing of ours to release
+	}
+	if err != nil {
+		return fmt.Errorf("release %s: %w", shard, err)
+	}
+	return nil
+}
+
+// backoff is the wait before retry attempt+1: exponential from 50 ms,
+// capped at 2 s, with full jitter so that retries do not march in step.
+func backoff(attempt int) time.Duration {
+	d := min(50*time.Millisecond<<attempt, 2*time.Second)
+	return time.Duration(rand.Int64N(int64(d))) + time.Millisecond
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -79,22 +79,30 @@ func TestIntegrationStore(t *testing.T) {
 		t.Errorf("due shard1 (-want +got):\n%s", diff)
 	}
 
-	// Advance is conditional on the occurrence and version it was read with.
+	// Advance is conditional on the occurrence and version each timer was
+	// read with; one stale step does not stop the others in its batch.
 	b, _ := s.Get(ctx, "b")
-	if ok, err := s.Advance(ctx, b, t0.Add(62*time.Minute)); !ok || err != nil {
-		t.Fatalf("advance: %v %v", ok, err)
-	}
-	if ok, err := s.Advance(ctx, b, t0.Add(62*time.Minute)); ok || err != nil {
-		t.Fatalf("second advance from the same read: %v %v, want false, nil", ok, err)
-	}
-	stale := *b
-	stale.NextFireAt, stale.Version = t0.Add(62*time.Minute), 99
-	if ok, err := s.Advance(ctx, &stale, t0.Add(122*time.Minute)); ok || err != nil {
-		t.Fatalf("advance with a stale version: %v %v, want false, nil", ok, err)
-	}
 	c, _ := s.Get(ctx, "c")
-	if ok, err := s.Advance(ctx, c, time.Time{}); !ok || err != nil {
-		t.Fatalf("advance to none: %v %v", ok, err)
+	d, _ := s.Get(ctx, "d")
+	stale := *d
+	stale.Version = 99
+	outcomes, err := s.Advance(ctx, []Step{{Timer: b, Next: t0.Add(62 * time.Minute)}, {Timer: &stale, Next: t0.Add(2 * time.Hour)},
+		{Timer: c, Missed: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]StepOutcome{StepApplied, StepConflict, StepApplied}, outcomes); diff != "" {
+		t.Fatalf("advance outcomes (-want +got):\n%s", diff)
+	}
+	if outcomes, err := s.Advance(ctx, []Step{{Timer: b, Next: t0.Add(62 * time.Minute)}}); err != nil || outcomes[0] != StepConflict {
+		t.Fatalf("second advance from the same read: %v %v, want a conflict", outcomes, err)
+	}
+	if got, _ := s.Get(ctx, "d"); !got.NextFireAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("the stale step moved d to %v", got.NextFireAt)
+	}
+	// c was skipped as missed and has no next occurrence: completed, counted.
+	if got, _ := s.Get(ctx, "c"); got.State() != StateCompleted || got.MissedCount != 1 || got.LastMissedAt == nil || !got.LastMissedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("c after a missed last occurrence: state %s, missed %d at %v", got.State(), got.MissedCount, got.LastMissedAt)
 	}
 	if diff := cmp.Diff([]string{"a"}, due("shard0", t0.Add(10*time.Minute))); diff != "" {
 		t.Errorf("due shard0 after advance (-want +got):\n%s", diff)
@@ -111,5 +119,57 @@ func TestIntegrationStore(t *testing.T) {
 	}
 	if err := s.Delete(ctx, "a"); ErrorCode(err) != ENOTFOUND {
 		t.Fatalf("second Delete: %v, want not_found", err)
+	}
+}
+
+// TestIntegrationLease checks shard leases on moto_server: one holder at a
+// time, expiry, and the same scheduled event not sweeping a shard twice.
+func TestIntegrationLease(t *testing.T) {
+	endpoint := needMoto(t)
+	ctx := context.Background()
+	clients := motoClients(t, endpoint)
+	names := uniqueNames(t)
+	if err := ensureTable(ctx, clients.DynamoDB, names.Table); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(clients.DynamoDB, names.Table)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	lease := func(owner, event string, at time.Time) bool {
+		t.Helper()
+		ok, err := s.Lease(ctx, "shard0", owner, event, at, 90*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !lease("a", "e1", t0) {
+		t.Fatal("first lease refused")
+	}
+	if lease("b", "e2", t0.Add(time.Second)) {
+		t.Fatal("a second sweep got a held lease")
+	}
+	if !lease("b", "e2", t0.Add(91*time.Second)) {
+		t.Fatal("an expired lease was not taken over")
+	}
+	if err := s.Release(ctx, "shard0", "a", "e1", true, t0); err != nil { // a's lease is gone: a no-op
+		t.Fatal(err)
+	}
+	if lease("c", "e3", t0.Add(92*time.Second)) {
+		t.Fatal("the stale owner's release freed b's lease")
+	}
+	if err := s.Release(ctx, "shard0", "b", "e2", true, t0.Add(95*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if lease("d", "e2", t0.Add(96*time.Second)) {
+		t.Fatal("the same event swept the shard twice")
+	}
+	if !lease("d", "e3", t0.Add(96*time.Second)) {
+		t.Fatal("the next event was refused the released shard")
+	}
+	if err := s.Release(ctx, "shard0", "d", "e3", false, t0.Add(97*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !lease("e", "e3", t0.Add(98*time.Second)) {
+		t.Fatal("an event whose sweep did not complete could not try again")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -16,7 +17,9 @@ import (
 // dueStore is what the sweeper needs from the timer table.
 type dueStore interface {
 	Due(ctx context.Context, shard string, until time.Time, page func([]*Timer) error) error
-	Advance(ctx context.Context, t *Timer, next time.Time) (bool, error)
+	Advance(ctx context.Context, steps []Step) ([]StepOutcome, error)
+	Lease(ctx context.Context, shard, owner, eventID string, now time.Time, ttl time.Duration) (bool, error)
+	Release(ctx context.Context, shard, owner, eventID string, completed bool, now time.Time) error
 }
 
 // batchSender is the one SQS call the sweeper makes.
@@ -24,14 +27,24 @@ type batchSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// maxDelay is SQS's longest DelaySeconds.
-const maxDelay = 15 * time.Minute
+const (
+	// maxDelay is SQS's longest DelaySeconds.
+	maxDelay = 15 * time.Minute
+	// sqsBatch is SQS's most entries in one SendMessageBatch.
+	sqsBatch = 10
+	// chunkSize is how many due timers one worker takes at a time: five
+	// full SQS batches, and whole write batches of 25 or 50.
+	chunkSize = 50
+)
 
-// Sweeper finds the timers due within Lookahead and sends one fire message
-// per occurrence, delayed so that it becomes visible at its second. A timer
-// is advanced to its next occurrence only after its message was accepted,
-// so a sweep that fails half way loses nothing: the next sweep sends what
-// this one did not.
+// Sweeper finds the occurrences due within Lookahead and sends one fire
+// message for each, delayed so that it becomes visible at its second. It
+// moves a timer to its next occurrence only after SQS accepted the
+// message, with a write conditional on the occurrence and version it read,
+// so a sweep that fails half way loses nothing (the next sweep sends what
+// this one did not) and two sweeps never move one timer twice. Each shard
+// is leased to one sweep at a time, so overlapping sweeps and a scheduled
+// event delivered twice do not send an occurrence twice.
 type Sweeper struct {
 	Timers   dueStore
 	Queue    batchSender
@@ -39,11 +52,22 @@ type Sweeper struct {
 	// Shards is the number of shards to sweep. Default 1.
 	Shards int
 	// Lookahead is how far ahead of now occurrences are sent. It must cover
-	// the sweep interval plus the scheduler's start delay, and stay within
+	// the sweep interval plus the scheduler's start delay, and stays within
 	// SQS's 15-minute delay. Default 2 minutes.
 	Lookahead time.Duration
-	// Concurrency bounds the shards swept at once. Default 8.
-	Concurrency int
+	// ShardConcurrency bounds the shards read at once. Default 8.
+	ShardConcurrency int
+	// Workers bounds the chunks of 50 due timers being sent and written at
+	// once, across all shards. Default 64.
+	Workers int
+	// WriteBatch is the number of timers advanced in one conditional
+	// batch write. Default 25, at most 100.
+	WriteBatch int
+	// LeaseTTL is how long a shard stays leased to a sweep that died
+	// without releasing it. Default 90 seconds, beyond a sweep's 60.
+	LeaseTTL time.Duration
+	// MaxAttempts bounds the tries of one SQS batch. Default 5.
+	MaxAttempts int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Log receives one summary line per sweep. Default slog.Default().
@@ -55,102 +79,190 @@ type Sweeper struct {
 // NewSweeper returns a Sweeper with the defaults above.
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
 	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL, Shards: 1,
-		Lookahead: 2 * time.Minute, Concurrency: 8, Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
+		Lookahead: 2 * time.Minute, ShardConcurrency: 8, Workers: 64, WriteBatch: 25,
+		LeaseTTL: 90 * time.Second, MaxAttempts: 5,
+		Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }
 
 // SweepResult summarises one sweep.
 type SweepResult struct {
-	Shards   int `json:"shards"`
-	Due      int `json:"due"`      // timers found due
-	Enqueued int `json:"enqueued"` // fire messages SQS accepted
-	Advanced int `json:"advanced"` // timers moved to their next occurrence
-	Failed   int `json:"failed"`   // occurrences SQS refused; with a failed call, the rest of that shard also waits for the next sweep
+	Shards    int `json:"shards"`
+	Skipped   int `json:"skipped"`   // shards another sweep holds, or that this event already swept
+	Due       int `json:"due"`       // timers found due
+	Enqueued  int `json:"enqueued"`  // fire messages SQS accepted
+	Missed    int `json:"missed"`    // occurrences later than their catch-up window, skipped
+	Advanced  int `json:"advanced"`  // timers moved to their next occurrence
+	Conflicts int `json:"conflicts"` // timers changed by someone else meanwhile, left to them
+	Failed    int `json:"failed"`    // occurrences left for the next sweep
 }
 
 func (r *SweepResult) add(o SweepResult) {
+	r.Skipped += o.Skipped
 	r.Due += o.Due
 	r.Enqueued += o.Enqueued
+	r.Missed += o.Missed
 	r.Advanced += o.Advanced
+	r.Conflicts += o.Conflicts
 	r.Failed += o.Failed
 }
 
-// Sweep sweeps every shard once. It returns an error when any shard could
-// not be swept completely; what was sent stays sent.
-func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
-	start := s.Now()
-	until := start.Add(s.Lookahead)
-	res := SweepResult{Shards: s.Shards}
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, max(1, s.Concurrency))
-	)
-	for i := range s.Shards {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func(shard string) {
-			defer func() { <-slots; wg.Done() }()
-			r, err := s.sweepShard(ctx, shard, until)
-			mu.Lock()
-			defer mu.Unlock()
-			res.add(r)
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}(fmt.Sprintf("shard%d", i))
-	}
-	wg.Wait()
-	s.Log.InfoContext(ctx, "sweep", "shards", res.Shards, "due", res.Due, "enqueued", res.Enqueued,
-		"advanced", res.Advanced, "failed", res.Failed, "until", until.UTC().Format(time.RFC3339),
-		"durationMs", s.Now().Sub(start).Milliseconds())
-	if firstErr == nil && res.Failed > 0 {
-		firstErr = fmt.Errorf("%d occurrences were not enqueued; the next sweep retries them", res.Failed)
-	}
-	return res, firstErr
+// sweepRun is the state of one sweep shared by its readers and workers.
+type sweepRun struct {
+	s       *Sweeper
+	eventID string
+	now     time.Time
+	until   time.Time
+	zones   func(string) (*time.Location, error)
+	work    chan chunk
+
+	mu       sync.Mutex
+	res      SweepResult
+	firstErr error
 }
 
-func (s *Sweeper) sweepShard(ctx context.Context, shard string, until time.Time) (SweepResult, error) {
-	var res SweepResult
-	err := s.Timers.Due(ctx, shard, until, func(page []*Timer) error {
-		res.Due += len(page)
-		for len(page) > 0 {
-			n := min(10, len(page))
-			r, err := s.fire(ctx, page[:n])
-			res.add(r)
-			if err != nil {
-				return err
+// chunk is up to chunkSize due timers of one shard, and how to report back.
+type chunk struct {
+	timers []*Timer
+	done   func(SweepResult, error)
+}
+
+func (r *sweepRun) record(res SweepResult, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.add(res)
+	if err != nil && r.firstErr == nil {
+		r.firstErr = err
+	}
+}
+
+// Sweep sweeps every shard once for the scheduled event eventID (empty:
+// a fresh one). It returns an error when any shard could not be swept
+// completely; what was sent stays sent, and the next sweep does the rest.
+func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error) {
+	if eventID == "" {
+		eventID = newID()
+	}
+	lookahead := min(s.Lookahead, maxDelay)
+	run := &sweepRun{s: s, eventID: eventID, now: s.Now(), zones: s.Zones, work: make(chan chunk, max(1, s.Workers))}
+	run.until = run.now.Add(lookahead)
+	run.res.Shards = s.Shards
+	if run.zones == nil {
+		run.zones = loadZone
+	}
+	var workers sync.WaitGroup
+	for range max(1, s.Workers) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for c := range run.work {
+				c.done(run.process(ctx, c.timers))
 			}
-			page = page[n:]
-		}
-		return nil
-	})
+		}()
+	}
+	var readers sync.WaitGroup
+	slots := make(chan struct{}, max(1, s.ShardConcurrency))
+	for i := range s.Shards {
+		readers.Add(1)
+		slots <- struct{}{}
+		go func(shard string) {
+			defer func() { <-slots; readers.Done() }()
+			run.sweepShard(ctx, shard)
+		}(fmt.Sprintf("shard%d", i))
+	}
+	readers.Wait()
+	close(run.work)
+	workers.Wait()
+	res, err := run.res, run.firstErr
+	s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "shards", res.Shards, "skipped", res.Skipped, "due", res.Due,
+		"enqueued", res.Enqueued, "missed", res.Missed, "advanced", res.Advanced, "conflicts", res.Conflicts,
+		"failed", res.Failed, "until", run.until.UTC().Format(time.RFC3339), "durationMs", s.Now().Sub(run.now).Milliseconds())
+	if err == nil && res.Failed > 0 {
+		err = fmt.Errorf("%d occurrences were not enqueued or not advanced; the next sweep retries them", res.Failed)
+	}
 	return res, err
 }
 
-// fire sends one batch of at most 10 occurrences and advances the timers
-// whose messages SQS accepted.
-func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error) {
+// sweepShard leases one shard, streams its due timers page by page into
+// chunks for the workers, and releases the lease once every chunk is done.
+func (r *sweepRun) sweepShard(ctx context.Context, shard string) {
+	owner := newID()
+	ok, err := r.s.Timers.Lease(ctx, shard, owner, r.eventID, r.now, r.s.LeaseTTL)
+	if err != nil || !ok {
+		r.record(SweepResult{Skipped: 1}, err)
+		return
+	}
+	var (
+		pending sync.WaitGroup
+		mu      sync.Mutex
+		failed  bool
+		buf     []*Timer
+	)
+	done := func(res SweepResult, err error) {
+		r.record(res, err)
+		if err != nil || res.Failed > 0 {
+			mu.Lock()
+			failed = true
+			mu.Unlock()
+		}
+		pending.Done()
+	}
+	flush := func() {
+		pending.Add(1)
+		r.work <- chunk{timers: buf, done: done}
+		buf = nil
+	}
+	due := 0
+	err = r.s.Timers.Due(ctx, shard, r.until, func(page []*Timer) error {
+		due += len(page)
+		for _, t := range page {
+			if buf == nil {
+				buf = make([]*Timer, 0, chunkSize)
+			}
+			buf = append(buf, t)
+			if len(buf) == chunkSize {
+				flush()
+			}
+		}
+		return ctx.Err()
+	})
+	if len(buf) > 0 {
+		flush()
+	}
+	pending.Wait()
+	r.record(SweepResult{Due: due}, err)
+	completed := err == nil && !failed
+	if err := r.s.Timers.Release(context.WithoutCancel(ctx), shard, owner, r.eventID, completed, r.s.Now()); err != nil {
+		r.record(SweepResult{}, err) // the lease expires by itself
+	}
+}
+
+// process sends the occurrences of one chunk and advances its timers: the
+// ones sent, and the ones skipped for being later than their catch-up
+// window.
+func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, error) {
 	var res SweepResult
-	now := s.Now()
+	steps := make([]Step, 0, len(timers))
 	entries := make([]types.SendMessageBatchRequestEntry, 0, len(timers))
 	nexts := make([]time.Time, len(timers))
-	zones := s.Zones
-	if zones == nil {
-		zones = loadZone
-	}
 	for i, t := range timers {
-		sched, err := t.Schedule(zones)
+		sched, err := t.Schedule(r.zones)
 		if err != nil {
 			// The API validated it; a zone that vanished from tzdata could
 			// still get here. Leave the timer as it is and say so.
 			res.Failed++
-			s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", t.ID, "error", err.Error())
+			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", t.ID, "error", err.Error())
 			continue
 		}
 		// A late sweep fires an overdue timer once and moves it past now,
 		// rather than once for every occurrence it missed.
-		nexts[i], _ = sched.Next(maxTime(t.NextFireAt, now))
+		nexts[i], _ = sched.Next(maxTime(t.NextFireAt, r.now))
+		if late := r.now.Sub(t.NextFireAt); late > time.Duration(catchUp(t))*time.Second {
+			res.Missed++
+			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", t.ID, "scheduledAt", t.NextFireAt.UTC().Format(time.RFC3339),
+				"latenessMs", late.Milliseconds(), "catchUpSeconds", catchUp(t))
+			steps = append(steps, Step{Timer: t, Next: nexts[i], Missed: true})
+			continue
+		}
 		body, err := marshalJSON(FireMessage{
 			TimerID:      t.ID,
 			Version:      t.Version,
@@ -159,42 +271,102 @@ func (s *Sweeper) fire(ctx context.Context, timers []*Timer) (SweepResult, error
 			HTTP:         t.HTTP,
 		})
 		if err != nil {
-			return res, fmt.Errorf("encode fire message for %s: %w", t.ID, err)
+			res.Failed++
+			r.s.Log.ErrorContext(ctx, "fire message unencodable", "timerId", t.ID, "error", err.Error())
+			continue
 		}
 		entries = append(entries, types.SendMessageBatchRequestEntry{
 			Id:           aws.String(strconv.Itoa(i)),
 			MessageBody:  aws.String(string(body)),
-			DelaySeconds: delaySeconds(t.NextFireAt, now),
+			DelaySeconds: delaySeconds(t.NextFireAt, r.now),
 		})
 	}
-	if len(entries) == 0 {
-		return res, nil
-	}
-	out, err := s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.QueueURL, Entries: entries})
-	if err != nil {
-		res.Failed += len(entries)
-		return res, fmt.Errorf("send fire messages: %w", err)
-	}
-	for _, f := range out.Failed {
-		res.Failed++
-		s.Log.WarnContext(ctx, "fire message rejected", "entry", aws.ToString(f.Id), "code", aws.ToString(f.Code),
-			"message", aws.ToString(f.Message))
-	}
-	for _, ok := range out.Successful {
-		i, err := strconv.Atoi(aws.ToString(ok.Id))
-		if err != nil || i < 0 || i >= len(timers) {
-			return res, fmt.Errorf("SQS answered for unknown batch entry %q", aws.ToString(ok.Id))
-		}
-		res.Enqueued++
-		advanced, err := s.Timers.Advance(ctx, timers[i], nexts[i])
-		if err != nil {
-			return res, err
-		}
-		if advanced {
-			res.Advanced++
+	var errs []error
+	for len(entries) > 0 {
+		n := min(sqsBatch, len(entries))
+		sent, failed, err := r.send(ctx, entries[:n])
+		entries = entries[n:]
+		res.Enqueued += len(sent)
+		res.Failed += failed
+		errs = append(errs, err)
+		for _, i := range sent {
+			steps = append(steps, Step{Timer: timers[i], Next: nexts[i]})
 		}
 	}
-	return res, nil
+	batch := min(max(1, r.s.WriteBatch), maxTransactItems)
+	for len(steps) > 0 {
+		n := min(batch, len(steps))
+		outcomes, err := r.s.Timers.Advance(ctx, steps[:n])
+		errs = append(errs, err)
+		for j, o := range outcomes {
+			switch o {
+			case StepApplied:
+				res.Advanced++
+			case StepConflict:
+				res.Conflicts++
+			default:
+				// Its message is sent but the timer did not move: the next
+				// sweep sends it again, and the receiver drops the repeat.
+				res.Failed++
+				r.s.Log.WarnContext(ctx, "timer not advanced", "timerId", steps[j].Timer.ID)
+			}
+		}
+		if outcomes == nil {
+			res.Failed += n
+		}
+		steps = steps[n:]
+	}
+	return res, errors.Join(errs...)
+}
+
+// send sends one batch of at most 10 entries, retrying with backoff what
+// SQS failed for its own reasons (throttling, a passing fault). It returns
+// the chunk indices (the entry ids) SQS accepted and how many entries it
+// gave up on.
+func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry) (sent []int, failed int, err error) {
+	for attempt := 0; len(entries) > 0 && attempt < max(1, r.s.MaxAttempts); attempt++ {
+		if attempt > 0 && sleepCtx(ctx, backoff(attempt-1)) != nil {
+			break
+		}
+		out, callErr := r.s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &r.s.QueueURL, Entries: entries})
+		if callErr != nil {
+			err = fmt.Errorf("send fire messages: %w", callErr)
+			continue
+		}
+		left := make(map[string]types.SendMessageBatchRequestEntry, len(entries))
+		for _, e := range entries {
+			left[aws.ToString(e.Id)] = e
+		}
+		for _, ok := range out.Successful {
+			id := aws.ToString(ok.Id)
+			if _, known := left[id]; !known {
+				continue // not ours, or reported twice
+			}
+			i, _ := strconv.Atoi(id)
+			sent = append(sent, i)
+			delete(left, id)
+		}
+		for _, f := range out.Failed {
+			if _, known := left[aws.ToString(f.Id)]; known && f.SenderFault {
+				// Our message is wrong: retrying will not help.
+				delete(left, aws.ToString(f.Id))
+				failed++
+				err = fmt.Errorf("SQS refused a fire message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+				r.s.Log.ErrorContext(ctx, "fire message refused", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+			}
+		}
+		entries = entries[:0:0]
+		for _, e := range left { // failed for SQS's reasons, or not answered: again
+			entries = append(entries, e)
+		}
+		if len(entries) > 0 {
+			err = fmt.Errorf("SQS failed %d fire messages", len(entries))
+		}
+	}
+	if len(entries) == 0 && failed == 0 {
+		err = nil // retries succeeded
+	}
+	return sent, failed + len(entries), err
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -204,14 +376,23 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// catchUp is a timer's catch-up window in seconds; timers stored before
+// the window existed get the default.
+func catchUp(t *Timer) int {
+	if t.CatchUpSeconds <= 0 {
+		return DefaultCatchUpSeconds
+	}
+	return t.CatchUpSeconds
+}
+
 // delaySeconds is how long SQS should hold a message so that it becomes
-// visible at its scheduled second: rounded up, never negative, at most
+// visible at its scheduled second, rounded down: the invoker waits out the
+// rest, so a message is never late for rounding. Never negative, at most
 // SQS's limit.
 func delaySeconds(at, now time.Time) int32 {
 	d := at.Sub(now)
 	if d <= 0 {
 		return 0
 	}
-	d = min(d, maxDelay)
-	return int32((d + time.Second - 1) / time.Second)
+	return int32(min(d, maxDelay) / time.Second)
 }

@@ -30,6 +30,12 @@ type Timer struct {
 	EndAt        *time.Time `json:"endAt,omitempty"`
 	// DeleteAfterCompletion removes the timer once it has no occurrence left.
 	DeleteAfterCompletion bool `json:"deleteAfterCompletion,omitempty"`
+	// CatchUpSeconds is how late a sweep may still send an occurrence (after
+	// missed sweeps); a later one is skipped and counted in MissedCount.
+	CatchUpSeconds int `json:"catchUpSeconds"`
+	// MissedCount and LastMissedAt record skipped occurrences.
+	MissedCount  int        `json:"missedCount,omitempty"`
+	LastMissedAt *time.Time `json:"lastMissedAt,omitempty"`
 	// Anchor is a rate schedule's first occurrence without StartAt: the
 	// time of the PUT that set the schedule.
 	Anchor time.Time `json:"-"`
@@ -75,6 +81,15 @@ func (m *FireMessage) IdempotencyKey() string {
 
 // TimeShardID is the seed's "<minute>:<id>" label.
 func (t *Timer) TimeShardID() string { return fmt.Sprintf("%02d:%s", t.MinuteOfHour, t.ID) }
+
+// Catch-up window bounds, in seconds.
+const (
+	// MinCatchUpSeconds is one sweep interval: a timer created just before
+	// its instant is found by the next sweep up to that late.
+	MinCatchUpSeconds     = 60
+	DefaultCatchUpSeconds = 3600
+	MaxCatchUpSeconds     = 86400
+)
 
 // Timer states, derived from whether an occurrence is left.
 const (
