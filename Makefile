@@ -2,7 +2,7 @@
 
 TESTFLAGS ?=
 
-.PHONY: build run test lint fmt vet clean
+.PHONY: build run test lint precision clean
 
 ## build: compile the bootstrap binary for this machine
 build:
@@ -15,6 +15,10 @@ run:
 ## test: unit and integration tests (integration tests start their own moto_server)
 test:
 	go test -race -count=1 $(TESTFLAGS) ./...
+
+## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
+precision:
+	python3 scripts/precision.py
 
 ## lint: gofmt, go vet and cfn-lint on the SAM template
 lint:

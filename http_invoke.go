@@ -50,6 +50,10 @@ type Invoker struct {
 	Timeout time.Duration
 	// Concurrency bounds the messages of a batch delivered at once. Default 10.
 	Concurrency int
+	// MaxEarly is how early a message may arrive and still be held until
+	// its instant: the sweeper's rounding plus polling jitter. A message
+	// earlier than that is delivered at once. Default 3 seconds.
+	MaxEarly time.Duration
 	// Log receives one line per delivery. Default slog.Default().
 	Log *slog.Logger
 }
@@ -57,7 +61,7 @@ type Invoker struct {
 // NewInvoker returns an Invoker with the defaults above.
 func NewInvoker(secrets parameterGetter, callback messageSender, callbackQueueURL string) *Invoker {
 	return &Invoker{Secrets: secrets, Callback: callback, CallbackQueueURL: callbackQueueURL,
-		Client: newHTTPClient(), Timeout: 25 * time.Second, Concurrency: 10, Log: slog.Default()}
+		Client: newHTTPClient(), Timeout: 25 * time.Second, Concurrency: 10, MaxEarly: 3 * time.Second, Log: slog.Default()}
 }
 
 // newHTTPClient returns the client deliveries use: the seed's 20-second
@@ -105,6 +109,13 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		// policy moves it to the dead-letter queue after a few receives.
 		inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
 		return Errorf(EINVALID, "malformed fire message")
+	}
+	// The sweeper rounds each message's delay down to the second, so a
+	// message may arrive up to a second early: wait for its instant.
+	if early := time.Until(msg.ScheduledAt); early > 0 && early <= inv.MaxEarly {
+		if err := sleepCtx(ctx, early); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	status, err := inv.deliver(ctx, &msg)

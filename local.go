@@ -51,7 +51,10 @@ type Local struct {
 	Region, Account string
 	// SweepEvery is the interval between scheduled events. Default 1 minute.
 	SweepEvery time.Duration
-	// PollWait is the SQS long-poll wait. Default 1 second, which bounds how
+	// PollWait is the SQS long-poll wait; under a second it is the pause
+	// between short polls instead. `bootstrap local` uses 100 ms: moto's
+	// long poll answers only when its wait ends, which would make firings
+	// up to a second late. It bounds how
 	// late the local stack sees a message that became visible.
 	PollWait time.Duration
 	Log      *slog.Logger
@@ -257,39 +260,57 @@ func (l *Local) receive(ctx context.Context, queueURL string) []sqstypes.Message
 // fireLoop plays Lambda's SQS event source mapping with
 // ReportBatchItemFailures: it hands each batch to the handler and deletes
 // the messages not reported as failed.
+//
+// Like Lambda, it runs several batches at once (up to 10 here): the
+// invoker holds a message that arrives early until its instant, and one
+// batch waiting must not hold back the next.
 func (l *Local) fireLoop(ctx context.Context) {
 	arn := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", l.Region, l.Account, queueName(l.FireQueueURL))
+	var inflight sync.WaitGroup
+	slots := make(chan struct{}, 10)
 	for ctx.Err() == nil {
 		msgs := l.receive(ctx, l.FireQueueURL)
 		if len(msgs) == 0 {
 			continue
 		}
-		ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
-		for i, m := range msgs {
-			ev.Records[i] = sqsRecord(m, arn, l.Region)
-		}
-		payload, _ := json.Marshal(ev)
-		out, err := l.Handler.Invoke(ctx, payload)
-		var resp events.SQSEventResponse
-		if err == nil {
-			err = json.Unmarshal(out, &resp)
-		}
-		if err != nil { // the whole batch failed: SQS redelivers it all
-			l.Log.Error("invoker failed", "error", err.Error())
-			continue
-		}
-		failed := map[string]bool{}
-		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
-		}
-		var done []sqstypes.Message
-		for _, m := range msgs {
-			if !failed[aws.ToString(m.MessageId)] {
-				done = append(done, m)
-			}
-		}
-		l.delete(ctx, l.FireQueueURL, done)
+		slots <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer func() { <-slots; inflight.Done() }()
+			l.invokeBatch(ctx, msgs, arn)
+		}()
 	}
+	inflight.Wait()
+}
+
+// invokeBatch hands one batch to the handler and deletes the messages it
+// did not report as failed.
+func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn string) {
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
+	for i, m := range msgs {
+		ev.Records[i] = sqsRecord(m, arn, l.Region)
+	}
+	payload, _ := json.Marshal(ev)
+	out, err := l.Handler.Invoke(ctx, payload)
+	var resp events.SQSEventResponse
+	if err == nil {
+		err = json.Unmarshal(out, &resp)
+	}
+	if err != nil { // the whole batch failed: SQS redelivers it all
+		l.Log.Error("invoker failed", "error", err.Error())
+		return
+	}
+	failed := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+	}
+	var done []sqstypes.Message
+	for _, m := range msgs {
+		if !failed[aws.ToString(m.MessageId)] {
+			done = append(done, m)
+		}
+	}
+	l.delete(ctx, l.FireQueueURL, done)
 }
 
 // callbackLoop plays the seed's callback Lambda: it logs each message on
@@ -387,7 +408,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		Region:           awsCfg.Region,
 		Account:          "123456789012",
 		SweepEvery:       *every,
-		PollWait:         time.Second,
+		PollWait:         100 * time.Millisecond,
 		Log:              log,
 	}
 	log.Info("callclock local stack ready", "api", "http://"+ln.Addr().String(), "region", awsCfg.Region,
