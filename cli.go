@@ -123,7 +123,11 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 		// SQS or scheduled event arrives.
 		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
 	}
-	return newRouter(cfg, clients, log), nil
+	router := newRouter(cfg, clients, log)
+	if os.Getenv("AWS_ENDPOINT_URL") != "" {
+		serializeSweeps(router) // a local endpoint such as moto_server
+	}
+	return router, nil
 }
 
 // runSchedule is `bootstrap schedule`: it prints the next occurrences of an

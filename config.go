@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -70,7 +72,12 @@ type awsClients struct {
 // AWS_REGION, AWS_ENDPOINT_URL for a local stack). A missing region falls
 // back to us-east-1 only off Lambda, where the runtime always sets one.
 func loadAWS(ctx context.Context, defaultRegion string) (aws.Config, awsClients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	// The sweeper keeps up to 64 calls in flight; the SDK's default pool
+	// would keep only 10 idle connections per host and redial the rest.
+	client := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = 128
+	})
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(client))
 	if err != nil {
 		return cfg, awsClients{}, fmt.Errorf("load AWS configuration: %w", err)
 	}

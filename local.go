@@ -367,6 +367,16 @@ func sqsRecord(m sqstypes.Message, arn, region string) events.SQSMessage {
 
 func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
+// serializeSweeps makes the router's sweeper do one thing at a time, for
+// moto_server. moto copies a whole table for every TransactWriteItems, and
+// fails the transaction when another request changes the table meanwhile;
+// on AWS the sweeper works its shards and chunks in parallel.
+func serializeSweeps(r *Router) {
+	if sw, ok := r.Sweeper.(*Sweeper); ok {
+		sw.ShardConcurrency, sw.Workers = 1, 1
+	}
+}
+
 // runLocal is `bootstrap local`.
 func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
 	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION]", stderr)
@@ -399,8 +409,10 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
+	router := newRouter(cfg, clients, log)
+	serializeSweeps(router)
 	l := &Local{
-		Handler:          newRouter(cfg, clients, log),
+		Handler:          router,
 		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),
 		Queue:            clients.SQS,
 		FireQueueURL:     cfg.FireQueueURL,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -80,6 +81,9 @@ func formatTime(t *time.Time) string {
 }
 
 func parseTime(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return nil
@@ -329,6 +333,7 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 	pending := make([]int, len(steps))
 	for i := range steps {
 		pending[i] = i
+		out[i] = StepFailed // until shown otherwise
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		items := make([]types.TransactWriteItem, len(pending))
@@ -337,13 +342,24 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 		}
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			return out, nil // out[i] is StepApplied for every pending i
-		}
-		var tce *types.TransactionCanceledException
-		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(pending) {
 			for _, i := range pending {
-				out[i] = StepFailed
+				out[i] = StepApplied
 			}
+			return out, nil
+		}
+		var (
+			tce *types.TransactionCanceledException
+			re  *awshttp.ResponseError
+		)
+		if errors.As(err, &re) && re.HTTPStatusCode() >= 500 && attempt < 4 {
+			// A fault on the service's side, which the SDK's own retries
+			// did not outlast: the whole transaction, again, later.
+			if err := sleepCtx(ctx, backoff(attempt+2)); err != nil {
+				return out, err
+			}
+			continue
+		}
+		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(pending) {
 			return out, fmt.Errorf("advance %d timers: %w", len(pending), err)
 		}
 		var again []int
@@ -360,9 +376,6 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 		}
 		if retry {
 			if attempt >= 4 {
-				for _, i := range again {
-					out[i] = StepFailed
-				}
 				return out, fmt.Errorf("advance %d timers: still contended after %d attempts: %w", len(again), attempt+1, err)
 			}
 			if err := sleepCtx(ctx, backoff(attempt)); err != nil {

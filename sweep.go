@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,10 +116,51 @@ type sweepRun struct {
 	until   time.Time
 	zones   func(string) (*time.Location, error)
 	work    chan chunk
+	// schedules caches parsed schedules for this sweep: a million timers
+	// share few expressions, and parsing is most of a sweep's CPU.
+	schedules      sync.Map // scheduleKey -> Schedule
+	schedulesCount atomic.Int64
 
 	mu       sync.Mutex
 	res      SweepResult
 	firstErr error
+}
+
+// scheduleKey is everything a timer's Schedule depends on.
+type scheduleKey struct {
+	expr, zone         string
+	anchor, start, end int64
+}
+
+// maxCachedSchedules bounds a sweep's schedule cache: rate timers without
+// startAt each have their own anchor.
+const maxCachedSchedules = 10000
+
+// schedule returns t's schedule, parsed once per sweep.
+func (r *sweepRun) schedule(t *Timer) (Schedule, error) {
+	k := scheduleKey{expr: t.Expression(), zone: t.Timezone}
+	if strings.HasPrefix(k.expr, "rate(") {
+		k.anchor = t.Anchor.UnixNano()
+	}
+	if t.StartAt != nil {
+		k.start = t.StartAt.UnixNano()
+	}
+	if t.EndAt != nil {
+		k.end = t.EndAt.UnixNano()
+	}
+	if s, ok := r.schedules.Load(k); ok {
+		return s.(Schedule), nil
+	}
+	s, err := t.Schedule(r.zones)
+	if err == nil && r.schedulesCount.Add(1) <= maxCachedSchedules {
+		r.schedules.Store(k, s)
+	}
+	return s, err
+}
+
+// missed reports whether t's occurrence is later than its catch-up window.
+func (r *sweepRun) missed(t *Timer) bool {
+	return r.now.Sub(t.NextFireAt) > time.Duration(catchUp(t))*time.Second
 }
 
 // chunk is up to chunkSize due timers of one shard, and how to report back.
@@ -195,7 +238,9 @@ func (r *sweepRun) sweepShard(ctx context.Context, shard string) {
 		pending sync.WaitGroup
 		mu      sync.Mutex
 		failed  bool
-		buf     []*Timer
+		// Timers past their catch-up window are sent nowhere; keeping them
+		// out of the send chunks keeps every SQS batch but the last full.
+		sendBuf, missedBuf []*Timer
 	)
 	done := func(res SweepResult, err error) {
 		r.record(res, err)
@@ -206,27 +251,33 @@ func (r *sweepRun) sweepShard(ctx context.Context, shard string) {
 		}
 		pending.Done()
 	}
-	flush := func() {
+	flush := func(buf *[]*Timer) {
 		pending.Add(1)
-		r.work <- chunk{timers: buf, done: done}
-		buf = nil
+		r.work <- chunk{timers: *buf, done: done}
+		*buf = nil
 	}
 	due := 0
 	err = r.s.Timers.Due(ctx, shard, r.until, func(page []*Timer) error {
 		due += len(page)
 		for _, t := range page {
-			if buf == nil {
-				buf = make([]*Timer, 0, chunkSize)
+			buf := &sendBuf
+			if r.missed(t) {
+				buf = &missedBuf
 			}
-			buf = append(buf, t)
-			if len(buf) == chunkSize {
-				flush()
+			if *buf == nil {
+				*buf = make([]*Timer, 0, chunkSize)
+			}
+			*buf = append(*buf, t)
+			if len(*buf) == chunkSize {
+				flush(buf)
 			}
 		}
 		return ctx.Err()
 	})
-	if len(buf) > 0 {
-		flush()
+	for _, buf := range []*[]*Timer{&sendBuf, &missedBuf} {
+		if len(*buf) > 0 {
+			flush(buf)
+		}
 	}
 	pending.Wait()
 	r.record(SweepResult{Due: due}, err)
@@ -245,7 +296,7 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 	entries := make([]types.SendMessageBatchRequestEntry, 0, len(timers))
 	nexts := make([]time.Time, len(timers))
 	for i, t := range timers {
-		sched, err := t.Schedule(r.zones)
+		sched, err := r.schedule(t)
 		if err != nil {
 			// The API validated it; a zone that vanished from tzdata could
 			// still get here. Leave the timer as it is and say so.
@@ -256,10 +307,10 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 		// A late sweep fires an overdue timer once and moves it past now,
 		// rather than once for every occurrence it missed.
 		nexts[i], _ = sched.Next(maxTime(t.NextFireAt, r.now))
-		if late := r.now.Sub(t.NextFireAt); late > time.Duration(catchUp(t))*time.Second {
+		if r.missed(t) {
 			res.Missed++
 			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", t.ID, "scheduledAt", t.NextFireAt.UTC().Format(time.RFC3339),
-				"latenessMs", late.Milliseconds(), "catchUpSeconds", catchUp(t))
+				"latenessMs", r.now.Sub(t.NextFireAt).Milliseconds(), "catchUpSeconds", catchUp(t))
 			steps = append(steps, Step{Timer: t, Next: nexts[i], Missed: true})
 			continue
 		}
@@ -276,23 +327,35 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 			continue
 		}
 		entries = append(entries, types.SendMessageBatchRequestEntry{
-			Id:           aws.String(strconv.Itoa(i)),
-			MessageBody:  aws.String(string(body)),
-			DelaySeconds: delaySeconds(t.NextFireAt, r.now),
+			Id:          aws.String(strconv.Itoa(i)),
+			MessageBody: aws.String(string(body)),
 		})
 	}
-	var errs []error
+	// A chunk's SQS batches go out at once: one round trip, not five.
+	var (
+		errs []error
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
 	for len(entries) > 0 {
 		n := min(sqsBatch, len(entries))
-		sent, failed, err := r.send(ctx, entries[:n])
+		batch := entries[:n]
 		entries = entries[n:]
-		res.Enqueued += len(sent)
-		res.Failed += failed
-		errs = append(errs, err)
-		for _, i := range sent {
-			steps = append(steps, Step{Timer: timers[i], Next: nexts[i]})
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent, failed, err := r.send(ctx, batch, timers)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Enqueued += len(sent)
+			res.Failed += failed
+			errs = append(errs, err)
+			for _, i := range sent {
+				steps = append(steps, Step{Timer: timers[i], Next: nexts[i]})
+			}
+		}()
 	}
+	wg.Wait()
 	batch := min(max(1, r.s.WriteBatch), maxTransactItems)
 	for len(steps) > 0 {
 		n := min(batch, len(steps))
@@ -320,13 +383,20 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 }
 
 // send sends one batch of at most 10 entries, retrying with backoff what
-// SQS failed for its own reasons (throttling, a passing fault). It returns
-// the chunk indices (the entry ids) SQS accepted and how many entries it
-// gave up on.
-func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry) (sent []int, failed int, err error) {
+// SQS failed for its own reasons (throttling, a passing fault). An entry's
+// id is its index in timers. It returns the indices SQS accepted and how
+// many entries it gave up on.
+func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry, timers []*Timer) (sent []int, failed int, err error) {
 	for attempt := 0; len(entries) > 0 && attempt < max(1, r.s.MaxAttempts); attempt++ {
 		if attempt > 0 && sleepCtx(ctx, backoff(attempt-1)) != nil {
 			break
+		}
+		// SQS counts a delay from when it takes the message, so each try
+		// counts it from now, not from when the sweep began.
+		now := r.s.Now()
+		for j := range entries {
+			i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
+			entries[j].DelaySeconds = delaySeconds(timers[i].NextFireAt, now)
 		}
 		out, callErr := r.s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &r.s.QueueURL, Entries: entries})
 		if callErr != nil {

@@ -53,6 +53,7 @@ type swStore struct {
 	writes     []int            // sizes of Advance calls
 	applied    []swApplied      // steps applied, in order
 	conflicts  []string         // ids of steps that conflicted
+	notWritten []string         // ids of steps that came back StepFailed
 	leaseCalls []swLeaseCall
 	releases   []swRelease
 
@@ -130,7 +131,7 @@ func (f *swStore) get(id string) (Timer, bool) {
 	return *t, true
 }
 
-// dueKeyAfter reports whether t sorts after the key (at, id) in the index.
+// dueKeyAfter reports whether t sorts after the index key (at, id).
 func dueKeyAfter(t *Timer, at int64, id string) bool {
 	if n := t.NextFireAt.Unix(); n != at {
 		return n > at
@@ -208,11 +209,12 @@ func (f *swStore) Advance(_ context.Context, steps []Step) ([]StepOutcome, error
 	out := make([]StepOutcome, len(steps))
 	if f.advanceErr != nil {
 		if err := f.advanceErr(steps); err != nil {
+			for i, st := range steps {
+				out[i] = StepFailed
+				f.notWritten = append(f.notWritten, st.Timer.ID)
+			}
 			if f.nilOutcomes {
 				return nil, err
-			}
-			for i := range out {
-				out[i] = StepFailed
 			}
 			return out, fmt.Errorf("advance %d timers: %w", len(steps), err)
 		}
@@ -220,6 +222,7 @@ func (f *swStore) Advance(_ context.Context, steps []Step) ([]StepOutcome, error
 	for i, st := range steps {
 		if f.failStep != nil && f.failStep(st) {
 			out[i] = StepFailed
+			f.notWritten = append(f.notWritten, st.Timer.ID)
 			continue
 		}
 		cur, ok := f.timers[st.Timer.ID]
@@ -293,12 +296,7 @@ func (f *swStore) appliedSorted() []swApplied {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := slices.Clone(f.applied)
-	sort.SliceStable(a, func(i, j int) bool {
-		if a[i].ID != a[j].ID {
-			return a[i].ID < a[j].ID
-		}
-		return a[i].From.Before(a[j].From)
-	})
+	swSortApplied(a)
 	return a
 }
 
@@ -318,7 +316,7 @@ func (f *swStore) releaseLog() []swRelease {
 	return r
 }
 
-// lastEvents returns each leased shard's lastEventId and whether it is held.
+// lastEvents returns each leased shard's lastEventId, marked when held.
 func (f *swStore) lastEvents() map[string]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -360,17 +358,19 @@ type swSent struct {
 
 // swQueue is a batchSender that records every SendMessageBatchInput and
 // answers with the successful entries in reverse order (SQS promises no
-// order). It checks each call against SQS's rules.
+// order). It checks each call against SQS's rules and decodes every body
+// strictly as a FireMessage.
 type swQueue struct {
 	mu       sync.Mutex
 	calls    []*sqs.SendMessageBatchInput
 	accepted []swSent
-	attempts map[swOcc]int // entries received per occurrence
+	attempts map[swOcc]int // entries received per occurrence, failed calls included
 	problems []string      // broken SQS rules
 
 	// before runs before each call is answered, outside the lock: it may
-	// block, or fail the whole call. call counts from 1.
-	before func(ctx context.Context, call int) error
+	// block, or fail the whole call. call counts from 1; msgs are the
+	// call's entries, decoded.
+	before func(ctx context.Context, call int, msgs []FireMessage) error
 	// fate decides each entry; attempt counts earlier receipts of the same
 	// occurrence. Nil accepts everything.
 	fate func(m FireMessage, attempt int) swFate
@@ -388,8 +388,13 @@ func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatch
 	if n := len(in.Entries); n < 1 || n > sqsBatch {
 		q.problems = append(q.problems, fmt.Sprintf("call %d: %d entries (SQS takes 1-10)", call, n))
 	}
+	if q.attempts == nil {
+		q.attempts = map[swOcc]int{}
+	}
 	ids := map[string]bool{}
-	for _, e := range in.Entries {
+	msgs := make([]FireMessage, len(in.Entries))
+	attempts := make([]int, len(in.Entries)) // earlier receipts of each entry's occurrence
+	for i, e := range in.Entries {
 		if id := aws.ToString(e.Id); ids[id] || id == "" {
 			q.problems = append(q.problems, fmt.Sprintf("call %d: entry id %q empty or repeated", call, id))
 		} else {
@@ -398,36 +403,34 @@ func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatch
 		if e.DelaySeconds < 0 || e.DelaySeconds > 900 {
 			q.problems = append(q.problems, fmt.Sprintf("call %d: DelaySeconds %d", call, e.DelaySeconds))
 		}
+		dec := json.NewDecoder(strings.NewReader(aws.ToString(e.MessageBody)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&msgs[i]); err != nil {
+			q.problems = append(q.problems, fmt.Sprintf("call %d: body is not a FireMessage: %v", call, err))
+			q.mu.Unlock()
+			return nil, fmt.Errorf("fake SQS: undecodable body: %w", err)
+		}
+		o := swOcc{msgs[i].TimerID, msgs[i].ScheduledAt.UTC()}
+		attempts[i] = q.attempts[o]
+		q.attempts[o]++
 	}
 	q.mu.Unlock()
 
 	if q.before != nil {
-		if err := q.before(ctx, call); err != nil {
+		if err := q.before(ctx, call, msgs); err != nil {
 			return nil, err
 		}
 	}
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.attempts == nil {
-		q.attempts = map[swOcc]int{}
-	}
 	out := &sqs.SendMessageBatchOutput{}
 	for i := len(in.Entries) - 1; i >= 0; i-- {
-		e := in.Entries[i]
-		var m FireMessage
-		dec := json.NewDecoder(strings.NewReader(aws.ToString(e.MessageBody)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&m); err != nil {
-			q.problems = append(q.problems, fmt.Sprintf("call %d: body is not a FireMessage: %v", call, err))
-			return nil, fmt.Errorf("fake SQS: undecodable body: %w", err)
-		}
-		o := swOcc{m.TimerID, m.ScheduledAt.UTC()}
+		e, m := in.Entries[i], msgs[i]
 		fate := swAccept
 		if q.fate != nil {
-			fate = q.fate(m, q.attempts[o])
+			fate = q.fate(m, attempts[i])
 		}
-		q.attempts[o]++
 		switch fate {
 		case swAccept:
 			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{
@@ -453,12 +456,7 @@ func (q *swQueue) acceptedSorted() []swSent {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	a := slices.Clone(q.accepted)
-	sort.SliceStable(a, func(i, j int) bool {
-		if a[i].Msg.TimerID != a[j].Msg.TimerID {
-			return a[i].Msg.TimerID < a[j].Msg.TimerID
-		}
-		return a[i].Msg.ScheduledAt.Before(a[j].Msg.ScheduledAt)
-	})
+	swSortSent(a)
 	return a
 }
 
@@ -539,7 +537,7 @@ func swExpr(id, shard, expr, tz string, next time.Time) *Timer {
 	return t
 }
 
-// swWant is the fire message a timer's next occurrence should produce.
+// swWant is the fire message of a timer's next occurrence.
 func swWant(t *Timer, delay int32) swSent {
 	return swSent{Msg: FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: t.NextFireAt, CallbackData: t.CallbackData, HTTP: t.HTTP}, Delay: delay}
 }
@@ -562,8 +560,17 @@ func swSortApplied(a []swApplied) {
 	})
 }
 
+func swSortOccs(o []swOcc) {
+	slices.SortFunc(o, func(a, b swOcc) int {
+		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
+			return c
+		}
+		return a.ScheduledAt.Compare(b.ScheduledAt)
+	})
+}
+
 // newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs and
-// MaxAttempts 3 (so that retries back off for at most 150 ms).
+// MaxAttempts 3 (so that a batch's retries back off for at most 150 ms).
 func newSwSweeper(store dueStore, q batchSender, shards int, now time.Time) *Sweeper {
 	s := NewSweeper(store, q, swQueueURL)
 	s.Shards = shards
@@ -573,7 +580,7 @@ func newSwSweeper(store dueStore, q batchSender, shards int, now time.Time) *Swe
 	return s
 }
 
-// swClock is a settable clock for sweeps at successive instants.
+// swClock is a settable clock.
 type swClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -615,20 +622,18 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 		name        string
 		n, pageSize int
 		wantPages   []int
-		// wantBatches are the entries per SendMessageBatch call, in call
-		// order when the shard has one chunk (its sends are sequential),
-		// else sorted.
+		// wantBatches are the entries of each SendMessageBatch call, sorted:
+		// full batches of 10 and, at most, one partial batch per shard.
 		wantBatches []int
-		ordered     bool
-		wantWrites  []int // entries per Advance call, sorted
+		wantWrites  []int // entries of each Advance call, sorted
 	}{
-		{"25 timers in pages of 7", 25, 7, []int{7, 7, 7, 4}, []int{10, 10, 5}, true, []int{25}},
-		{"21 timers in pages of 7, then an empty page", 21, 7, []int{7, 7, 7, 0}, []int{10, 10, 1}, true, []int{21}},
-		{"1 timer", 1, 7, []int{1}, []int{1}, true, []int{1}},
+		{"25 timers in pages of 7", 25, 7, []int{7, 7, 7, 4}, []int{5, 10, 10}, []int{25}},
+		{"21 timers in pages of 7, then an empty page", 21, 7, []int{7, 7, 7, 0}, []int{1, 10, 10}, []int{21}},
+		{"1 timer", 1, 7, []int{1}, []int{1}, []int{1}},
 		{"123 timers in pages of 7: chunks of 50, 50 and 23", 123, 7, append(pages17, 4),
-			[]int{3, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, false, []int{23, 25, 25, 25, 25}},
+			[]int{3, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{23, 25, 25, 25, 25}},
 		{"100 timers in one page: two full chunks", 100, 1000, []int{100},
-			[]int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, false, []int{25, 25, 25, 25}},
+			[]int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{25, 25, 25, 25}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -666,9 +671,7 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 				t.Errorf("due pages (-want +got):\n%s", diff)
 			}
 			sizes := q.callSizes()
-			if !tt.ordered {
-				slices.Sort(sizes)
-			}
+			slices.Sort(sizes)
 			if diff := cmp.Diff(tt.wantBatches, sizes); diff != "" {
 				t.Errorf("SendMessageBatch sizes (-want +got):\n%s", diff)
 			}
@@ -717,8 +720,9 @@ func TestSweepShards(t *testing.T) {
 			}
 		}
 		for i, at := range later {
-			timers = append(timers, swExpr(fmt.Sprintf("%s-later%d", shard, i), shard, "rate(1 minute)", "", at))
-			timers[len(timers)-1].Anchor = at
+			tm := swExpr(fmt.Sprintf("%s-later%d", shard, i), shard, "rate(1 minute)", "", at)
+			tm.Anchor = at
+			timers = append(timers, tm)
 		}
 	}
 	add("shard0", 8, until.Add(time.Second), swAt(11, 0, 0))
@@ -730,7 +734,7 @@ func TestSweepShards(t *testing.T) {
 	edge.Anchor = until
 	timers = append(timers, edge)
 	wantDue = append(wantDue, swOcc{edge.ID, until})
-	slices.SortFunc(wantDue, func(a, b swOcc) int { return strings.Compare(a.TimerID, b.TimerID) })
+	swSortOccs(wantDue)
 
 	store := newSwStore(3, timers...)
 	q := &swQueue{}
@@ -792,7 +796,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 				occs = append(occs, swOcc{tm.ID, tm.NextFireAt})
 			}
 		}
-		slices.SortFunc(occs, func(a, b swOcc) int { return strings.Compare(a.TimerID, b.TimerID) })
+		swSortOccs(occs)
 		return timers, occs
 	}
 
@@ -806,7 +810,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 		firstSend := make(chan struct{})
 		var firstOnce sync.Once
 		// The first sweep's sends wait until the second sweep is over.
-		q := &swQueue{before: func(ctx context.Context, call int) error {
+		q := &swQueue{before: func(ctx context.Context, call int, _ []FireMessage) error {
 			if ctx.Value(swSweepKey{}) != 1 {
 				return nil
 			}
@@ -833,7 +837,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 			defer close(done)
 			res1, err1 = newSwSweeper(store, q, 3, swNow).Sweep(context.WithValue(t.Context(), swSweepKey{}, 1), "ev-1")
 		}()
-		timeout := time.After(30 * time.Second) // a hang guard, not a timing assertion
+		timeout := time.After(30 * time.Second) // a guard against hanging, not a timing assertion
 		for held := 0; held < 3; held++ {
 			select {
 			case <-leased:
@@ -879,7 +883,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 		if len(store.conflicts) != 0 {
 			t.Errorf("conflicts: %v", store.conflicts)
 		}
-		// Only ev-1 read the shards.
+		// Only the first sweep read the shards.
 		for _, c := range store.dueCalls {
 			if !c.Until.Equal(swNow.Add(2 * time.Minute)) {
 				t.Errorf("Due read by the second sweep: %+v", c)
@@ -941,7 +945,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 // ---------------------------------------------------------------- 4. an event delivered twice
 
 // TestSweepSameEventTwice delivers one scheduled event twice: the repeat
-// sweeps nothing, even though a timer became due in between; the next
+// sweeps nothing, even though timers became due in between; the next
 // event sweeps normally.
 func TestSweepSameEventTwice(t *testing.T) {
 	t.Parallel()
@@ -961,8 +965,7 @@ func TestSweepSameEventTwice(t *testing.T) {
 		t.Errorf("first delivery (-want +got):\n%s", diff)
 	}
 	// Timers created meanwhile, due now.
-	late := []*Timer{swHourly("late0", "shard0", swAt(10, 46, 0)), swHourly("late1", "shard1", swAt(10, 46, 0))}
-	store.put(late...)
+	store.put(swHourly("late0", "shard0", swAt(10, 46, 0)), swHourly("late1", "shard1", swAt(10, 46, 0)))
 	calls, dueCalls := q.callCount(), len(store.dueCalls)
 
 	res, err = sw.Sweep(t.Context(), "ev-1")
@@ -999,12 +1002,10 @@ func TestSweepSameEventTwice(t *testing.T) {
 // until its lease expires; the other shards are swept meanwhile.
 func TestSweepLeaseOfDeadSweep(t *testing.T) {
 	t.Parallel()
-	store := newSwStore(10,
-		swExpr("s0", "shard0", "rate(1 minute)", "", swAt(10, 45, 0)),
-		swExpr("s1", "shard1", "rate(1 minute)", "", swAt(10, 45, 0)))
-	for _, id := range []string{"s0", "s1"} {
-		store.timers[id].Anchor = swAt(10, 0, 0)
-	}
+	s0 := swExpr("s0", "shard0", "rate(1 minute)", "", swAt(10, 45, 0))
+	s1 := swExpr("s1", "shard1", "rate(1 minute)", "", swAt(10, 45, 0))
+	s0.Anchor, s1.Anchor = swAt(10, 0, 0), swAt(10, 0, 0)
+	store := newSwStore(10, s0, s1)
 	// The dead sweep leased shard0 30 s ago for 90 s.
 	if ok, _ := store.Lease(t.Context(), "shard0", "dead", "ev-0", swNow.Add(-30*time.Second), 90*time.Second); !ok {
 		t.Fatal("setup: lease refused")
@@ -1025,7 +1026,7 @@ func TestSweepLeaseOfDeadSweep(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	// shard1's s1 is due again (10:46) and is sent as well.
+	// s1's next occurrence (10:46) is due by now as well.
 	if diff := cmp.Diff(SweepResult{Shards: 2, Due: 2, Enqueued: 2, Advanced: 2}, res); diff != "" {
 		t.Errorf("sweep after the lease expired (-want +got):\n%s", diff)
 	}
@@ -1063,7 +1064,7 @@ func TestSweepDiesHalfWay(t *testing.T) {
 			var mu sync.Mutex
 			healthy := false
 			const acceptFirst = 4
-			q := &swQueue{before: func(_ context.Context, call int) error {
+			q := &swQueue{before: func(_ context.Context, call int, _ []FireMessage) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if healthy || call <= acceptFirst {
@@ -1130,19 +1131,16 @@ func TestSweepDiesHalfWay(t *testing.T) {
 func TestSweepRetriesSQSFailures(t *testing.T) {
 	t.Parallel()
 	errCall := errors.New("connection reset")
-	ids := func(s ...string) map[string]bool {
-		m := map[string]bool{}
-		for _, id := range s {
-			m[id] = true
-		}
-		return m
-	}
+	in := func(id string, ids ...string) bool { return slices.Contains(ids, id) }
 	tests := []struct {
-		name      string
-		fate      func(m FireMessage, attempt int) swFate
-		failCall  int // a whole call that fails, 0: none
+		name string
+		fate func(m FireMessage, attempt int) swFate
+		// failCall fails a whole call, given its entries and how often
+		// each was received before.
+		failCall func(msgs []FireMessage, attempts map[string]int) bool
+		// wantCalls are the entries of each call, sorted.
 		wantCalls []int
-		// wantAttempts are the receipts per timer other than 1.
+		// wantAttempts are the receipts per timer, where not 1.
 		wantAttempts map[string]int
 		wantFailed   []string
 		wantErr      error
@@ -1150,12 +1148,12 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 		{
 			name: "transient failures are retried",
 			fate: func(m FireMessage, attempt int) swFate {
-				if attempt == 0 && ids("t01", "t05", "t10")[m.TimerID] {
+				if attempt == 0 && in(m.TimerID, "t01", "t05", "t10") {
 					return swTransient
 				}
 				return swAccept
 			},
-			wantCalls:    []int{10, 2, 2, 1},
+			wantCalls:    []int{1, 2, 2, 10},
 			wantAttempts: map[string]int{"t01": 2, "t05": 2, "t10": 2},
 		},
 		{
@@ -1166,24 +1164,26 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 				}
 				return swAccept
 			},
-			wantCalls:    []int{10, 1, 2},
+			wantCalls:    []int{1, 2, 10},
 			wantAttempts: map[string]int{"t04": 2},
 		},
 		{
-			name:         "a failed call is retried",
-			failCall:     1,
-			wantCalls:    []int{10, 10, 2},
+			name: "a failed call is retried",
+			failCall: func(msgs []FireMessage, attempts map[string]int) bool {
+				return msgs[0].TimerID == "t00" && attempts["t00"] == 0
+			},
+			wantCalls:    []int{2, 10, 10},
 			wantAttempts: map[string]int{"t00": 2, "t01": 2, "t02": 2, "t03": 2, "t04": 2, "t05": 2, "t06": 2, "t07": 2, "t08": 2, "t09": 2},
 		},
 		{
 			name: "sender faults are not retried",
 			fate: func(m FireMessage, attempt int) swFate {
-				if ids("t03", "t11")[m.TimerID] {
+				if in(m.TimerID, "t03", "t11") {
 					return swSenderFault
 				}
 				return swAccept
 			},
-			wantCalls:  []int{10, 2},
+			wantCalls:  []int{2, 10},
 			wantFailed: []string{"t03", "t11"},
 		},
 		{
@@ -1197,7 +1197,7 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 				}
 				return swAccept
 			},
-			wantCalls:    []int{10, 1, 1, 2},
+			wantCalls:    []int{1, 1, 2, 10},
 			wantAttempts: map[string]int{"t06": 3},
 			wantFailed:   []string{"t02"},
 		},
@@ -1209,17 +1209,16 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 				}
 				return swAccept
 			},
-			wantCalls:    []int{10, 1, 1, 2},
+			wantCalls:    []int{1, 1, 2, 10},
 			wantAttempts: map[string]int{"t07": 3},
 			wantFailed:   []string{"t07"},
 		},
 		{
-			name:     "a call failing on every attempt gives up after MaxAttempts",
-			failCall: -1, // every call of the second batch
-			fate: func(FireMessage, int) swFate {
-				return swAccept
+			name: "a call failing on every attempt gives up after MaxAttempts",
+			failCall: func(msgs []FireMessage, _ map[string]int) bool {
+				return msgs[0].TimerID == "t10" || msgs[0].TimerID == "t11"
 			},
-			wantCalls:    []int{10, 2, 2, 2},
+			wantCalls:    []int{2, 2, 2, 10},
 			wantAttempts: map[string]int{"t10": 3, "t11": 3},
 			wantFailed:   []string{"t10", "t11"},
 			wantErr:      errCall,
@@ -1234,15 +1233,27 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 			}
 			store := newSwStore(100, timers...)
 			q := &swQueue{fate: tt.fate}
-			q.before = func(_ context.Context, call int) error {
-				if call == tt.failCall || (tt.failCall == -1 && call > 1) {
+			var (
+				mu   sync.Mutex
+				seen = map[string]int{} // receipts per timer before this call
+			)
+			q.before = func(_ context.Context, _ int, msgs []FireMessage) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fail := tt.failCall != nil && tt.failCall(msgs, seen)
+				for _, m := range msgs {
+					seen[m.TimerID]++
+				}
+				if fail {
 					return errCall
 				}
 				return nil
 			}
 			res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
 			q.check(t)
-			if diff := cmp.Diff(tt.wantCalls, q.callSizes()); diff != "" {
+			sizes := q.callSizes()
+			slices.Sort(sizes)
+			if diff := cmp.Diff(tt.wantCalls, sizes); diff != "" {
 				t.Errorf("SendMessageBatch sizes (-want +got):\n%s", diff)
 			}
 			wantAttempts := map[swOcc]int{}
@@ -1375,7 +1386,9 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 	for k := range sweeps {
 		now := start.Add(time.Duration(k) * time.Minute)
 		clock.Set(now)
-		before := len(q.acceptedSorted())
+		q.mu.Lock()
+		before := len(q.accepted)
+		q.mu.Unlock()
 		res, err := sw.Sweep(t.Context(), fmt.Sprintf("ev-%d", k))
 		if err != nil || res.Failed+res.Conflicts+res.Missed+res.Skipped > 0 {
 			t.Fatalf("sweep %d at %v: %+v, %v", k, now, res, err)
@@ -1404,6 +1417,8 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 		if o.ScheduledAt.After(lastNow.Add(2 * time.Minute)) {
 			t.Errorf("%v enqueued beyond the last sweep's lookahead", o)
 		}
+		// Beyond lastNow+1m, whether an occurrence was sent depends on how
+		// many a timer has within the lookahead: one per sweep.
 		if !o.ScheduledAt.After(lastNow.Add(time.Minute)) {
 			got = append(got, o)
 		}
@@ -1413,12 +1428,7 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 			want = append(want, swOcc{tm.timer.ID, at})
 		}
 	}
-	slices.SortFunc(want, func(a, b swOcc) int {
-		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
-			return c
-		}
-		return a.ScheduledAt.Compare(b.ScheduledAt)
-	})
+	swSortOccs(want)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("occurrences up to %v enqueued (-want +got):\n%s", lastNow.Add(time.Minute), diff)
 	}
@@ -1528,9 +1538,9 @@ func TestSweepAdvanceOutcomes(t *testing.T) {
 		failStep      func(st Step) bool
 		advanceErr    func(steps []Step) error
 		nilOutcomes   bool
-		wantApplied   []string
+		wantApplied   []string // nil: every step neither failed nor conflicting
 		wantRes       SweepResult
-		wantErr       error // nil: no error unless wantRes.Failed > 0
+		wantErr       error // nil: any error when wantRes.Failed > 0, else none
 	}{
 		{
 			name: "changed meanwhile: replaced, deleted, advanced by another sweep",
@@ -1576,9 +1586,8 @@ func TestSweepAdvanceOutcomes(t *testing.T) {
 				}
 				return nil
 			},
-			wantApplied: []string{"t0", "t1", "t2", "t3"},
-			wantRes:     SweepResult{Shards: 1, Due: 6, Enqueued: 6, Advanced: 4, Failed: 2},
-			wantErr:     errDB,
+			wantRes: SweepResult{Shards: 1, Due: 6, Enqueued: 6, Advanced: 4, Failed: 2},
+			wantErr: errDB,
 		},
 	}
 	for _, tt := range tests {
@@ -1610,7 +1619,23 @@ func TestSweepAdvanceOutcomes(t *testing.T) {
 			if got := len(q.acceptedSorted()); got != 6 {
 				t.Errorf("%d messages enqueued, want 6", got)
 			}
-			if diff := cmp.Diff(tt.wantApplied, store.appliedIDs(), cmpopts.EquateEmpty()); diff != "" {
+			// Each step is applied, conflicting or not written, never two.
+			var notWritten, others []string
+			for i := range 6 {
+				if id := fmt.Sprintf("t%d", i); slices.Contains(store.notWritten, id) {
+					notWritten = append(notWritten, id)
+				} else if !slices.Contains(store.conflicts, id) {
+					others = append(others, id)
+				}
+			}
+			if len(notWritten) != tt.wantRes.Failed || len(store.notWritten) != tt.wantRes.Failed {
+				t.Errorf("steps not written: %v, want %d", store.notWritten, tt.wantRes.Failed)
+			}
+			wantApplied := tt.wantApplied
+			if wantApplied == nil {
+				wantApplied = others
+			}
+			if diff := cmp.Diff(wantApplied, store.appliedIDs(), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("timers advanced (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", tt.wantRes.Failed == 0, true}}, store.releaseLog()); diff != "" {
@@ -1770,10 +1795,12 @@ func TestSweepReadAndLeaseFailures(t *testing.T) {
 		if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", false, true}}, store.releaseLog()); diff != "" {
 			t.Errorf("release (-want +got):\n%s", diff)
 		}
+		store.mu.Lock()
 		store.dueErr = nil
+		store.mu.Unlock()
 		res, err = newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1") // the same event, retried
-		if err != nil || res.Enqueued != 5 {
-			t.Errorf("retried sweep: %+v, %v; want the other 5", res, err)
+		if err != nil || res.Enqueued != 5 || len(q.acceptedIDs()) != 9 {
+			t.Errorf("retried sweep: %+v, %v, %d enqueued in all; want the other 5", res, err, len(q.acceptedIDs()))
 		}
 	})
 
@@ -1826,40 +1853,44 @@ func TestSweepReadAndLeaseFailures(t *testing.T) {
 	})
 }
 
-// ---------------------------------------------------------------- bugs found
+// ---------------------------------------------------------------- regressions
 
 // TestSweepDelayCountsFromTheSend: a message must become visible at its
 // instant however long the sweep has been running when it is sent. SQS
-// counts DelaySeconds from when it receives the message, but the sweeper
-// computes every delay from the sweep's start, so a message sent d into
-// the sweep becomes visible d late (seconds, for a large sweep).
+// counts DelaySeconds from when it receives the message, so the sweeper
+// computes every delay when it sends, not from the sweep's start.
 func TestSweepDelayCountsFromTheSend(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: sweep.go process() computes DelaySeconds from r.now, the sweep's start, not from when the batch is sent; " +
-		"a message sent d into the sweep (or after send's retries) becomes visible d late")
 	checkDelayCountsFromTheSend(t)
 }
 
 func checkDelayCountsFromTheSend(t *testing.T) {
+	// Three chunks of 50, one worker: each chunk is sent after the one
+	// before it has been written, and each write takes 7 s of sweep time,
+	// so the later chunks are sent 7 and 14 s into the sweep.
 	var timers []*Timer
-	for i := range 30 {
-		timers = append(timers, swHourly(fmt.Sprintf("t%02d", i), "shard0", swAt(10, 46, 0)))
+	for i := range 3 * chunkSize {
+		timers = append(timers, swHourly(fmt.Sprintf("t%03d", i), "shard0", swAt(10, 46, 0)))
 	}
-	store := newSwStore(100, timers...)
+	store := newSwStore(1000, timers...)
 	clock := &swClock{t: swNow}
+	store.beforeAdvance = func(*swStore, []Step) { clock.Add(7 * time.Second) }
 	var mu sync.Mutex
 	sentAt := map[int]time.Time{} // call → instant SQS received it
-	q := &swQueue{before: func(_ context.Context, call int) error {
+	q := &swQueue{before: func(_ context.Context, call int, _ []FireMessage) error {
 		mu.Lock()
 		defer mu.Unlock()
 		sentAt[call] = clock.Now()
-		clock.Add(7 * time.Second) // each call takes 7 s of sweep time
 		return nil
 	}}
 	sw := newSwSweeper(store, q, 1, swNow)
 	sw.Now = clock.Now
+	sw.Workers = 1
 	if _, err := sw.Sweep(t.Context(), "ev-1"); err != nil {
 		t.Fatalf("Sweep: %v", err)
+	}
+	if last := sentAt[len(sentAt)]; last.Sub(swNow) < 14*time.Second {
+		t.Fatalf("the last call was sent %v into the sweep; the test needs it 14 s in", last.Sub(swNow))
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -1869,8 +1900,51 @@ func checkDelayCountsFromTheSend(t *testing.T) {
 			if at := swAt(10, 46, 0); visible.After(at) || !visible.After(at.Add(-time.Second)) {
 				t.Errorf("call %d sent at %v with DelaySeconds %d: visible at %v, want within the second before %v",
 					i+1, sentAt[i+1].Format(time.TimeOnly), e.DelaySeconds, visible.Format(time.TimeOnly), at.Format(time.TimeOnly))
+				break // one line per call
 			}
 		}
+	}
+}
+
+// TestSweepFullBatchesAroundMissedTimers: only the last SQS batch of a
+// shard may be partial, also when some of its due timers are skipped as
+// missed: missed timers go into chunks of their own.
+func TestSweepFullBatchesAroundMissedTimers(t *testing.T) {
+	t.Parallel()
+	checkFullBatchesAroundMissedTimers(t)
+}
+
+func checkFullBatchesAroundMissedTimers(t *testing.T) {
+	// In due order: 45 sent, 5 missed, 45 sent, 5 missed, so that each
+	// chunk of 50 holds 45 timers to send. The sent ones are within the
+	// default catch-up window; the missed ones have a 60 s window.
+	var timers []*Timer
+	for g, at := range []time.Time{swAt(10, 0, 0), swAt(10, 1, 0), swAt(10, 2, 0), swAt(10, 3, 0)} {
+		missed := g%2 == 1
+		n := 45
+		if missed {
+			n = 5
+		}
+		for i := range n {
+			tm := swHourly(fmt.Sprintf("g%d-%02d", g, i), "shard0", at)
+			if missed {
+				tm.CatchUpSeconds = 60
+			}
+			timers = append(timers, tm)
+		}
+	}
+	store := newSwStore(100, timers...)
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if diff := cmp.Diff(SweepResult{Shards: 1, Due: 100, Enqueued: 90, Missed: 10, Advanced: 100}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	// 90 messages: nine full batches.
+	if diff := cmp.Diff([]int{10, 10, 10, 10, 10, 10, 10, 10, 10}, q.callSizes()); diff != "" {
+		t.Errorf("SendMessageBatch sizes (-want +got):\n%s", diff)
 	}
 }
 
@@ -1885,14 +1959,11 @@ func (d swDynamo) TransactWriteItems(_ context.Context, in *dynamodb.TransactWri
 }
 
 // TestSweepStoreAdvanceCancelledWhileBackingOff: Store.Advance must not
-// report a step as applied that it never wrote. When the context ends
-// while it waits to retry throttled steps, it returns the outcomes with
-// those steps still at the zero value, StepApplied, so the sweeper counts
-// them Advanced (and they are sent again by the next sweep).
+// report a step as applied that it never wrote, as when the context ends
+// while it waits to retry throttled steps (the sweep's deadline). Found
+// while writing these tests; store.go has since been fixed.
 func TestSweepStoreAdvanceCancelledWhileBackingOff(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: store.go Advance returns `out, err` when sleepCtx fails during backoff, leaving the throttled steps " +
-		"as StepApplied (the zero value) although they were not written; mark them StepFailed first")
 	checkStoreAdvanceCancelled(t)
 }
 
@@ -1921,4 +1992,3 @@ func checkStoreAdvanceCancelled(t *testing.T) {
 		t.Errorf("outcomes of steps never written (-want +got):\n%s", diff)
 	}
 }
-

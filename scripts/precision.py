@@ -50,7 +50,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timers", type=int, default=300)
     ap.add_argument("--spread", type=int, default=180, help="seconds over which the timers fall due")
-    ap.add_argument("--lead", type=int, default=20, help="seconds before the first timer is due")
+    ap.add_argument("--lead", type=int, default=60,
+                    help="seconds before the first timer is due: creating the timers takes a while")
     ap.add_argument("--sweep-every", default="10s")
     args = ap.parse_args()
 
