@@ -58,6 +58,8 @@ type putRequest struct {
 	EndAt                 *time.Time      `json:"endAt"`
 	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
 	CatchUpSeconds        *int            `json:"catchUpSeconds"`
+	Retry                 *RetryPolicy    `json:"retry"`
+	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
 }
 
@@ -197,6 +199,21 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 			return nil, err
 		}
 	}
+	retry := RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
+	if in.Retry != nil {
+		retry = *in.Retry
+		if retry.MaxAttempts < 0 || retry.MaxAttempts > MaxMaxAttempts {
+			return nil, Errorf(EINVALID, "retry.maxAttempts must be from 0 to %d", MaxMaxAttempts)
+		}
+		if retry.MaxAgeSeconds < MinMaxAgeSeconds || retry.MaxAgeSeconds > MaxMaxAgeSeconds {
+			return nil, Errorf(EINVALID, "retry.maxAgeSeconds must be from %d to %d", MinMaxAgeSeconds, MaxMaxAgeSeconds)
+		}
+	}
+	if in.Notify != nil {
+		if err := in.Notify.Validate(a.SecretPrefix); err != nil {
+			return nil, err
+		}
+	}
 	catchUp := DefaultCatchUpSeconds
 	if in.CatchUpSeconds != nil {
 		if *in.CatchUpSeconds < MinCatchUpSeconds || *in.CatchUpSeconds > MaxCatchUpSeconds {
@@ -215,6 +232,8 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 		EndAt:                 utcSecond(in.EndAt),
 		DeleteAfterCompletion: in.DeleteAfterCompletion,
 		CatchUpSeconds:        catchUp,
+		Retry:                 retry,
+		Notify:                in.Notify,
 		Anchor:                now,
 		CallbackData:          in.TimerCallbackData,
 		HTTP:                  in.HTTP,

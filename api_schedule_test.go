@@ -51,6 +51,7 @@ func TestAPIPutSchedules(t *testing.T) {
 			got := decodeTimer(t, a.call(t, http.MethodGet, "/periodic/t", ""))
 			want := tc.want
 			want.ID, want.ShardID, want.State, want.Version, want.CatchUpSeconds = "t", "shard0", "active", 1, 3600
+			want.Retry = RetryPolicy{MaxAttempts: 185, MaxAgeSeconds: 86400}
 			want.TimerCallbackData, want.CreatedAt, want.UpdatedAt = got.TimerCallbackData, got.CreatedAt, got.UpdatedAt
 			if diff := cmp.Diff(want, got, rawAsString); diff != "" {
 				t.Errorf("GET document (-want +got):\n%s", diff)

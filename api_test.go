@@ -163,6 +163,9 @@ type timerDoc struct {
 	EndAt             *string         `json:"endAt"`
 	DeleteAfter       bool            `json:"deleteAfterCompletion"`
 	CatchUpSeconds    int             `json:"catchUpSeconds"`
+	Retry             RetryPolicy     `json:"retry"`
+	Notify            *Notify         `json:"notify"`
+	LastFire          *LastFire       `json:"lastFire"`
 	CreatedAt         string          `json:"createdAt"`
 	UpdatedAt         string          `json:"updatedAt"`
 	Version           int64           `json:"version"`
@@ -222,6 +225,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		NextFireAt:        ptrTo("2026-11-22T10:45:00Z"),
 		State:             "active",
 		CatchUpSeconds:    3600,
+		Retry:             RetryPolicy{MaxAttempts: 185, MaxAgeSeconds: 86400},
 		CreatedAt:         "2026-11-22T10:44:59Z",
 		UpdatedAt:         "2026-11-22T10:44:59Z",
 		Version:           1,
@@ -247,6 +251,7 @@ func TestAPIPutCreatesThenReplaces(t *testing.T) {
 		NextFireAt:        ptrTo("2026-11-22T11:05:00Z"),
 		State:             "active",
 		CatchUpSeconds:    3600,
+		Retry:             RetryPolicy{MaxAttempts: 185, MaxAgeSeconds: 86400},
 		CreatedAt:         "2026-11-22T10:44:59Z", // kept from the first PUT
 		UpdatedAt:         "2026-11-22T11:02:03Z",
 		Version:           2,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -34,16 +35,42 @@ type Config struct {
 	// SecretPrefix is the SSM path aws-secret(...) names must lie under
 	// (SECRET_PREFIX). Default "/callclock/".
 	SecretPrefix string
+	// DeadLetterQueueURL receives occurrences whose retries ran out
+	// (FIRE_DLQ_URL).
+	DeadLetterQueueURL string
+	// AllowPrivateTargets lets HTTP targets and webhooks be loopback or
+	// private addresses (ALLOW_PRIVATE_TARGETS=true): for the local stack,
+	// and for VPC deployments that call internal load balancers.
+	AllowPrivateTargets bool
+	// SecretTTL is how long the invoker reuses a resolved secret
+	// (SECRET_CACHE_SECONDS, 0-3600). Default 30 seconds.
+	SecretTTL time.Duration
 }
 
 // configFromEnv reads a Config through getenv and validates it.
 func configFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		Table:            getenv("TABLE_NAME"),
-		FireQueueURL:     getenv("FIRE_QUEUE_URL"),
-		CallbackQueueURL: getenv("CALLBACK_QUEUE_URL"),
-		Shards:           4,
-		SecretPrefix:     "/callclock/",
+		Table:              getenv("TABLE_NAME"),
+		FireQueueURL:       getenv("FIRE_QUEUE_URL"),
+		CallbackQueueURL:   getenv("CALLBACK_QUEUE_URL"),
+		Shards:             4,
+		SecretPrefix:       "/callclock/",
+		DeadLetterQueueURL: getenv("FIRE_DLQ_URL"),
+		SecretTTL:          30 * time.Second,
+	}
+	switch v := getenv("ALLOW_PRIVATE_TARGETS"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.AllowPrivateTargets = true
+	default:
+		return c, fmt.Errorf("ALLOW_PRIVATE_TARGETS must be true or false, not %q", v)
+	}
+	if s := getenv("SECRET_CACHE_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 3600 {
+			return c, fmt.Errorf("SECRET_CACHE_SECONDS must be a whole number from 0 to 3600, not %q", s)
+		}
+		c.SecretTTL = time.Duration(n) * time.Second
 	}
 	if s := getenv("SHARDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -105,8 +132,9 @@ func loadEnv(ctx context.Context, defaultRegion string) (Config, aws.Config, aws
 // newRouter wires the parts that cfg configures into one Router.
 func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 	r := &Router{}
+	var store *Store
 	if cfg.Table != "" {
-		store := NewStore(c.DynamoDB, cfg.Table)
+		store = NewStore(c.DynamoDB, cfg.Table)
 		api := NewAPI(store)
 		api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
 		r.API = api
@@ -118,7 +146,12 @@ func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 	}
 	if cfg.CallbackQueueURL != "" {
 		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
-		inv.Log = log
+		inv.Log, inv.SecretPrefix, inv.SecretTTL = log, cfg.SecretPrefix, cfg.SecretTTL
+		inv.Client = newHTTPClient(cfg.AllowPrivateTargets)
+		inv.Visibility, inv.FireQueueURL, inv.DeadLetterQueueURL = c.SQS, cfg.FireQueueURL, cfg.DeadLetterQueueURL
+		if store != nil {
+			inv.Timers = store
+		}
 		r.Invoker = inv
 	}
 	return r

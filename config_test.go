@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -14,9 +15,13 @@ func TestConfigFromEnv(t *testing.T) {
 		want    Config
 		wantErr string
 	}{
-		{"defaults", nil, Config{Shards: 4, SecretPrefix: "/callclock/"}, ""},
-		{"all set", map[string]string{"TABLE_NAME": "t", "FIRE_QUEUE_URL": "f", "CALLBACK_QUEUE_URL": "c", "SHARDS": "100", "SECRET_PREFIX": "/x/y/"},
-			Config{Table: "t", FireQueueURL: "f", CallbackQueueURL: "c", Shards: 100, SecretPrefix: "/x/y/"}, ""},
+		{"defaults", nil, Config{Shards: 4, SecretPrefix: "/callclock/", SecretTTL: 30 * time.Second}, ""},
+		{"all set", map[string]string{"TABLE_NAME": "t", "FIRE_QUEUE_URL": "f", "CALLBACK_QUEUE_URL": "c", "SHARDS": "100", "SECRET_PREFIX": "/x/y/",
+			"FIRE_DLQ_URL": "d", "ALLOW_PRIVATE_TARGETS": "true", "SECRET_CACHE_SECONDS": "0"},
+			Config{Table: "t", FireQueueURL: "f", CallbackQueueURL: "c", Shards: 100, SecretPrefix: "/x/y/", DeadLetterQueueURL: "d",
+				AllowPrivateTargets: true}, ""},
+		{"private targets not a bool", map[string]string{"ALLOW_PRIVATE_TARGETS": "yes"}, Config{}, "ALLOW_PRIVATE_TARGETS must be true or false"},
+		{"secret cache too long", map[string]string{"SECRET_CACHE_SECONDS": "3601"}, Config{}, "SECRET_CACHE_SECONDS must be"},
 		{"shards zero", map[string]string{"SHARDS": "0"}, Config{}, "SHARDS must be a whole number from 1 to 100"},
 		{"shards 101", map[string]string{"SHARDS": "101"}, Config{}, "SHARDS"},
 		{"shards text", map[string]string{"SHARDS": "four"}, Config{}, `not "four"`},

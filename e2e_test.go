@@ -99,7 +99,7 @@ func TestIntegrationE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Shards, cfg.SecretPrefix = 3, "/callclock/"
+	cfg.Shards, cfg.SecretPrefix, cfg.AllowPrivateTargets = 3, "/callclock/", true
 	const secret = "e2e-s3cr3t-value"
 	if _, err := clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String("/callclock/e2e/token"), Value: aws.String(secret), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,12 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -31,22 +36,49 @@ type parameterGetter interface {
 	GetParameters(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 }
 
-// messageSender is the one SQS call the invoker makes.
+// messageSender sends to the callback and dead-letter queues.
 type messageSender interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
+// visibilityChanger delays the retry of a failed message.
+type visibilityChanger interface {
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// claimStore is what the invoker needs from the timer table.
+type claimStore interface {
+	Claim(ctx context.Context, id string, at time.Time, msgID string, now time.Time) (bool, error)
+	Get(ctx context.Context, id string) (*Timer, error)
+	Settle(ctx context.Context, id string, at time.Time, now time.Time) error
+	RecordFire(ctx context.Context, id string, f LastFire) error
+}
+
 // Invoker delivers fire messages: an HTTP call for timers with a target,
 // otherwise the timer's callback data as a message on the callback queue.
+// It claims each occurrence before delivering it, so that a duplicate
+// message (two sweeps, a redelivery) does not deliver it twice, and a
+// deleted, replaced or paused timer delivers nothing.
 type Invoker struct {
 	Secrets          parameterGetter
 	Callback         messageSender
 	CallbackQueueURL string
-	// Client makes the HTTP calls. Default: newHTTPClient(), which does not
-	// follow redirects and gives up connecting after 20 seconds.
+	// Timers is where occurrences are claimed and outcomes recorded. Nil
+	// skips both, for unit tests of delivery alone.
+	Timers claimStore
+	// Visibility and FireQueueURL delay a failed message's retry; nil
+	// leaves it to the queue's visibility timeout.
+	Visibility   visibilityChanger
+	FireQueueURL string
+	// DeadLetterQueueURL receives occurrences whose retries ran out, with
+	// the reason. Empty leaves them to the queue's redrive policy.
+	DeadLetterQueueURL string
+	// Client makes the HTTP calls. Default: newHTTPClient(false), which
+	// refuses private and link-local addresses, does not follow
+	// redirects, and gives up connecting after 20 seconds.
 	Client *http.Client
-	// Timeout bounds one HTTP call, within the function's own deadline.
-	// Default 25 seconds.
+	// Timeout bounds one HTTP call when its target names none. Default
+	// 20 seconds; the function's own deadline bounds it too.
 	Timeout time.Duration
 	// Concurrency bounds the messages of a batch delivered at once. Default 10.
 	Concurrency int
@@ -56,24 +88,78 @@ type Invoker struct {
 	MaxEarly time.Duration
 	// Log receives one line per delivery. Default slog.Default().
 	Log *slog.Logger
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// SecretPrefix is the SSM path every aws-secret(...) must lie under,
+	// checked again at firing. Default "/callclock/".
+	SecretPrefix string
+	// SecretTTL is how long a resolved secret is reused before SSM is
+	// asked again. Default 30 seconds; 0 asks at every firing.
+	SecretTTL time.Duration
+
+	cache secretCache
+}
+
+// secretCache keeps resolved parameters for Invoker.SecretTTL.
+type secretCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSecret
+}
+
+type cachedSecret struct {
+	value string
+	until time.Time
 }
 
 // NewInvoker returns an Invoker with the defaults above.
 func NewInvoker(secrets parameterGetter, callback messageSender, callbackQueueURL string) *Invoker {
 	return &Invoker{Secrets: secrets, Callback: callback, CallbackQueueURL: callbackQueueURL,
-		Client: newHTTPClient(), Timeout: 25 * time.Second, Concurrency: 10, MaxEarly: 3 * time.Second, Log: slog.Default()}
+		Client: newHTTPClient(false), Timeout: 20 * time.Second, Concurrency: 10, MaxEarly: 3 * time.Second,
+		Log: slog.Default(), Now: time.Now, SecretPrefix: "/callclock/", SecretTTL: 30 * time.Second}
 }
 
-// newHTTPClient returns the client deliveries use: the seed's 20-second
-// connect timeout, and redirects returned to us rather than followed, since
-// a timer's target is exactly the URL its owner registered.
-func newHTTPClient() *http.Client {
+// newHTTPClient returns the client deliveries and notifications use: the
+// seed's 20-second connect timeout, no proxy, redirects returned to us
+// rather than followed (a timer's target is exactly the URL its owner
+// registered), and every dialled address checked by safeAddress.
+func newHTTPClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 20 * time.Second, KeepAlive: 30 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error { return safeAddress(address, allowPrivate) }}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: 20 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.Proxy = nil
+	tr.DialContext = dialer.DialContext
 	return &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// metadataV6 is the EC2 instance metadata service's IPv6 address.
+var metadataV6 = netip.MustParseAddr("fd00:ec2::254")
+
+// safeAddress refuses to dial link-local and cloud metadata addresses, and,
+// unless allowPrivate, loopback, private and other non-public ones. It runs
+// on the address actually dialled, after DNS, so a name cannot route
+// around it.
+func safeAddress(address string, allowPrivate bool) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("refused to dial %s: not an IP address", host)
+	}
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip == metadataV6:
+		return fmt.Errorf("refused to dial %s: link-local and metadata addresses are never targets", ip)
+	case allowPrivate:
+		return nil
+	case ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsMulticast() || !ip.IsGlobalUnicast():
+		return fmt.Errorf("refused to dial %s: private addresses are targets only with ALLOW_PRIVATE_TARGETS", ip)
+	}
+	return nil
 }
 
 // Invoke delivers each message of an SQS batch and reports the ones that
@@ -101,36 +187,215 @@ func (inv *Invoker) Invoke(ctx context.Context, ev events.SQSEvent) events.SQSEv
 	return resp
 }
 
-// handle delivers one message and logs the outcome.
+func (inv *Invoker) now() time.Time {
+	if inv.Now == nil {
+		return time.Now()
+	}
+	return inv.Now()
+}
+
+// permanentError is a delivery failure no retry can mend, such as a
+// request that cannot be built.
+type permanentError struct{ error }
+
+// handle delivers one message. It returns nil when SQS should delete the
+// message (delivered, a duplicate, stale, or dead-lettered) and an error
+// when SQS should deliver it again.
 func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	var msg FireMessage
 	if err := json.Unmarshal([]byte(rec.Body), &msg); err != nil || msg.TimerID == "" {
-		// A poison message: reported as failed so that the queue's redrive
-		// policy moves it to the dead-letter queue after a few receives.
+		// A poison message: never retried, kept on the dead-letter queue.
 		inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
-		return Errorf(EINVALID, "malformed fire message")
+		return inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
 	}
 	// The sweeper rounds each message's delay down to the second, so a
 	// message may arrive up to a second early: wait for its instant.
-	if early := time.Until(msg.ScheduledAt); early > 0 && early <= inv.MaxEarly {
+	if early := msg.ScheduledAt.Sub(inv.now()); early > 0 && early <= inv.MaxEarly {
 		if err := sleepCtx(ctx, early); err != nil {
 			return err
 		}
 	}
-	start := time.Now()
-	status, err := inv.deliver(ctx, &msg)
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
-		"latenessMs", start.Sub(msg.ScheduledAt).Milliseconds(), "durationMs", time.Since(start).Milliseconds(),
-		"messageId", rec.MessageId, "receiveCount", rec.Attributes["ApproximateReceiveCount"]}
+		"messageId", rec.MessageId, "attempt", receiveCount(rec)}
+	if inv.Timers != nil {
+		claimed, err := inv.Timers.Claim(ctx, msg.TimerID, msg.ScheduledAt, rec.MessageId, inv.now())
+		if err != nil {
+			inv.Log.ErrorContext(ctx, "claim failed", append(attrs, "error", err.Error())...)
+			return err
+		}
+		if !claimed {
+			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
+			return nil
+		}
+		t, err := inv.Timers.Get(ctx, msg.TimerID)
+		switch {
+		case ErrorCode(err) == ENOTFOUND:
+			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer deleted")...)
+			return nil
+		case err != nil:
+			inv.Log.ErrorContext(ctx, "timer read failed", append(attrs, "error", err.Error())...)
+			return err
+		case t.Version != msg.Version:
+			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
+			return nil
+		}
+	}
+	start := inv.now()
+	status, err := inv.deliver(ctx, &msg)
+	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: receiveCount(rec),
+		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds()}
+	attrs = append(attrs, "latenessMs", start.Sub(msg.ScheduledAt).Milliseconds(), "durationMs", fire.LatencyMs)
 	if status != 0 {
 		attrs = append(attrs, "status", status)
 	}
-	if err != nil {
-		inv.Log.WarnContext(ctx, "delivery failed", append(attrs, "error", err.Error())...)
-		return err
+	if err == nil {
+		fire.Outcome = OutcomeDelivered
+		inv.Log.InfoContext(ctx, "delivered", attrs...)
+		if inv.Timers != nil {
+			if err := inv.Timers.Settle(ctx, msg.TimerID, msg.ScheduledAt, inv.now()); err != nil {
+				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
+			}
+		}
+		inv.finish(ctx, &msg, fire)
+		return nil
 	}
-	inv.Log.InfoContext(ctx, "delivered", attrs...)
+	fire.Error = err.Error()
+	attrs = append(attrs, "error", fire.Error)
+	retry := retryPolicy(msg.Retry)
+	var perm permanentError
+	if errors.As(err, &perm) || fire.Attempt > retry.MaxAttempts ||
+		inv.now().Sub(msg.ScheduledAt) > time.Duration(retry.MaxAgeSeconds)*time.Second {
+		fire.Outcome = OutcomeFailed
+		if dlErr := inv.deadLetter(ctx, rec, &msg, fire.Error, fire.Attempt); dlErr != nil {
+			// SQS tries again; its redrive policy is the last resort.
+			inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", dlErr.Error())...)
+			return dlErr
+		}
+		inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
+		inv.finish(ctx, &msg, fire)
+		return nil
+	}
+	fire.Outcome = OutcomeRetrying
+	delay := retryDelay(fire.Attempt)
+	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(attrs, "retryInSeconds", int(delay/time.Second))...)
+	inv.finish(ctx, &msg, fire)
+	if inv.Visibility != nil && inv.FireQueueURL != "" {
+		_, vErr := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: &inv.FireQueueURL, ReceiptHandle: &rec.ReceiptHandle, VisibilityTimeout: int32(delay / time.Second),
+		})
+		if vErr != nil {
+			inv.Log.WarnContext(ctx, "retry delay not set; the queue's visibility timeout applies", "messageId", rec.MessageId, "error", vErr.Error())
+		}
+	}
+	return err
+}
+
+// finish records an outcome on the timer and notifies its webhook; neither
+// may fail the delivery, which has happened (or not) already.
+func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire) {
+	if inv.Timers != nil {
+		if err := inv.Timers.RecordFire(ctx, msg.TimerID, fire); err != nil {
+			inv.Log.WarnContext(ctx, "outcome not recorded", "timerId", msg.TimerID, "error", err.Error())
+		}
+	}
+	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
+		inv.notify(ctx, msg, fire)
+	}
+}
+
+// notify posts a Slack-compatible {"text": ...} message about fire.
+func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire) {
+	text := fmt.Sprintf("callclock: timer %s, scheduled %s: delivered on attempt %d (status %d, %d ms)",
+		msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Status, fire.LatencyMs)
+	if fire.Outcome != OutcomeDelivered {
+		text = fmt.Sprintf("callclock: timer %s, scheduled %s: failed after %d attempts and was dead-lettered: %s",
+			msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Error)
+	}
+	body, _ := marshalJSON(map[string]string{"text": text})
+	secrets, err := inv.resolve(ctx, msg.Notify.Webhook)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("User-Agent", "callclock/"+Version)
+			var resp *http.Response
+			if resp, err = inv.Client.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode > 299 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		}
+	}
+	if err != nil {
+		inv.Log.WarnContext(ctx, "notification failed", "timerId", msg.TimerID, "webhook", msg.Notify.Webhook,
+			"error", redact(causeOf(err).Error(), secrets))
+	}
+}
+
+// deadLetter sends the message to the dead-letter queue with why it
+// failed. msg is nil for a message that could not be read.
+func (inv *Invoker) deadLetter(ctx context.Context, rec events.SQSMessage, msg *FireMessage, reason string, attempts int) error {
+	if inv.DeadLetterQueueURL == "" {
+		return errors.New("no dead-letter queue configured: " + reason)
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue{
+		"Reason":            stringAttr(reason),
+		"Attempts":          {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(attempts))},
+		"OriginalMessageId": stringAttr(rec.MessageId),
+	}
+	if msg != nil {
+		attrs["TimerId"] = stringAttr(msg.TimerID)
+		attrs["ScheduledAt"] = stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339))
+	}
+	_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: &inv.DeadLetterQueueURL, MessageBody: aws.String(rec.Body), MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter %s: %w", rec.MessageId, err)
+	}
 	return nil
+}
+
+// retryPolicy fills in a message's retry policy with the defaults.
+func retryPolicy(p *RetryPolicy) RetryPolicy {
+	if p == nil {
+		return RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
+	}
+	r := *p
+	if r.MaxAgeSeconds == 0 {
+		r.MaxAgeSeconds = DefaultMaxAgeSeconds
+	}
+	return r
+}
+
+// retryDelay is how long a message waits before retry number attempt:
+// exponential from 2 s, capped at 5 minutes, with equal jitter so that
+// the retries of many failed targets spread out.
+func retryDelay(attempt int) time.Duration {
+	d := min(2*time.Second<<min(attempt-1, 10), 5*time.Minute)
+	return (d/2 + time.Duration(rand.Int64N(int64(d/2)+1))).Round(time.Second)
+}
+
+// receiveCount is how often SQS has handed out this message: the attempt.
+func receiveCount(rec events.SQSMessage) int {
+	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// causeOf drops the URL that *url.Error repeats: it may hold a secret.
+func causeOf(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // deliver makes one delivery and returns the HTTP status, if any. Errors
@@ -169,7 +434,11 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, inv.Timeout)
+	timeout := inv.Timeout
+	if target.TimeoutSeconds > 0 {
+		timeout = time.Duration(target.TimeoutSeconds) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body io.Reader
 	if target.Body != "" {
@@ -177,7 +446,7 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
 	if err != nil {
-		return 0, Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)
+		return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
 	}
 	for k, v := range target.Headers {
 		req.Header.Set(k, substitute(v, secrets))
@@ -188,17 +457,11 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
 	resp, err := inv.Client.Do(req)
 	if err != nil {
-		// *url.Error repeats the URL, which may hold a secret; keep only
-		// the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, fmt.Errorf("%s %s: %s", target.Method, target.URL, redact(err.Error(), secrets))
+		return 0, fmt.Errorf("%s %s: %s", target.Method, target.URL, redact(causeOf(err).Error(), secrets))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !succeeded(resp.StatusCode, target.SuccessCodes) {
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
 	}
 	return resp.StatusCode, nil
@@ -211,6 +474,9 @@ func (inv *Invoker) resolve(ctx context.Context, fields ...string) (map[string]s
 	var names []string
 	for _, f := range fields {
 		for _, n := range secretNames(f) {
+			if inv.SecretPrefix != "" && !strings.HasPrefix(n, inv.SecretPrefix) {
+				return nil, permanentError{Errorf(EINVALID, "aws-secret(%s) is outside the allowed prefix %s", n, inv.SecretPrefix)}
+			}
 			if !seen[n] {
 				seen[n] = true
 				names = append(names, n)
@@ -218,7 +484,18 @@ func (inv *Invoker) resolve(ctx context.Context, fields ...string) (map[string]s
 		}
 	}
 	values := make(map[string]string, len(names))
-	for len(names) > 0 {
+	now := inv.now()
+	inv.cache.mu.Lock()
+	missing := names[:0]
+	for _, n := range names {
+		if c, ok := inv.cache.m[n]; ok && now.Before(c.until) {
+			values[n] = c.value
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	inv.cache.mu.Unlock()
+	for names = missing; len(names) > 0; {
 		chunk := names[:min(10, len(names))]
 		names = names[len(chunk):]
 		out, err := inv.Secrets.GetParameters(ctx, &ssm.GetParametersInput{Names: chunk, WithDecryption: aws.Bool(true)})
@@ -228,9 +505,17 @@ func (inv *Invoker) resolve(ctx context.Context, fields ...string) (map[string]s
 		if len(out.InvalidParameters) > 0 {
 			return nil, Errorf(EINVALID, "secret parameter %s does not exist", strings.Join(out.InvalidParameters, ", "))
 		}
+		inv.cache.mu.Lock()
+		if inv.cache.m == nil {
+			inv.cache.m = map[string]cachedSecret{}
+		}
 		for _, p := range out.Parameters {
 			values[aws.ToString(p.Name)] = aws.ToString(p.Value)
+			if inv.SecretTTL > 0 {
+				inv.cache.m[aws.ToString(p.Name)] = cachedSecret{aws.ToString(p.Value), now.Add(inv.SecretTTL)}
+			}
 		}
+		inv.cache.mu.Unlock()
 	}
 	return values, nil
 }
@@ -260,4 +545,13 @@ func redact(s string, secrets map[string]string) string {
 		}
 	}
 	return s
+}
+
+// succeeded reports whether status counts as delivered: one of codes, or
+// any 2xx when there are none.
+func succeeded(status int, codes []int) bool {
+	if len(codes) == 0 {
+		return status >= 200 && status <= 299
+	}
+	return slices.Contains(codes, status)
 }

@@ -139,6 +139,7 @@ const testQueueURL = "https://sqs.eu-west-1.amazonaws.com/123456789012/callclock
 func testInvoker(secrets parameterGetter, callback messageSender, log io.Writer) *Invoker {
 	inv := NewInvoker(secrets, callback, testQueueURL)
 	inv.Timeout = 5 * time.Second
+	inv.Client = newHTTPClient(true) // the targets are httptest servers on 127.0.0.1
 	if log == nil {
 		log = io.Discard
 	}

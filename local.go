@@ -404,7 +404,8 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return fail(fmt.Errorf("provision local stack at %s: %w", os.Getenv("AWS_ENDPOINT_URL"), err))
 	}
-	cfg.Shards, cfg.SecretPrefix = env.Shards, env.SecretPrefix
+	cfg.Shards, cfg.SecretPrefix, cfg.SecretTTL = env.Shards, env.SecretPrefix, env.SecretTTL
+	cfg.AllowPrivateTargets = true // so that the demo can call localhost
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(err)

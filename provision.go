@@ -37,10 +37,12 @@ func provision(ctx context.Context, c awsClients, names StackNames, visibilitySe
 		return cfg, err
 	}
 	var err error
-	if cfg.FireQueueURL, err = ensureQueue(ctx, c.SQS, names.FireQueue, visibilitySeconds); err != nil {
+	// The invoker dead-letters fire messages itself when their retries run
+	// out (up to 185); the redrive policy is only the backstop.
+	if cfg.FireQueueURL, cfg.DeadLetterQueueURL, err = ensureQueue(ctx, c.SQS, names.FireQueue, visibilitySeconds, 1000); err != nil {
 		return cfg, err
 	}
-	if cfg.CallbackQueueURL, err = ensureQueue(ctx, c.SQS, names.CallbackQueue, visibilitySeconds); err != nil {
+	if cfg.CallbackQueueURL, _, err = ensureQueue(ctx, c.SQS, names.CallbackQueue, visibilitySeconds, maxReceiveCount); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -76,29 +78,31 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &table}, 2*time.Minute)
 }
 
-func ensureQueue(ctx context.Context, q *sqs.Client, name string, visibilitySeconds int) (string, error) {
+// ensureQueue creates queue name and its dead-letter queue "<name>-dlq",
+// and returns both URLs.
+func ensureQueue(ctx context.Context, q *sqs.Client, name string, visibilitySeconds, maxReceives int) (string, string, error) {
 	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s-dlq: %w", name, err)
+		return "", "", fmt.Errorf("create queue %s-dlq: %w", name, err)
 	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", fmt.Errorf("read queue %s-dlq: %w", name, err)
+		return "", "", fmt.Errorf("read queue %s-dlq: %w", name, err)
 	}
 	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: &name,
 		Attributes: map[string]string{
 			"VisibilityTimeout": strconv.Itoa(visibilitySeconds),
 			"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
-				attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], maxReceiveCount),
+				attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], maxReceives),
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s: %w", name, err)
+		return "", "", fmt.Errorf("create queue %s: %w", name, err)
 	}
-	return aws.ToString(out.QueueUrl), nil
+	return aws.ToString(out.QueueUrl), aws.ToString(dlq.QueueUrl), nil
 }
 
 // resolveQueues fills in queue URLs that cfg lacks by looking up the
@@ -108,7 +112,8 @@ func resolveQueues(ctx context.Context, q *sqs.Client, cfg *Config, names StackN
 	for _, f := range []struct {
 		url  *string
 		name string
-	}{{&cfg.FireQueueURL, names.FireQueue}, {&cfg.CallbackQueueURL, names.CallbackQueue}} {
+	}{{&cfg.FireQueueURL, names.FireQueue}, {&cfg.CallbackQueueURL, names.CallbackQueue},
+		{&cfg.DeadLetterQueueURL, names.FireQueue + "-dlq"}} {
 		if *f.url != "" {
 			continue
 		}

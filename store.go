@@ -28,6 +28,7 @@ type dynamoAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
@@ -63,6 +64,9 @@ type timerItem struct {
 	LastMissedAt          int64       `dynamodbav:"lastMissedAt,omitempty"`
 	CallbackData          string      `dynamodbav:"timerCallbackData,omitempty"`
 	HTTP                  *HTTPTarget `dynamodbav:"http,omitempty"`
+	Retry                 RetryPolicy `dynamodbav:"retry"`
+	Notify                *Notify     `dynamodbav:"notify,omitempty"`
+	LastFire              *LastFire   `dynamodbav:"lastFire,omitempty"`
 	NextFireAt            int64       `dynamodbav:"nextFireAt,omitempty"`
 	CreatedAt             string      `dynamodbav:"createdAt"`
 	UpdatedAt             string      `dynamodbav:"updatedAt"`
@@ -71,7 +75,7 @@ type timerItem struct {
 
 // optionalAttrs are removed from the item when a replacement lacks them.
 var optionalAttrs = []string{"schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
-	"timerCallbackData", "http", "nextFireAt"}
+	"timerCallbackData", "http", "notify", "nextFireAt"}
 
 func formatTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
@@ -102,6 +106,8 @@ func toItem(t *Timer) timerItem {
 		EndAt:        formatTime(t.EndAt),
 		CallbackData: string(t.CallbackData),
 		HTTP:         t.HTTP,
+		Retry:        t.Retry,
+		Notify:       t.Notify,
 		CreatedAt:    formatTime(&t.CreatedAt),
 		UpdatedAt:    formatTime(&t.UpdatedAt),
 		Version:      t.Version,
@@ -133,6 +139,9 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		StartAt:      parseTime(it.StartAt),
 		EndAt:        parseTime(it.EndAt),
 		HTTP:         it.HTTP,
+		Retry:        it.Retry,
+		Notify:       it.Notify,
+		LastFire:     it.LastFire,
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
@@ -499,4 +508,82 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// claimTTL is how long a claim is kept: beyond the longest retry window (a
+// day) and SQS's retention of the fire queue's messages (4 days).
+const claimTTL = 5 * 24 * time.Hour
+
+// Claim records that message msgID delivers timer id's occurrence at. It
+// reports false when another message claimed that occurrence first (a
+// second sweep's copy, a redelivery): the caller drops its copy. The same
+// message claiming again (a retry after a failed delivery) succeeds, until
+// Settle marks the occurrence delivered. The claim is its own item, so occurrences are claimed independently and a
+// late retry of an older one is not refused for a newer one's claim.
+func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string, now time.Time) (bool, error) {
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.Table,
+		Item: map[string]types.AttributeValue{
+			"id":        claimKey(id, at)["id"],
+			"messageId": &types.AttributeValueMemberS{Value: msgID},
+			"claimedAt": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
+			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(claimTTL).Unix(), 10)},
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(id) OR (messageId = :msg AND attribute_not_exists(deliveredAt))"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":msg": &types.AttributeValueMemberS{Value: msgID}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
+	}
+	return true, nil
+}
+
+func claimKey(id string, at time.Time) map[string]types.AttributeValue {
+	return idKey("#claim/" + id + "/" + at.UTC().Format(time.RFC3339))
+}
+
+// Settle marks timer id's occurrence at delivered, so that its message,
+// should SQS hand it out again (its deletion lost), is dropped.
+func (s *Store) Settle(ctx context.Context, id string, at time.Time, now time.Time) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       claimKey(id, at),
+		UpdateExpression:          aws.String("SET deliveredAt = :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}},
+	})
+	if err != nil {
+		return fmt.Errorf("settle %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// RecordFire stores f as timer id's lastFire, unless the timer is gone or
+// already shows a later occurrence.
+func (s *Store) RecordFire(ctx context.Context, id string, f LastFire) error {
+	av, err := attributevalue.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode last fire of %s: %w", id, err)
+	}
+	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.Table,
+		Key:                 idKey(id),
+		UpdateExpression:    aws.String("SET lastFire = :f"),
+		ConditionExpression: aws.String("attribute_exists(id) AND (attribute_not_exists(lastFire) OR lastFire.scheduledAt <= :at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":f":  av,
+			":at": &types.AttributeValueMemberS{Value: f.ScheduledAt.UTC().Format(time.RFC3339)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record last fire of %s: %w", id, err)
+	}
+	return nil
 }

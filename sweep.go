@@ -320,6 +320,8 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 			ScheduledAt:  t.NextFireAt,
 			CallbackData: t.CallbackData,
 			HTTP:         t.HTTP,
+			Retry:        retryOf(t),
+			Notify:       t.Notify,
 		})
 		if err != nil {
 			res.Failed++
@@ -437,6 +439,15 @@ func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchReq
 		err = nil // retries succeeded
 	}
 	return sent, failed + len(entries), err
+}
+
+// retryOf is the retry policy a fire message carries: none (the
+// defaults) for a timer stored before it had one.
+func retryOf(t *Timer) *RetryPolicy {
+	if t.Retry == (RetryPolicy{}) {
+		return nil
+	}
+	return &t.Retry
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -43,6 +43,10 @@ type Timer struct {
 	// callback Lambda receives exactly what was registered.
 	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
+	Retry        RetryPolicy     `json:"retry"`
+	Notify       *Notify         `json:"notify,omitempty"`
+	// LastFire is the outcome of the latest delivery attempt.
+	LastFire *LastFire `json:"lastFire,omitempty"`
 	// NextFireAt is the next occurrence not yet handed to the fire queue;
 	// zero when the timer will not fire again.
 	NextFireAt time.Time `json:"-"`
@@ -61,7 +65,88 @@ type HTTPTarget struct {
 	URL     string            `json:"url" dynamodbav:"url"`
 	Headers map[string]string `json:"headers,omitempty" dynamodbav:"headers,omitempty"`
 	Body    string            `json:"body,omitempty" dynamodbav:"body,omitempty"`
+	// TimeoutSeconds bounds one call, 1-300; default 20, as the seed's
+	// invoker. The function's own deadline bounds it too.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty" dynamodbav:"timeoutSeconds,omitempty"`
+	// SuccessCodes are the statuses that count as delivered; default any 2xx.
+	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
 }
+
+// RetryPolicy bounds the retries of a failed delivery, with EventBridge
+// Scheduler's bounds and defaults.
+type RetryPolicy struct {
+	// MaxAttempts is the number of retries after the first try, 0-185.
+	MaxAttempts int `json:"maxAttempts" dynamodbav:"maxAttempts"`
+	// MaxAgeSeconds is how long after its instant an occurrence may still
+	// be retried, 60-86400.
+	MaxAgeSeconds int `json:"maxAgeSeconds" dynamodbav:"maxAgeSeconds"`
+}
+
+// Retry defaults and bounds.
+const (
+	DefaultMaxAttempts   = 185
+	MaxMaxAttempts       = 185
+	DefaultMaxAgeSeconds = 86400
+	MinMaxAgeSeconds     = 60
+	MaxMaxAgeSeconds     = 86400
+)
+
+// Notify posts a short Slack-compatible message about a delivery's outcome.
+// Webhook may be an aws-secret(...) placeholder, as in the seed.
+type Notify struct {
+	Webhook   string `json:"webhook" dynamodbav:"webhook"`
+	OnFailure *bool  `json:"onFailure,omitempty" dynamodbav:"onFailure,omitempty"`
+	OnSuccess *bool  `json:"onSuccess,omitempty" dynamodbav:"onSuccess,omitempty"`
+}
+
+// Wants reports whether an outcome (delivered or not) is to be notified:
+// failures by default, successes only when asked.
+func (n *Notify) Wants(delivered bool) bool {
+	if n == nil || n.Webhook == "" {
+		return false
+	}
+	if delivered {
+		return n.OnSuccess != nil && *n.OnSuccess
+	}
+	return n.OnFailure == nil || *n.OnFailure
+}
+
+// Validate checks the webhook: an http or https URL, placeholders allowed.
+func (n *Notify) Validate(prefix string) error {
+	if err := checkSecrets("notify.webhook", n.Webhook, prefix); err != nil {
+		return err
+	}
+	if !isHTTPURL(n.Webhook) {
+		return Errorf(EINVALID, "notify.webhook must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// isHTTPURL reports whether s, with its placeholders standing for a
+// value, is an absolute http or https URL.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(secretPattern.ReplaceAllString(s, "secret"))
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// LastFire is the outcome of a timer's latest delivery attempt.
+type LastFire struct {
+	ScheduledAt time.Time `json:"scheduledAt" dynamodbav:"scheduledAt"`
+	AttemptedAt time.Time `json:"attemptedAt" dynamodbav:"attemptedAt"`
+	Attempt     int       `json:"attempt" dynamodbav:"attempt"`
+	// Outcome is delivered, retrying or failed (dead-lettered).
+	Outcome   string `json:"outcome" dynamodbav:"outcome"`
+	Status    int    `json:"status,omitempty" dynamodbav:"status,omitempty"`
+	Error     string `json:"error,omitempty" dynamodbav:"error,omitempty"`
+	LatencyMs int64  `json:"latencyMs" dynamodbav:"latencyMs"`
+}
+
+// Delivery outcomes.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRetrying  = "retrying"
+	OutcomeFailed    = "failed"
+)
 
 // FireMessage is the body of a fire-queue message: one occurrence of one
 // timer, carrying what the invoker needs to deliver it without a read.
@@ -71,6 +156,8 @@ type FireMessage struct {
 	ScheduledAt  time.Time       `json:"scheduledAt"`
 	CallbackData json.RawMessage `json:"timerCallbackData,omitempty"`
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
+	Retry        *RetryPolicy    `json:"retry,omitempty"`
+	Notify       *Notify         `json:"notify,omitempty"`
 }
 
 // IdempotencyKey names the occurrence a message stands for, so receivers can
@@ -244,9 +331,16 @@ func (h *HTTPTarget) Validate(prefix string) error {
 	if err := checkSecrets("http.url", h.URL, prefix); err != nil {
 		return err
 	}
-	u, err := url.Parse(secretPattern.ReplaceAllString(h.URL, "secret"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(h.URL) {
 		return Errorf(EINVALID, "http.url must be an absolute http or https URL")
+	}
+	if h.TimeoutSeconds < 0 || h.TimeoutSeconds > 300 {
+		return Errorf(EINVALID, "http.timeoutSeconds must be from 1 to 300")
+	}
+	for _, c := range h.SuccessCodes {
+		if c < 100 || c > 599 {
+			return Errorf(EINVALID, "http.successCodes: %d is not an HTTP status", c)
+		}
 	}
 	for name, value := range h.Headers {
 		if !tokenPattern.MatchString(name) {
