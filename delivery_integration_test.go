@@ -15,8 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // TestIntegrationDelivery runs delivery on moto_server through the local
@@ -24,20 +22,12 @@ import (
 // delivers once, and a target answering 500 ends, after its retries, on
 // the dead-letter queue with the reason, as GET's lastFire shows.
 func TestIntegrationDelivery(t *testing.T) {
-	endpoint := needMoto(t)
+	clients, cfg := motoStack(t, 30)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clients := motoClients(t, endpoint)
-	cfg, err := provision(ctx, clients, uniqueNames(t), 30)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Shards, cfg.SecretPrefix, cfg.AllowPrivateTargets = 2, "/callclock/", true
 	const secret = "delivery-s3cr3t"
-	if _, err := clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/callclock/delivery/token"),
-		Value: aws.String(secret), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true)}); err != nil {
-		t.Fatal(err)
-	}
+	putSecret(t, clients, "/callclock/delivery/token", secret)
 	var (
 		mu   sync.Mutex
 		hits = map[string][]string{} // path -> Authorization headers

@@ -19,8 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -91,21 +89,12 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // signed REST calls to the local API Gateway, a sweep, an HTTP target with
 // a secret from SSM, a callback message, and a delete.
 func TestIntegrationE2E(t *testing.T) {
-	endpoint := needMoto(t)
+	clients, cfg := motoStack(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clients := motoClients(t, endpoint)
-	cfg, err := provision(ctx, clients, uniqueNames(t), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Shards, cfg.SecretPrefix, cfg.AllowPrivateTargets = 3, "/callclock/", true
 	const secret = "e2e-s3cr3t-value"
-	if _, err := clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String("/callclock/e2e/token"), Value: aws.String(secret), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putSecret(t, clients, "/callclock/e2e/token", secret)
 
 	type hit struct {
 		Method, Path, Auth, Key, Body string

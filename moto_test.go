@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // motoProcess is one moto_server shared by every integration test of this
@@ -118,4 +119,25 @@ func uniqueNames(t *testing.T) StackNames {
 	base := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	base = fmt.Sprintf("%s-%d", base, time.Now().UnixNano()%1e9)
 	return StackNames{Table: base + "-timers", FireQueue: base + "-fire", CallbackQueue: base + "-callback"}
+}
+
+// motoStack provisions a table and queues of the test's own on the shared
+// moto_server and returns the clients and the Config naming them.
+func motoStack(t *testing.T, visibilitySeconds int) (awsClients, Config) {
+	t.Helper()
+	clients := motoClients(t, needMoto(t))
+	cfg, err := provision(context.Background(), clients, uniqueNames(t), visibilitySeconds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients, cfg
+}
+
+// putSecret stores a SecureString parameter on moto_server.
+func putSecret(t *testing.T, c awsClients, name, value string) {
+	t.Helper()
+	if _, err := c.SSM.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name),
+		Value: aws.String(value), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -37,13 +37,8 @@ func invokeAPI(t *testing.T, r *Router, method, path, body string) (int, map[str
 // through the API, the table and the sweeper on moto_server, checking
 // every computed instant and what each sweep enqueues.
 func TestIntegrationSchedules(t *testing.T) {
-	endpoint := needMoto(t)
+	clients, cfg := motoStack(t, 30)
 	ctx := context.Background()
-	clients := motoClients(t, endpoint)
-	cfg, err := provision(ctx, clients, uniqueNames(t), 30)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Shards = 2
 	clock := newTestClock(time.Date(2026, 3, 7, 12, 0, 30, 0, time.UTC))
 	router := newRouter(cfg, clients, slog.New(slog.NewJSONHandler(io.Discard, nil)))

@@ -19,13 +19,8 @@ import (
 // checks that every occurrence reaches the fire queue exactly once, that
 // every timer moves on, and that a repeated event sweeps nothing.
 func TestIntegrationSweepPages(t *testing.T) {
-	endpoint := needMoto(t)
+	clients, cfg := motoStack(t, 30)
 	ctx := context.Background()
-	clients := motoClients(t, endpoint)
-	cfg, err := provision(ctx, clients, uniqueNames(t), 30)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := NewStore(clients.DynamoDB, cfg.Table)
 	store.PageLimit = 7
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
