@@ -150,7 +150,8 @@ func safeAddress(address string, allowPrivate bool) error {
 	if err != nil {
 		return fmt.Errorf("refused to dial %s: not an IP address", host)
 	}
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("") // a zone must not disguise an address
+
 	switch {
 	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip == metadataV6:
 		return fmt.Errorf("refused to dial %s: link-local and metadata addresses are never targets", ip)
@@ -240,6 +241,18 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 			return nil
 		}
 	}
+	retry := retryPolicy(msg.Retry)
+	if n := receiveCount(rec); n > retry.MaxAttempts+1 {
+		// Its tries ran out before, but dead-lettering failed: do not call
+		// the target again, only try the dead-letter queue.
+		reason := fmt.Sprintf("retries exhausted after %d attempts", retry.MaxAttempts+1)
+		if dlErr := inv.deadLetter(ctx, rec, &msg, reason, n); dlErr != nil {
+			inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", dlErr.Error())...)
+			return dlErr
+		}
+		inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", append(attrs, "error", reason)...)
+		return nil
+	}
 	start := inv.now()
 	status, err := inv.deliver(ctx, &msg)
 	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: receiveCount(rec),
@@ -261,7 +274,6 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	}
 	fire.Error = err.Error()
 	attrs = append(attrs, "error", fire.Error)
-	retry := retryPolicy(msg.Retry)
 	var perm permanentError
 	if errors.As(err, &perm) || fire.Attempt > retry.MaxAttempts ||
 		inv.now().Sub(msg.ScheduledAt) > time.Duration(retry.MaxAgeSeconds)*time.Second {
