@@ -45,6 +45,7 @@ type testClock struct{ ns atomic.Int64 }
 
 func (c *testClock) Now() time.Time       { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *testClock) Set(t time.Time)      { c.ns.Store(t.UnixNano()) }
+func (c *testClock) Add(d time.Duration)  { c.ns.Add(int64(d)) }
 func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return c }
 
 // signedDo sends a request signed with SigV4 for execute-api, as curl

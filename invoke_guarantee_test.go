@@ -40,24 +40,6 @@ const (
 
 // ---------------------------------------------------------------- fakes
 
-// igClock is an injected Invoker.Now that moves only when told.
-type igClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *igClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *igClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // igClaim is the claim item of one occurrence.
 type igClaim struct {
 	MessageID string
@@ -308,7 +290,7 @@ func (l *igLog) WithMsg(t *testing.T, msg string) []map[string]any {
 // time from clock (5 s after igAt, so that MaxEarly never sleeps).
 type igEnv struct {
 	inv   *Invoker
-	clock *igClock
+	clock *testClock
 	store *igStore
 	vis   *igVisibility
 	send  *igSender
@@ -317,7 +299,7 @@ type igEnv struct {
 
 func newIGEnv(t *testing.T, secrets parameterGetter, timers ...Timer) *igEnv {
 	e := &igEnv{
-		clock: &igClock{t: igAt.Add(5 * time.Second)},
+		clock: newTestClock(igAt.Add(5 * time.Second)),
 		store: newIGStore(timers...),
 		vis:   &igVisibility{},
 		send:  &igSender{},
@@ -399,7 +381,7 @@ func TestClaimFirstDeliveryDeliversOnceAndSettles(t *testing.T) {
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
 	start := e.clock.Now()
 	tg := newTarget(t, func(http.ResponseWriter, *http.Request) int {
-		e.clock.Advance(250 * time.Millisecond) // the call's latency, on the injected clock
+		e.clock.Add(250 * time.Millisecond) // the call's latency, on the injected clock
 		return http.StatusAccepted
 	})
 	rec := igRecord(t, "m-1", 1, httpFire("t-1", "POST", tg.URL+"/hook"))
@@ -673,7 +655,7 @@ func TestRetryPolicyOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
-			e.clock.t = igAt.Add(tt.age)
+			e.clock.Set(igAt.Add(tt.age))
 			tg := newTarget(t, answer(http.StatusInternalServerError))
 			m := httpFire("t-1", "POST", tg.URL+"/hook")
 			m.Retry = tt.retry
@@ -1130,14 +1112,14 @@ func TestSecretCacheTTL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			params := &igRotatingParams{}
-			clock := &igClock{t: igAt.Add(5 * time.Second)}
+			clock := newTestClock(igAt.Add(5 * time.Second))
 			inv := testInvoker(params, noCallback(t), nil)
 			inv.Now, inv.SecretTTL = clock.Now, tt.ttl
 			tg := newTarget(t, answer(http.StatusOK))
 
 			for i := range len(tt.advances) + 1 {
 				if i > 0 {
-					clock.Advance(tt.advances[i-1])
+					clock.Add(tt.advances[i-1])
 				}
 				m := httpFire(fmt.Sprintf("t-%d", i), "POST", tg.URL+"/hook")
 				m.HTTP.Headers = map[string]string{"Authorization": "Bearer aws-secret(/callclock/token)"}

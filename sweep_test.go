@@ -580,31 +580,6 @@ func newSwSweeper(store dueStore, q batchSender, shards int, now time.Time) *Swe
 	return s
 }
 
-// swClock is a settable clock.
-type swClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *swClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *swClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *swClock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
-
 // ---------------------------------------------------------------- 1. paging, chunks, batches
 
 // TestSweepPagesChunksAndBatches sweeps one shard read in small pages and
@@ -1378,7 +1353,7 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 		store.put(tm.timer)
 	}
 	q := &swQueue{}
-	clock := &swClock{t: start}
+	clock := newTestClock(start)
 	sw := newSwSweeper(store, q, 2, start)
 	sw.Now = clock.Now
 	const sweeps = 120
@@ -1873,7 +1848,7 @@ func checkDelayCountsFromTheSend(t *testing.T) {
 		timers = append(timers, swHourly(fmt.Sprintf("t%03d", i), "shard0", swAt(10, 46, 0)))
 	}
 	store := newSwStore(1000, timers...)
-	clock := &swClock{t: swNow}
+	clock := newTestClock(swNow)
 	store.beforeAdvance = func(*swStore, []Step) { clock.Add(7 * time.Second) }
 	var mu sync.Mutex
 	sentAt := map[int]time.Time{} // call → instant SQS received it
