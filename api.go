@@ -6,14 +6,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // MaxBodyBytes bounds a request body. A fire message carries the timer's
@@ -26,6 +30,9 @@ type timerStore interface {
 	Get(ctx context.Context, id string) (*Timer, error)
 	Put(ctx context.Context, t *Timer) (*Timer, bool, error)
 	Delete(ctx context.Context, id string) error
+	Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error)
+	Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error)
+	Group(ctx context.Context, group string, page func([]*Timer) error) error
 }
 
 // API serves the REST API behind API Gateway: PUT, GET and DELETE on
@@ -41,6 +48,9 @@ type API struct {
 	Now func() time.Time
 	// Log receives one line per request. Default slog.Default().
 	Log *slog.Logger
+	// Fire and FireQueueURL enqueue manual fires; nil refuses them.
+	Fire         messageSender
+	FireQueueURL string
 }
 
 // NewAPI returns an API over timers with the defaults above.
@@ -57,6 +67,7 @@ type putRequest struct {
 	StartAt               *time.Time      `json:"startAt"`
 	EndAt                 *time.Time      `json:"endAt"`
 	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
+	Group                 string          `json:"group"`
 	CatchUpSeconds        *int            `json:"catchUpSeconds"`
 	Retry                 *RetryPolicy    `json:"retry"`
 	Notify                *Notify         `json:"notify"`
@@ -130,7 +141,138 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		}
 		return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}", req.HTTPMethod), "DELETE, GET, PUT"}
 	}
+	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups") && actions[segs[2]] {
+		if req.HTTPMethod != http.MethodPost {
+			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /%s/{id}/%s", req.HTTPMethod, segs[0], segs[2]), "POST"}
+		}
+		if segs[0] == "groups" {
+			return a.groupAction(ctx, segs[1], segs[2], req)
+		}
+		return a.timerAction(ctx, segs[1], segs[2], req)
+	}
 	return 0, nil, Errorf(ENOTFOUND, "no such resource: %s", req.Path)
+}
+
+// actions are the POST sub-resources of a timer or a group; fire is a
+// timer's only.
+var actions = map[string]bool{"pause": true, "resume": true, "fire": true}
+
+// pauseRequest is the optional body of a pause.
+type pauseRequest struct {
+	Reason string `json:"reason"`
+}
+
+// pauseReason reads the optional {"reason": ...} of a pause.
+func pauseReason(req events.APIGatewayProxyRequest) (string, error) {
+	var in pauseRequest
+	if strings.TrimSpace(req.Body) == "" {
+		return "", nil
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return "", err
+	}
+	if len(in.Reason) > 256 {
+		return "", Errorf(EINVALID, "reason must be at most 256 characters")
+	}
+	return in.Reason, nil
+}
+
+// timerAction is POST /periodic/{id}/pause, /resume or /fire.
+func (a *API) timerAction(ctx context.Context, id, action string, req events.APIGatewayProxyRequest) (int, any, error) {
+	if err := validateID(id); err != nil {
+		return 0, nil, err
+	}
+	now := a.Now().UTC()
+	switch action {
+	case "pause":
+		reason, err := pauseReason(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		t, err := a.Timers.Pause(ctx, id, reason, now)
+		return http.StatusOK, t, err
+	case "resume":
+		t, err := a.Timers.Resume(ctx, id, now, loadZone)
+		return http.StatusOK, t, err
+	}
+	return a.fire(ctx, id, now)
+}
+
+// fire is POST /periodic/{id}/fire: the timer's delivery, now, through the
+// fire queue and the invoker, even while the timer is paused.
+func (a *API) fire(ctx context.Context, id string, now time.Time) (int, any, error) {
+	if a.Fire == nil {
+		return 0, nil, errors.New("manual fire needs FIRE_QUEUE_URL")
+	}
+	t, err := a.Timers.Get(ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, CallbackData: t.CallbackData,
+		HTTP: t.HTTP, Retry: retryOf(t), Notify: t.Notify, Manual: true}
+	body, err := marshalJSON(msg)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := a.Fire.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &a.FireQueueURL, MessageBody: aws.String(string(body))}); err != nil {
+		return 0, nil, fmt.Errorf("enqueue manual fire of %s: %w", id, err)
+	}
+	return http.StatusAccepted, map[string]any{"timerId": id, "scheduledAt": now, "manual": true,
+		"idempotencyKey": msg.IdempotencyKey()}, nil
+}
+
+// groupAction is POST /groups/{group}/pause or /resume: every timer of
+// the group, several at a time. Repeating it is harmless.
+func (a *API) groupAction(ctx context.Context, group, action string, req events.APIGatewayProxyRequest) (int, any, error) {
+	if err := validateGroup(group); err != nil {
+		return 0, nil, err
+	}
+	if action == "fire" {
+		return 0, nil, Errorf(ENOTFOUND, "no such resource: /groups/%s/fire (fire one timer at a time)", group)
+	}
+	reason, err := pauseReason(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := a.Now().UTC()
+	var (
+		mu      sync.Mutex
+		changed int
+		total   int
+		errs    []error
+	)
+	err = a.Timers.Group(ctx, group, func(page []*Timer) error {
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, 16)
+		for _, t := range page {
+			wg.Add(1)
+			slots <- struct{}{}
+			go func(t *Timer) {
+				defer func() { <-slots; wg.Done() }()
+				var err error
+				if action == "pause" {
+					_, err = a.Timers.Pause(ctx, t.ID, reason, now)
+				} else {
+					_, err = a.Timers.Resume(ctx, t.ID, now, loadZone)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				total++
+				switch {
+				case err == nil:
+					changed++
+				case ErrorCode(err) != ENOTFOUND: // deleted meanwhile: nothing to do
+					errs = append(errs, err)
+				}
+			}(t)
+		}
+		wg.Wait()
+		return nil
+	})
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"group": group, "action": action, "timers": total, "changed": changed}, nil
 }
 
 // pathSegments splits and unescapes a request path.
@@ -214,6 +356,11 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 			return nil, err
 		}
 	}
+	if in.Group != "" {
+		if err := validateGroup(in.Group); err != nil {
+			return nil, err
+		}
+	}
 	catchUp := DefaultCatchUpSeconds
 	if in.CatchUpSeconds != nil {
 		if *in.CatchUpSeconds < MinCatchUpSeconds || *in.CatchUpSeconds > MaxCatchUpSeconds {
@@ -232,6 +379,7 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 		EndAt:                 utcSecond(in.EndAt),
 		DeleteAfterCompletion: in.DeleteAfterCompletion,
 		CatchUpSeconds:        catchUp,
+		Group:                 in.Group,
 		Retry:                 retry,
 		Notify:                in.Notify,
 		Anchor:                now,

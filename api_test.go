@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,60 @@ func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
 	}
 	delete(f.timers, id)
 	return nil
+}
+
+func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Time) (*Timer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Pause "+id)
+	t, ok := f.timers[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	if t.PausedAt == nil {
+		at := now.Truncate(time.Second)
+		t.PausedAt = &at
+	}
+	if reason != "" {
+		t.PauseReason = reason
+	}
+	t.NextFireAt = time.Time{}
+	c := *t
+	return &c, nil
+}
+
+func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Resume "+id)
+	t, ok := f.timers[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	if t.PausedAt != nil {
+		sched, err := t.Schedule(zone)
+		if err != nil {
+			return nil, err
+		}
+		t.NextFireAt, _ = sched.Next(now)
+		t.PausedAt, t.PauseReason = nil, ""
+	}
+	c := *t
+	return &c, nil
+}
+
+func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Timer) error) error {
+	f.mu.Lock()
+	var ts []*Timer
+	for _, t := range f.timers {
+		if t.Group == group {
+			c := *t
+			ts = append(ts, &c)
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	return page(ts)
 }
 
 // puts is the number of Put calls the store received.

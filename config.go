@@ -137,6 +137,9 @@ func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 		store = NewStore(c.DynamoDB, cfg.Table)
 		api := NewAPI(store)
 		api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
+		if cfg.FireQueueURL != "" {
+			api.Fire, api.FireQueueURL = c.SQS, cfg.FireQueueURL
+		}
 		r.API = api
 		if cfg.FireQueueURL != "" {
 			sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)

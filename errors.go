@@ -12,6 +12,7 @@ const (
 	EINVALID   = "invalid"            // the request is malformed or violates a rule
 	ENOTFOUND  = "not_found"          // the timer or route does not exist
 	EMETHOD    = "method_not_allowed" // the route exists, the method does not
+	ECONFLICT  = "conflict"           // the timer changed meanwhile; try again
 	ETOOLARGE  = "payload_too_large"  // the body is over MaxBodyBytes
 	EFORBIDDEN = "forbidden"          // authentication failed
 	EINTERNAL  = "internal"           // anything the caller cannot fix
@@ -61,6 +62,8 @@ func errorStatus(code string) int {
 		return http.StatusNotFound
 	case EMETHOD:
 		return http.StatusMethodNotAllowed
+	case ECONFLICT:
+		return http.StatusConflict
 	case ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case EFORBIDDEN:

@@ -239,6 +239,9 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		case t.Version != msg.Version:
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
 			return nil
+		case t.PausedAt != nil && !msg.Manual:
+			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer paused")...)
+			return nil
 		}
 	}
 	retry := retryPolicy(msg.Retry)

@@ -61,6 +61,7 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 			{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("shardId"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("nextFireAt"), AttributeType: ddbtypes.ScalarAttributeTypeN},
+			{AttributeName: aws.String("group"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
 		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
@@ -68,6 +69,13 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 			KeySchema: []ddbtypes.KeySchemaElement{
 				{AttributeName: aws.String("shardId"), KeyType: ddbtypes.KeyTypeHash},
 				{AttributeName: aws.String("nextFireAt"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		}, {
+			IndexName: aws.String(GroupIndex),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("group"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeRange},
 			},
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
 		}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -59,6 +60,9 @@ type timerItem struct {
 	EndAt                 string      `dynamodbav:"endAt,omitempty"`
 	AnchorAt              string      `dynamodbav:"anchorAt,omitempty"`
 	DeleteAfterCompletion bool        `dynamodbav:"deleteAfterCompletion,omitempty"`
+	Group                 string      `dynamodbav:"group,omitempty"`
+	PausedAt              string      `dynamodbav:"pausedAt,omitempty"`
+	PauseReason           string      `dynamodbav:"pauseReason,omitempty"`
 	CatchUpSeconds        *int        `dynamodbav:"catchUpSeconds,omitempty"`
 	MissedCount           int         `dynamodbav:"missedCount,omitempty"`
 	LastMissedAt          int64       `dynamodbav:"lastMissedAt,omitempty"`
@@ -74,7 +78,7 @@ type timerItem struct {
 }
 
 // optionalAttrs are removed from the item when a replacement lacks them.
-var optionalAttrs = []string{"schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
+var optionalAttrs = []string{"group", "schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
 	"timerCallbackData", "http", "notify", "nextFireAt"}
 
 func formatTime(t *time.Time) string {
@@ -113,6 +117,7 @@ func toItem(t *Timer) timerItem {
 		Version:      t.Version,
 
 		DeleteAfterCompletion: t.DeleteAfterCompletion,
+		Group:                 t.Group,
 		CatchUpSeconds:        &t.CatchUpSeconds,
 	}
 	// Only a rate schedule has an anchor worth keeping.
@@ -145,6 +150,9 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
+		Group:                 it.Group,
+		PausedAt:              parseTime(it.PausedAt),
+		PauseReason:           it.PauseReason,
 		CatchUpSeconds:        DefaultCatchUpSeconds,
 		MissedCount:           it.MissedCount,
 	}
@@ -196,10 +204,34 @@ func (s *Store) Get(ctx context.Context, id string) (*Timer, error) {
 // Put creates or replaces t in one atomic update. It keeps the original
 // createdAt, increments version, and returns the timer as stored and whether
 // it was created. t.CreatedAt and t.Version are ignored on input.
+//
+// A paused timer stays paused: the replacement is stored without a next
+// occurrence, which Resume computes. Whether it is paused is decided by the
+// write's own condition, not by a read before it.
 func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
 	av, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
 		return nil, false, fmt.Errorf("encode timer %s: %w", t.ID, err)
+	}
+	for _, paused := range []bool{false, true, false} {
+		stored, created, err := s.put(ctx, t.ID, av, paused)
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			continue // paused or resumed meanwhile: the other form
+		}
+		return stored, created, err
+	}
+	return nil, false, fmt.Errorf("put timer %s: paused and resumed while being written", t.ID)
+}
+
+// put writes av as timer id on the condition that the stored timer is
+// (paused) or is not paused.
+func (s *Store) put(ctx context.Context, id string, av map[string]types.AttributeValue, paused bool) (*Timer, bool, error) {
+	cond := "attribute_not_exists(pausedAt)"
+	if paused {
+		cond = "attribute_exists(pausedAt)"
+		av = maps.Clone(av)
+		delete(av, "nextFireAt")
 	}
 	names := map[string]string{"#createdAt": "createdAt", "#version": "version"}
 	values := map[string]types.AttributeValue{
@@ -232,16 +264,22 @@ func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
 	if len(removes) > 0 {
 		expr += " REMOVE " + strings.Join(removes, ", ")
 	}
+	names["#pausedAt"] = "pausedAt"
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
-		Key:                       idKey(t.ID),
+		Key:                       idKey(id),
 		UpdateExpression:          &expr,
+		ConditionExpression:       aws.String(strings.ReplaceAll(cond, "pausedAt", "#pausedAt")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil, false, err
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("put timer %s: %w", t.ID, err)
+		return nil, false, fmt.Errorf("put timer %s: %w", id, err)
 	}
 	stored, err := fromItem(out.Attributes)
 	if err != nil {
@@ -543,7 +581,9 @@ func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string
 }
 
 func claimKey(id string, at time.Time) map[string]types.AttributeValue {
-	return idKey("#claim/" + id + "/" + at.UTC().Format(time.RFC3339))
+	// Nanoseconds tell a manual fire from a scheduled occurrence, which
+	// falls on a whole second (and prints the same as RFC 3339).
+	return idKey("#claim/" + id + "/" + at.UTC().Format(time.RFC3339Nano))
 }
 
 // Settle marks timer id's occurrence at delivered, so that its message,
@@ -584,6 +624,102 @@ func (s *Store) RecordFire(ctx context.Context, id string, f LastFire) error {
 	}
 	if err != nil {
 		return fmt.Errorf("record last fire of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Pause stops timer id from firing: it leaves the due index, and the
+// invoker drops occurrences already on their way. Pausing again keeps the
+// first pause's instant and takes the new reason, if any.
+func (s *Store) Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error) {
+	expr := "SET pausedAt = if_not_exists(pausedAt, :now) REMOVE nextFireAt"
+	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)}}
+	if reason != "" {
+		expr = "SET pausedAt = if_not_exists(pausedAt, :now), pauseReason = :reason REMOVE nextFireAt"
+		values[":reason"] = &types.AttributeValueMemberS{Value: reason}
+	}
+	return s.update(ctx, id, expr, "attribute_exists(id)", values)
+}
+
+// Resume lets a paused timer fire again from its first occurrence after
+// now: what fell while it was paused is skipped, not caught up. Resuming a
+// running timer changes nothing.
+func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error) {
+	for range 3 {
+		t, err := s.Get(ctx, id)
+		if err != nil || t.PausedAt == nil {
+			return t, err
+		}
+		sched, err := t.Schedule(zone)
+		if err != nil {
+			return nil, err
+		}
+		values := map[string]types.AttributeValue{
+			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
+		}
+		expr := "REMOVE pausedAt, pauseReason"
+		if next, ok := sched.Next(now); ok {
+			expr = "SET nextFireAt = :next " + expr
+			values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)}
+		}
+		t, err = s.update(ctx, id, expr, "attribute_exists(pausedAt) AND version = :version", values)
+		if ErrorCode(err) != ECONFLICT {
+			return t, err
+		}
+	}
+	return nil, fmt.Errorf("resume timer %s: it kept changing", id)
+}
+
+// update applies one conditional update to timer id and returns it as
+// stored. A failed condition is ECONFLICT, or ENOTFOUND when the timer is
+// gone.
+func (s *Store) update(ctx context.Context, id, expr, cond string, values map[string]types.AttributeValue) (*Timer, error) {
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: idKey(id), UpdateExpression: &expr, ConditionExpression: &cond,
+		ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if len(ccf.Item) == 0 {
+			return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+		}
+		return nil, Errorf(ECONFLICT, "timer %s changed meanwhile", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update timer %s: %w", id, err)
+	}
+	return fromItem(out.Attributes)
+}
+
+// GroupIndex is the global secondary index of timers by group.
+const GroupIndex = "byGroup"
+
+// Group calls page with each page of the timers in group, by id.
+func (s *Store) Group(ctx context.Context, group string, page func([]*Timer) error) error {
+	p := dynamodb.NewQueryPaginator(s.DB, &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		IndexName:                 aws.String(GroupIndex),
+		KeyConditionExpression:    aws.String("#g = :g"),
+		ExpressionAttributeNames:  map[string]string{"#g": "group"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: group}},
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("query group %s: %w", group, err)
+		}
+		timers := make([]*Timer, 0, len(out.Items))
+		for _, av := range out.Items {
+			t, err := fromItem(av)
+			if err != nil {
+				return err
+			}
+			timers = append(timers, t)
+		}
+		if err := page(timers); err != nil {
+			return err
+		}
 	}
 	return nil
 }

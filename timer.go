@@ -28,6 +28,12 @@ type Timer struct {
 	Timezone     string     `json:"timezone,omitempty"`
 	StartAt      *time.Time `json:"startAt,omitempty"`
 	EndAt        *time.Time `json:"endAt,omitempty"`
+	// Group names the timers a deployment pauses and resumes together.
+	Group string `json:"group,omitempty"`
+	// PausedAt and PauseReason say when and why the timer was paused;
+	// nil while it runs. Occurrences that fall while paused are skipped.
+	PausedAt    *time.Time `json:"pausedAt,omitempty"`
+	PauseReason string     `json:"pauseReason,omitempty"`
 	// DeleteAfterCompletion removes the timer once it has no occurrence left.
 	DeleteAfterCompletion bool `json:"deleteAfterCompletion,omitempty"`
 	// CatchUpSeconds is how late a sweep may still send an occurrence (after
@@ -158,12 +164,29 @@ type FireMessage struct {
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
 	Retry        *RetryPolicy    `json:"retry,omitempty"`
 	Notify       *Notify         `json:"notify,omitempty"`
+	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
+	// it is delivered even while the timer is paused.
+	Manual bool `json:"manual,omitempty"`
 }
 
 // IdempotencyKey names the occurrence a message stands for, so receivers can
 // drop a repeated delivery of it.
 func (m *FireMessage) IdempotencyKey() string {
+	if m.Manual {
+		return m.TimerID + "/manual/" + m.ScheduledAt.UTC().Format(time.RFC3339Nano)
+	}
 	return m.TimerID + "/" + m.ScheduledAt.UTC().Format(time.RFC3339)
+}
+
+// groupPattern is what a group name may be.
+var groupPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// validateGroup reports whether g is an acceptable group name.
+func validateGroup(g string) error {
+	if !groupPattern.MatchString(g) {
+		return Errorf(EINVALID, "group must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+	}
+	return nil
 }
 
 // TimeShardID is the seed's "<minute>:<id>" label.
@@ -181,11 +204,15 @@ const (
 // Timer states, derived from whether an occurrence is left.
 const (
 	StateActive    = "active"
+	StatePaused    = "paused"
 	StateCompleted = "completed"
 )
 
 // State is StateActive while the timer has an occurrence left.
 func (t *Timer) State() string {
+	if t.PausedAt != nil {
+		return StatePaused
+	}
 	if t.NextFireAt.IsZero() {
 		return StateCompleted
 	}
