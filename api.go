@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -141,7 +142,7 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		}
 		return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}", req.HTTPMethod), "DELETE, GET, PUT"}
 	}
-	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups") && actions[segs[2]] {
+	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups" && segs[2] != "fire") && actions[segs[2]] {
 		if req.HTTPMethod != http.MethodPost {
 			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /%s/{id}/%s", req.HTTPMethod, segs[0], segs[2]), "POST"}
 		}
@@ -171,7 +172,7 @@ func pauseReason(req events.APIGatewayProxyRequest) (string, error) {
 	if err := decodeBody(req, &in); err != nil {
 		return "", err
 	}
-	if len(in.Reason) > 256 {
+	if utf8.RuneCountInString(in.Reason) > 256 {
 		return "", Errorf(EINVALID, "reason must be at most 256 characters")
 	}
 	return in.Reason, nil
@@ -227,12 +228,12 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 	if err := validateGroup(group); err != nil {
 		return 0, nil, err
 	}
-	if action == "fire" {
-		return 0, nil, Errorf(ENOTFOUND, "no such resource: /groups/%s/fire (fire one timer at a time)", group)
-	}
-	reason, err := pauseReason(req)
-	if err != nil {
-		return 0, nil, err
+	var reason string
+	if action == "pause" {
+		var err error
+		if reason, err = pauseReason(req); err != nil {
+			return 0, nil, err
+		}
 	}
 	now := a.Now().UTC()
 	var (
@@ -241,7 +242,7 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 		total   int
 		errs    []error
 	)
-	err = a.Timers.Group(ctx, group, func(page []*Timer) error {
+	err := a.Timers.Group(ctx, group, func(page []*Timer) error {
 		var wg sync.WaitGroup
 		slots := make(chan struct{}, 16)
 		for _, t := range page {
@@ -259,8 +260,9 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 				defer mu.Unlock()
 				total++
 				switch {
+				case err == nil && (t.PausedAt == nil) == (action == "pause"):
+					changed++ // it was running and is paused, or the other way
 				case err == nil:
-					changed++
 				case ErrorCode(err) != ENOTFOUND: // deleted meanwhile: nothing to do
 					errs = append(errs, err)
 				}

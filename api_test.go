@@ -66,6 +66,9 @@ func (f *fakeTimerStore) Put(_ context.Context, t *Timer) (*Timer, bool, error) 
 	if exists {
 		stored.CreatedAt = old.CreatedAt
 		stored.Version = old.Version + 1
+		if old.PausedAt != nil { // as Store.Put: a paused timer stays paused
+			stored.PausedAt, stored.PauseReason, stored.NextFireAt = old.PausedAt, old.PauseReason, time.Time{}
+		}
 	}
 	f.timers[t.ID] = &stored
 	c := stored

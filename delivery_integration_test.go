@@ -87,7 +87,7 @@ func TestIntegrationDelivery(t *testing.T) {
 	if _, err := clients.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &cfg.FireQueueURL, MessageBody: aws.String(string(dup))}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the duplicate to be suppressed", 20*time.Second, func() bool {
+	waitFor(t, "the duplicate to be suppressed", 60*time.Second, func() bool {
 		return strings.Contains(logs.String(), `"msg":"duplicate suppressed","timerId":"ok"`)
 	})
 	_, okDoc = signedDo(t, testCreds, "GET", api+"/periodic/ok", "")

@@ -219,7 +219,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
 		"messageId", rec.MessageId, "attempt", receiveCount(rec)}
 	if inv.Timers != nil {
-		claimed, err := inv.Timers.Claim(ctx, msg.TimerID, msg.ScheduledAt, rec.MessageId, inv.now())
+		claimed, err := inv.Timers.Claim(ctx, msg.claimID(), msg.ScheduledAt, rec.MessageId, inv.now())
 		if err != nil {
 			inv.Log.ErrorContext(ctx, "claim failed", append(attrs, "error", err.Error())...)
 			return err
@@ -268,7 +268,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		fire.Outcome = OutcomeDelivered
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
 		if inv.Timers != nil {
-			if err := inv.Timers.Settle(ctx, msg.TimerID, msg.ScheduledAt, inv.now()); err != nil {
+			if err := inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
 				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
 			}
 		}

@@ -581,8 +581,8 @@ func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string
 }
 
 func claimKey(id string, at time.Time) map[string]types.AttributeValue {
-	// Nanoseconds tell a manual fire from a scheduled occurrence, which
-	// falls on a whole second (and prints the same as RFC 3339).
+	// Manual fires can come within one second of each other: keep their
+	// nanoseconds (a scheduled occurrence's whole second prints as RFC 3339).
 	return idKey("#claim/" + id + "/" + at.UTC().Format(time.RFC3339Nano))
 }
 

@@ -178,6 +178,16 @@ func (m *FireMessage) IdempotencyKey() string {
 	return m.TimerID + "/" + m.ScheduledAt.UTC().Format(time.RFC3339)
 }
 
+// claimID names what the invoker claims: the timer, and for a manual fire
+// the timer's manual fires, which never share a claim with a scheduled
+// occurrence (ids cannot contain '/').
+func (m *FireMessage) claimID() string {
+	if m.Manual {
+		return m.TimerID + "/manual"
+	}
+	return m.TimerID
+}
+
 // groupPattern is what a group name may be.
 var groupPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
