@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type timerStore interface {
 	Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error)
 	Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error)
 	Group(ctx context.Context, group string, page func([]*Timer) error) error
+	List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error)
 }
 
 // API serves the REST API behind API Gateway: PUT, GET and DELETE on
@@ -142,6 +144,12 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		}
 		return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}", req.HTTPMethod), "DELETE, GET, PUT"}
 	}
+	if len(segs) == 1 && segs[0] == "periodic" {
+		if req.HTTPMethod != http.MethodGet {
+			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic", req.HTTPMethod), "GET"}
+		}
+		return a.list(ctx, req)
+	}
 	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups" && segs[2] != "fire") && actions[segs[2]] {
 		if req.HTTPMethod != http.MethodPost {
 			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /%s/{id}/%s", req.HTTPMethod, segs[0], segs[2]), "POST"}
@@ -152,6 +160,50 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		return a.timerAction(ctx, segs[1], segs[2], req)
 	}
 	return 0, nil, Errorf(ENOTFOUND, "no such resource: %s", req.Path)
+}
+
+// list is GET /periodic?group=&state=&limit=&cursor=.
+func (a *API) list(ctx context.Context, req events.APIGatewayProxyRequest) (int, any, error) {
+	q := req.QueryStringParameters
+	for k := range q {
+		if k != "group" && k != "state" && k != "limit" && k != "cursor" {
+			return 0, nil, Errorf(EINVALID, "unknown query parameter %q (group, state, limit, cursor)", k)
+		}
+	}
+	group, state := q["group"], q["state"]
+	if group != "" {
+		if err := validateGroup(group); err != nil {
+			return 0, nil, err
+		}
+	}
+	limit := 50
+	if s := q["limit"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return 0, nil, Errorf(EINVALID, "limit must be a whole number from 1 to 500")
+		}
+		limit = n
+	}
+	var cursor map[string]string
+	if c := q["cursor"]; c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || json.Unmarshal(raw, &cursor) != nil || len(cursor) == 0 {
+			return 0, nil, Errorf(EINVALID, "cursor is malformed; pass back the cursor of the previous page")
+		}
+	}
+	timers, next, err := a.Timers.List(ctx, group, state, int32(limit), cursor)
+	if err != nil {
+		return 0, nil, err
+	}
+	page := struct {
+		Timers []*Timer `json:"timers"`
+		Cursor string   `json:"cursor,omitempty"`
+	}{Timers: append([]*Timer{}, timers...)} // an empty page is [], not null
+	if next != nil {
+		raw, _ := json.Marshal(next)
+		page.Cursor = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	return http.StatusOK, page, nil
 }
 
 // actions are the POST sub-resources of a timer or a group; fire is a

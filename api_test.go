@@ -143,6 +143,34 @@ func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Tim
 	return page(ts)
 }
 
+// List pages timers by id, after the cursor's id, filtered as Store.List.
+func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error) {
+	if _, ok := stateFilters[state]; !ok {
+		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "List "+group+" "+state)
+	var ids []string
+	for id := range f.timers {
+		if id > cursor["id"] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var page []*Timer
+	for i, id := range ids {
+		if int32(i) == limit {
+			return page, map[string]string{"id": ids[i-1]}, nil
+		}
+		t := *f.timers[id]
+		if (group == "" || t.Group == group) && (state == "" || t.State() == state) {
+			page = append(page, &t)
+		}
+	}
+	return page, nil, nil
+}
+
 // puts is the number of Put calls the store received.
 func (f *fakeTimerStore) puts() int {
 	f.mu.Lock()
@@ -654,7 +682,7 @@ func TestAPIRouting(t *testing.T) {
 		{name: "unknown path", method: http.MethodGet, path: "/timers/x", wantCode: ENOTFOUND},
 		{name: "root", method: http.MethodGet, path: "/", wantCode: ENOTFOUND},
 		{name: "empty path", method: http.MethodGet, path: "", wantCode: ENOTFOUND},
-		{name: "collection without id", method: http.MethodGet, path: "/periodic", wantCode: ENOTFOUND},
+		{name: "collection: only GET lists", method: http.MethodPost, path: "/periodic", wantCode: EMETHOD, wantAllow: "GET"},
 		{name: "trailing slash after id", method: http.MethodGet, path: "/periodic/x/", wantCode: ENOTFOUND},
 		{name: "extra segment", method: http.MethodGet, path: "/periodic/x/y", wantCode: ENOTFOUND},
 		{name: "trailing slash without id", method: http.MethodGet, path: "/periodic/", wantCode: EINVALID}, // an empty id

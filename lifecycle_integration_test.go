@@ -84,6 +84,25 @@ func TestIntegrationLifecycle(t *testing.T) {
 	if doc["state"] != "paused" || doc["pauseReason"] != "deploy 42" || doc["nextFireAt"] != nil {
 		t.Fatalf("paused timer = %v", doc)
 	}
+	// The group's paused timers, one page of one at a time.
+	var listed []string
+	for cursor := ""; ; {
+		page := call("GET", "/periodic?group=qa-facilities&limit=1&state=paused"+cursor, "", 200)
+		for _, tm := range page["timers"].([]any) {
+			listed = append(listed, tm.(map[string]any)["id"].(string))
+		}
+		c, ok := page["cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = "&cursor=" + c
+	}
+	if strings.Join(listed, ",") != "a,b" {
+		t.Errorf("listed paused timers of the group: %v, want a,b", listed)
+	}
+	if page := call("GET", "/periodic?state=active", "", 200); len(page["timers"].([]any)) != 0 {
+		t.Errorf("active timers while the group is paused: %v", page["timers"])
+	}
 	// Pausing again is harmless, and a PUT while paused keeps it paused.
 	call("POST", "/groups/qa-facilities/pause", "", 200)
 	call("PUT", "/periodic/b", every("b"), 200)

@@ -31,6 +31,7 @@ type dynamoAPI interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
@@ -722,4 +723,75 @@ func (s *Store) Group(ctx context.Context, group string, page func([]*Timer) err
 		}
 	}
 	return nil
+}
+
+// stateFilters select timers by their derived state, in DynamoDB terms.
+// Every filter also drops the table's other items (leases, claims).
+var stateFilters = map[string]string{
+	"":             "NOT begins_with(id, :hash)",
+	StateActive:    "NOT begins_with(id, :hash) AND attribute_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+	StatePaused:    "NOT begins_with(id, :hash) AND attribute_exists(pausedAt)",
+	StateCompleted: "NOT begins_with(id, :hash) AND attribute_not_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+}
+
+// List returns one page of timers, by group through its index or else by
+// a scan, filtered by state, and the cursor of the next page (nil when
+// there is none). A page may hold fewer than limit timers, even none, when
+// the filter drops some: keep following the cursor.
+func (s *Store) List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error) {
+	filter, ok := stateFilters[state]
+	if !ok {
+		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
+	}
+	values := map[string]types.AttributeValue{":hash": &types.AttributeValueMemberS{Value: "#"}}
+	var start map[string]types.AttributeValue
+	if len(cursor) > 0 {
+		start = map[string]types.AttributeValue{}
+		for k, v := range cursor {
+			start[k] = &types.AttributeValueMemberS{Value: v}
+		}
+	}
+	var (
+		items []map[string]types.AttributeValue
+		last  map[string]types.AttributeValue
+	)
+	if group != "" {
+		values[":g"] = &types.AttributeValueMemberS{Value: group}
+		out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+			TableName: &s.Table, IndexName: aws.String(GroupIndex), Limit: &limit, ExclusiveStartKey: start,
+			KeyConditionExpression: aws.String("#g = :g"), FilterExpression: &filter,
+			ExpressionAttributeNames: map[string]string{"#g": "group"}, ExpressionAttributeValues: values,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list group %s: %w", group, err)
+		}
+		items, last = out.Items, out.LastEvaluatedKey
+	} else {
+		out, err := s.DB.Scan(ctx, &dynamodb.ScanInput{
+			TableName: &s.Table, Limit: &limit, ExclusiveStartKey: start,
+			FilterExpression: &filter, ExpressionAttributeValues: values,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list timers: %w", err)
+		}
+		items, last = out.Items, out.LastEvaluatedKey
+	}
+	timers := make([]*Timer, 0, len(items))
+	for _, av := range items {
+		t, err := fromItem(av)
+		if err != nil {
+			return nil, nil, err
+		}
+		timers = append(timers, t)
+	}
+	var next map[string]string
+	for k, v := range last {
+		if sv, ok := v.(*types.AttributeValueMemberS); ok {
+			if next == nil {
+				next = map[string]string{}
+			}
+			next[k] = sv.Value
+		}
+	}
+	return timers, next, nil
 }
