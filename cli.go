@@ -124,6 +124,14 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
 	}
 	router := newRouter(cfg, clients, log)
+	// Standard output is the handler's response alone; metrics go with
+	// the logs.
+	if sw, ok := router.Sweeper.(*Sweeper); ok {
+		sw.Metrics = NewMetrics(os.Stderr)
+	}
+	if inv, ok := router.Invoker.(*Invoker); ok {
+		inv.Metrics = NewMetrics(os.Stderr)
+	}
 	if os.Getenv("AWS_ENDPOINT_URL") != "" {
 		serializeSweeps(router) // a local endpoint such as moto_server
 	}

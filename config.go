@@ -143,13 +143,14 @@ func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 		r.API = api
 		if cfg.FireQueueURL != "" {
 			sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
-			sw.Shards, sw.Log = cfg.Shards, log
+			sw.Shards, sw.Log, sw.Metrics = cfg.Shards, log, NewMetrics(os.Stdout)
 			r.Sweeper = sw
 		}
 	}
 	if cfg.CallbackQueueURL != "" {
 		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
 		inv.Log, inv.SecretPrefix, inv.SecretTTL = log, cfg.SecretPrefix, cfg.SecretTTL
+		inv.Metrics = NewMetrics(os.Stdout)
 		inv.Client = newHTTPClient(cfg.AllowPrivateTargets)
 		inv.Visibility, inv.FireQueueURL, inv.DeadLetterQueueURL = c.SQS, cfg.FireQueueURL, cfg.DeadLetterQueueURL
 		if store != nil {

@@ -90,6 +90,8 @@ type Invoker struct {
 	Log *slog.Logger
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// Metrics receives one record per batch. Nil: none.
+	Metrics *Metrics
 	// SecretPrefix is the SSM path every aws-secret(...) must lie under,
 	// checked again at firing. Default "/callclock/".
 	SecretPrefix string
@@ -171,7 +173,10 @@ func (inv *Invoker) Invoke(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		resp  = events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, max(1, inv.Concurrency))
+		tally = &batchTally{}
 	)
+	ctx = context.WithValue(ctx, tallyKey{}, tally)
+	defer tally.emit(inv.Metrics)
 	for _, rec := range ev.Records {
 		wg.Add(1)
 		slots <- struct{}{}
@@ -226,21 +231,25 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		}
 		if !claimed {
 			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
+			tallyOf(ctx).add(func(b *batchTally) { b.duplicates++ })
 			return nil
 		}
 		t, err := inv.Timers.Get(ctx, msg.TimerID)
 		switch {
 		case ErrorCode(err) == ENOTFOUND:
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer deleted")...)
+			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
 			return nil
 		case err != nil:
 			inv.Log.ErrorContext(ctx, "timer read failed", append(attrs, "error", err.Error())...)
 			return err
 		case t.Version != msg.Version:
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
+			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
 			return nil
 		case t.PausedAt != nil && !msg.Manual:
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer paused")...)
+			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
 			return nil
 		}
 	}
@@ -264,9 +273,11 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	if status != 0 {
 		attrs = append(attrs, "status", status)
 	}
+	late := float64(start.Sub(msg.ScheduledAt).Milliseconds())
 	if err == nil {
 		fire.Outcome = OutcomeDelivered
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
+		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, late) })
 		if inv.Timers != nil {
 			if err := inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
 				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
@@ -287,12 +298,14 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 			return dlErr
 		}
 		inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
+		tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
 		inv.finish(ctx, &msg, fire)
 		return nil
 	}
 	fire.Outcome = OutcomeRetrying
 	delay := retryDelay(fire.Attempt)
 	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(attrs, "retryInSeconds", int(delay/time.Second))...)
+	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.retried++ })
 	inv.finish(ctx, &msg, fire)
 	if inv.Visibility != nil && inv.FireQueueURL != "" {
 		_, vErr := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
@@ -569,4 +582,35 @@ func succeeded(status int, codes []int) bool {
 		return status >= 200 && status <= 299
 	}
 	return slices.Contains(codes, status)
+}
+
+// batchTally counts a batch's outcomes for its metrics record.
+type batchTally struct {
+	mu                                                          sync.Mutex
+	delivered, failed, retried, deadLettered, duplicates, stale int
+	lateness                                                    []float64
+}
+
+type tallyKey struct{}
+
+// tallyOf returns the batch's tally, or a throwaway one outside Invoke.
+func tallyOf(ctx context.Context) *batchTally {
+	if t, ok := ctx.Value(tallyKey{}).(*batchTally); ok {
+		return t
+	}
+	return &batchTally{}
+}
+
+func (b *batchTally) add(f func(*batchTally)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(b)
+}
+
+func (b *batchTally) emit(m *Metrics) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m.Emit("Part", "invoker", count("Delivered", b.delivered), count("DeliveryFailures", b.failed),
+		count("Retried", b.retried), count("DeadLettered", b.deadLettered), count("DuplicatesSuppressed", b.duplicates),
+		count("StaleDropped", b.stale), Metric{Name: "Lateness", Unit: "Milliseconds", Values: b.lateness})
 }

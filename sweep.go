@@ -76,6 +76,8 @@ type Sweeper struct {
 	Log *slog.Logger
 	// Zones loads time zones by name. Default: a cache over loadZone.
 	Zones func(name string) (*time.Location, error)
+	// Metrics receives one record per sweep. Nil: none.
+	Metrics *Metrics
 }
 
 // NewSweeper returns a Sweeper with the defaults above.
@@ -222,6 +224,14 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	if err == nil && res.Failed > 0 {
 		err = fmt.Errorf("%d occurrences were not enqueued or not advanced; the next sweep retries them", res.Failed)
 	}
+	completed := 0
+	if err == nil {
+		completed = 1 // the alarm on a stalled sweeper watches this
+	}
+	s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", completed), count("Due", res.Due),
+		count("Enqueued", res.Enqueued), count("Missed", res.Missed), count("SweepFailures", res.Failed),
+		count("ShardsSkipped", res.Skipped),
+		Metric{Name: "SweepDuration", Unit: "Milliseconds", Values: []float64{float64(s.Now().Sub(run.now).Milliseconds())}})
 	return res, err
 }
 
