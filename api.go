@@ -36,6 +36,7 @@ type timerStore interface {
 	Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error)
 	Group(ctx context.Context, group string, page func([]*Timer) error) error
 	List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error)
+	History(ctx context.Context, id string, limit int32) ([]LastFire, error)
 }
 
 // API serves the REST API behind API Gateway: PUT, GET and DELETE on
@@ -150,6 +151,12 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		}
 		return a.list(ctx, req)
 	}
+	if len(segs) == 3 && segs[0] == "periodic" && segs[2] == "history" {
+		if req.HTTPMethod != http.MethodGet {
+			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}/history", req.HTTPMethod), "GET"}
+		}
+		return a.history(ctx, segs[1])
+	}
 	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups" && segs[2] != "fire") && actions[segs[2]] {
 		if req.HTTPMethod != http.MethodPost {
 			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /%s/{id}/%s", req.HTTPMethod, segs[0], segs[2]), "POST"}
@@ -204,6 +211,19 @@ func (a *API) list(ctx context.Context, req events.APIGatewayProxyRequest) (int,
 		page.Cursor = base64.RawURLEncoding.EncodeToString(raw)
 	}
 	return http.StatusOK, page, nil
+}
+
+// history is GET /periodic/{id}/history: the latest 50 outcomes, newest
+// first, kept for a week.
+func (a *API) history(ctx context.Context, id string) (int, any, error) {
+	if err := validateID(id); err != nil {
+		return 0, nil, err
+	}
+	if _, err := a.Timers.Get(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	h, err := a.Timers.History(ctx, id, 50)
+	return http.StatusOK, map[string]any{"timerId": id, "history": h}, err
 }
 
 // actions are the POST sub-resources of a timer or a group; fire is a

@@ -32,6 +32,8 @@ type fakeTimerStore struct {
 	timers map[string]*Timer
 	calls  []string // "Get id", "Put id", "Delete id", in order
 	err    error    // when set, every call fails with it
+	// history is what History returns for each timer, newest first.
+	history map[string][]LastFire
 }
 
 func newFakeTimerStore() *fakeTimerStore {
@@ -169,6 +171,15 @@ func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int3
 		}
 	}
 	return page, nil, nil
+}
+
+// History returns the timer's history, newest first.
+func (f *fakeTimerStore) History(_ context.Context, id string, limit int32) ([]LastFire, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "History "+id)
+	h := f.history[id]
+	return h[:min(len(h), int(limit))], nil
 }
 
 // puts is the number of Put calls the store received.

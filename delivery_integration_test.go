@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -127,6 +128,26 @@ func TestIntegrationDelivery(t *testing.T) {
 		!strings.Contains(aws.ToString(attrs["Reason"].StringValue), "status 500") {
 		t.Errorf("dead letter attributes: TimerId %q Attempts %q Reason %q", aws.ToString(attrs["TimerId"].StringValue),
 			aws.ToString(attrs["Attempts"].StringValue), aws.ToString(attrs["Reason"].StringValue))
+	}
+	// The history, newest first: every attempt of the broken timer, and the
+	// ok timer's delivery and the copy that was dropped.
+	outcomes := func(id string) []string {
+		_, body := signedDo(t, testCreds, "GET", api+"/periodic/"+id+"/history", "")
+		var h struct{ History []LastFire }
+		if err := json.Unmarshal([]byte(body), &h); err != nil {
+			t.Fatalf("history of %s: %s", id, body)
+		}
+		var o []string
+		for _, f := range h.History {
+			o = append(o, fmt.Sprintf("%s#%d", f.Outcome, f.Attempt))
+		}
+		return o
+	}
+	if got := strings.Join(outcomes("broken"), ","); got != "failed#3,retrying#2,retrying#1" {
+		t.Errorf("broken history %s, want failed#3,retrying#2,retrying#1", got)
+	}
+	if got := strings.Join(outcomes("ok"), ","); got != "duplicate-suppressed#1,delivered#1" {
+		t.Errorf("ok history %s, want duplicate-suppressed#1,delivered#1", got)
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Error("the secret value appears in the logs")

@@ -52,6 +52,7 @@ type claimStore interface {
 	Get(ctx context.Context, id string) (*Timer, error)
 	Settle(ctx context.Context, id string, at time.Time, now time.Time) error
 	RecordFire(ctx context.Context, id string, f LastFire) error
+	RecordHistory(ctx context.Context, id string, f LastFire) error
 }
 
 // Invoker delivers fire messages: an HTTP call for timers with a target,
@@ -232,6 +233,11 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		if !claimed {
 			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
 			tallyOf(ctx).add(func(b *batchTally) { b.duplicates++ })
+			dup := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: receiveCount(rec),
+				Outcome: OutcomeDuplicate, Manual: msg.Manual}
+			if err := inv.Timers.RecordHistory(ctx, msg.TimerID, dup); err != nil {
+				inv.Log.WarnContext(ctx, "history not recorded", append(attrs, "error", err.Error())...)
+			}
 			return nil
 		}
 		t, err := inv.Timers.Get(ctx, msg.TimerID)
@@ -268,7 +274,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	start := inv.now()
 	status, err := inv.deliver(ctx, &msg)
 	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: receiveCount(rec),
-		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds()}
+		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
 	attrs = append(attrs, "latenessMs", start.Sub(msg.ScheduledAt).Milliseconds(), "durationMs", fire.LatencyMs)
 	if status != 0 {
 		attrs = append(attrs, "status", status)

@@ -68,6 +68,7 @@ type igStore struct {
 	claimed  []string // "occurrence by messageId", one per Claim call
 	settled  []string // occurrences
 	fires    []igFire
+	history  []igFire // RecordHistory calls (duplicates only: RecordFire adds its own)
 }
 
 func newIGStore(timers ...Timer) *igStore {
@@ -132,6 +133,13 @@ func (s *igStore) RecordFire(_ context.Context, id string, f LastFire) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fires = append(s.fires, igFire{TimerID: id, Fire: f})
+	return nil
+}
+
+func (s *igStore) RecordHistory(_ context.Context, id string, f LastFire) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.history = append(s.history, igFire{TimerID: id, Fire: f})
 	return nil
 }
 

@@ -62,6 +62,8 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 			{AttributeName: aws.String("shardId"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("nextFireAt"), AttributeType: ddbtypes.ScalarAttributeTypeN},
 			{AttributeName: aws.String("group"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("historyOf"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
 		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
@@ -76,6 +78,13 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 			KeySchema: []ddbtypes.KeySchemaElement{
 				{AttributeName: aws.String("group"), KeyType: ddbtypes.KeyTypeHash},
 				{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		}, {
+			IndexName: aws.String(HistoryIndex),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("historyOf"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("at"), KeyType: ddbtypes.KeyTypeRange},
 			},
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
 		}},

@@ -621,12 +621,58 @@ func (s *Store) RecordFire(ctx context.Context, id string, f LastFire) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil
+		return s.RecordHistory(ctx, id, f)
 	}
 	if err != nil {
 		return fmt.Errorf("record last fire of %s: %w", id, err)
 	}
+	return s.RecordHistory(ctx, id, f)
+}
+
+// HistoryIndex is the global secondary index of history records by timer,
+// newest last.
+const HistoryIndex = "byTimer"
+
+// historyTTL is how long history is kept.
+const historyTTL = 7 * 24 * time.Hour
+
+// RecordHistory adds f to timer id's history, which DynamoDB's TTL clears
+// after a week.
+func (s *Store) RecordHistory(ctx context.Context, id string, f LastFire) error {
+	item, err := attributevalue.MarshalMap(f)
+	if err != nil {
+		return fmt.Errorf("encode history of %s: %w", id, err)
+	}
+	at := f.AttemptedAt.UTC().Format(time.RFC3339Nano)
+	item["id"] = &types.AttributeValueMemberS{Value: "#history/" + id + "/" + at + "/" + newID()[:8]}
+	item["historyOf"] = &types.AttributeValueMemberS{Value: id}
+	item["at"] = &types.AttributeValueMemberS{Value: at}
+	item["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(f.AttemptedAt.Add(historyTTL).Unix(), 10)}
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("record history of %s: %w", id, err)
+	}
 	return nil
+}
+
+// History returns up to limit of timer id's latest outcomes, newest first.
+func (s *Store) History(ctx context.Context, id string, limit int32) ([]LastFire, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.Table, IndexName: aws.String(HistoryIndex), Limit: &limit, ScanIndexForward: aws.Bool(false),
+		KeyConditionExpression:    aws.String("historyOf = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: id}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", id, err)
+	}
+	h := make([]LastFire, 0, len(out.Items))
+	for _, av := range out.Items {
+		var f LastFire
+		if err := attributevalue.UnmarshalMap(av, &f); err != nil {
+			return nil, fmt.Errorf("decode history of %s: %w", id, err)
+		}
+		h = append(h, f)
+	}
+	return h, nil
 }
 
 // Pause stops timer id from firing: it leaves the due index, and the

@@ -141,8 +141,10 @@ type LastFire struct {
 	AttemptedAt time.Time `json:"attemptedAt" dynamodbav:"attemptedAt"`
 	Attempt     int       `json:"attempt" dynamodbav:"attempt"`
 	// Outcome is delivered, retrying or failed (dead-lettered).
-	Outcome   string `json:"outcome" dynamodbav:"outcome"`
-	Status    int    `json:"status,omitempty" dynamodbav:"status,omitempty"`
+	Outcome string `json:"outcome" dynamodbav:"outcome"`
+	Status  int    `json:"status,omitempty" dynamodbav:"status,omitempty"`
+	// Manual marks a firing by hand.
+	Manual    bool   `json:"manual,omitempty" dynamodbav:"manual,omitempty"`
 	Error     string `json:"error,omitempty" dynamodbav:"error,omitempty"`
 	LatencyMs int64  `json:"latencyMs" dynamodbav:"latencyMs"`
 }
@@ -152,6 +154,9 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeRetrying  = "retrying"
 	OutcomeFailed    = "failed"
+	// OutcomeDuplicate is a copy of an occurrence already claimed, dropped;
+	// it appears in the history only.
+	OutcomeDuplicate = "duplicate-suppressed"
 )
 
 // FireMessage is the body of a fire-queue message: one occurrence of one
