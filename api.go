@@ -39,8 +39,9 @@ type timerStore interface {
 	History(ctx context.Context, id string, limit int32) ([]LastFire, error)
 }
 
-// API serves the REST API behind API Gateway: PUT, GET and DELETE on
-// /periodic/{id}. API Gateway has already checked SigV4 when it calls us.
+// API serves the REST API behind API Gateway (openapi.yaml describes it):
+// timers, their pause, resume, manual fire and history, the list, and
+// groups. API Gateway has already checked SigV4 when it calls us.
 type API struct {
 	Timers timerStore
 	// Shards is the number of shards timers are spread over. Default 1.
@@ -73,9 +74,15 @@ type putRequest struct {
 	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
 	Group                 string          `json:"group"`
 	CatchUpSeconds        *int            `json:"catchUpSeconds"`
-	Retry                 *RetryPolicy    `json:"retry"`
+	Retry                 *retryRequest   `json:"retry"`
 	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
+}
+
+// retryRequest is a PUT's retry policy; a field left out takes its default.
+type retryRequest struct {
+	MaxAttempts   *int `json:"maxAttempts"`
+	MaxAgeSeconds *int `json:"maxAgeSeconds"`
 }
 
 // methodError is an EMETHOD error that knows which methods the route allows.
@@ -417,7 +424,12 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 	}
 	retry := RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
 	if in.Retry != nil {
-		retry = *in.Retry
+		if in.Retry.MaxAttempts != nil {
+			retry.MaxAttempts = *in.Retry.MaxAttempts
+		}
+		if in.Retry.MaxAgeSeconds != nil {
+			retry.MaxAgeSeconds = *in.Retry.MaxAgeSeconds
+		}
 		if retry.MaxAttempts < 0 || retry.MaxAttempts > MaxMaxAttempts {
 			return nil, Errorf(EINVALID, "retry.maxAttempts must be from 0 to %d", MaxMaxAttempts)
 		}

@@ -97,3 +97,32 @@ func TestAPIPutScheduleRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIPutRetryDefaults checks that a field left out of retry takes its
+// default, and that the bounds hold.
+func TestAPIPutRetryDefaults(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
+	for body, want := range map[string]RetryPolicy{
+		`{"timerCallbackData":1}`:                                              {MaxAttempts: 185, MaxAgeSeconds: 86400},
+		`{"timerCallbackData":1,"retry":{}}`:                                   {MaxAttempts: 185, MaxAgeSeconds: 86400},
+		`{"timerCallbackData":1,"retry":{"maxAgeSeconds":600}}`:                {MaxAttempts: 185, MaxAgeSeconds: 600},
+		`{"timerCallbackData":1,"retry":{"maxAttempts":0}}`:                    {MaxAttempts: 0, MaxAgeSeconds: 86400},
+		`{"timerCallbackData":1,"retry":{"maxAttempts":3,"maxAgeSeconds":60}}`: {MaxAttempts: 3, MaxAgeSeconds: 60},
+	} {
+		a := newTestAPI(now, 1)
+		if resp := a.call(t, http.MethodPut, "/periodic/t", body); resp.StatusCode != 201 {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, resp.Body)
+		}
+		if got := a.store.stored("t").Retry; got != want {
+			t.Errorf("%s: retry %+v, want %+v", body, got, want)
+		}
+	}
+	for _, body := range []string{`{"timerCallbackData":1,"retry":{"maxAttempts":186}}`, `{"timerCallbackData":1,"retry":{"maxAgeSeconds":59}}`,
+		`{"timerCallbackData":1,"retry":{"maxAttempts":-1}}`, `{"timerCallbackData":1,"retry":{"tries":3}}`} {
+		a := newTestAPI(now, 1)
+		if resp := a.call(t, http.MethodPut, "/periodic/t", body); resp.StatusCode != 400 || a.store.puts() != 0 {
+			t.Errorf("%s: %d, want 400 with nothing stored", body, resp.StatusCode)
+		}
+	}
+}

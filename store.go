@@ -714,7 +714,7 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 			return t, err
 		}
 	}
-	return nil, fmt.Errorf("resume timer %s: it kept changing", id)
+	return nil, Errorf(ECONFLICT, "timer %s kept changing while it was resumed; try again", id)
 }
 
 // update applies one conditional update to timer id and returns it as
