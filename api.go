@@ -371,6 +371,10 @@ func pathSegments(path string) ([]string, error) {
 
 func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequest) (int, any, error) {
 	var in putRequest
+	req, err := deployerRequest(id, req)
+	if err != nil {
+		return 0, nil, err
+	}
 	if err := decodeBody(req, &in); err != nil {
 		return 0, nil, err
 	}
@@ -386,6 +390,35 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 		return http.StatusCreated, stored, nil
 	}
 	return http.StatusOK, stored, nil
+}
+
+// deployerRequest replaces a PUT body in the seed's Deployer format (a
+// top-level "deployment" or "request"; see deployerToPut in timers.go) with
+// the callclock body it stands for. Any other body is returned unchanged,
+// for the strict decoding.
+func deployerRequest(id string, req events.APIGatewayProxyRequest) (events.APIGatewayProxyRequest, error) {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return req, nil // decodeBody reports it
+		}
+		body = b
+	}
+	if len(body) > MaxBodyBytes || !isDeployerDoc(body) {
+		return req, nil
+	}
+	name, put, enabled, err := deployerToPut(body)
+	switch {
+	case err != nil:
+		return req, Errorf(EINVALID, "%s", err.Error())
+	case name != id:
+		return req, Errorf(EINVALID, "the Deployer timer's name %q must equal the id in the path %q", name, id)
+	case !enabled:
+		return req, Errorf(EINVALID, "the Deployer timer %s has deployment.enabled false: a disabled timer is not deployed (DELETE it instead)", id)
+	}
+	req.Body, req.IsBase64Encoded = string(put), false
+	return req, nil
 }
 
 // newTimer validates a PUT body and builds the timer it describes.
