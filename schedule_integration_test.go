@@ -109,6 +109,11 @@ func TestIntegrationSchedules(t *testing.T) {
 	if code, doc := invokeAPI(t, router, "GET", "/periodic/rate", ""); code != 200 || doc["missedCount"] != 1.0 || doc["lastMissedAt"] != "2026-03-07T12:10:30Z" {
 		t.Errorf("rate after a missed occurrence: %d missedCount %v lastMissedAt %v", code, doc["missedCount"], doc["lastMissedAt"])
 	}
+	if code, doc := invokeAPI(t, router, "GET", "/periodic/rate/history", ""); code != 200 || len(doc["history"].([]any)) != 1 ||
+		doc["history"].([]any)[0].(map[string]any)["outcome"] != "missed" ||
+		doc["history"].([]any)[0].(map[string]any)["scheduledAt"] != "2026-03-07T12:10:30Z" {
+		t.Errorf("rate history after a missed occurrence: %d %v", code, doc)
+	}
 	if got := next("ny"); got != "2026-03-22T06:30:00Z" {
 		t.Errorf("ny after firing: nextFireAt %v, want 2026-03-22T06:30:00Z", got)
 	}

@@ -351,6 +351,9 @@ type Step struct {
 	Timer  *Timer
 	Next   time.Time
 	Missed bool
+	// SweptAt is when the sweep skipped a missed occurrence, for its
+	// history record.
+	SweptAt time.Time
 }
 
 // StepOutcome is what became of one Step.
@@ -384,9 +387,21 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 		out[i] = StepFailed // until shown otherwise
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
-		items := make([]types.TransactWriteItem, len(pending))
+		// Each step's conditional write, and for a missed occurrence its
+		// history record; owner[k] is the pending step item k belongs to.
+		items := make([]types.TransactWriteItem, 0, len(pending))
+		var owner []int
 		for j, i := range pending {
-			items[j] = s.stepItem(steps[i])
+			items, owner = append(items, s.stepItem(steps[i])), append(owner, j)
+			if steps[i].Missed {
+				if h, err := s.historyItem(steps[i].Timer.ID, LastFire{ScheduledAt: steps[i].Timer.NextFireAt.UTC(),
+					AttemptedAt: steps[i].SweptAt.UTC(), Outcome: OutcomeMissed}); err == nil {
+					items, owner = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: h}}), append(owner, j)
+				}
+			}
+		}
+		if len(items) > maxTransactItems {
+			return out, fmt.Errorf("advance: %d writes; at most %d per call", len(items), maxTransactItems)
 		}
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
@@ -407,19 +422,33 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 			}
 			continue
 		}
-		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(pending) {
+		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
 			return out, fmt.Errorf("advance %d timers: %w", len(pending), err)
+		}
+		// A step's fate is its items' worst: a failed condition is a
+		// conflict; any other reason, a retry; none, cancelled only because
+		// another step failed, so again.
+		conflict := make([]bool, len(pending))
+		contended := make([]bool, len(pending))
+		for k, r := range tce.CancellationReasons {
+			switch aws.ToString(r.Code) {
+			case "ConditionalCheckFailed":
+				conflict[owner[k]] = true
+			case "", "None":
+			default: // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, ...
+				contended[owner[k]] = true
+			}
 		}
 		var again []int
 		retry := false
-		for j, r := range tce.CancellationReasons {
-			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
-				out[pending[j]] = StepConflict
-			case "", "None":
-				again = append(again, pending[j]) // cancelled only because another step failed
-			default: // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, ...
-				again, retry = append(again, pending[j]), true
+		for j, i := range pending {
+			switch {
+			case conflict[j]:
+				out[i] = StepConflict
+			case contended[j]:
+				again, retry = append(again, i), true
+			default:
+				again = append(again, i)
 			}
 		}
 		if retry {
@@ -639,19 +668,28 @@ const historyTTL = 7 * 24 * time.Hour
 // RecordHistory adds f to timer id's history, which DynamoDB's TTL clears
 // after a week.
 func (s *Store) RecordHistory(ctx context.Context, id string, f LastFire) error {
+	item, err := s.historyItem(id, f)
+	if err != nil {
+		return err
+	}
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("record history of %s: %w", id, err)
+	}
+	return nil
+}
+
+// historyItem is the history record of f for timer id.
+func (s *Store) historyItem(id string, f LastFire) (map[string]types.AttributeValue, error) {
 	item, err := attributevalue.MarshalMap(f)
 	if err != nil {
-		return fmt.Errorf("encode history of %s: %w", id, err)
+		return nil, fmt.Errorf("encode history of %s: %w", id, err)
 	}
 	at := f.AttemptedAt.UTC().Format(time.RFC3339Nano)
 	item["id"] = &types.AttributeValueMemberS{Value: "#history/" + id + "/" + at + "/" + newID()[:8]}
 	item["historyOf"] = &types.AttributeValueMemberS{Value: id}
 	item["at"] = &types.AttributeValueMemberS{Value: at}
 	item["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(f.AttemptedAt.Add(historyTTL).Unix(), 10)}
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
-		return fmt.Errorf("record history of %s: %w", id, err)
-	}
-	return nil
+	return item, nil
 }
 
 // History returns up to limit of timer id's latest outcomes, newest first.

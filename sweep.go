@@ -321,7 +321,7 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 			res.Missed++
 			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", t.ID, "scheduledAt", t.NextFireAt.UTC().Format(time.RFC3339),
 				"latenessMs", r.now.Sub(t.NextFireAt).Milliseconds(), "catchUpSeconds", catchUp(t))
-			steps = append(steps, Step{Timer: t, Next: nexts[i], Missed: true})
+			steps = append(steps, Step{Timer: t, Next: nexts[i], Missed: true, SweptAt: r.now})
 			continue
 		}
 		body, err := marshalJSON(FireMessage{
@@ -368,7 +368,8 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 		}()
 	}
 	wg.Wait()
-	batch := min(max(1, r.s.WriteBatch), maxTransactItems)
+	// A missed step writes its history too: two items of a transaction.
+	batch := min(max(1, r.s.WriteBatch), maxTransactItems/2)
 	for len(steps) > 0 {
 		n := min(batch, len(steps))
 		outcomes, err := r.s.Timers.Advance(ctx, steps[:n])

@@ -162,6 +162,9 @@ const (
 	// OutcomeDuplicate is a copy of an occurrence already claimed, dropped;
 	// it appears in the history only.
 	OutcomeDuplicate = "duplicate-suppressed"
+	// OutcomeMissed is an occurrence later than its catch-up window, not
+	// sent; it appears in the history only.
+	OutcomeMissed = "missed"
 )
 
 // FireMessage is the body of a fire-queue message: one occurrence of one
