@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,15 +49,7 @@ func TestIntegrationDelivery(t *testing.T) {
 	router := newRouter(cfg, clients, log)
 	serializeSweeps(router)
 	router.Sweeper.(*Sweeper).Now = func() time.Time { return now.Add(5 * time.Second) }
-	local := &Local{Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
-		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL, Region: "us-east-1",
-		Account: "123456789012", SweepEvery: time.Hour, PollWait: 100 * time.Millisecond, Log: log}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go local.Run(ctx, ln)
-	api := "http://" + ln.Addr().String()
+	api, _ := startLocal(t, ctx, router, cfg, clients, log)
 	// The local stack sweeps once as it starts; let that pass first.
 	waitFor(t, "the start-up sweep", 10*time.Second, func() bool { return strings.Contains(logs.String(), `"msg":"sweep"`) })
 

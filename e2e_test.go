@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,18 +113,7 @@ func TestIntegrationE2E(t *testing.T) {
 	serializeSweeps(router)
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
-	local := &Local{
-		Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
-		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL,
-		Region: "us-east-1", Account: "123456789012", SweepEvery: time.Hour, PollWait: time.Second, Log: log,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, ln) }()
-	api := "http://" + ln.Addr().String()
+	api, done := startLocal(t, ctx, router, cfg, clients, log)
 
 	// Unsigned and wrongly signed requests are refused and store nothing.
 	if code, body := signedDo(t, aws.Credentials{}, "PUT", api+"/periodic/e2e-http", `{"timerCallbackData":{}}`); code != 403 || !strings.Contains(body, `"forbidden"`) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,15 +42,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	serializeSweeps(router)
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
-	local := &Local{Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
-		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL, Region: "us-east-1",
-		Account: "123456789012", SweepEvery: time.Hour, PollWait: 100 * time.Millisecond, Log: log}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go local.Run(ctx, ln)
-	api := "http://" + ln.Addr().String()
+	api, _ := startLocal(t, ctx, router, cfg, clients, log)
 	waitFor(t, "the start-up sweep", 10*time.Second, func() bool { return strings.Contains(logs.String(), `"msg":"sweep"`) })
 	call := func(method, path, body string, want int) map[string]any {
 		t.Helper()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -140,4 +141,22 @@ func putSecret(t *testing.T, c awsClients, name, value string) {
 		Value: aws.String(value), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startLocal serves router as the local stack does (SigV4 with testCreds,
+// the fire and callback queues of cfg polled every 100 ms, no scheduled
+// sweeps but the one at start) until ctx ends. It returns the API's base
+// URL and a channel that yields Run's result.
+func startLocal(t *testing.T, ctx context.Context, router *Router, cfg Config, clients awsClients, log *slog.Logger) (string, <-chan error) {
+	t.Helper()
+	local := &Local{Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
+		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL, Region: "us-east-1",
+		Account: "123456789012", SweepEvery: time.Hour, PollWait: 100 * time.Millisecond, Log: log}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- local.Run(ctx, ln) }()
+	return "http://" + ln.Addr().String(), done
 }

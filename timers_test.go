@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,18 +256,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&syncBuffer{}, nil))
 	router := newRouter(cfg, clients, log)
 	serializeSweeps(router)
-	local := &Local{
-		Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
-		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL,
-		Region: "us-east-1", Account: "123456789012", SweepEvery: time.Hour, PollWait: time.Second, Log: log,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, ln) }()
-	api := "http://" + ln.Addr().String()
+	api, done := startLocal(t, ctx, router, cfg, clients, log)
 
 	t.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testCreds.SecretAccessKey)
