@@ -322,25 +322,40 @@ func (s *Store) Due(ctx context.Context, shard string, until time.Time, page fun
 	if s.PageLimit > 0 {
 		in.Limit = aws.Int32(s.PageLimit)
 	}
+	return s.queryPages(ctx, in, "due timers in "+shard, page)
+}
+
+// queryPages runs a query page by page, handing each page's timers to
+// page, so that memory does not grow with the result.
+func (s *Store) queryPages(ctx context.Context, in *dynamodb.QueryInput, what string, page func([]*Timer) error) error {
 	p := dynamodb.NewQueryPaginator(s.DB, in)
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("query due timers in %s: %w", shard, err)
+			return fmt.Errorf("query %s: %w", what, err)
 		}
-		timers := make([]*Timer, 0, len(out.Items))
-		for _, av := range out.Items {
-			t, err := fromItem(av)
-			if err != nil {
-				return err
-			}
-			timers = append(timers, t)
+		timers, err := decodeTimers(out.Items)
+		if err != nil {
+			return err
 		}
 		if err := page(timers); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// decodeTimers decodes a page of timer items.
+func decodeTimers(items []map[string]types.AttributeValue) ([]*Timer, error) {
+	timers := make([]*Timer, 0, len(items))
+	for _, av := range items {
+		t, err := fromItem(av)
+		if err != nil {
+			return nil, err
+		}
+		timers = append(timers, t)
+	}
+	return timers, nil
 }
 
 // Step is one timer's move in a sweep: from the occurrence it was read
@@ -782,31 +797,13 @@ const GroupIndex = "byGroup"
 
 // Group calls page with each page of the timers in group, by id.
 func (s *Store) Group(ctx context.Context, group string, page func([]*Timer) error) error {
-	p := dynamodb.NewQueryPaginator(s.DB, &dynamodb.QueryInput{
+	return s.queryPages(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.Table,
 		IndexName:                 aws.String(GroupIndex),
 		KeyConditionExpression:    aws.String("#g = :g"),
 		ExpressionAttributeNames:  map[string]string{"#g": "group"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: group}},
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("query group %s: %w", group, err)
-		}
-		timers := make([]*Timer, 0, len(out.Items))
-		for _, av := range out.Items {
-			t, err := fromItem(av)
-			if err != nil {
-				return err
-			}
-			timers = append(timers, t)
-		}
-		if err := page(timers); err != nil {
-			return err
-		}
-	}
-	return nil
+	}, "group "+group, page)
 }
 
 // stateFilters select timers by their derived state, in DynamoDB terms.
@@ -860,13 +857,9 @@ func (s *Store) List(ctx context.Context, group, state string, limit int32, curs
 		}
 		items, last = out.Items, out.LastEvaluatedKey
 	}
-	timers := make([]*Timer, 0, len(items))
-	for _, av := range items {
-		t, err := fromItem(av)
-		if err != nil {
-			return nil, nil, err
-		}
-		timers = append(timers, t)
+	timers, err := decodeTimers(items)
+	if err != nil {
+		return nil, nil, err
 	}
 	var next map[string]string
 	for k, v := range last {
