@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +43,7 @@ func TestIntegrationDelivery(t *testing.T) {
 	count := func(path string) int { mu.Lock(); defer mu.Unlock(); return len(hits[path]) }
 
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, io.Discard), nil))
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	now := time.Now().UTC().Truncate(time.Second)
 	router := newRouter(cfg, clients, log)
 	serializeSweeps(router)

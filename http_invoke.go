@@ -260,30 +260,26 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		}
 	}
 	retry := retryPolicy(msg.Retry)
-	if n := receiveCount(rec); n > retry.MaxAttempts+1 {
+	attempt := receiveCount(rec)
+	if attempt > retry.MaxAttempts+1 {
 		// Its tries ran out before, but dead-lettering failed: do not call
 		// the target again, only try the dead-letter queue.
 		reason := fmt.Sprintf("retries exhausted after %d attempts", retry.MaxAttempts+1)
-		if dlErr := inv.deadLetter(ctx, rec, &msg, reason, n); dlErr != nil {
-			inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", dlErr.Error())...)
-			return dlErr
-		}
-		inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", append(attrs, "error", reason)...)
-		return nil
+		return inv.giveUp(ctx, rec, &msg, reason, attempt, append(attrs, "error", reason))
 	}
 	start := inv.now()
 	status, err := inv.deliver(ctx, &msg)
-	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: receiveCount(rec),
+	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: attempt,
 		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
-	attrs = append(attrs, "latenessMs", start.Sub(msg.ScheduledAt).Milliseconds(), "durationMs", fire.LatencyMs)
+	late := start.Sub(msg.ScheduledAt).Milliseconds()
+	attrs = append(attrs, "latenessMs", late, "durationMs", fire.LatencyMs)
 	if status != 0 {
 		attrs = append(attrs, "status", status)
 	}
-	late := float64(start.Sub(msg.ScheduledAt).Milliseconds())
 	if err == nil {
 		fire.Outcome = OutcomeDelivered
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
-		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, late) })
+		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, float64(late)) })
 		if inv.Timers != nil {
 			if err := inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
 				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
@@ -298,13 +294,9 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	if errors.As(err, &perm) || fire.Attempt > retry.MaxAttempts ||
 		inv.now().Sub(msg.ScheduledAt) > time.Duration(retry.MaxAgeSeconds)*time.Second {
 		fire.Outcome = OutcomeFailed
-		if dlErr := inv.deadLetter(ctx, rec, &msg, fire.Error, fire.Attempt); dlErr != nil {
-			// SQS tries again; its redrive policy is the last resort.
-			inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", dlErr.Error())...)
-			return dlErr
+		if err := inv.giveUp(ctx, rec, &msg, fire.Error, attempt, attrs); err != nil {
+			return err
 		}
-		inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
-		tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
 		inv.finish(ctx, &msg, fire)
 		return nil
 	}
@@ -322,6 +314,20 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		}
 	}
 	return err
+}
+
+// giveUp sends an occurrence whose tries ran out to the dead-letter queue
+// with the reason, and logs it. An error means the dead-letter queue could
+// not take it: SQS then tries the message again, and its redrive policy is
+// the last resort.
+func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *FireMessage, reason string, attempt int, attrs []any) error {
+	if err := inv.deadLetter(ctx, rec, msg, reason, attempt); err != nil {
+		inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", err.Error())...)
+		return err
+	}
+	inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
+	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
+	return nil
 }
 
 // finish records an outcome on the timer and notifies its webhook; neither

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +35,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	calls := func(id string) []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), hits[id]...) }
 
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, io.Discard), nil))
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	clock := newTestClock(time.Now().UTC().Truncate(time.Second))
 	router := newRouter(cfg, clients, log)
 	serializeSweeps(router)

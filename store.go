@@ -228,9 +228,9 @@ func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
 // put writes av as timer id on the condition that the stored timer is
 // (paused) or is not paused.
 func (s *Store) put(ctx context.Context, id string, av map[string]types.AttributeValue, paused bool) (*Timer, bool, error) {
-	cond := "attribute_not_exists(pausedAt)"
+	cond := "attribute_not_exists(#pausedAt)"
 	if paused {
-		cond = "attribute_exists(pausedAt)"
+		cond = "attribute_exists(#pausedAt)"
 		av = maps.Clone(av)
 		delete(av, "nextFireAt")
 	}
@@ -270,7 +270,7 @@ func (s *Store) put(ctx context.Context, id string, av map[string]types.Attribut
 		TableName:                 &s.Table,
 		Key:                       idKey(id),
 		UpdateExpression:          &expr,
-		ConditionExpression:       aws.String(strings.ReplaceAll(cond, "pausedAt", "#pausedAt")),
+		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
