@@ -160,3 +160,22 @@ func startLocal(t *testing.T, ctx context.Context, router *Router, cfg Config, c
 	go func() { done <- local.Run(ctx, ln) }()
 	return "http://" + ln.Addr().String(), done
 }
+
+// motoRouter is newRouter for moto_server, whose transactions need the
+// sweeps serialized (see serializeSweeps).
+func motoRouter(cfg Config, clients awsClients, log *slog.Logger) *Router {
+	r := newRouter(cfg, clients, log)
+	serializeSweeps(r)
+	return r
+}
+
+// motoStore is a Store on a table of the test's own on moto_server.
+func motoStore(t *testing.T) *Store {
+	t.Helper()
+	clients := motoClients(t, needMoto(t))
+	table := uniqueNames(t).Table
+	if err := ensureTable(context.Background(), clients.DynamoDB, table); err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(clients.DynamoDB, table)
+}

@@ -13,14 +13,8 @@ import (
 // real SDK: atomic create/replace, the sparse due index per shard, and
 // conditional advancing.
 func TestIntegrationStore(t *testing.T) {
-	endpoint := needMoto(t)
 	ctx := context.Background()
-	clients := motoClients(t, endpoint)
-	names := uniqueNames(t)
-	if err := ensureTable(ctx, clients.DynamoDB, names.Table); err != nil {
-		t.Fatal(err)
-	}
-	s := NewStore(clients.DynamoDB, names.Table)
+	s := motoStore(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	mk := func(id, shard string, next time.Time) *Timer {
 		return &Timer{ID: id, ShardID: shard, MinuteOfHour: next.Minute(), CallbackData: json.RawMessage(`{"id": "` + id + `"}`),
@@ -125,14 +119,8 @@ func TestIntegrationStore(t *testing.T) {
 // TestIntegrationLease checks shard leases on moto_server: one holder at a
 // time, expiry, and the same scheduled event not sweeping a shard twice.
 func TestIntegrationLease(t *testing.T) {
-	endpoint := needMoto(t)
 	ctx := context.Background()
-	clients := motoClients(t, endpoint)
-	names := uniqueNames(t)
-	if err := ensureTable(ctx, clients.DynamoDB, names.Table); err != nil {
-		t.Fatal(err)
-	}
-	s := NewStore(clients.DynamoDB, names.Table)
+	s := motoStore(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	lease := func(owner, event string, at time.Time) bool {
 		t.Helper()
