@@ -77,6 +77,7 @@ type putRequest struct {
 	Retry                 *retryRequest   `json:"retry"`
 	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
+	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
 }
 
 // retryRequest is a PUT's retry policy; a field left out takes its default.
@@ -289,7 +290,7 @@ func (a *API) fire(ctx context.Context, id string, now time.Time) (int, any, err
 		return 0, nil, err
 	}
 	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, CallbackData: t.CallbackData,
-		HTTP: t.HTTP, Retry: retryOf(t), Notify: t.Notify, Manual: true}
+		HTTP: t.HTTP, Retry: retryOf(t), Notify: t.Notify, Deployment: t.Deployment, Manual: true}
 	body, err := marshalJSON(msg)
 	if err != nil {
 		return 0, nil, err
@@ -393,7 +394,7 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 }
 
 // deployerRequest replaces a PUT body in the seed's Deployer format (a
-// top-level "deployment" or "request"; see deployerToPut in timers.go) with
+// top-level "deployment" or "request"; see readDeployerTimer in deployer.go) with
 // the callclock body it stands for. Any other body is returned unchanged,
 // for the strict decoding.
 func deployerRequest(id string, req events.APIGatewayProxyRequest) (events.APIGatewayProxyRequest, error) {
@@ -408,16 +409,19 @@ func deployerRequest(id string, req events.APIGatewayProxyRequest) (events.APIGa
 	if len(body) > MaxBodyBytes || !isDeployerDoc(body) {
 		return req, nil
 	}
-	name, put, enabled, err := deployerToPut(body)
+	d, err := readDeployerTimer(body)
 	switch {
 	case err != nil:
 		return req, Errorf(EINVALID, "%s", err.Error())
-	case name != id:
-		return req, Errorf(EINVALID, "the Deployer timer's name %q must equal the id in the path %q", name, id)
-	case !enabled:
+	case len(d.Warnings) > 0:
+		// No plan shows a warning here: the API stays strict.
+		return req, Errorf(EINVALID, "Deployer timer %s: %s", d.ID, strings.TrimSuffix(d.Warnings[0], " ignored"))
+	case d.ID != id:
+		return req, Errorf(EINVALID, "the Deployer timer's name %q must equal the id in the path %q", d.ID, id)
+	case !d.Enabled:
 		return req, Errorf(EINVALID, "the Deployer timer %s has deployment.enabled false: a disabled timer is not deployed (DELETE it instead)", id)
 	}
-	req.Body, req.IsBase64Encoded = string(put), false
+	req.Body, req.IsBase64Encoded = string(d.Body), false
 	return req, nil
 }
 
@@ -475,6 +479,11 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 			return nil, err
 		}
 	}
+	if in.DeploymentInfo != nil {
+		if err := in.DeploymentInfo.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	if in.Group != "" {
 		if err := validateGroup(in.Group); err != nil {
 			return nil, err
@@ -501,6 +510,7 @@ func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 		Group:                 in.Group,
 		Retry:                 retry,
 		Notify:                in.Notify,
+		Deployment:            in.DeploymentInfo.orNil(),
 		Anchor:                now,
 		CallbackData:          in.TimerCallbackData,
 		HTTP:                  in.HTTP,

@@ -554,6 +554,11 @@ func TestAPIPutRejectsBadInput(t *testing.T) {
 		{name: "placeholder name with space", body: httpBody(`{"url":"https://example.com","headers":{"Authorization":"aws-secret(/callclock/a b)"}}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
 		{name: "placeholder name with double slash", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock//x)"}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
 		{name: "placeholder outside prefix in url", body: httpBody(`{"url":"https://aws-secret(/other/host)/x"}`), wantCode: EINVALID, wantMsg: "outside the allowed prefix"},
+		{name: "notify channel with space", body: `{"timerCallbackData":1,"notify":{"webhook":"https://h/w","channel":"a b"}}`, wantCode: EINVALID, wantMsg: "notify.channel"},
+		{name: "notify channel on a secret webhook, too long", body: `{"timerCallbackData":1,"notify":{"webhook":"aws-secret(/callclock/w)","channel":"` + strings.Repeat("c", 81) + `"}}`, wantCode: EINVALID, wantMsg: "notify.channel"},
+		{name: "deploymentInfo version too long", body: `{"timerCallbackData":1,"deploymentInfo":{"version":"` + strings.Repeat("v", MaxDeploymentField+1) + `"}}`, wantCode: EINVALID, wantMsg: "deploymentInfo.version"},
+		{name: "deploymentInfo id with a newline", body: `{"timerCallbackData":1,"deploymentInfo":{"id":"a\nb"}}`, wantCode: EINVALID, wantMsg: "deploymentInfo.id"},
+		{name: "deploymentInfo unknown field", body: `{"timerCallbackData":1,"deploymentInfo":{"owner":"me"}}`, wantCode: EINVALID, wantMsg: "unknown field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

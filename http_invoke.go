@@ -343,7 +343,7 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 	}
 }
 
-// notify posts a Slack-compatible {"text": ...} message about fire.
+// notify posts a Slack-compatible {"text": ..., "channel": ...} message about fire.
 func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire) {
 	text := fmt.Sprintf("callclock: timer %s, scheduled %s: delivered on attempt %d (status %d, %d ms)",
 		msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Status, fire.LatencyMs)
@@ -351,7 +351,18 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		text = fmt.Sprintf("callclock: timer %s, scheduled %s: failed after %d attempts and was dead-lettered: %s",
 			msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Error)
 	}
-	body, _ := marshalJSON(map[string]string{"text": text})
+	if d := msg.Deployment; d != nil && d.Product != "" {
+		// As the Deployer's own notification says which release put the timer there.
+		text += fmt.Sprintf("; %s", strings.TrimSpace(d.Product+" "+d.Version))
+		if d.ID != "" {
+			text += ", deployed by " + d.ID
+		}
+	}
+	slack := map[string]string{"text": text}
+	if msg.Notify.Channel != "" {
+		slack["channel"] = msg.Notify.Channel
+	}
+	body, _ := marshalJSON(slack)
 	secrets, err := inv.resolve(ctx, msg.Notify.Webhook)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -979,6 +979,36 @@ func TestNotifyOutcomes(t *testing.T) {
 	}
 }
 
+// TestNotifySlackChannel checks the Deployer's Slack notification: the
+// channel goes in the message's "channel", and the text says which
+// deployment put the timer there.
+func TestNotifySlackChannel(t *testing.T) {
+	t.Parallel()
+	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
+	tg := newTarget(t, answer(http.StatusOK))
+	hook := newTarget(t, answer(http.StatusOK))
+	m := httpFire("t-1", "GET", tg.URL+"/collect")
+	m.Notify = &Notify{Webhook: hook.URL + "/notify", Channel: "qa-facilities", OnSuccess: igPtr(true)}
+	m.Deployment = &DeploymentInfo{Product: "facilities", Version: "1.4.2", ID: "0-facilities-017"}
+
+	e.invoke(igRecord(t, "m-1", 1, m))
+
+	got := hook.Received()
+	if len(got) != 1 {
+		t.Fatalf("webhook received %d posts, want 1", len(got))
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(got[0].Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["channel"] != "qa-facilities" || len(body) != 2 {
+		t.Errorf("message %q, want text and channel qa-facilities", got[0].Body)
+	}
+	if !strings.Contains(body["text"], "; facilities 1.4.2, deployed by 0-facilities-017") || !strings.Contains(body["text"], "delivered") {
+		t.Errorf("text %q does not name the deployment", body["text"])
+	}
+}
+
 func TestNotifySecretWebhook(t *testing.T) {
 	t.Parallel()
 	const token = "s3cr3t-hook-token"

@@ -52,35 +52,36 @@ func NewStore(db dynamoAPI, table string) *Store { return &Store{DB: db, Table: 
 // (nextFireAt, so the index sorts by it) or RFC 3339 text (for people
 // reading the console).
 type timerItem struct {
-	ID                    string      `dynamodbav:"id"`
-	ShardID               string      `dynamodbav:"shardId"`
-	MinuteOfHour          int         `dynamodbav:"minuteOfHour"`
-	Schedule              string      `dynamodbav:"schedule,omitempty"`
-	Timezone              string      `dynamodbav:"timezone,omitempty"`
-	StartAt               string      `dynamodbav:"startAt,omitempty"`
-	EndAt                 string      `dynamodbav:"endAt,omitempty"`
-	AnchorAt              string      `dynamodbav:"anchorAt,omitempty"`
-	DeleteAfterCompletion bool        `dynamodbav:"deleteAfterCompletion,omitempty"`
-	Group                 string      `dynamodbav:"group,omitempty"`
-	PausedAt              string      `dynamodbav:"pausedAt,omitempty"`
-	PauseReason           string      `dynamodbav:"pauseReason,omitempty"`
-	CatchUpSeconds        *int        `dynamodbav:"catchUpSeconds,omitempty"`
-	MissedCount           int         `dynamodbav:"missedCount,omitempty"`
-	LastMissedAt          int64       `dynamodbav:"lastMissedAt,omitempty"`
-	CallbackData          string      `dynamodbav:"timerCallbackData,omitempty"`
-	HTTP                  *HTTPTarget `dynamodbav:"http,omitempty"`
-	Retry                 RetryPolicy `dynamodbav:"retry"`
-	Notify                *Notify     `dynamodbav:"notify,omitempty"`
-	LastFire              *LastFire   `dynamodbav:"lastFire,omitempty"`
-	NextFireAt            int64       `dynamodbav:"nextFireAt,omitempty"`
-	CreatedAt             string      `dynamodbav:"createdAt"`
-	UpdatedAt             string      `dynamodbav:"updatedAt"`
-	Version               int64       `dynamodbav:"version"`
+	ID                    string          `dynamodbav:"id"`
+	ShardID               string          `dynamodbav:"shardId"`
+	MinuteOfHour          int             `dynamodbav:"minuteOfHour"`
+	Schedule              string          `dynamodbav:"schedule,omitempty"`
+	Timezone              string          `dynamodbav:"timezone,omitempty"`
+	StartAt               string          `dynamodbav:"startAt,omitempty"`
+	EndAt                 string          `dynamodbav:"endAt,omitempty"`
+	AnchorAt              string          `dynamodbav:"anchorAt,omitempty"`
+	DeleteAfterCompletion bool            `dynamodbav:"deleteAfterCompletion,omitempty"`
+	Group                 string          `dynamodbav:"group,omitempty"`
+	PausedAt              string          `dynamodbav:"pausedAt,omitempty"`
+	PauseReason           string          `dynamodbav:"pauseReason,omitempty"`
+	CatchUpSeconds        *int            `dynamodbav:"catchUpSeconds,omitempty"`
+	MissedCount           int             `dynamodbav:"missedCount,omitempty"`
+	LastMissedAt          int64           `dynamodbav:"lastMissedAt,omitempty"`
+	CallbackData          string          `dynamodbav:"timerCallbackData,omitempty"`
+	HTTP                  *HTTPTarget     `dynamodbav:"http,omitempty"`
+	Retry                 RetryPolicy     `dynamodbav:"retry"`
+	Notify                *Notify         `dynamodbav:"notify,omitempty"`
+	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
+	LastFire              *LastFire       `dynamodbav:"lastFire,omitempty"`
+	NextFireAt            int64           `dynamodbav:"nextFireAt,omitempty"`
+	CreatedAt             string          `dynamodbav:"createdAt"`
+	UpdatedAt             string          `dynamodbav:"updatedAt"`
+	Version               int64           `dynamodbav:"version"`
 }
 
 // optionalAttrs are removed from the item when a replacement lacks them.
 var optionalAttrs = []string{"group", "schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
-	"timerCallbackData", "http", "notify", "nextFireAt"}
+	"timerCallbackData", "http", "notify", "deploymentInfo", "nextFireAt"}
 
 func formatTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
@@ -113,6 +114,7 @@ func toItem(t *Timer) timerItem {
 		HTTP:         t.HTTP,
 		Retry:        t.Retry,
 		Notify:       t.Notify,
+		Deployment:   t.Deployment,
 		CreatedAt:    formatTime(&t.CreatedAt),
 		UpdatedAt:    formatTime(&t.UpdatedAt),
 		Version:      t.Version,
@@ -147,6 +149,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		HTTP:         it.HTTP,
 		Retry:        it.Retry,
 		Notify:       it.Notify,
+		Deployment:   it.Deployment,
 		LastFire:     it.LastFire,
 		Version:      it.Version,
 

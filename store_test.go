@@ -30,12 +30,14 @@ func TestIntegrationStore(t *testing.T) {
 	repl := mk("a", "shard0", t0.Add(10*time.Minute))
 	repl.CallbackData = nil
 	repl.HTTP = &HTTPTarget{Method: "POST", URL: "https://example.com/x", Headers: map[string]string{"A": "b"}}
+	repl.Notify = &Notify{Webhook: "aws-secret(/callclock/slack)", Channel: "qa-alerts"}
+	repl.Deployment = &DeploymentInfo{Product: "facilities", Version: "1.4.2", ID: "d-17", Environment: "qa"}
 	repl.CreatedAt, repl.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
 	replaced, isNew, err := s.Put(ctx, repl)
 	if err != nil || isNew {
 		t.Fatalf("replace: new=%v err=%v", isNew, err)
 	}
-	want := &Timer{ID: "a", ShardID: "shard0", MinuteOfHour: 10, HTTP: repl.HTTP, NextFireAt: t0.Add(10 * time.Minute),
+	want := &Timer{ID: "a", ShardID: "shard0", MinuteOfHour: 10, HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment, NextFireAt: t0.Add(10 * time.Minute),
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
 	if diff := cmp.Diff(want, replaced); diff != "" {
 		t.Fatalf("replaced (-want +got):\n%s", diff)
@@ -46,6 +48,15 @@ func TestIntegrationStore(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Get (-want +got):\n%s", diff)
+	}
+
+	// A replacement without them removes the notification and the
+	// deployment metadata.
+	if again, _, err := s.Put(ctx, mk("a", "shard0", t0.Add(10*time.Minute))); err != nil || again.Notify != nil || again.Deployment != nil {
+		t.Fatalf("replace without notify and deploymentInfo: %+v, %v", again, err)
+	}
+	if _, _, err := s.Put(ctx, repl); err != nil {
+		t.Fatal(err)
 	}
 
 	// The due index answers per shard and up to an instant, oldest first.

@@ -332,6 +332,7 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 			HTTP:         t.HTTP,
 			Retry:        retryOf(t),
 			Notify:       t.Notify,
+			Deployment:   t.Deployment,
 		})
 		if err != nil {
 			res.Failed++

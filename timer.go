@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Timer is one registered timer, as stored and as the API shows it. The JSON
@@ -51,6 +53,9 @@ type Timer struct {
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
 	Retry        RetryPolicy     `json:"retry"`
 	Notify       *Notify         `json:"notify,omitempty"`
+	// Deployment says which deployment put the timer in place (the
+	// Deployer's deployment.product, version, id and environment).
+	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
 	// LastFire is the outcome of the latest delivery attempt.
 	LastFire *LastFire `json:"lastFire,omitempty"`
 	// NextFireAt is the next occurrence not yet handed to the fire queue;
@@ -100,7 +105,11 @@ const (
 // Notify posts a short Slack-compatible message about a delivery's outcome.
 // Webhook may be an aws-secret(...) placeholder, as in the seed.
 type Notify struct {
-	Webhook   string `json:"webhook" dynamodbav:"webhook"`
+	Webhook string `json:"webhook" dynamodbav:"webhook"`
+	// Channel is sent as the message's "channel", as the Deployer's Slack
+	// notification does (a channel name without "#"); empty leaves the
+	// webhook's own channel.
+	Channel   string `json:"channel,omitempty" dynamodbav:"channel,omitempty"`
 	OnFailure *bool  `json:"onFailure,omitempty" dynamodbav:"onFailure,omitempty"`
 	OnSuccess *bool  `json:"onSuccess,omitempty" dynamodbav:"onSuccess,omitempty"`
 }
@@ -124,13 +133,46 @@ func (n *Notify) Validate(prefix string) error {
 	}
 	// The seed keeps the whole webhook URL in Parameter Store: a lone
 	// placeholder is checked when it is resolved, at firing.
-	if w := strings.TrimSpace(n.Webhook); secretPattern.FindString(w) == w && w != "" {
-		return nil
-	}
-	if !isHTTPURL(n.Webhook) {
+	w := strings.TrimSpace(n.Webhook)
+	if lone := w != "" && secretPattern.FindString(w) == w; !lone && !isHTTPURL(n.Webhook) {
 		return Errorf(EINVALID, "notify.webhook must be an absolute http or https URL")
 	}
+	if len(n.Channel) > 80 || strings.IndexFunc(n.Channel, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return Errorf(EINVALID, "notify.channel must be at most 80 printable characters without spaces, such as ops-alerts")
+	}
 	return nil
+}
+
+// DeploymentInfo says which deployment put a timer in place. The Deployer
+// merges deployment.product, version and id into every timer file it
+// deploys; callclock keeps them (and an environment) to show in GET and
+// list and in notifications. They do not change when or how it fires.
+type DeploymentInfo struct {
+	Product     string `json:"product,omitempty" dynamodbav:"product,omitempty"`
+	Version     string `json:"version,omitempty" dynamodbav:"version,omitempty"`
+	ID          string `json:"id,omitempty" dynamodbav:"id,omitempty"`
+	Environment string `json:"environment,omitempty" dynamodbav:"environment,omitempty"`
+}
+
+// MaxDeploymentField bounds each DeploymentInfo field, in characters.
+const MaxDeploymentField = 128
+
+// Validate checks that each field is short, printable text.
+func (d *DeploymentInfo) Validate() error {
+	for _, f := range []struct{ name, v string }{{"product", d.Product}, {"version", d.Version}, {"id", d.ID}, {"environment", d.Environment}} {
+		if utf8.RuneCountInString(f.v) > MaxDeploymentField || strings.IndexFunc(f.v, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			return Errorf(EINVALID, "deploymentInfo.%s must be at most %d printable characters", f.name, MaxDeploymentField)
+		}
+	}
+	return nil
+}
+
+// orNil returns nil for an empty DeploymentInfo, so none is stored.
+func (d *DeploymentInfo) orNil() *DeploymentInfo {
+	if d == nil || *d == (DeploymentInfo{}) {
+		return nil
+	}
+	return d
 }
 
 // isHTTPURL reports whether s, with its placeholders standing for a
@@ -177,6 +219,8 @@ type FireMessage struct {
 	HTTP         *HTTPTarget     `json:"http,omitempty"`
 	Retry        *RetryPolicy    `json:"retry,omitempty"`
 	Notify       *Notify         `json:"notify,omitempty"`
+	// Deployment is the timer's, for the notification's text.
+	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`

@@ -10,14 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,139 +33,6 @@ import (
 // a configuration, and pauses and resumes the group around a rollout. It
 // also holds the conversion of the seed's Deployer (Callculon) timer format,
 // which PUT /periodic/{id} accepts too.
-
-// deployerDoc is the seed's Deployer/Callculon timer file.
-type deployerDoc struct {
-	Name       string `json:"name"`
-	Deployment *struct {
-		Enabled *bool  `json:"enabled"`
-		Cron    string `json:"cron"`
-	} `json:"deployment"`
-	Request *struct {
-		Protocol string            `json:"protocol"`
-		Hostname string            `json:"hostname"`
-		Port     any               `json:"port"`
-		Path     string            `json:"path"`
-		Method   string            `json:"method"`
-		Headers  map[string]string `json:"headers"`
-		Body     string            `json:"body"`
-	} `json:"request"`
-	Notification *struct {
-		Slack *struct {
-			Webhook   string `json:"webhook"`
-			OnFailure *bool  `json:"onFailure"`
-			OnSuccess *bool  `json:"onSuccess"`
-		} `json:"slack"`
-	} `json:"notification"`
-}
-
-// defaultPorts are the ports a URL leaves out.
-var defaultPorts = map[string]int{"http": 80, "https": 443}
-
-// isDeployerDoc reports whether raw is a JSON object in the Deployer
-// format: one with a top-level "deployment" or "request".
-func isDeployerDoc(raw []byte) bool {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
-		return false
-	}
-	_, d := top["deployment"]
-	_, r := top["request"]
-	return d || r
-}
-
-// deployerToPut converts a Deployer timer file into callclock's PUT body:
-// id is the name, schedule the cron, http the request and notify the Slack
-// notification. enabled is false for a timer that is not to be deployed
-// (deployment.enabled false; absent means true).
-func deployerToPut(raw []byte) (id string, body []byte, enabled bool, err error) {
-	var d deployerDoc
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return "", nil, false, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", nil, false, errors.New("malformed Deployer timer: unexpected data after the JSON object")
-	}
-	if d.Name == "" {
-		return "", nil, false, errors.New("Deployer timer: name is required")
-	}
-	if err := validateID(d.Name); err != nil {
-		return "", nil, false, fmt.Errorf("Deployer timer: name %q: %s", d.Name, ErrorMessage(err))
-	}
-	if d.Deployment == nil || strings.TrimSpace(d.Deployment.Cron) == "" {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: deployment.cron is required", d.Name)
-	}
-	if d.Request == nil {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: request is required", d.Name)
-	}
-	r := d.Request
-	proto := strings.ToLower(r.Protocol)
-	if proto == "" {
-		proto = "https"
-	}
-	defPort, ok := defaultPorts[proto]
-	if !ok {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: request.protocol %q is not http or https", d.Name, r.Protocol)
-	}
-	if r.Hostname == "" {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: request.hostname is required", d.Name)
-	}
-	if strings.ContainsAny(r.Hostname, "/:?#@ \t\r\n") {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: request.hostname %q must be a bare host name (no scheme, port or path)", d.Name, r.Hostname)
-	}
-	port := defPort
-	switch p := r.Port.(type) {
-	case nil:
-	case float64:
-		port = int(p)
-		if float64(port) != p {
-			port = -1
-		}
-	case string:
-		if port, err = strconv.Atoi(p); err != nil {
-			port = -1
-		}
-	default:
-		port = -1
-	}
-	if port < 1 || port > 65535 {
-		return "", nil, false, fmt.Errorf("Deployer timer %s: request.port %v is not a port number (1-65535)", d.Name, r.Port)
-	}
-	u := proto + "://" + r.Hostname
-	if port != defPort {
-		u += ":" + strconv.Itoa(port)
-	}
-	if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
-		u += "/"
-	}
-	u += r.Path
-	method := strings.ToUpper(r.Method)
-	if method == "" {
-		method = http.MethodGet
-	}
-	out := struct {
-		Schedule string      `json:"schedule"`
-		HTTP     *HTTPTarget `json:"http"`
-		Notify   *Notify     `json:"notify,omitempty"`
-	}{
-		Schedule: strings.TrimSpace(d.Deployment.Cron),
-		HTTP:     &HTTPTarget{Method: method, URL: u, Headers: r.Headers, Body: r.Body},
-	}
-	if n := d.Notification; n != nil && n.Slack != nil {
-		if n.Slack.Webhook == "" {
-			return "", nil, false, fmt.Errorf("Deployer timer %s: notification.slack.webhook is required", d.Name)
-		}
-		out.Notify = &Notify{Webhook: n.Slack.Webhook, OnFailure: n.Slack.OnFailure, OnSuccess: n.Slack.OnSuccess}
-	}
-	body, err = marshalJSON(out)
-	if err != nil {
-		return "", nil, false, err
-	}
-	enabled = d.Deployment.Enabled == nil || *d.Deployment.Enabled
-	return d.Name, body, enabled, nil
-}
 
 // substituteEnv replaces ${VAR} in s with the variable's value from
 // lookup. Unlike envsubst, an undefined variable is an error; $$ is a
@@ -209,16 +77,19 @@ var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 type desiredTimer struct {
 	ID      string
 	File    string
+	Group   string
 	Enabled bool
 	Body    []byte         // the PUT body
 	Doc     map[string]any // definitionFields of the normalised timer
+	// Warnings name what the file holds that callclock ignores.
+	Warnings []string
 }
 
 // definitionFields are the document fields a PUT sets. The plan compares
 // desired and current timers on these and nothing else (not version,
 // state, nextFireAt, lastFire, ...).
 var definitionFields = []string{"schedule", "minuteOfHour", "timezone", "startAt", "endAt", "group",
-	"deleteAfterCompletion", "catchUpSeconds", "retry", "notify", "http", "timerCallbackData"}
+	"deleteAfterCompletion", "catchUpSeconds", "retry", "notify", "http", "timerCallbackData", "deploymentInfo"}
 
 // Plan actions.
 const (
@@ -237,11 +108,11 @@ type planStep struct {
 }
 
 // computePlan decides, for each desired timer, create, update or
-// unchanged against current (id -> document, the group's timers and any
+// unchanged against current (id -> document, the groups' timers and any
 // desired timer found elsewhere), and delete for every current timer of
-// group that no enabled desired timer names. Steps come in file order,
-// deletes last by id.
-func computePlan(group string, current map[string]map[string]any, desired []desiredTimer) []planStep {
+// the desired timers' groups that no enabled desired timer names. Steps
+// come in file order, deletes last by id.
+func computePlan(current map[string]map[string]any, desired []desiredTimer) []planStep {
 	var steps []planStep
 	keep := map[string]bool{}
 	for _, d := range desired {
@@ -259,9 +130,10 @@ func computePlan(group string, current map[string]map[string]any, desired []desi
 			steps = append(steps, planStep{planUpdate, d.ID, d.Body})
 		}
 	}
+	groups := planGroups(desired)
 	var deletes []string
 	for id, cur := range current {
-		if g, _ := cur["group"].(string); g == group && !keep[id] {
+		if g, _ := cur["group"].(string); slices.Contains(groups, g) && !keep[id] {
 			deletes = append(deletes, id)
 		}
 	}
@@ -270,6 +142,19 @@ func computePlan(group string, current map[string]map[string]any, desired []desi
 		steps = append(steps, planStep{planDelete, id, nil})
 	}
 	return steps
+}
+
+// planGroups are the groups the desired timers belong to, sorted: the
+// groups whose timers the files define.
+func planGroups(desired []desiredTimer) []string {
+	var groups []string
+	for _, d := range desired {
+		if !slices.Contains(groups, d.Group) {
+			groups = append(groups, d.Group)
+		}
+	}
+	sort.Strings(groups)
+	return groups
 }
 
 // sameDefinition compares two documents on definitionFields.
@@ -282,8 +167,15 @@ func sameDefinition(want, got map[string]any) bool {
 	return true
 }
 
-// printPlan writes one line per step and the summary.
-func printPlan(w io.Writer, steps []planStep) {
+// printPlan writes the files' warnings, the groups, one line per step
+// and the summary.
+func printPlan(w io.Writer, desired []desiredTimer, steps []planStep) {
+	for _, d := range desired {
+		for _, warn := range d.Warnings {
+			fmt.Fprintf(w, "! %s: %s\n", d.File, warn)
+		}
+	}
+	fmt.Fprintf(w, "Groups: %s\n", strings.Join(planGroups(desired), ", "))
 	n := map[string]int{}
 	for _, s := range steps {
 		fmt.Fprintf(w, "%s %s %s\n", planSymbols[s.Action], s.Action, s.ID)
@@ -294,7 +186,9 @@ func printPlan(w io.Writer, steps []planStep) {
 }
 
 // readTimerFiles reads FILE and DIR (its *.json files) arguments into
-// desired timers of group, substituting ${VAR} from lookup.
+// desired timers, substituting ${VAR} from lookup. Each timer is in group
+// when it is given; otherwise in its file's group, or for a Deployer
+// file, its deployment.product.
 func readTimerFiles(args []string, group string, lookup func(string) (string, bool), now time.Time) ([]desiredTimer, error) {
 	var files []string
 	for _, a := range args {
@@ -334,7 +228,7 @@ func readTimerFiles(args []string, group string, lookup func(string) (string, bo
 // readTimerFile reads one timer file: a Deployer document, or a callclock
 // document, which is the PUT body plus an "id" field.
 func readTimerFile(file, group string, lookup func(string) (string, bool), now time.Time) (desiredTimer, error) {
-	d := desiredTimer{File: file, Enabled: true}
+	d := desiredTimer{File: file, Enabled: true, Group: group}
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return d, err
@@ -345,8 +239,19 @@ func readTimerFile(file, group string, lookup func(string) (string, bool), now t
 	}
 	var body []byte
 	if isDeployerDoc([]byte(text)) {
-		if d.ID, body, d.Enabled, err = deployerToPut([]byte(text)); err != nil {
+		dt, err := readDeployerTimer([]byte(text))
+		if err != nil {
 			return d, err
+		}
+		d.ID, body, d.Enabled, d.Warnings = dt.ID, dt.Body, dt.Enabled, dt.Warnings
+		if d.Group == "" {
+			if dt.Product == "" {
+				return d, fmt.Errorf("timer %s has no deployment.product to take its group from: give --group", d.ID)
+			}
+			if err := validateGroup(dt.Product); err != nil {
+				return d, fmt.Errorf("deployment.product %q cannot be the group: %s; give --group", dt.Product, ErrorMessage(err))
+			}
+			d.Group = dt.Product
 		}
 	} else {
 		var top map[string]json.RawMessage
@@ -371,11 +276,22 @@ func readTimerFile(file, group string, lookup func(string) (string, bool), now t
 	}
 	if g, ok := top["group"]; ok {
 		var fg string
-		if json.Unmarshal(g, &fg) != nil || fg != group {
-			return d, fmt.Errorf("the file sets group %s but --group is %s", g, group)
+		switch {
+		case json.Unmarshal(g, &fg) != nil:
+			return d, fmt.Errorf("group %s is not a string", g)
+		case d.Group == "":
+			d.Group = fg
+		case fg != d.Group:
+			return d, fmt.Errorf("the file sets group %s but --group is %s", g, d.Group)
 		}
 	}
-	top["group"], _ = json.Marshal(group)
+	if d.Group == "" {
+		return d, errors.New(`the file names no "group": give --group`)
+	}
+	if err := validateGroup(d.Group); err != nil {
+		return d, errors.New(ErrorMessage(err))
+	}
+	top["group"], _ = json.Marshal(d.Group)
 	if d.Body, err = marshalJSON(top); err != nil {
 		return d, err
 	}
@@ -525,7 +441,7 @@ func (c *apiClient) groupTimers(ctx context.Context, group string) (map[string]m
 
 const timersUsage = `usage: bootstrap timers COMMAND [flags]
 
-  timers apply  --endpoint URL --group G [--dry-run] FILE|DIR...   make the group's timers those of the files
+  timers apply  --endpoint URL [--group G] [--dry-run] FILE|DIR... make the groups' timers those of the files
   timers pause  --endpoint URL --group G [--reason TEXT]            pause every timer of the group
   timers resume --endpoint URL --group G                            resume every timer of the group
 
@@ -556,19 +472,30 @@ func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // timersFlags are the flags every timers command has.
 type timersFlags struct {
 	endpoint, group *string
+	// groupOptional is true for apply, whose files may name their groups.
+	groupOptional bool
 }
 
-func addTimersFlags(fs *flag.FlagSet) timersFlags {
+func addTimersFlags(fs *flag.FlagSet, groupOptional bool) timersFlags {
+	groupUsage := "the timer `group` (required)"
+	if groupOptional {
+		groupUsage = "the timer `group` of every file (default: each file's group, or a Deployer file's deployment.product)"
+	}
 	return timersFlags{
-		endpoint: fs.String("endpoint", "", "the API's stage `URL`, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod (required)"),
-		group:    fs.String("group", "", "the timer `group` (required)"),
+		endpoint:      fs.String("endpoint", "", "the API's stage `URL`, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod (required)"),
+		group:         fs.String("group", "", groupUsage),
+		groupOptional: groupOptional,
 	}
 }
 
 // check validates the common flags, returning an exit code or -1.
 func (f timersFlags) check(fs *flag.FlagSet) int {
-	if *f.endpoint == "" || *f.group == "" {
-		fmt.Fprintln(fs.Output(), "--endpoint and --group are required")
+	if *f.endpoint == "" || (*f.group == "" && !f.groupOptional) {
+		msg := "--endpoint and --group are required"
+		if f.groupOptional {
+			msg = "--endpoint is required"
+		}
+		fmt.Fprintln(fs.Output(), msg)
 		fs.Usage()
 		return 2
 	}
@@ -576,7 +503,7 @@ func (f timersFlags) check(fs *flag.FlagSet) int {
 		fmt.Fprintf(fs.Output(), "--endpoint %q is not an absolute http or https URL\n", *f.endpoint)
 		return 2
 	}
-	if err := validateGroup(*f.group); err != nil {
+	if err := validateGroup(*f.group); err != nil && *f.group != "" {
 		fmt.Fprintf(fs.Output(), "--group: %s\n", ErrorMessage(err))
 		return 2
 	}
@@ -616,8 +543,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runTimersApply(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
-	fs := newFlagSet("timers apply", "timers apply --endpoint URL --group G [--dry-run] FILE|DIR...", stderr)
-	tf := addTimersFlags(fs)
+	fs := newFlagSet("timers apply", "timers apply --endpoint URL [--group G] [--dry-run] FILE|DIR...", stderr)
+	tf := addTimersFlags(fs, true)
 	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing")
 	files, err := parseInterspersed(fs, args)
 	switch {
@@ -644,10 +571,14 @@ func runTimersApply(ctx context.Context, args []string, lookup func(string) (str
 		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
 		return 1
 	}
-	current, err := c.groupTimers(ctx, *tf.group)
-	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
-		return 1
+	current := map[string]map[string]any{}
+	for _, g := range planGroups(desired) {
+		timers, err := c.groupTimers(ctx, g)
+		if err != nil {
+			fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
+			return 1
+		}
+		maps.Copy(current, timers)
 	}
 	// A desired timer outside the group is updated (moved), not created.
 	for _, d := range desired {
@@ -668,8 +599,8 @@ func runTimersApply(ctx context.Context, args []string, lookup func(string) (str
 			}
 		}
 	}
-	steps := computePlan(*tf.group, current, desired)
-	printPlan(stdout, steps)
+	steps := computePlan(current, desired)
+	printPlan(stdout, desired, steps)
 	if *dryRun {
 		return 0
 	}
@@ -708,7 +639,7 @@ func runTimersGroup(ctx context.Context, action string, args []string, stdout, s
 		synopsis = "timers pause --endpoint URL --group G [--reason TEXT]"
 	}
 	fs := newFlagSet("timers "+action, synopsis, stderr)
-	tf := addTimersFlags(fs)
+	tf := addTimersFlags(fs, false)
 	var reason *string
 	if action == "pause" {
 		reason = fs.String("reason", "", "why the group is paused, e.g. 'deploy 1.4.2' (at most 256 characters)")

@@ -15,38 +15,70 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-const seedDeployer = `{"name":"facilities-collect","deployment":{"enabled":true,"cron":"cron(*/1 * * * ? *)"},"request":{"protocol":"https","hostname":"blue.qa.example.com","port":443,"path":"/facilities/management/collect","method":"GET","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notification":{"slack":{"webhook":"aws-secret(/callclock/qa/slack)","onFailure":true,"onSuccess":false}}}`
+// seedDeployer is the Deployer's own example timer file
+// (deployer-tests/timer-deployer.json in the Deployer's repository) with
+// our names: the bare six-field cron, an upper-case protocol, a Slack
+// channel.
+const seedDeployer = `{"name":"facilities-collect","deployment":{"enabled":true,"cron":"*/1 * * * ? *"},"request":{"protocol":"HTTPS","hostname":"blue.qa.example.com","port":443,"path":"/facilities/management/collect","method":"GET","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notification":{"slack":{"webhook":"aws-secret(/callclock/qa/slack)","channel":"shanktovoid","onFailure":true,"onSuccess":false}}}`
 
-func TestDeployerToPut(t *testing.T) {
+// augmentedDeployer is a file as the Deployer hands it to Callculon, with
+// deployment.product, version and id merged in at deploy time (Callculon's
+// payload.json, with a six-field cron and our names).
+const augmentedDeployer = `{"name":"callculon-manual-test","deployment":{"enabled":true,"cron":"0 0 * * ? *","product":"callculon-manual-test","version":"1.0.0","id":"0-callculon-manual-test-0-0-0-000"},"request":{"protocol":"HTTPS","hostname":"blue.qa.example.com","port":443,"path":"/fhir/v0/dstu2/Patient/1011537977V693883","method":"GET","headers":{"xAuthorization":"Bearer aws-secret(/callclock/qa/token)"}},"notification":{"slack":{"webhook":"aws-secret(/callclock/slack/liberty)","channel":"shanktovoid","onFailure":true,"onSuccess":true}}}`
+
+func TestReadDeployerTimer(t *testing.T) {
+	rate := `"deployment":{"cron":"rate(5 minutes)"}`
 	tests := []struct {
-		name, in, id, body string
-		enabled            bool
-		err                string
+		name, in string
+		want     DeployerTimer
+		err      string
 	}{
-		{name: "seed example", in: seedDeployer, id: "facilities-collect", enabled: true,
-			body: `{"schedule":"cron(*/1 * * * ? *)","http":{"method":"GET","url":"https://blue.qa.example.com/facilities/management/collect","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notify":{"webhook":"aws-secret(/callclock/qa/slack)","onFailure":true,"onSuccess":false}}`},
-		{name: "non-default port, default method", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"protocol":"HTTP","hostname":"h.example.com","port":8080,"path":"x"}}`,
-			id: "a", enabled: true, body: `{"schedule":"rate(5 minutes)","http":{"method":"GET","url":"http://h.example.com:8080/x"}}`},
-		{name: "port as string, http 80 omitted, no path", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"protocol":"http","hostname":"h","port":"80"}}`,
-			id: "a", enabled: true, body: `{"schedule":"rate(5 minutes)","http":{"method":"GET","url":"http://h"}}`},
+		{name: "the Deployer's example", in: seedDeployer, want: DeployerTimer{ID: "facilities-collect", Enabled: true,
+			Body: []byte(`{"schedule":"cron(*/1 * * * ? *)","http":{"method":"GET","url":"https://blue.qa.example.com/facilities/management/collect","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notify":{"webhook":"aws-secret(/callclock/qa/slack)","channel":"shanktovoid","onFailure":true,"onSuccess":false}}`)}},
+		{name: "merged deployment metadata", in: augmentedDeployer, want: DeployerTimer{ID: "callculon-manual-test", Enabled: true, Product: "callculon-manual-test",
+			Body: []byte(`{"schedule":"cron(0 0 * * ? *)","http":{"method":"GET","url":"https://blue.qa.example.com/fhir/v0/dstu2/Patient/1011537977V693883","headers":{"xAuthorization":"Bearer aws-secret(/callclock/qa/token)"}},"notify":{"webhook":"aws-secret(/callclock/slack/liberty)","channel":"shanktovoid","onFailure":true,"onSuccess":true},"deploymentInfo":{"product":"callculon-manual-test","version":"1.0.0","id":"0-callculon-manual-test-0-0-0-000"}}`)}},
+		{name: "environment kept too", in: `{"name":"a","deployment":{"cron":"0 9 * * ? *","environment":"qa"},"request":{"hostname":"h"}}`,
+			want: DeployerTimer{ID: "a", Enabled: true, Body: []byte(`{"schedule":"cron(0 9 * * ? *)","http":{"method":"GET","url":"https://h"},"deploymentInfo":{"environment":"qa"}}`)}},
+		{name: "extra spaces in the bare fields", in: `{"name":"a","deployment":{"cron":"  0  9 * * ?   * "},"request":{"hostname":"h"}}`,
+			want: DeployerTimer{ID: "a", Enabled: true, Body: []byte(`{"schedule":"cron(0 9 * * ? *)","http":{"method":"GET","url":"https://h"}}`)}},
+		{name: "wrapped cron kept", in: `{"name":"a","deployment":{"cron":"cron(0 9 * * ? *)"},"request":{"hostname":"h"}}`,
+			want: DeployerTimer{ID: "a", Enabled: true, Body: []byte(`{"schedule":"cron(0 9 * * ? *)","http":{"method":"GET","url":"https://h"}}`)}},
+		{name: "non-default port, default method", in: `{"name":"a",` + rate + `,"request":{"protocol":"HTTP","hostname":"h.example.com","port":8080,"path":"x"}}`,
+			want: DeployerTimer{ID: "a", Enabled: true, Body: []byte(`{"schedule":"rate(5 minutes)","http":{"method":"GET","url":"http://h.example.com:8080/x"}}`)}},
+		{name: "port as string, http 80 omitted, no path", in: `{"name":"a",` + rate + `,"request":{"protocol":"http","hostname":"h","port":"80"}}`,
+			want: DeployerTimer{ID: "a", Enabled: true, Body: []byte(`{"schedule":"rate(5 minutes)","http":{"method":"GET","url":"http://h"}}`)}},
 		{name: "disabled", in: `{"name":"a","deployment":{"enabled":false,"cron":"rate(5 minutes)"},"request":{"hostname":"h","method":"post","body":"{}"}}`,
-			id: "a", enabled: false, body: `{"schedule":"rate(5 minutes)","http":{"method":"POST","url":"https://h","body":"{}"}}`},
-		{name: "no name", in: `{"deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"h"}}`, err: "name is required"},
-		{name: "bad name", in: `{"name":"a b","deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"h"}}`, err: `name "a b"`},
+			want: DeployerTimer{ID: "a", Enabled: false, Body: []byte(`{"schedule":"rate(5 minutes)","http":{"method":"POST","url":"https://h","body":"{}"}}`)}},
+		{name: "unknown fields are warnings, case and all", in: `{"name":"a","owner":"x",` + rate + `,"request":{"hostname":"h","verb":"GET","Path":"/p"},"notification":{"email":{},"slack":{"webhook":"https://h/w","icon":":x:"}}}`,
+			want: DeployerTimer{ID: "a", Enabled: true,
+				Body:     []byte(`{"schedule":"rate(5 minutes)","http":{"method":"GET","url":"https://h"},"notify":{"webhook":"https://h/w"}}`),
+				Warnings: []string{"unknown field owner ignored", "unknown field request.Path ignored", "unknown field request.verb ignored", "unknown field notification.email ignored", "unknown field notification.slack.icon ignored"}}},
+		{name: "five-field Unix cron", in: `{"name":"a","deployment":{"cron":"0 0 * * *"},"request":{"hostname":"h"}}`,
+			err: `deployment.cron "0 0 * * *" has five fields, as a Unix cron; AWS cron has six (minutes hours day-of-month month day-of-week year, with ? in one of the day fields): did you mean "0 0 * * ? *"?`},
+		{name: "five fields, weekdays", in: `{"name":"a","deployment":{"cron":"30 8 * * 1-5"},"request":{"hostname":"h"}}`, err: `did you mean "30 8 ? * 2-6 *"?`},
+		{name: "five fields, Sunday as 0 and 7", in: `{"name":"a","deployment":{"cron":"0 12 * * 0,7"},"request":{"hostname":"h"}}`, err: `did you mean "0 12 ? * 1,1 *"?`},
+		{name: "five fields, both days", in: `{"name":"a","deployment":{"cron":"0 0 1 * 1"},"request":{"hostname":"h"}}`, err: "AWS cron cannot match both a day of the month and a day of the week"},
+		{name: "four fields", in: `{"name":"a","deployment":{"cron":"0 0 * *"},"request":{"hostname":"h"}}`, err: `deployment.cron "0 0 * *" must be the six fields of an AWS cron expression`},
+		{name: "cron not a string", in: `{"name":"a","deployment":{"cron":5},"request":{"hostname":"h"}}`, err: "deployment.cron must be a string"},
+		{name: "enabled not a bool", in: `{"name":"a","deployment":{"enabled":"yes","cron":"0 0 * * ? *"},"request":{"hostname":"h"}}`, err: "deployment.enabled must be true or false"},
+		{name: "headers not strings", in: `{"name":"a",` + rate + `,"request":{"hostname":"h","headers":{"x":1}}}`, err: "request.headers must be an object of strings"},
+		{name: "deployment not an object", in: `{"name":"a","deployment":[],"request":{"hostname":"h"}}`, err: "deployment must be a JSON object"},
+		{name: "no name", in: `{` + rate + `,"request":{"hostname":"h"}}`, err: "name is required"},
+		{name: "bad name", in: `{"name":"a b",` + rate + `,"request":{"hostname":"h"}}`, err: `name "a b"`},
 		{name: "no cron", in: `{"name":"a","deployment":{"enabled":true},"request":{"hostname":"h"}}`, err: "deployment.cron is required"},
 		{name: "no deployment", in: `{"name":"a","request":{"hostname":"h"}}`, err: "deployment.cron is required"},
-		{name: "no request", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"}}`, err: "request is required"},
-		{name: "no hostname", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"protocol":"https"}}`, err: "request.hostname is required"},
-		{name: "hostname with scheme", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"https://h"}}`, err: "bare host name"},
-		{name: "unknown protocol", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"protocol":"ftp","hostname":"h"}}`, err: `request.protocol "ftp" is not http or https`},
-		{name: "bad port", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"h","port":70000}}`, err: "request.port 70000"},
-		{name: "unknown field", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"h","verb":"GET"}}`, err: `unknown field "verb"`},
-		{name: "slack without webhook", in: `{"name":"a","deployment":{"cron":"rate(5 minutes)"},"request":{"hostname":"h"},"notification":{"slack":{}}}`, err: "notification.slack.webhook is required"},
+		{name: "no request", in: `{"name":"a",` + rate + `}`, err: "request is required"},
+		{name: "no hostname", in: `{"name":"a",` + rate + `,"request":{"protocol":"https"}}`, err: "request.hostname is required"},
+		{name: "hostname with scheme", in: `{"name":"a",` + rate + `,"request":{"hostname":"https://h"}}`, err: "bare host name"},
+		{name: "unknown protocol", in: `{"name":"a",` + rate + `,"request":{"protocol":"ftp","hostname":"h"}}`, err: `request.protocol "ftp" is not http or https`},
+		{name: "bad port", in: `{"name":"a",` + rate + `,"request":{"hostname":"h","port":70000}}`, err: "request.port 70000"},
+		{name: "slack without webhook", in: `{"name":"a",` + rate + `,"request":{"hostname":"h"},"notification":{"slack":{"channel":"c"}}}`, err: "notification.slack.webhook is required"},
 		{name: "not JSON", in: `{"name":`, err: "malformed Deployer timer"},
+		{name: "trailing data", in: `{"name":"a"} {}`, err: "unexpected data after the JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id, body, enabled, err := deployerToPut([]byte(tt.in))
+			got, err := readDeployerTimer([]byte(tt.in))
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.err)
@@ -56,10 +88,40 @@ func TestDeployerToPut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id != tt.id || enabled != tt.enabled || string(body) != tt.body {
-				t.Fatalf("got (%q, %s, %v), want (%q, %s, %v)", id, body, enabled, tt.id, tt.body, tt.enabled)
+			if diff := cmp.Diff(tt.want, got, cmp.Transformer("string", func(b []byte) string { return string(b) })); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestAWSCronFromUnixParses checks that every suggestion for a five-field
+// cron is a schedule callclock accepts, firing when the Unix cron would.
+func TestAWSCronFromUnixParses(t *testing.T) {
+	from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // a Tuesday
+	for _, tt := range []struct{ unix, want string }{
+		{"0 0 * * *", "2026-12-01T00:00:00Z"},
+		{"30 8 * * 1-5", "2026-12-01T08:30:00Z"}, // Mon-Fri: Tuesday
+		{"0 12 * * 0", "2026-12-06T12:00:00Z"},   // Sunday
+		{"0 12 * * 7", "2026-12-06T12:00:00Z"},   // Sunday too
+		{"15 3 * * SAT", "2026-12-05T03:15:00Z"},
+		{"0 6 15 * *", "2026-12-15T06:00:00Z"},
+		{"0 0 * * */2", "2026-12-01T00:00:00Z"}, // Sun, Tue, Thu, Sat
+	} {
+		expr, ok := awsCronFromUnix(strings.Fields(tt.unix))
+		if !ok {
+			t.Errorf("%q: no suggestion", tt.unix)
+			continue
+		}
+		s, err := ParseSchedule(ScheduleSpec{Expression: "cron(" + expr + ")"})
+		if err != nil {
+			t.Errorf("%q -> %q: %v", tt.unix, expr, err)
+			continue
+		}
+		next, _ := s.Next(from.Add(-time.Second))
+		if got := next.Format(time.RFC3339); got != tt.want {
+			t.Errorf("%q -> %q: first %s, want %s", tt.unix, expr, got, tt.want)
+		}
 	}
 }
 
@@ -105,15 +167,15 @@ func TestTimersPlan(t *testing.T) {
 	current["notify"]["notify"] = map[string]any{"webhook": "https://h"}
 	current["same"]["version"] = 7.0 // not a definition field
 	desired := []desiredTimer{
-		{ID: "new", Enabled: true, Body: []byte("n"), Doc: doc("g", "rate(1 hour)")},
-		{ID: "same", Enabled: true, Doc: doc("g", "rate(1 hour)")},
-		{ID: "changed", Enabled: true, Body: []byte("c"), Doc: doc("g", "rate(2 hours)")},
-		{ID: "disabled", Enabled: false},
-		{ID: "moved", Enabled: true, Body: []byte("m"), Doc: doc("g", "rate(1 hour)")},
-		{ID: "notify", Enabled: true, Body: []byte("x"), Doc: doc("g", "rate(1 hour)")}, // notify removed
-		{ID: "never", Enabled: false},
+		{ID: "new", Group: "g", Enabled: true, Body: []byte("n"), Doc: doc("g", "rate(1 hour)"), File: "new.json", Warnings: []string{"unknown field x ignored"}},
+		{ID: "same", Group: "g", Enabled: true, Doc: doc("g", "rate(1 hour)")},
+		{ID: "changed", Group: "g", Enabled: true, Body: []byte("c"), Doc: doc("g", "rate(2 hours)")},
+		{ID: "disabled", Group: "g", Enabled: false},
+		{ID: "moved", Group: "g", Enabled: true, Body: []byte("m"), Doc: doc("g", "rate(1 hour)")},
+		{ID: "notify", Group: "g", Enabled: true, Body: []byte("x"), Doc: doc("g", "rate(1 hour)")}, // notify removed
+		{ID: "never", Group: "g", Enabled: false},
 	}
-	got := computePlan("g", current, desired)
+	got := computePlan(current, desired)
 	want := []planStep{
 		{planCreate, "new", []byte("n")},
 		{planUnchanged, "same", nil},
@@ -127,11 +189,28 @@ func TestTimersPlan(t *testing.T) {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
 	var out bytes.Buffer
-	printPlan(&out, got)
-	wantOut := "+ create new\n= unchanged same\n~ update changed\n~ update moved\n~ update notify\n- delete disabled\n- delete gone\n" +
+	printPlan(&out, desired, got)
+	wantOut := "! new.json: unknown field x ignored\nGroups: g\n+ create new\n= unchanged same\n~ update changed\n~ update moved\n~ update notify\n- delete disabled\n- delete gone\n" +
 		"Plan: 1 to create, 3 to update, 2 to delete, 1 unchanged.\n"
 	if out.String() != wantOut {
 		t.Fatalf("printed plan:\n%s\nwant:\n%s", out.String(), wantOut)
+	}
+}
+
+// TestTimersPlanGroups: files of several groups (no --group) delete only
+// in their own groups.
+func TestTimersPlanGroups(t *testing.T) {
+	current := map[string]map[string]any{
+		"a-old": {"group": "a"}, "b-old": {"group": "b"}, "c-kept": {"group": "c"},
+	}
+	desired := []desiredTimer{{ID: "b-new", Group: "b", Enabled: true}, {ID: "a-new", Group: "a", Enabled: true}}
+	got := computePlan(current, desired)
+	want := []planStep{{planCreate, "b-new", nil}, {planCreate, "a-new", nil}, {planDelete, "a-old", nil}, {planDelete, "b-old", nil}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("plan (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, planGroups(desired)); diff != "" {
+		t.Fatalf("groups (-want +got):\n%s", diff)
 	}
 }
 
@@ -149,7 +228,9 @@ func TestTimersReadFiles(t *testing.T) {
 	var ids []string
 	for _, d := range desired {
 		ids = append(ids, d.ID)
-		if d.Doc["group"] != "qa" || !strings.Contains(string(d.Body), `"group":"qa"`) || strings.Contains(string(d.Body), `"id"`) {
+		var top map[string]any
+		json.Unmarshal(d.Body, &top)
+		if _, hasID := top["id"]; d.Doc["group"] != "qa" || top["group"] != "qa" || hasID {
 			t.Errorf("%s: body %s doc %v", d.ID, d.Body, d.Doc)
 		}
 	}
@@ -184,6 +265,46 @@ func TestTimersReadFiles(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", tt.file, err, tt.err)
 		}
 	}
+	// A five-field cron names the file and says what it probably meant.
+	five := write("five.json", `{"name":"nightly","deployment":{"enabled":true,"cron":"0 0 * * *"},"request":{"hostname":"h"}}`)
+	if _, err := readTimerFiles([]string{five}, "qa", lookup, time.Now()); err == nil ||
+		!strings.HasPrefix(err.Error(), five+": ") || !strings.Contains(err.Error(), `AWS cron has six`) || !strings.Contains(err.Error(), `did you mean "0 0 * * ? *"?`) {
+		t.Errorf("five-field cron: err = %v", err)
+	}
+	// Without --group: a Deployer file's product is its group, a callclock
+	// file's own group is; a file with neither is refused.
+	noGroup := t.TempDir()
+	os.WriteFile(filepath.Join(noGroup, "a.json"), []byte(augmentedDeployer), 0o644)
+	os.WriteFile(filepath.Join(noGroup, "b.json"), []byte(`{"id":"b","group":"other","timerCallbackData":1,"bogus-free":null}`), 0o644)
+	if _, err := readTimerFiles([]string{noGroup}, "", lookup, time.Now()); err == nil || !strings.Contains(err.Error(), `unknown field "bogus-free"`) {
+		t.Errorf("a callclock file stays strict: err = %v", err)
+	}
+	os.WriteFile(filepath.Join(noGroup, "b.json"), []byte(`{"id":"b","group":"other","timerCallbackData":1}`), 0o644)
+	got, err := readTimerFiles([]string{noGroup}, "", lookup, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Group != "callculon-manual-test" || got[0].Doc["group"] != "callculon-manual-test" || got[1].Group != "other" {
+		t.Errorf("groups without --group: %q %v, %q", got[0].Group, got[0].Doc["group"], got[1].Group)
+	}
+	if info, _ := got[0].Doc["deploymentInfo"].(map[string]any); info["version"] != "1.0.0" || info["id"] != "0-callculon-manual-test-0-0-0-000" {
+		t.Errorf("deploymentInfo = %v", got[0].Doc["deploymentInfo"])
+	}
+	for _, tt := range []struct{ file, err string }{
+		{`{"name":"x","deployment":{"cron":"0 0 * * ? *"},"request":{"hostname":"h"}}`, "no deployment.product to take its group from: give --group"},
+		{`{"name":"x","deployment":{"cron":"0 0 * * ? *","product":"a b"},"request":{"hostname":"h"}}`, `deployment.product "a b" cannot be the group`},
+		{`{"id":"x","timerCallbackData":1}`, `names no "group": give --group`},
+	} {
+		if _, err := readTimerFiles([]string{write("g.json", tt.file)}, "", lookup, time.Now()); err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s without --group: err = %v, want %q", tt.file, err, tt.err)
+		}
+	}
+	// An unknown field of a Deployer file is kept as a warning for the plan.
+	warned, err := readTimerFiles([]string{write("w.json", `{"name":"w","deployment":{"cron":"0 0 * * ? *","owner":"me"},"request":{"hostname":"h"}}`)}, "qa", lookup, time.Now())
+	if err != nil || len(warned) != 1 || !cmp.Equal(warned[0].Warnings, []string{"unknown field deployment.owner ignored"}) {
+		t.Errorf("warnings: %v, %v", warned, err)
+	}
+
 	a := write("a.json", `{"id":"dup","timerCallbackData":1}`)
 	b := write("b.json", `{"id":"dup","timerCallbackData":2}`)
 	if _, err := readTimerFiles([]string{a, b}, "qa", lookup, time.Now()); err == nil || !strings.Contains(err.Error(), "also defined in") {
@@ -200,7 +321,7 @@ func TestTimersCLIUsage(t *testing.T) {
 		}
 	}
 	var out, errb bytes.Buffer
-	if code := run(ctx, []string{"timers", "apply", "--group", "g", "testdata/deployer"}, nil, &out, &errb, slog.Default()); code != 2 || !strings.Contains(errb.String(), "--endpoint and --group are required") {
+	if code := run(ctx, []string{"timers", "apply", "--group", "g", "testdata/deployer"}, nil, &out, &errb, slog.Default()); code != 2 || !strings.Contains(errb.String(), "--endpoint is required") {
 		t.Errorf("missing --endpoint: exit %d, %s", code, errb.String())
 	}
 }
@@ -226,8 +347,9 @@ func TestAPIPutDeployerFormat(t *testing.T) {
 	for _, tt := range []struct{ id, body, want string }{
 		{"other", ok, `name \"fc\" must equal the id in the path \"other\"`},
 		{"fc", strings.Replace(ok, `"enabled":true`, `"enabled":false`, 1), "a disabled timer is not deployed"},
-		{"fc", strings.Replace(ok, `"protocol":"https"`, `"protocol":"gopher"`, 1), `request.protocol \"gopher\"`},
-		{"fc", `{"request":{},"extra":1}`, "unknown field"},
+		{"fc", strings.Replace(ok, `"protocol":"HTTPS"`, `"protocol":"gopher"`, 1), `request.protocol \"gopher\"`},
+		{"fc", `{"name":"fc","deployment":{"cron":"0 0 * * ? *"},"request":{"hostname":"h"},"extra":1}`, "Deployer timer fc: unknown field extra"},
+		{"fc", `{"name":"fc","deployment":{"cron":"0 0 * * *"},"request":{"hostname":"h"}}`, `did you mean \"0 0 * * ? *\"?`},
 		// The API validates the converted body as any other.
 		{"facilities-collect", strings.Replace(seedDeployer, `"aws-secret(/callclock/qa/slack)"`, `"ftp://hooks.example.com/x"`, 1),
 			"notify.webhook must be an absolute http or https URL"},
@@ -289,7 +411,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 	ids := []string{"qa-facilities-collect", "qa-facilities-report", "qa-nightly-callback"}
 
 	code, out, errs := cli("apply", "--endpoint", api, "--group", group, "--dry-run", "testdata/deployer")
-	wantPlan := "+ create qa-facilities-collect\n+ create qa-facilities-report\n+ create qa-nightly-callback\nPlan: 3 to create, 0 to update, 0 to delete, 0 unchanged.\n"
+	wantPlan := "Groups: qa-facilities\n+ create qa-facilities-collect\n+ create qa-facilities-report\n+ create qa-nightly-callback\nPlan: 3 to create, 0 to update, 0 to delete, 0 unchanged.\n"
 	if code != 0 || out != wantPlan {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errs)
 	}
@@ -314,6 +436,19 @@ func TestIntegrationTimersApply(t *testing.T) {
 	if u := got["qa-facilities-report"]["http"].(map[string]any)["url"]; u != "http://reports.qa.example.com:8080/reports/daily" {
 		t.Fatalf("qa-facilities-report url = %v", u)
 	}
+	// The Deployer's forms, kept: the bare cron wrapped, the Slack channel,
+	// the merged deployment metadata (in the list and in GET).
+	if n := got["qa-facilities-collect"]["notify"].(map[string]any); got["qa-facilities-collect"]["schedule"] != "cron(*/1 * * * ? *)" || n["channel"] != "qa-facilities" {
+		t.Fatalf("qa-facilities-collect schedule %v notify %v", got["qa-facilities-collect"]["schedule"], n)
+	}
+	wantInfo := map[string]any{"product": "qa-facilities", "version": "1.4.2", "id": "0-qa-facilities-1-4-2-017"}
+	if diff := cmp.Diff(wantInfo, got["qa-facilities-report"]["deploymentInfo"]); diff != "" {
+		t.Fatalf("listed deploymentInfo (-want +got):\n%s", diff)
+	}
+	if code, body := signedDo(t, testCreds, "GET", api+"/periodic/qa-facilities-report", ""); code != 200 ||
+		!strings.Contains(body, `"deploymentInfo":{"product":"qa-facilities","version":"1.4.2","id":"0-qa-facilities-1-4-2-017"}`) {
+		t.Fatalf("GET qa-facilities-report: %d %s", code, body)
+	}
 	if cb := got["qa-nightly-callback"]; cb["timezone"] != "Europe/Paris" || cb["timerCallbackData"].(map[string]any)["price"] != "$5" {
 		t.Fatalf("qa-nightly-callback = %v", cb)
 	}
@@ -324,7 +459,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 
 	// Re-applying changes nothing.
 	code, out, errs = cli("apply", "--endpoint", api, "--group", group, "testdata/deployer")
-	wantSame := "= unchanged qa-facilities-collect\n= unchanged qa-facilities-report\n= unchanged qa-nightly-callback\n" +
+	wantSame := "Groups: qa-facilities\n= unchanged qa-facilities-collect\n= unchanged qa-facilities-report\n= unchanged qa-nightly-callback\n" +
 		"Plan: 0 to create, 0 to update, 0 to delete, 3 unchanged.\nApply: 0 created, 0 updated, 0 deleted.\n"
 	if code != 0 || out != wantSame {
 		t.Fatalf("re-apply: exit %d\n%s%s", code, out, errs)
@@ -346,7 +481,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 	}
 	t.Setenv("QA_HOST", "blue.qa.example.com")
 	code, out, errs = cli("apply", "--endpoint", api, "--group", group, "--dry-run", dir)
-	if code != 0 || out != "~ update qa-facilities-collect\n= unchanged qa-nightly-callback\n- delete qa-facilities-report\nPlan: 0 to create, 1 to update, 1 to delete, 1 unchanged.\n" {
+	if code != 0 || out != "Groups: qa-facilities\n~ update qa-facilities-collect\n= unchanged qa-nightly-callback\n- delete qa-facilities-report\nPlan: 0 to create, 1 to update, 1 to delete, 1 unchanged.\n" {
 		t.Fatalf("dry run of the copy: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, errs = cli("apply", "--endpoint", api, "--group", group, dir)
@@ -359,6 +494,28 @@ func TestIntegrationTimersApply(t *testing.T) {
 	}
 	if u := got["qa-facilities-collect"]["http"].(map[string]any)["url"]; u != "https://blue.qa.example.com/facilities/management/collect" {
 		t.Fatalf("updated url = %v", u)
+	}
+
+	// Without --group, each Deployer file's product is its group; a new
+	// deployment's version and id are an update of the metadata alone.
+	product := t.TempDir()
+	for i, v := range []string{"1.0.0", "1.0.1"} {
+		doc := strings.ReplaceAll(augmentedDeployer, "1.0.0", v)
+		if err := os.WriteFile(filepath.Join(product, "manual.json"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs = cli("apply", "--endpoint", api, product)
+		want := "Groups: callculon-manual-test\n+ create callculon-manual-test\nPlan: 1 to create, 0 to update, 0 to delete, 0 unchanged.\n"
+		if i == 1 {
+			want = "Groups: callculon-manual-test\n~ update callculon-manual-test\nPlan: 0 to create, 1 to update, 0 to delete, 0 unchanged.\n"
+		}
+		if code != 0 || !strings.HasPrefix(out, want) {
+			t.Fatalf("apply %s without --group: exit %d\n%s%s", v, code, out, errs)
+		}
+	}
+	if code, body := signedDo(t, testCreds, "GET", api+"/periodic/callculon-manual-test", ""); code != 200 ||
+		!strings.Contains(body, `"group":"callculon-manual-test"`) || !strings.Contains(body, `"version":"1.0.1"`) {
+		t.Fatalf("GET callculon-manual-test: %d %s", code, body)
 	}
 
 	// Pause and resume the group.
