@@ -1,10 +1,17 @@
 package main
 
 import (
+	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // samTransform is the Python that turns template.yaml into the plain
@@ -71,6 +78,64 @@ func TestDeployedTemplate(t *testing.T) {
 	for _, name := range []string{"ApiFunctionRole", "SweepFunctionRole", "InvokeFunctionRole", "FireQueue"} {
 		if props := templateResource(t, tpl, name); props == nil {
 			t.Errorf("%s has no properties", name)
+		}
+	}
+}
+
+// TestLambdaBuild runs what `sam build` runs for each function (the
+// Makefile's build-<function> target, BuildMethod makefile) and checks the
+// result is what provided.al2023 on arm64 needs: a static aarch64 ELF
+// named bootstrap, the same whatever the build host has installed.
+func TestLambdaBuild(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("builds the Lambda binary; skipped in -short mode")
+	}
+	tpl := deployedTemplate(t)
+	res, _ := tpl["Resources"].(map[string]any)
+	var functions []string
+	for name, r := range res {
+		r, _ := r.(map[string]any)
+		if r["Type"] != "AWS::Lambda::Function" {
+			continue
+		}
+		functions = append(functions, name)
+		md, _ := r["Metadata"].(map[string]any)
+		if md["BuildMethod"] != "makefile" {
+			t.Errorf("%s: BuildMethod %v, want makefile", name, md["BuildMethod"])
+		}
+		props, _ := r["Properties"].(map[string]any)
+		if props["Runtime"] != "provided.al2023" || props["Handler"] != "bootstrap" || fmt.Sprint(props["Architectures"]) != "[arm64]" {
+			t.Errorf("%s: runtime %v, handler %v, architectures %v", name, props["Runtime"], props["Handler"], props["Architectures"])
+		}
+	}
+	sort.Strings(functions)
+	if diff := cmp.Diff([]string{"ApiFunction", "InvokeFunction", "SweepFunction"}, functions); diff != "" {
+		t.Fatalf("functions (-want +got):\n%s", diff)
+	}
+	// Every target must exist (make -n fails on a missing one); one is built.
+	for _, f := range functions {
+		if out, err := exec.Command("make", "-n", "build-"+f, "ARTIFACTS_DIR=/nonexistent").CombinedOutput(); err != nil ||
+			!strings.Contains(string(out), "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build") {
+			t.Errorf("make build-%s: %v\n%s", f, err, out)
+		}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("make", "build-InvokeFunction", "ARTIFACTS_DIR="+dir)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=") // the host's own settings must not leak in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build-InvokeFunction: %v\n%s", err, out)
+	}
+	f, err := elf.Open(filepath.Join(dir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 {
+		t.Errorf("bootstrap is %v %v, want aarch64 ELF64", f.Machine, f.Class)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("bootstrap is dynamically linked (%v)", p.Type)
 		}
 	}
 }
