@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
@@ -34,9 +35,10 @@ import (
 // also holds the conversion of the seed's Deployer (Callculon) timer format,
 // which PUT /periodic/{id} accepts too.
 
-// substituteEnv replaces ${VAR} in s with the variable's value from
-// lookup. Unlike envsubst, an undefined variable is an error; $$ is a
-// literal $, and any other $ is kept as it is.
+// substituteEnv replaces ${VAR} and $VAR in s with the variable's value
+// from lookup, as envsubst does for the Deployer's other files. Unlike
+// envsubst, an undefined variable is an error, not an empty string; $$ is
+// a literal $, and a $ before anything but a name (as in $5) is kept.
 func substituteEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -44,33 +46,39 @@ func substituteEnv(s string, lookup func(string) (string, bool)) (string, error)
 			b.WriteByte(s[i])
 			continue
 		}
-		switch s[i+1] {
-		case '$':
+		var name string
+		switch c := s[i+1]; {
+		case c == '$':
 			b.WriteByte('$')
 			i++
-		case '{':
+			continue
+		case c == '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
 				return "", fmt.Errorf("unterminated ${ at offset %d", i)
 			}
-			name := s[i+2 : i+2+end]
-			if !envNamePattern.MatchString(name) {
+			name = s[i+2 : i+2+end]
+			if name == "" || envNamePattern.FindString(name) != name {
 				return "", fmt.Errorf("${%s}: not a variable name (write $$ for a literal $)", name)
 			}
-			v, ok := lookup(name)
-			if !ok {
-				return "", fmt.Errorf("environment variable %s is not defined", name)
-			}
-			b.WriteString(v)
 			i += 2 + end
+		case c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z':
+			name = envNamePattern.FindString(s[i+1:])
+			i += len(name)
 		default:
 			b.WriteByte('$')
+			continue
 		}
+		v, ok := lookup(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not defined (write $$ for a literal $)", name)
+		}
+		b.WriteString(v)
 	}
 	return b.String(), nil
 }
 
-var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
 
 // desiredTimer is one timer of the files: its PUT body and the document
 // the API would make of it, on the definition fields only.
@@ -200,14 +208,14 @@ func readTimerFiles(args []string, group string, lookup func(string) (string, bo
 			files = append(files, a)
 			continue
 		}
-		matches, err := filepath.Glob(filepath.Join(a, "*.json"))
+		matches, err := dirTimerFiles(a)
 		if err != nil {
 			return nil, err
 		}
 		if len(matches) == 0 {
-			return nil, fmt.Errorf("%s: no *.json timer files", a)
+			return nil, fmt.Errorf("%s: no timer files (*.json, or timer-*.json in its subdirectories)", a)
 		}
-		files = append(files, matches...) // Glob sorts
+		files = append(files, matches...)
 	}
 	var out []desiredTimer
 	seen := map[string]string{}
@@ -223,6 +231,24 @@ func readTimerFiles(args []string, group string, lookup func(string) (string, bo
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// dirTimerFiles lists a directory's timer files, sorted: its own *.json
+// files, and the timer-*.json files anywhere below it, the Deployer's rule
+// for a deployment unit (find $DU_DIR -name "timer-*json").
+func dirTimerFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		top := filepath.Dir(path) == filepath.Clean(dir)
+		if name := e.Name(); strings.HasSuffix(name, ".json") && (top || strings.HasPrefix(name, "timer-")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	return files, err // WalkDir walks in lexical order
 }
 
 // readTimerFile reads one timer file: a Deployer document, or a callclock

@@ -131,7 +131,12 @@ func TestTimersSubstituteEnv(t *testing.T) {
 	tests := []struct{ in, want, err string }{
 		{in: `{"h":"${QA_HOST}"}`, want: `{"h":"blue.qa.example.com"}`},
 		{in: `${QA_HOST}/${EMPTY}x`, want: `blue.qa.example.com/x`},
-		{in: `cost $$5, $$${QA_HOST}, $5, $HOME, end$`, want: `cost $5, $blue.qa.example.com, $5, $HOME, end$`},
+		{in: `cost $$5, $$${QA_HOST}, $5, $$HOME, end$`, want: `cost $5, $blue.qa.example.com, $5, $HOME, end$`},
+		{in: `https://$QA_HOST/x $QA_HOST.y $EMPTY-z`, want: `https://blue.qa.example.com/x blue.qa.example.com.y -z`},
+		{in: `$HOME`, err: "environment variable HOME is not defined"},
+		{in: `${QA_HOST}x`, want: `blue.qa.example.comx`},
+		{in: `${A-B}`, err: "not a variable name"},
+		{in: `${}`, err: "not a variable name"},
 		{in: `$${QA_HOST}`, want: `${QA_HOST}`},
 		{in: `${NOPE}`, err: "environment variable NOPE is not defined"},
 		{in: `${QA_HOST`, err: "unterminated ${"},
@@ -303,6 +308,31 @@ func TestTimersReadFiles(t *testing.T) {
 	warned, err := readTimerFiles([]string{write("w.json", `{"name":"w","deployment":{"cron":"0 0 * * ? *","owner":"me"},"request":{"hostname":"h"}}`)}, "qa", lookup, time.Now())
 	if err != nil || len(warned) != 1 || !cmp.Equal(warned[0].Warnings, []string{"unknown field deployment.owner ignored"}) {
 		t.Errorf("warnings: %v, %v", warned, err)
+	}
+
+	// A deployment unit's directory: timer-*.json at any depth, as the
+	// Deployer finds them, and the directory's own *.json.
+	du := t.TempDir()
+	for name, body := range map[string]string{
+		"timer-a.json":            `{"id":"du-a","timerCallbackData":1}`,
+		"s3/config/other.json":    `not a timer`,
+		"s3/timer-b.json":         `{"id":"du-b","timerCallbackData":1}`,
+		"k8s/timers/timer-c.json": `{"id":"du-c","timerCallbackData":1}`,
+		"deployment.yaml":         `kind: Deployment`,
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(du, name)), 0o755)
+		os.WriteFile(filepath.Join(du, name), []byte(body), 0o644)
+	}
+	found, err := readTimerFiles([]string{du}, "qa", lookup, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var foundIDs []string
+	for _, d := range found {
+		foundIDs = append(foundIDs, d.ID)
+	}
+	if diff := cmp.Diff([]string{"du-c", "du-b", "du-a"}, foundIDs); diff != "" {
+		t.Errorf("deployment unit timers (-want +got):\n%s", diff)
 	}
 
 	a := write("a.json", `{"id":"dup","timerCallbackData":1}`)
