@@ -1593,3 +1593,65 @@ func TestIAMAuthorisations(t *testing.T) {
 		t.Error("an operation without a rule was authorised")
 	}
 }
+
+// TestTemplateFireQueueMapping checks the invoker's trigger now that the
+// template writes it out instead of using SAM's Type: SQS event: the one
+// event source mapping has what SAM generated for that event (same logical
+// id, BatchSize 10, no batching window, partial batch failures); no role
+// has AWSLambdaSQSQueueExecutionRole, whose SQS grants are on every queue;
+// and the polling grants are on the fire queue alone.
+func TestTemplateFireQueueMapping(t *testing.T) {
+	tpl := deployedTemplate(t)
+	resources, _ := tpl["Resources"].(map[string]any)
+	mappings := map[string]any{}
+	for name, r := range resources {
+		if r.(map[string]any)["Type"] == "AWS::Lambda::EventSourceMapping" {
+			mappings[name] = r.(map[string]any)["Properties"]
+		}
+	}
+	want := map[string]any{"InvokeFunctionFires": map[string]any{
+		"EventSourceArn":                 map[string]any{"Fn::GetAtt": []any{"FireQueue", "Arn"}},
+		"FunctionName":                   map[string]any{"Ref": "InvokeFunction"},
+		"BatchSize":                      10.0,
+		"MaximumBatchingWindowInSeconds": 0.0,
+		"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+	}}
+	if diff := cmp.Diff(want, mappings); diff != "" {
+		t.Errorf("event source mappings (-want +got):\n%s", diff)
+	}
+	fireQueue := map[string]any{"Fn::GetAtt": []any{"FireQueue", "Arn"}}
+	polling := 0
+	for _, name := range sortedKeys(resources) {
+		r := resources[name].(map[string]any)
+		if r["Type"] != "AWS::IAM::Role" {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]any)
+		managed, _ := props["ManagedPolicyArns"].([]any)
+		for _, m := range managed {
+			if s, _ := m.(string); strings.HasSuffix(s, "/AWSLambdaSQSQueueExecutionRole") {
+				t.Errorf("%s has %s, which grants SQS polling on every queue", name, s)
+			}
+		}
+		policies, _ := props["Policies"].([]any)
+		for _, p := range policies {
+			doc, _ := p.(map[string]any)["PolicyDocument"].(map[string]any)
+			stmts, _ := doc["Statement"].([]any)
+			for _, st := range stmts {
+				s := st.(map[string]any)
+				actions, _ := stringList(s["Action"])
+				for _, a := range actions {
+					if a == "sqs:ReceiveMessage" || a == "sqs:DeleteMessage" || a == "sqs:GetQueueAttributes" {
+						polling++
+						if !cmp.Equal(s["Resource"], fireQueue) {
+							t.Errorf("%s grants %s on %v, want the fire queue only", name, a, s["Resource"])
+						}
+					}
+				}
+			}
+		}
+	}
+	if polling != 3 {
+		t.Errorf("the roles grant %d of sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes, want the 3 the mapping polls with, once", polling)
+	}
+}
