@@ -609,7 +609,6 @@ func (c *cfnLocal) resolve(v any) (any, error) {
 // Lambda would build it here: its environment, its role's statements, and
 // SDK clients that record every call into its own recorder.
 type iamFunction struct {
-	name     string
 	env      map[string]string
 	stmts    []*iamStatement
 	rec      *iamRecorder
@@ -672,6 +671,9 @@ type iamStackEnv struct {
 	esmQueue  map[string][]string // function -> queue ARNs its event source mappings poll
 }
 
+// newIAMStack provisions the template's table and queues on moto_server
+// under names of this test's own, resolves the deployed template to them,
+// and builds each of its functions on the shared clock.
 func newIAMStack(t *testing.T, clock *testClock) *iamStackEnv {
 	t.Helper()
 	tpl := deployedTemplate(t)
@@ -813,7 +815,7 @@ func (env *iamStackEnv) buildFunction(t *testing.T, endpoint, logical string, cl
 	t.Helper()
 	c := env.local
 	props := templateResource(t, env.tpl, logical)
-	f := &iamFunction{name: logical, env: map[string]string{}, rec: &iamRecorder{}, log: &syncBuffer{}}
+	f := &iamFunction{env: map[string]string{}, rec: &iamRecorder{}, log: &syncBuffer{}}
 
 	vars, _ := props["Environment"].(map[string]any)["Variables"].(map[string]any)
 	for k, v := range vars {
