@@ -53,6 +53,7 @@ type claimStore interface {
 	Settle(ctx context.Context, id string, at time.Time, now time.Time) error
 	RecordFire(ctx context.Context, id string, f LastFire) error
 	RecordHistory(ctx context.Context, id string, f LastFire) error
+	DeleteCompleted(ctx context.Context, id string, version int64) error
 }
 
 // Invoker delivers fire messages: an HTTP call for timers with a target,
@@ -340,6 +341,11 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
 		inv.notify(ctx, msg, fire)
+	}
+	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
+		if err := inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version); err != nil {
+			inv.Log.WarnContext(ctx, "completed timer not deleted", "timerId", msg.TimerID, "error", err.Error())
+		}
 	}
 }
 

@@ -1206,8 +1206,10 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		// A failing target: one retry, then the dead-letter queue and a notification.
 		"iam-retry": `{"minuteOfHour":1,"retry":{"maxAttempts":1,"maxAgeSeconds":600},"http":{"url":"` + hits.target.URL + `/broken"},` +
 			`"notify":{"webhook":"` + hits.hook.URL + `/slack"}}`,
-		// A one-shot that deletes itself once its occurrence is sent.
+		// A one-shot that deletes itself once its occurrence is delivered.
 		"iam-once": `{"schedule":"at(2026-03-02T10:01:00)","deleteAfterCompletion":true,"timerCallbackData":{"once":true}}`,
+		// One whose only occurrence is missed: the sweeper deletes it.
+		"iam-once-missed": `{"schedule":"at(2026-03-02T10:01:00)","deleteAfterCompletion":true,"catchUpSeconds":60,"timerCallbackData":{"once":"missed"}}`,
 		// The shortest catch-up window: the 10:02:30 sweep is too late for it.
 		"iam-missed": `{"minuteOfHour":1,"catchUpSeconds":60,"timerCallbackData":{"missed":true}}`,
 		// Paused after its occurrence is on the queue: the invoker drops it.
@@ -1236,11 +1238,12 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		t.Errorf("GET /periodic: %v, want %v", got, sortedKeys(timers))
 	}
 
-	// 10:02:30: one sweep sends five occurrences and skips iam-missed, 90 s
-	// late for its 60 s window, recording it in the history in the same
-	// transaction as its advance; iam-once is deleted in its advance.
+	// 10:02:30: one sweep sends five occurrences and skips iam-missed and
+	// iam-once-missed, 90 s late for their 60 s window, recording each in
+	// the history in the same transaction as its advance; iam-once-missed
+	// is deleted in its advance, iam-once kept for the invoker to delete.
 	clock.Set(time.Date(2026, 3, 2, 10, 2, 30, 0, time.UTC))
-	if diff := cmp.Diff(SweepResult{Shards: 4, Due: 6, Enqueued: 5, Missed: 1, Advanced: 6}, sweepFn.sweep(t, "iam-event-1", clock.Now())); diff != "" {
+	if diff := cmp.Diff(SweepResult{Shards: 4, Due: 7, Enqueued: 5, Missed: 2, Advanced: 7}, sweepFn.sweep(t, "iam-event-1", clock.Now())); diff != "" {
 		t.Fatalf("sweep (-want +got):\n%s", diff)
 	}
 	// The same event again: every shard's lease says it was swept.
@@ -1263,8 +1266,11 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 	if got := outcomes(t, apiFn, "iam-missed"); !cmp.Equal(got, []string{"missed#0"}) {
 		t.Errorf("iam-missed history %v, want the missed occurrence", got)
 	}
-	if code, body := apiFn.api(t, "GET", "/periodic/iam-once", ""); code != 404 {
-		t.Errorf("iam-once after its last occurrence was sent: %d %s, want 404 (deleteAfterCompletion)", code, body)
+	if code, body := apiFn.api(t, "GET", "/periodic/iam-once-missed", ""); code != 404 {
+		t.Errorf("iam-once-missed after its last occurrence was missed: %d %s, want 404 (deleteAfterCompletion)", code, body)
+	}
+	if doc := apiFn.apiDoc(t, "GET", "/periodic/iam-once", "", 200); doc["state"] != "completed" {
+		t.Errorf("iam-once after its last occurrence was sent: %v, want it completed until delivered", doc)
 	}
 	if doc := apiFn.apiDoc(t, "GET", "/periodic/iam-http", "", 200); doc["nextFireAt"] != "2026-03-02T11:01:00Z" {
 		t.Errorf("iam-http after the sweep: nextFireAt %v, want 11:01", doc["nextFireAt"])
@@ -1280,8 +1286,13 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 	// dropped; iam-retry failed, its retry delayed by a visibility change.
 	esm.until(t, "the first deliveries", 30*time.Second, func() bool {
 		return hits.count("/ok") == 1 && hits.count("/broken") == 1 && hits.notified("timer iam-http") &&
-			strings.Contains(invokeFn.log.String(), `"timerId":"iam-paused"`)
+			strings.Contains(invokeFn.log.String(), `"timerId":"iam-paused"`) &&
+			regexp.MustCompile(`"msg":"delivered","timerId":"iam-once"`).MatchString(invokeFn.log.String())
 	})
+	// Delivered, iam-once deletes itself.
+	if code, body := apiFn.api(t, "GET", "/periodic/iam-once", ""); code != 404 {
+		t.Errorf("iam-once after its last occurrence was delivered: %d %s, want 404 (deleteAfterCompletion)", code, body)
+	}
 	if got := hits.call("/ok", 0).Get("Authorization"); got != "Bearer "+secret {
 		t.Errorf("iam-http target got Authorization %q, want the resolved secret", got)
 	}

@@ -69,6 +69,7 @@ type igStore struct {
 	settled  []string // occurrences
 	fires    []igFire
 	history  []igFire // RecordHistory calls (duplicates only: RecordFire adds its own)
+	deletes  []string // DeleteCompleted calls
 }
 
 func newIGStore(timers ...Timer) *igStore {
@@ -140,6 +141,18 @@ func (s *igStore) RecordHistory(_ context.Context, id string, f LastFire) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.history = append(s.history, igFire{TimerID: id, Fire: f})
+	return nil
+}
+
+// DeleteCompleted deletes the timer as the store does: only at its version
+// and while it has no next occurrence.
+func (s *igStore) DeleteCompleted(_ context.Context, id string, version int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletes = append(s.deletes, id)
+	if t, ok := s.timers[id]; ok && t.Version == version && t.NextFireAt.IsZero() {
+		delete(s.timers, id)
+	}
 	return nil
 }
 
@@ -974,6 +987,43 @@ func TestNotifyOutcomes(t *testing.T) {
 				if w = strings.ReplaceAll(w, "%s", tg.URL+"/hook"); !strings.Contains(texts[0], w) {
 					t.Errorf("notification %q does not say %q", texts[0], w)
 				}
+			}
+		})
+	}
+}
+
+// TestInvokeFinalOccurrenceDeletes: the last occurrence of a
+// deleteAfterCompletion timer (Final) deletes the timer once it has its
+// final outcome, delivered or dead-lettered, and not while it is retried;
+// a manual fire never deletes.
+func TestInvokeFinalOccurrenceDeletes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		status     int
+		maxRetries int
+		manual     bool
+		deleted    bool
+	}{
+		{name: "delivered", status: 200, maxRetries: 3, deleted: true},
+		{name: "dead-lettered", status: 500, maxRetries: 0, deleted: true},
+		{name: "retrying", status: 500, maxRetries: 3},
+		{name: "manual", status: 200, maxRetries: 3, manual: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
+			tg := newTarget(t, answer(tt.status))
+			m := httpFire("t-1", "GET", tg.URL+"/once")
+			m.Final, m.Manual = true, tt.manual
+			m.Retry = &RetryPolicy{MaxAttempts: tt.maxRetries, MaxAgeSeconds: 3600}
+			e.invoke(igRecord(t, "m-1", 1, m))
+			e.store.mu.Lock()
+			deletes := e.store.deletes
+			_, exists := e.store.timers["t-1"]
+			e.store.mu.Unlock()
+			if tt.deleted != (len(deletes) == 1) || tt.deleted == exists {
+				t.Errorf("DeleteCompleted calls %v, timer kept %v; want deleted %v", deletes, exists, tt.deleted)
 			}
 		})
 	}

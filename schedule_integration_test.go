@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -90,8 +91,48 @@ func TestIntegrationSchedules(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Shards: 2, Due: 3, Enqueued: 3, Advanced: 3}, sweep(time.Date(2026, 3, 7, 12, 5, 0, 0, time.UTC))); diff != "" {
 		t.Errorf("second sweep (-want +got):\n%s", diff)
 	}
+	// Sent, the deleteAfterCompletion one-shot waits, completed, for its
+	// delivery; delivered, it is gone.
+	if code, doc := invokeAPI(t, router, "GET", "/periodic/once", ""); code != 200 || doc["state"] != "completed" {
+		t.Errorf("once with deleteAfterCompletion, sent: %d %v, want it kept, completed, until delivered", code, doc)
+	}
+	router.Invoker.(*Invoker).Now = clock.Now
+	got := map[string]int{} // every fire message, by timer and instant
+	var delivered bool
+	for range 5 {
+		out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			var msg FireMessage
+			json.Unmarshal([]byte(aws.ToString(m.Body)), &msg)
+			got[msg.TimerID+" "+msg.ScheduledAt.UTC().Format(time.RFC3339)]++
+			clients.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &cfg.FireQueueURL, ReceiptHandle: m.ReceiptHandle})
+			if msg.TimerID != "once" {
+				continue
+			}
+			if !msg.Final {
+				t.Errorf("once's last occurrence is not marked final: %s", aws.ToString(m.Body))
+			}
+			ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId),
+				ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), EventSource: "aws:sqs",
+				Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
+			if resp, err := router.Invoke(ctx, ev); err != nil || string(resp) != `{"batchItemFailures":[]}` {
+				t.Fatalf("invoke once's occurrence: %s %v", resp, err)
+			}
+			delivered = true
+		}
+		if delivered {
+			break
+		}
+	}
+	if !delivered {
+		t.Fatal("once's occurrence is not on the fire queue")
+	}
 	if got := next("once"); got != 404 {
-		t.Errorf("once with deleteAfterCompletion: GET = %v, want 404", got)
+		t.Errorf("once with deleteAfterCompletion, delivered: GET = %v, want 404", got)
 	}
 	if code, doc := invokeAPI(t, router, "GET", "/periodic/once-keep", ""); code != 200 || doc["state"] != "completed" || doc["nextFireAt"] != nil {
 		t.Errorf("once-keep after firing: %d %v, want state completed and no nextFireAt", code, doc)
@@ -121,7 +162,6 @@ func TestIntegrationSchedules(t *testing.T) {
 	}
 
 	// Every occurrence reached the fire queue once, with its instant.
-	got := map[string]int{}
 	for range 10 {
 		out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10})
 		if err != nil {

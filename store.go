@@ -483,7 +483,9 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 }
 
 // stepItem is the conditional write of one step: an update, or a delete
-// for a completed timer that asked for deleteAfterCompletion.
+// for a deleteAfterCompletion timer whose last occurrence was missed. One
+// whose last occurrence was sent is kept, completed, for the invoker to
+// delete after delivering it (DeleteCompleted).
 func (s *Store) stepItem(st Step) types.TransactWriteItem {
 	t := st.Timer
 	values := map[string]types.AttributeValue{
@@ -491,7 +493,7 @@ func (s *Store) stepItem(st Step) types.TransactWriteItem {
 		":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
 	}
 	const cond = "nextFireAt = :old AND version = :version"
-	if st.Next.IsZero() && t.DeleteAfterCompletion {
+	if st.Next.IsZero() && t.DeleteAfterCompletion && st.Missed {
 		return types.TransactWriteItem{Delete: &types.Delete{
 			TableName: &s.Table, Key: idKey(t.ID), ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 		}}
@@ -645,6 +647,25 @@ func (s *Store) Settle(ctx context.Context, id string, at time.Time, now time.Ti
 	})
 	if err != nil {
 		return fmt.Errorf("settle %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// DeleteCompleted deletes timer id once its last occurrence has its final
+// outcome (deleteAfterCompletion), unless it was replaced since (version)
+// or has an occurrence again. Already gone is no error.
+func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           &s.Table,
+		Key:                 idKey(id),
+		ConditionExpression: aws.String("version = :version AND attribute_not_exists(nextFireAt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("delete completed timer %s: %w", id, err)
 	}
 	return nil
 }

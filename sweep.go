@@ -333,6 +333,7 @@ func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, e
 			Retry:        retryOf(t),
 			Notify:       t.Notify,
 			Deployment:   t.Deployment,
+			Final:        nexts[i].IsZero() && t.DeleteAfterCompletion,
 		})
 		if err != nil {
 			res.Failed++

@@ -232,7 +232,7 @@ func (f *swStore) Advance(_ context.Context, steps []Step) ([]StepOutcome, error
 			continue
 		}
 		a := swApplied{ID: cur.ID, From: cur.NextFireAt, Next: st.Next, Missed: st.Missed}
-		if st.Next.IsZero() && cur.DeleteAfterCompletion {
+		if st.Next.IsZero() && cur.DeleteAfterCompletion && st.Missed {
 			delete(f.timers, cur.ID)
 			a.Deleted = true
 		} else {
@@ -1631,8 +1631,10 @@ func TestSweepAdvanceOutcomes(t *testing.T) {
 // ---------------------------------------------------------------- 10. one-off timers
 
 // TestSweepCompletedTimers: a timer with no occurrence left after the one
-// sent is advanced with a zero Next: deleted when it asked for
-// deleteAfterCompletion, otherwise kept without a next occurrence.
+// sent is advanced with a zero Next and kept without a next occurrence.
+// When it asked for deleteAfterCompletion its message is marked final, for
+// the invoker to delete it once delivered: deleted now, the invoker would
+// drop the occurrence as stale.
 func TestSweepCompletedTimers(t *testing.T) {
 	t.Parallel()
 	deleteAfter := func(tm *Timer) *Timer { tm.DeleteAfterCompletion = true; return tm }
@@ -1642,7 +1644,7 @@ func TestSweepCompletedTimers(t *testing.T) {
 	tests := []struct {
 		timer     *Timer
 		wantDelay int32
-		deleted   bool
+		final     bool
 	}{
 		{deleteAfter(swExpr("at-delete", "shard0", "at(2026-11-22T10:45:00)", "", swAt(10, 45, 0))), 30, true},
 		{swExpr("at-keep", "shard0", "at(2026-11-22T10:46:00)", "", swAt(10, 46, 0)), 90, false},
@@ -1657,8 +1659,10 @@ func TestSweepCompletedTimers(t *testing.T) {
 	)
 	for _, tt := range tests {
 		timers = append(timers, tt.timer)
-		wantSent = append(wantSent, swWant(tt.timer, tt.wantDelay))
-		wantApplied = append(wantApplied, swApplied{ID: tt.timer.ID, From: tt.timer.NextFireAt, Deleted: tt.deleted})
+		sent := swWant(tt.timer, tt.wantDelay)
+		sent.Msg.Final = tt.final
+		wantSent = append(wantSent, sent)
+		wantApplied = append(wantApplied, swApplied{ID: tt.timer.ID, From: tt.timer.NextFireAt})
 	}
 	swSortSent(wantSent)
 	swSortApplied(wantApplied)
@@ -1679,11 +1683,7 @@ func TestSweepCompletedTimers(t *testing.T) {
 		t.Errorf("advances (-want +got):\n%s", diff)
 	}
 	for _, tt := range tests {
-		got, ok := store.get(tt.timer.ID)
-		switch {
-		case tt.deleted && ok:
-			t.Errorf("%s kept, want deleted", tt.timer.ID)
-		case !tt.deleted && (!ok || !got.NextFireAt.IsZero()):
+		if got, ok := store.get(tt.timer.ID); !ok || !got.NextFireAt.IsZero() {
 			t.Errorf("%s: stored %v (next %v), want kept with no next occurrence", tt.timer.ID, ok, got.NextFireAt)
 		}
 	}

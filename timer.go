@@ -221,6 +221,11 @@ type FireMessage struct {
 	Notify       *Notify         `json:"notify,omitempty"`
 	// Deployment is the timer's, for the notification's text.
 	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// Final marks the last occurrence of a deleteAfterCompletion timer:
+	// the invoker deletes the timer once this occurrence has its final
+	// outcome. The sweeper cannot delete it when sending, since the
+	// invoker drops an occurrence of a timer that is gone.
+	Final bool `json:"final,omitempty"`
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`
