@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1328,7 +1329,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 	if got := outcomes(t, apiFn, "iam-callback"); !cmp.Equal(got, []string{"duplicate-suppressed#1", "delivered#1"}) {
 		t.Errorf("iam-callback history %v", got)
 	}
-	if got := queueMessages(t, env.harness.SQS, env.callback); len(got) == 0 || !slicesContain(got, `iam-callback {"hello":"iam"}`) {
+	if got := queueMessages(t, env.harness.SQS, env.callback); len(got) == 0 || !slices.Contains(got, `iam-callback {"hello":"iam"}`) {
 		t.Errorf("callback queue: %v, want iam-callback's data once", got)
 	} else if n := countPrefix(got, "iam-callback "); n != 1 {
 		t.Errorf("callback queue holds iam-callback %d times, want once: %v", n, got)
@@ -1476,15 +1477,6 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 	if len(denied) > 0 {
 		t.Errorf("calls the deployed template's policies do not allow:\n%s", strings.Join(denied, "\n"))
 	}
-}
-
-func slicesContain(s []string, v string) bool {
-	for _, e := range s {
-		if e == v {
-			return true
-		}
-	}
-	return false
 }
 
 func countPrefix(s []string, prefix string) int {
