@@ -568,7 +568,7 @@ func TestIntegrationREADME(t *testing.T) {
 				t.Fatalf("README line %d: %v", b.Line, err)
 			}
 			backgrounds = append(backgrounds, bg)
-			if err := bg.waitReady(b.ReadyWhen, 5*time.Minute); err != nil {
+			if err := bg.waitReady(b.ReadyWhen, 10*time.Minute); err != nil { // make run builds bootstrap: slow on a cold cache
 				t.Fatalf("README line %d: %s: %v; its output:\n%s", b.Line, bg.firstLine(), err, tail(bg.output(), 40))
 			}
 			t.Logf("README line %d: %s is running in the background (%s in)", b.Line, bg.firstLine(), time.Since(start).Round(time.Second))
