@@ -12,9 +12,12 @@ build:
 run:
 	./scripts/run-local.sh
 
-## test: unit and integration tests (integration tests start their own moto_server)
+## test: unit and integration tests (integration tests start their own moto_server;
+## TestIntegrationREADME runs the README's walk-through on ports 5000, 8080 and 9000).
+## The timeout is for the whole package: go test's default of 10 minutes is too
+## short for the integration tests on a slow or busy machine.
 test:
-	go test -race -count=1 $(TESTFLAGS) ./...
+	go test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
 precision:
