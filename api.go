@@ -37,6 +37,9 @@ type timerStore interface {
 	Group(ctx context.Context, group string, page func([]*Timer) error) error
 	List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error)
 	History(ctx context.Context, id string, limit int32) ([]LastFire, error)
+	PauseGroup(ctx context.Context, group, reason string, now time.Time) error
+	ResumeGroup(ctx context.Context, group string) error
+	GroupPause(ctx context.Context, group string) (*time.Time, string, error)
 }
 
 // API serves the REST API behind API Gateway (openapi.yaml describes it):
@@ -316,13 +319,24 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 		}
 	}
 	now := a.Now().UTC()
+	// The group's own record first: a timer created from now on takes the
+	// group's state, and the timers listed below are the ones before it.
+	var err error
+	if action == "pause" {
+		err = a.Timers.PauseGroup(ctx, group, reason, now)
+	} else {
+		err = a.Timers.ResumeGroup(ctx, group)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
 	var (
 		mu      sync.Mutex
 		changed int
 		total   int
 		errs    []error
 	)
-	err := a.Timers.Group(ctx, group, func(page []*Timer) error {
+	err = a.Timers.Group(ctx, group, func(page []*Timer) error {
 		var wg sync.WaitGroup
 		slots := make(chan struct{}, 16)
 		for _, t := range page {
@@ -382,6 +396,13 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 	t, err := a.newTimer(id, in)
 	if err != nil {
 		return 0, nil, err
+	}
+	if t.Group != "" {
+		// A timer a deployment adds to its paused group waits for the
+		// group's resume, as the group's other timers do.
+		if t.PausedAt, t.PauseReason, err = a.Timers.GroupPause(ctx, t.Group); err != nil {
+			return 0, nil, err
+		}
 	}
 	stored, created, err := a.Timers.Put(ctx, t)
 	if err != nil {

@@ -608,6 +608,43 @@ func TestAPILifecycleGroupPauseResume(t *testing.T) {
 	checkOthers("resume")
 }
 
+// TestAPILifecycleGroupPauseCoversNewTimers: a timer created in a paused
+// group is created paused, with the group's pause, and runs when the group
+// resumes; a timer that already exists keeps its own state, and another
+// group is not affected.
+func TestAPILifecycleGroupPauseCoversNewTimers(t *testing.T) {
+	t.Parallel()
+	e := newLCEnv(t)
+	running := e.put(t, "running", `{"timerCallbackData":0,"minuteOfHour":45}`)
+	e.clock.Set(lcPauseAt)
+	e.must(t, http.MethodPost, "/groups/qa/pause", `{"reason":"deploy 43"}`, http.StatusOK)
+
+	e.clock.Set(lcPauseAt.Add(time.Minute))
+	resp := e.must(t, http.MethodPut, "/periodic/qa-new", `{"timerCallbackData":1,"minuteOfHour":45,"group":"qa"}`, http.StatusCreated)
+	created := decodeLCDoc(t, resp)
+	want := created
+	want.State, want.NextFireAt, want.PausedAt, want.PauseReason = StatePaused, nil, ptrTo("2026-11-22T10:31:07Z"), "deploy 43"
+	if diff := cmp.Diff(want, created, lcDocOpts); diff != "" {
+		t.Errorf("created in the paused group (-want +got):\n%s", diff)
+	}
+	if other := e.put(t, "prod-new", `{"timerCallbackData":2,"minuteOfHour":45,"group":"prod"}`); other.State != StateActive {
+		t.Errorf("created in another group: state %q, want active", other.State)
+	}
+	if moved := e.put(t, "running", `{"timerCallbackData":0,"minuteOfHour":45,"group":"qa"}`); moved.State != StateActive || moved.PausedAt != nil ||
+		*moved.NextFireAt != *running.NextFireAt {
+		t.Errorf("an existing timer moved into the paused group: %+v, want it running as before", moved)
+	}
+
+	e.clock.Set(lcResumeAt)
+	e.must(t, http.MethodPost, "/groups/qa/resume", "", http.StatusOK)
+	if got := e.get(t, "qa-new"); got.State != StateActive || got.NextFireAt == nil || *got.NextFireAt != "2026-11-22T11:45:00Z" {
+		t.Errorf("after the group's resume: state %q next %v, want active at 11:45", got.State, got.NextFireAt)
+	}
+	if later := e.put(t, "qa-later", `{"timerCallbackData":3,"minuteOfHour":45,"group":"qa"}`); later.State != StateActive {
+		t.Errorf("created after the resume: state %q, want active", later.State)
+	}
+}
+
 func TestAPILifecycleGroupEmpty(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -34,6 +34,59 @@ type fakeTimerStore struct {
 	err    error    // when set, every call fails with it
 	// history is what History returns for each timer, newest first.
 	history map[string][]LastFire
+	// groups holds each paused group's pause: its instant and reason.
+	groups map[string]groupPause
+}
+
+// groupPause is a paused group's record in fakeTimerStore.
+type groupPause struct {
+	At     time.Time
+	Reason string
+}
+
+func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "PauseGroup "+group)
+	if f.err != nil {
+		return f.err
+	}
+	if f.groups == nil {
+		f.groups = map[string]groupPause{}
+	}
+	p, ok := f.groups[group]
+	if !ok {
+		p.At = now.UTC().Truncate(time.Second)
+	}
+	if reason != "" {
+		p.Reason = reason
+	}
+	f.groups[group] = p
+	return nil
+}
+
+func (f *fakeTimerStore) ResumeGroup(_ context.Context, group string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "ResumeGroup "+group)
+	if f.err != nil {
+		return f.err
+	}
+	delete(f.groups, group)
+	return nil
+}
+
+func (f *fakeTimerStore) GroupPause(_ context.Context, group string) (*time.Time, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	p, ok := f.groups[group]
+	if !ok {
+		return nil, "", nil
+	}
+	return &p.At, p.Reason, nil
 }
 
 func newFakeTimerStore() *fakeTimerStore {
@@ -68,9 +121,13 @@ func (f *fakeTimerStore) Put(_ context.Context, t *Timer) (*Timer, bool, error) 
 	if exists {
 		stored.CreatedAt = old.CreatedAt
 		stored.Version = old.Version + 1
-		if old.PausedAt != nil { // as Store.Put: a paused timer stays paused
-			stored.PausedAt, stored.PauseReason, stored.NextFireAt = old.PausedAt, old.PauseReason, time.Time{}
+		// As Store.Put: a paused timer stays paused, a running one runs.
+		stored.PausedAt, stored.PauseReason = old.PausedAt, old.PauseReason
+		if old.PausedAt != nil {
+			stored.NextFireAt = time.Time{}
 		}
+	} else if t.PausedAt != nil { // created in a paused group: created paused
+		stored.NextFireAt = time.Time{}
 	}
 	f.timers[t.ID] = &stored
 	c := stored

@@ -212,14 +212,35 @@ func (s *Store) Get(ctx context.Context, id string) (*Timer, error) {
 // A paused timer stays paused: the replacement is stored without a next
 // occurrence, which Resume computes. Whether it is paused is decided by the
 // write's own condition, not by a read before it.
+//
+// t.PausedAt set (its group is paused) creates a new timer paused, with
+// t.PauseReason; an existing timer keeps its own state.
 func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
 	av, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
 		return nil, false, fmt.Errorf("encode timer %s: %w", t.ID, err)
 	}
+	// A stored paused timer is written without a next occurrence.
+	asPaused := maps.Clone(av)
+	delete(asPaused, "nextFireAt")
+	var ccf *types.ConditionalCheckFailedException
+	if t.PausedAt != nil {
+		created := maps.Clone(asPaused)
+		created["pausedAt"] = &types.AttributeValueMemberS{Value: formatTime(t.PausedAt)}
+		if t.PauseReason != "" {
+			created["pauseReason"] = &types.AttributeValueMemberS{Value: t.PauseReason}
+		}
+		stored, _, err := s.put(ctx, t.ID, created, "attribute_not_exists(#createdAt)")
+		if !errors.As(err, &ccf) {
+			return stored, err == nil, err
+		}
+	}
 	for _, paused := range []bool{false, true, false} {
-		stored, created, err := s.put(ctx, t.ID, av, paused)
-		var ccf *types.ConditionalCheckFailedException
+		item, cond := av, "attribute_not_exists(#pausedAt)"
+		if paused {
+			item, cond = asPaused, "attribute_exists(#pausedAt)"
+		}
+		stored, created, err := s.put(ctx, t.ID, item, cond)
 		if errors.As(err, &ccf) {
 			continue // paused or resumed meanwhile: the other form
 		}
@@ -228,15 +249,9 @@ func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
 	return nil, false, fmt.Errorf("put timer %s: paused and resumed while being written", t.ID)
 }
 
-// put writes av as timer id on the condition that the stored timer is
-// (paused) or is not paused.
-func (s *Store) put(ctx context.Context, id string, av map[string]types.AttributeValue, paused bool) (*Timer, bool, error) {
-	cond := "attribute_not_exists(#pausedAt)"
-	if paused {
-		cond = "attribute_exists(#pausedAt)"
-		av = maps.Clone(av)
-		delete(av, "nextFireAt")
-	}
+// put writes av as timer id on cond, which may name #pausedAt and
+// #createdAt; an attribute of optionalAttrs that av lacks is removed.
+func (s *Store) put(ctx context.Context, id string, av map[string]types.AttributeValue, cond string) (*Timer, bool, error) {
 	names := map[string]string{"#createdAt": "createdAt", "#version": "version"}
 	values := map[string]types.AttributeValue{
 		":createdAt": av["createdAt"],
@@ -750,6 +765,52 @@ func (s *Store) History(ctx context.Context, id string, limit int32) ([]LastFire
 		h = append(h, f)
 	}
 	return h, nil
+}
+
+// groupKey is the item that records a group's pause, so that a timer
+// created in a paused group is created paused. Groups cannot contain '#'.
+func groupKey(group string) map[string]types.AttributeValue { return idKey("#group/" + group) }
+
+// PauseGroup records that group is paused, keeping the first pause's
+// instant and taking the new reason, if any.
+func (s *Store) PauseGroup(ctx context.Context, group, reason string, now time.Time) error {
+	expr := "SET pausedAt = if_not_exists(pausedAt, :now)"
+	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)}}
+	if reason != "" {
+		expr += ", pauseReason = :reason"
+		values[":reason"] = &types.AttributeValueMemberS{Value: reason}
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: groupKey(group),
+		UpdateExpression: &expr, ExpressionAttributeValues: values})
+	if err != nil {
+		return fmt.Errorf("pause group %s: %w", group, err)
+	}
+	return nil
+}
+
+// ResumeGroup records that group runs again.
+func (s *Store) ResumeGroup(ctx context.Context, group string) error {
+	if _, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: groupKey(group)}); err != nil {
+		return fmt.Errorf("resume group %s: %w", group, err)
+	}
+	return nil
+}
+
+// GroupPause returns when group was paused and why, or a nil instant while
+// it runs.
+func (s *Store) GroupPause(ctx context.Context, group string) (*time.Time, string, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: groupKey(group), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, "", fmt.Errorf("read group %s: %w", group, err)
+	}
+	var g struct {
+		PausedAt    string `dynamodbav:"pausedAt"`
+		PauseReason string `dynamodbav:"pauseReason"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &g); err != nil {
+		return nil, "", fmt.Errorf("decode group %s: %w", group, err)
+	}
+	return parseTime(g.PausedAt), g.PauseReason, nil
 }
 
 // Pause stops timer id from firing: it leaves the due index, and the

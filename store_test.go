@@ -172,3 +172,54 @@ func TestIntegrationLease(t *testing.T) {
 		t.Fatal("an event whose sweep did not complete could not try again")
 	}
 }
+
+// TestIntegrationGroupPause: the group's record on moto_server, and a
+// timer created paused because of it: out of the due index, kept paused
+// when replaced, and not listed as a timer itself.
+func TestIntegrationGroupPause(t *testing.T) {
+	ctx := context.Background()
+	s := motoStore(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if at, _, err := s.GroupPause(ctx, "qa"); err != nil || at != nil {
+		t.Fatalf("a group never paused: %v, %v", at, err)
+	}
+	if err := s.PauseGroup(ctx, "qa", "deploy 1", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PauseGroup(ctx, "qa", "", t0.Add(time.Minute)); err != nil { // again: the first instant stays
+		t.Fatal(err)
+	}
+	at, reason, err := s.GroupPause(ctx, "qa")
+	if err != nil || at == nil || !at.Equal(t0) || reason != "deploy 1" {
+		t.Fatalf("GroupPause = %v %q %v, want %s and the reason", at, reason, err, t0)
+	}
+	tm := &Timer{ID: "qa-new", ShardID: "shard0", Group: "qa", CallbackData: json.RawMessage(`1`),
+		NextFireAt: t0.Add(5 * time.Minute), CreatedAt: t0, UpdatedAt: t0, PausedAt: at, PauseReason: reason}
+	stored, created, err := s.Put(ctx, tm)
+	if err != nil || !created || stored.PausedAt == nil || !stored.PausedAt.Equal(t0) || stored.PauseReason != "deploy 1" || !stored.NextFireAt.IsZero() {
+		t.Fatalf("created in the paused group: %+v created=%v err=%v", stored, created, err)
+	}
+	again, created, err := s.Put(ctx, tm)
+	if err != nil || created || again.PausedAt == nil || again.Version != 2 || !again.NextFireAt.IsZero() {
+		t.Fatalf("replaced while paused: %+v created=%v err=%v", again, created, err)
+	}
+	var due []string
+	if err := s.Due(ctx, "shard0", t0.Add(time.Hour), func(page []*Timer) error {
+		for _, d := range page {
+			due = append(due, d.ID)
+		}
+		return nil
+	}); err != nil || len(due) != 0 {
+		t.Fatalf("due while paused: %v %v", due, err)
+	}
+	listed, _, err := s.List(ctx, "", "", 100, nil)
+	if err != nil || len(listed) != 1 || listed[0].ID != "qa-new" {
+		t.Fatalf("List = %v, %v; want only the timer, not the group's record", listed, err)
+	}
+	if err := s.ResumeGroup(ctx, "qa"); err != nil {
+		t.Fatal(err)
+	}
+	if at, _, err := s.GroupPause(ctx, "qa"); err != nil || at != nil {
+		t.Fatalf("after ResumeGroup: %v, %v", at, err)
+	}
+}
