@@ -137,7 +137,7 @@ func (n *Notify) Validate(prefix string) error {
 	if lone := w != "" && secretPattern.FindString(w) == w; !lone && !isHTTPURL(n.Webhook) {
 		return Errorf(EINVALID, "notify.webhook must be an absolute http or https URL")
 	}
-	if len(n.Channel) > 80 || strings.IndexFunc(n.Channel, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+	if utf8.RuneCountInString(n.Channel) > 80 || strings.IndexFunc(n.Channel, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 		return Errorf(EINVALID, "notify.channel must be at most 80 printable characters without spaces, such as ops-alerts")
 	}
 	return nil
