@@ -21,7 +21,7 @@ import (
 // delivers once, and a target answering 500 ends, after its retries, on
 // the dead-letter queue with the reason, as GET's lastFire shows.
 func TestIntegrationDelivery(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg.Shards, cfg.SecretPrefix, cfg.AllowPrivateTargets = 2, "/callclock/", true

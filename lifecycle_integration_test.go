@@ -17,7 +17,7 @@ import (
 // PUT while paused keeps the timer paused, and a timer fired by hand while
 // paused is delivered once.
 func TestIntegrationLifecycle(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg.Shards, cfg.AllowPrivateTargets = 2, true

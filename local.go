@@ -400,7 +400,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := provision(ctx, clients, DefaultStackNames, 30)
+	cfg, err := provision(ctx, clients, DefaultStackNames, deployedQueues())
 	if err != nil {
 		return fail(fmt.Errorf("provision local stack at %s: %w", os.Getenv("AWS_ENDPOINT_URL"), err))
 	}

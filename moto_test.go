@@ -123,11 +123,18 @@ func uniqueNames(t *testing.T) StackNames {
 }
 
 // motoStack provisions a table and queues of the test's own on the shared
-// moto_server and returns the clients and the Config naming them.
+// moto_server and returns the clients and the Config naming them. The
+// queues are template.yaml's (deployedQueues), except that a
+// visibilitySeconds above 0 replaces both queues' visibility timeouts, for
+// a test that waits for a message to be handed out again.
 func motoStack(t *testing.T, visibilitySeconds int) (awsClients, Config) {
 	t.Helper()
 	clients := motoClients(t, needMoto(t))
-	cfg, err := provision(context.Background(), clients, uniqueNames(t), visibilitySeconds)
+	queues := deployedQueues()
+	if visibilitySeconds > 0 {
+		queues.Fire.VisibilitySeconds, queues.Callback.VisibilitySeconds = visibilitySeconds, visibilitySeconds
+	}
+	cfg, err := provision(context.Background(), clients, uniqueNames(t), queues)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // checks that every occurrence reaches the fire queue exactly once, that
 // every timer moves on, and that a repeated event sweeps nothing.
 func TestIntegrationSweepPages(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx := context.Background()
 	store := NewStore(clients.DynamoDB, cfg.Table)
 	store.PageLimit = 7
