@@ -45,7 +45,7 @@ func TestIntegrationDelivery(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	now := time.Now().UTC().Truncate(time.Second)
-	router := motoRouter(cfg, clients, log)
+	router := newRouter(cfg, clients, log)
 	router.Sweeper.(*Sweeper).Now = func() time.Time { return now.Add(5 * time.Second) }
 	api, _ := startLocal(t, ctx, router, cfg, clients, log)
 	// The local stack sweeps once as it starts; let that pass first.

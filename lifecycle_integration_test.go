@@ -37,7 +37,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	clock := newTestClock(time.Now().UTC().Truncate(time.Second))
-	router := motoRouter(cfg, clients, log)
+	router := newRouter(cfg, clients, log)
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
 	api, _ := startLocal(t, ctx, router, cfg, clients, log)

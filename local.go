@@ -367,16 +367,6 @@ func sqsRecord(m sqstypes.Message, arn, region string) events.SQSMessage {
 
 func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
-// serializeSweeps makes the router's sweeper do one thing at a time, for
-// moto_server. moto copies a whole table for every TransactWriteItems, and
-// fails the transaction when another request changes the table meanwhile;
-// on AWS the sweeper works its shards and chunks in parallel.
-func serializeSweeps(r *Router) {
-	if sw, ok := r.Sweeper.(*Sweeper); ok {
-		sw.ShardConcurrency, sw.Workers = 1, 1
-	}
-}
-
 // runLocal is `bootstrap local`.
 func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
 	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION]", stderr)
@@ -400,6 +390,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
+	clients = clients.forLocalEndpoint()
 	cfg, err := provision(ctx, clients, DefaultStackNames, deployedQueues())
 	if err != nil {
 		return fail(fmt.Errorf("provision local stack at %s: %w", os.Getenv("AWS_ENDPOINT_URL"), err))
@@ -411,7 +402,14 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return fail(err)
 	}
 	router := newRouter(cfg, clients, log)
-	serializeSweeps(router)
+	if sw, ok := router.Sweeper.(*Sweeper); ok {
+		// moto copies the whole table for each item of a transaction, and
+		// its DynamoDB requests go one at a time (see localClient): a
+		// transaction of 25 holds every claim back for a second or more on
+		// a busy machine; one of one lets them in between. Each step is
+		// conditional on its own either way.
+		sw.WriteBatch = 1
+	}
 	l := &Local{
 		Handler:          router,
 		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),

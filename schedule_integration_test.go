@@ -41,7 +41,7 @@ func TestIntegrationSchedules(t *testing.T) {
 	ctx := context.Background()
 	cfg.Shards = 2
 	clock := newTestClock(time.Date(2026, 3, 7, 12, 0, 30, 0, time.UTC))
-	router := motoRouter(cfg, clients, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	router := newRouter(cfg, clients, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
 

@@ -42,8 +42,7 @@ func TestIntegrationSweepPages(t *testing.T) {
 	}
 	sw := NewSweeper(store, clients.SQS, cfg.FireQueueURL)
 	sw.Shards, sw.Now, sw.Log = shards, func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	sw.Lookahead = 30 * time.Second        // only the 10:00 occurrences
-	sw.ShardConcurrency, sw.Workers = 1, 1 // see serializeSweeps
+	sw.Lookahead = 30 * time.Second // only the 10:00 occurrences
 
 	res, err := sw.Sweep(ctx, "event-1")
 	if err != nil {
