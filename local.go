@@ -51,6 +51,9 @@ type Local struct {
 	Region, Account string
 	// SweepEvery is the interval between scheduled events. Default 1 minute.
 	SweepEvery time.Duration
+	// Timeouts end each invocation as Lambda's timeout of its function
+	// would; zero, never.
+	Timeouts FunctionTimeouts
 	// PollWait is the SQS long-poll wait; under a second it is the pause
 	// between short polls instead. `bootstrap local` uses 100 ms: moto's
 	// long poll answers only when its wait ends, which would make firings
@@ -58,6 +61,39 @@ type Local struct {
 	// late the local stack sees a message that became visible.
 	PollWait time.Duration
 	Log      *slog.Logger
+}
+
+// FunctionTimeouts are the Lambda timeouts of the stack's functions.
+type FunctionTimeouts struct {
+	API, Sweep, Invoke time.Duration
+}
+
+// deployedTimeouts returns template.yaml's function timeouts. They bound
+// how long a local invocation runs, as on Lambda: the fire queue's
+// visibility timeout (six times the invoker's) relies on it, since a batch
+// still running when its messages become visible again would be delivered
+// twice. TestLocalTimeoutsMatchTemplate checks them.
+func deployedTimeouts() FunctionTimeouts {
+	return FunctionTimeouts{API: 10 * time.Second, Sweep: 60 * time.Second, Invoke: 30 * time.Second}
+}
+
+// errTimedOut is what an invocation that ran out of time fails with.
+var errTimedOut = errors.New("task timed out")
+
+// invoke runs one event through the handler within limit (none when 0),
+// and fails it, as Lambda does, when it runs out of time: whatever it
+// answered then is not used.
+func (l *Local) invoke(ctx context.Context, limit time.Duration, payload []byte) ([]byte, error) {
+	if limit <= 0 {
+		return l.Handler.Invoke(ctx, payload)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
+	defer cancel()
+	out, err := l.Handler.Invoke(ctx, payload)
+	if errors.Is(context.Cause(ctx), errTimedOut) {
+		return nil, fmt.Errorf("%w after %s", errTimedOut, limit)
+	}
+	return out, err
 }
 
 // maxLocalBody is the largest request the local API Gateway reads; the
@@ -85,7 +121,7 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, EINTERNAL, "internal error")
 		return
 	}
-	out, err := l.Handler.Invoke(r.Context(), payload)
+	out, err := l.invoke(r.Context(), l.Timeouts.API, payload)
 	var resp events.APIGatewayProxyResponse
 	if err == nil {
 		err = json.Unmarshal(out, &resp)
@@ -222,7 +258,7 @@ func (l *Local) sweepOnce(ctx context.Context) {
 		Detail:     json.RawMessage(`{}`),
 	}
 	payload, _ := json.Marshal(ev)
-	if _, err := l.Handler.Invoke(ctx, payload); err != nil && ctx.Err() == nil {
+	if _, err := l.invoke(ctx, l.Timeouts.Sweep, payload); err != nil && ctx.Err() == nil {
 		l.Log.Error("sweep failed", "error", err.Error())
 	}
 }
@@ -291,7 +327,7 @@ func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn st
 		ev.Records[i] = sqsRecord(m, arn, l.Region)
 	}
 	payload, _ := json.Marshal(ev)
-	out, err := l.Handler.Invoke(ctx, payload)
+	out, err := l.invoke(ctx, l.Timeouts.Invoke, payload)
 	var resp events.SQSEventResponse
 	if err == nil {
 		err = json.Unmarshal(out, &resp)
@@ -419,6 +455,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		Region:           awsCfg.Region,
 		Account:          "123456789012",
 		SweepEvery:       *every,
+		Timeouts:         deployedTimeouts(),
 		PollWait:         100 * time.Millisecond,
 		Log:              log,
 	}

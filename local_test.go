@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestIntegrationLocalDynamoDBIsAtomic races what moto_server does not
@@ -247,5 +251,78 @@ func TestLocalClientKeepsEarlyAnswers(t *testing.T) {
 	}
 	if got, err := send(newLocalClient(srv.Client(), false)); err != nil || got != answer {
 		t.Errorf("through localClient: %q, %v; want the whole answer", got, err)
+	}
+}
+
+// TestLocalTimeoutsMatchTemplate checks the local stack's function
+// timeouts against template.yaml's after the SAM transform.
+func TestLocalTimeoutsMatchTemplate(t *testing.T) {
+	tpl := deployedTemplate(t)
+	want := map[string]float64{}
+	for _, fn := range []string{"ApiFunction", "SweepFunction", "InvokeFunction"} {
+		want[fn], _ = templateResource(t, tpl, fn)["Timeout"].(float64)
+	}
+	d := deployedTimeouts()
+	got := map[string]float64{"ApiFunction": d.API.Seconds(), "SweepFunction": d.Sweep.Seconds(), "InvokeFunction": d.Invoke.Seconds()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local function timeouts differ from template.yaml's (-template +local):\n%s", diff)
+	}
+}
+
+// stuckHandler answers only once its invocation's context ends, as a
+// function whose call to a stalled endpoint outlasts its timeout; it
+// answers an SQS batch with no failures, an API event with a 200.
+type stuckHandler struct{}
+
+func (stuckHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	<-ctx.Done()
+	if bytes.Contains(payload, []byte(`"Records"`)) {
+		return []byte(`{"batchItemFailures":[]}`), nil
+	}
+	return []byte(`{"statusCode":200,"body":"{}"}`), nil
+}
+
+// deleteRecorder is an SQS that records deletes.
+type deleteRecorder struct {
+	mu      sync.Mutex
+	deletes int
+}
+
+func (q *deleteRecorder) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+func (q *deleteRecorder) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deletes += len(in.Entries)
+	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+// TestLocalTimeouts runs invocations that outlast their function's
+// timeout: as on Lambda, a timed-out SQS batch fails whole, so none of
+// its messages is deleted (SQS hands them out again once their
+// visibility timeout ends), and a timed-out API call is a 502.
+func TestLocalTimeouts(t *testing.T) {
+	logs := &syncBuffer{}
+	q := &deleteRecorder{}
+	l := &Local{Handler: stuckHandler{}, Queue: q, Verifier: verifierAt(0),
+		FireQueueURL: "http://127.0.0.1:1/123456789012/fire", Region: "us-east-1", Account: "123456789012",
+		Timeouts: FunctionTimeouts{API: time.Millisecond, Invoke: time.Millisecond},
+		Log:      slog.New(slog.NewJSONHandler(logs, nil))}
+	msgs := []sqstypes.Message{{MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"), Body: aws.String(`{}`)}}
+	l.invokeBatch(context.Background(), msgs, "arn:aws:sqs:us-east-1:123456789012:fire")
+	if q.deletes != 0 {
+		t.Errorf("a timed-out batch deleted %d messages, want none", q.deletes)
+	}
+	if !strings.Contains(logs.String(), "task timed out after 1ms") {
+		t.Errorf("no timeout logged: %s", logs)
+	}
+
+	req, _ := signed(t, sigGet)
+	rec := httptest.NewRecorder()
+	l.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadGateway {
+		t.Errorf("timed-out API call: %d %s, want 502", rec.Code, rec.Body)
 	}
 }
