@@ -46,6 +46,10 @@ func TestIntegrationDelivery(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	now := time.Now().UTC().Truncate(time.Second)
 	router := newRouter(cfg, clients, log)
+	// The timers' first occurrence is the API's now: pinned, so that the
+	// copy sent below, at now, is the same occurrence however long the
+	// start-up takes on a busy machine.
+	router.API.(*API).Now = func() time.Time { return now }
 	router.Sweeper.(*Sweeper).Now = func() time.Time { return now.Add(5 * time.Second) }
 	api, _ := startLocal(t, ctx, router, cfg, clients, log)
 	// The local stack sweeps once as it starts; let that pass first.
