@@ -115,6 +115,7 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	clients = clients.forLocalEndpoint()
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("no AWS credentials (for the local stack: export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_ENDPOINT_URL=http://127.0.0.1:5000): %w", err)
 	}
@@ -134,9 +135,6 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 	}
 	if inv, ok := router.Invoker.(*Invoker); ok {
 		inv.Metrics = NewMetrics(os.Stderr)
-	}
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		serializeSweeps(router) // a local endpoint such as moto_server
 	}
 	return router, nil
 }

@@ -59,7 +59,7 @@ func TestCLIUsage(t *testing.T) {
 func TestIntegrationInvokeSamples(t *testing.T) {
 	endpoint := needMoto(t)
 	clients := motoClients(t, endpoint)
-	cfg, err := provision(context.Background(), clients, uniqueNames(t), 30)
+	cfg, err := provision(context.Background(), clients, uniqueNames(t), deployedQueues())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -116,6 +118,87 @@ func loadAWS(ctx context.Context, defaultRegion string) (aws.Config, awsClients,
 		SQS:      sqs.NewFromConfig(cfg),
 		SSM:      ssm.NewFromConfig(cfg),
 	}, nil
+}
+
+// forLocalEndpoint returns c with clients fit for a local endpoint such
+// as moto_server, for each client whose endpoint is overridden
+// (AWS_ENDPOINT_URL): every client sends its requests through localClient,
+// and DynamoDB's go one at a time. `bootstrap local`, `bootstrap invoke`
+// and the integration tests call it; Lambda's clients, on AWS itself,
+// never go through it.
+func (c awsClients) forLocalEndpoint() awsClients {
+	if o := c.DynamoDB.Options(); aws.ToString(o.BaseEndpoint) != "" {
+		c.DynamoDB = dynamodb.New(o, func(o *dynamodb.Options) { o.HTTPClient = newLocalClient(o.HTTPClient, true) })
+	}
+	if o := c.SQS.Options(); aws.ToString(o.BaseEndpoint) != "" {
+		c.SQS = sqs.New(o, func(o *sqs.Options) { o.HTTPClient = newLocalClient(o.HTTPClient, false) })
+	}
+	if o := c.SSM.Options(); aws.ToString(o.BaseEndpoint) != "" {
+		c.SSM = ssm.New(o, func(o *ssm.Options) { o.HTTPClient = newLocalClient(o.HTTPClient, false) })
+	}
+	return c
+}
+
+// localClient is the HTTP client of an SDK client whose endpoint is local.
+// It mends two things that make moto_server unlike AWS.
+//
+// Lost responses. A local endpoint can answer a request before net/http
+// has finished with its body: net/http, having sent the body, reads it
+// once more to check that nothing follows, and the SDK closes the body as
+// soon as Do returns; its closed body then reports io.EOF from WriteTo,
+// which net/http takes for a failed write, and it closes the connection
+// under the response. The SDK sees a broken response and retries a
+// request moto has carried out: a ReceiveMessage whose messages then wait
+// out their visibility timeout, a SendMessageBatch sent twice, a
+// transaction applied twice. localClient gives net/http a copy of the body
+// in memory, which the SDK's Close does not touch.
+//
+// Atomicity (DynamoDB only). moto serves each request on a thread of its
+// own with no lock around a table, so what DynamoDB does atomically it
+// does not: its TransactWriteItems copies the whole table and, when the
+// transaction fails, puts that copy back, losing the writes other requests
+// made (and moto acknowledged) meanwhile; and the copy fails ("dictionary
+// changed size during iteration", a 500) when another request adds an
+// item while it is taken. One request at a time makes every operation
+// atomic, and costs little: moto, one Python process, runs about one
+// request at a time anyway.
+type localClient struct {
+	next aws.HTTPClient
+	// turn, when not nil, holds a token while a request is at the
+	// endpoint; a channel, unlike a mutex, lets a request whose context
+	// ends stop waiting, and serves the waiting ones in order.
+	turn chan struct{}
+}
+
+func newLocalClient(next aws.HTTPClient, oneAtATime bool) *localClient {
+	c := &localClient{next: next}
+	if oneAtATime {
+		c.turn = make(chan struct{}, 1)
+	}
+	return c
+}
+
+// Do sends req, once the requests before it have been answered when they
+// go one at a time. moto has finished with its tables by the time it
+// answers: it computes the whole response before it writes any of it.
+func (c *localClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	if c.turn != nil {
+		select {
+		case c.turn <- struct{}{}:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		defer func() { <-c.turn }()
+	}
+	return c.next.Do(req)
 }
 
 // loadEnv reads the Config and the SDK configuration from the process

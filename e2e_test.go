@@ -109,7 +109,7 @@ func TestIntegrationE2E(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	clock := newTestClock(time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC))
-	router := motoRouter(cfg, clients, log)
+	router := newRouter(cfg, clients, log)
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
 	api, done := startLocal(t, ctx, router, cfg, clients, log)

@@ -17,7 +17,7 @@ import (
 // PUT while paused keeps the timer paused, and a timer fired by hand while
 // paused is delivered once.
 func TestIntegrationLifecycle(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg.Shards, cfg.AllowPrivateTargets = 2, true
@@ -37,7 +37,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	clock := newTestClock(time.Now().UTC().Truncate(time.Second))
-	router := motoRouter(cfg, clients, log)
+	router := newRouter(cfg, clients, log)
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
 	api, _ := startLocal(t, ctx, router, cfg, clients, log)

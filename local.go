@@ -51,6 +51,9 @@ type Local struct {
 	Region, Account string
 	// SweepEvery is the interval between scheduled events. Default 1 minute.
 	SweepEvery time.Duration
+	// Timeouts end each invocation as Lambda's timeout of its function
+	// would; zero, never.
+	Timeouts FunctionTimeouts
 	// PollWait is the SQS long-poll wait; under a second it is the pause
 	// between short polls instead. `bootstrap local` uses 100 ms: moto's
 	// long poll answers only when its wait ends, which would make firings
@@ -58,6 +61,39 @@ type Local struct {
 	// late the local stack sees a message that became visible.
 	PollWait time.Duration
 	Log      *slog.Logger
+}
+
+// FunctionTimeouts are the Lambda timeouts of the stack's functions.
+type FunctionTimeouts struct {
+	API, Sweep, Invoke time.Duration
+}
+
+// deployedTimeouts returns template.yaml's function timeouts. They bound
+// how long a local invocation runs, as on Lambda: the fire queue's
+// visibility timeout (six times the invoker's) relies on it, since a batch
+// still running when its messages become visible again would be delivered
+// twice. TestLocalTimeoutsMatchTemplate checks them.
+func deployedTimeouts() FunctionTimeouts {
+	return FunctionTimeouts{API: 10 * time.Second, Sweep: 60 * time.Second, Invoke: 30 * time.Second}
+}
+
+// errTimedOut is what an invocation that ran out of time fails with.
+var errTimedOut = errors.New("task timed out")
+
+// invoke runs one event through the handler within limit (none when 0),
+// and fails it, as Lambda does, when it runs out of time: whatever it
+// answered then is not used.
+func (l *Local) invoke(ctx context.Context, limit time.Duration, payload []byte) ([]byte, error) {
+	if limit <= 0 {
+		return l.Handler.Invoke(ctx, payload)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
+	defer cancel()
+	out, err := l.Handler.Invoke(ctx, payload)
+	if errors.Is(context.Cause(ctx), errTimedOut) {
+		return nil, fmt.Errorf("%w after %s", errTimedOut, limit)
+	}
+	return out, err
 }
 
 // maxLocalBody is the largest request the local API Gateway reads; the
@@ -85,7 +121,7 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, EINTERNAL, "internal error")
 		return
 	}
-	out, err := l.Handler.Invoke(r.Context(), payload)
+	out, err := l.invoke(r.Context(), l.Timeouts.API, payload)
 	var resp events.APIGatewayProxyResponse
 	if err == nil {
 		err = json.Unmarshal(out, &resp)
@@ -222,7 +258,7 @@ func (l *Local) sweepOnce(ctx context.Context) {
 		Detail:     json.RawMessage(`{}`),
 	}
 	payload, _ := json.Marshal(ev)
-	if _, err := l.Handler.Invoke(ctx, payload); err != nil && ctx.Err() == nil {
+	if _, err := l.invoke(ctx, l.Timeouts.Sweep, payload); err != nil && ctx.Err() == nil {
 		l.Log.Error("sweep failed", "error", err.Error())
 	}
 }
@@ -291,7 +327,7 @@ func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn st
 		ev.Records[i] = sqsRecord(m, arn, l.Region)
 	}
 	payload, _ := json.Marshal(ev)
-	out, err := l.Handler.Invoke(ctx, payload)
+	out, err := l.invoke(ctx, l.Timeouts.Invoke, payload)
 	var resp events.SQSEventResponse
 	if err == nil {
 		err = json.Unmarshal(out, &resp)
@@ -367,16 +403,6 @@ func sqsRecord(m sqstypes.Message, arn, region string) events.SQSMessage {
 
 func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
-// serializeSweeps makes the router's sweeper do one thing at a time, for
-// moto_server. moto copies a whole table for every TransactWriteItems, and
-// fails the transaction when another request changes the table meanwhile;
-// on AWS the sweeper works its shards and chunks in parallel.
-func serializeSweeps(r *Router) {
-	if sw, ok := r.Sweeper.(*Sweeper); ok {
-		sw.ShardConcurrency, sw.Workers = 1, 1
-	}
-}
-
 // runLocal is `bootstrap local`.
 func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
 	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION]", stderr)
@@ -400,7 +426,8 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := provision(ctx, clients, DefaultStackNames, 30)
+	clients = clients.forLocalEndpoint()
+	cfg, err := provision(ctx, clients, DefaultStackNames, deployedQueues())
 	if err != nil {
 		return fail(fmt.Errorf("provision local stack at %s: %w", os.Getenv("AWS_ENDPOINT_URL"), err))
 	}
@@ -411,7 +438,14 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return fail(err)
 	}
 	router := newRouter(cfg, clients, log)
-	serializeSweeps(router)
+	if sw, ok := router.Sweeper.(*Sweeper); ok {
+		// moto copies the whole table for each item of a transaction, and
+		// its DynamoDB requests go one at a time (see localClient): a
+		// transaction of 25 holds every claim back for a second or more on
+		// a busy machine; one of one lets them in between. Each step is
+		// conditional on its own either way.
+		sw.WriteBatch = 1
+	}
 	l := &Local{
 		Handler:          router,
 		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),
@@ -421,6 +455,7 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		Region:           awsCfg.Region,
 		Account:          "123456789012",
 		SweepEvery:       *every,
+		Timeouts:         deployedTimeouts(),
 		PollWait:         100 * time.Millisecond,
 		Log:              log,
 	}

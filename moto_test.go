@@ -100,7 +100,8 @@ func needMoto(t *testing.T) string {
 // testCreds are the static credentials tests sign with and moto accepts.
 var testCreds = aws.Credentials{AccessKeyID: "AKIDCALLCLOCKTEST", SecretAccessKey: "callclock-test-secret"}
 
-// motoClients returns real SDK clients pointed at endpoint.
+// motoClients returns real SDK clients pointed at endpoint, DynamoDB's one
+// request at a time, as the local stack's are (see localClient).
 func motoClients(t *testing.T, endpoint string) awsClients {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
@@ -112,7 +113,8 @@ func motoClients(t *testing.T, endpoint string) awsClients {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return awsClients{DynamoDB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
+	c := awsClients{DynamoDB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
+	return c.forLocalEndpoint() // as `bootstrap local` does
 }
 
 // uniqueNames gives each test its own table and queues in the shared moto.
@@ -123,11 +125,18 @@ func uniqueNames(t *testing.T) StackNames {
 }
 
 // motoStack provisions a table and queues of the test's own on the shared
-// moto_server and returns the clients and the Config naming them.
+// moto_server and returns the clients and the Config naming them. The
+// queues are template.yaml's (deployedQueues), except that a
+// visibilitySeconds above 0 replaces both queues' visibility timeouts, for
+// a test that waits for a message to be handed out again.
 func motoStack(t *testing.T, visibilitySeconds int) (awsClients, Config) {
 	t.Helper()
 	clients := motoClients(t, needMoto(t))
-	cfg, err := provision(context.Background(), clients, uniqueNames(t), visibilitySeconds)
+	queues := deployedQueues()
+	if visibilitySeconds > 0 {
+		queues.Fire.VisibilitySeconds, queues.Callback.VisibilitySeconds = visibilitySeconds, visibilitySeconds
+	}
+	cfg, err := provision(context.Background(), clients, uniqueNames(t), queues)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,14 +168,6 @@ func startLocal(t *testing.T, ctx context.Context, router *Router, cfg Config, c
 	done := make(chan error, 1)
 	go func() { done <- local.Run(ctx, ln) }()
 	return "http://" + ln.Addr().String(), done
-}
-
-// motoRouter is newRouter for moto_server, whose transactions need the
-// sweeps serialized (see serializeSweeps).
-func motoRouter(cfg Config, clients awsClients, log *slog.Logger) *Router {
-	r := newRouter(cfg, clients, log)
-	serializeSweeps(r)
-	return r
 }
 
 // motoStore is a Store on a table of the test's own on moto_server.

@@ -24,25 +24,66 @@ type StackNames struct {
 // use when TABLE_NAME and the queue URLs are not set.
 var DefaultStackNames = StackNames{Table: "callclock-timers", FireQueue: "callclock-fire", CallbackQueue: "callclock-callback"}
 
-// maxReceiveCount is how often a message is received before its queue's
-// redrive policy moves it to the dead-letter queue (as in template.yaml).
-const maxReceiveCount = 5
+// QueueSettings are the attributes of one of the stack's queues and of its
+// dead-letter queue, as template.yaml deploys them.
+type QueueSettings struct {
+	// VisibilitySeconds is the queue's VisibilityTimeout.
+	VisibilitySeconds int
+	// RetentionSeconds is the queue's MessageRetentionPeriod.
+	RetentionSeconds int
+	// MaxReceiveCount is how often a message is received before the
+	// queue's redrive policy moves it to the dead-letter queue.
+	MaxReceiveCount int
+	// DeadLetterRetentionSeconds is the dead-letter queue's
+	// MessageRetentionPeriod.
+	DeadLetterRetentionSeconds int
+}
 
-// provision creates the table and queues of names if they are missing, for
-// the local stack, and returns a Config naming them. Each queue gets a
-// dead-letter queue named "<queue>-dlq".
-func provision(ctx context.Context, c awsClients, names StackNames, visibilitySeconds int) (Config, error) {
+// StackQueues are the settings of the stack's two queues.
+type StackQueues struct {
+	Fire, Callback QueueSettings
+}
+
+// SQS's defaults, which template.yaml keeps wherever it sets nothing.
+const (
+	sqsDefaultVisibilitySeconds = 30
+	sqsDefaultRetentionSeconds  = 4 * 24 * 3600
+	sqsMaxRetentionSeconds      = 14 * 24 * 3600
+)
+
+// deployedQueues returns the queue settings of template.yaml, so that the
+// local stack's queues behave as the deployed ones do: a delivery that
+// outlasts a 30-second visibility timeout is handed out again while it
+// still runs, which 180 seconds (six times the invoker's timeout) rules
+// out. TestProvisionMatchesTemplate checks these against the template.
+func deployedQueues() StackQueues {
+	return StackQueues{
+		// The invoker dead-letters fire messages itself when their retries
+		// run out (up to 185); the redrive policy is only the backstop.
+		Fire: QueueSettings{VisibilitySeconds: 180, RetentionSeconds: sqsDefaultRetentionSeconds,
+			MaxReceiveCount: 1000, DeadLetterRetentionSeconds: sqsMaxRetentionSeconds},
+		Callback: QueueSettings{VisibilitySeconds: sqsDefaultVisibilitySeconds, RetentionSeconds: sqsDefaultRetentionSeconds,
+			MaxReceiveCount: 5, DeadLetterRetentionSeconds: sqsMaxRetentionSeconds},
+	}
+}
+
+// deadLetterName is the name of queue's dead-letter queue in the local stack.
+func deadLetterName(queue string) string { return queue + "-dlq" }
+
+// provision creates the table and queues of names if they are missing, and
+// gives the queues the settings of queues, for the local stack; it returns
+// a Config naming them. Each queue gets a dead-letter queue named
+// deadLetterName(queue).
+func provision(ctx context.Context, c awsClients, names StackNames, queues StackQueues) (Config, error) {
 	cfg := Config{Table: names.Table}
 	if err := ensureTable(ctx, c.DynamoDB, names.Table); err != nil {
 		return cfg, err
 	}
 	var err error
-	// The invoker dead-letters fire messages itself when their retries run
-	// out (up to 185); the redrive policy is only the backstop.
-	if cfg.FireQueueURL, cfg.DeadLetterQueueURL, err = ensureQueue(ctx, c.SQS, names.FireQueue, visibilitySeconds, 1000); err != nil {
+	if cfg.FireQueueURL, cfg.DeadLetterQueueURL, err = ensureQueue(ctx, c.SQS, names.FireQueue, queues.Fire); err != nil {
 		return cfg, err
 	}
-	if cfg.CallbackQueueURL, _, err = ensureQueue(ctx, c.SQS, names.CallbackQueue, visibilitySeconds, maxReceiveCount); err != nil {
+	if cfg.CallbackQueueURL, _, err = ensureQueue(ctx, c.SQS, names.CallbackQueue, queues.Callback); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -95,31 +136,44 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	return dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &table}, 2*time.Minute)
 }
 
-// ensureQueue creates queue name and its dead-letter queue "<name>-dlq",
-// and returns both URLs.
-func ensureQueue(ctx context.Context, q *sqs.Client, name string, visibilitySeconds, maxReceives int) (string, string, error) {
-	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+// ensureQueue creates queue name and its dead-letter queue, gives both
+// the attributes of set, and returns both URLs. A queue that exists
+// already (a moto_server left running) gets them too: CreateQueue would
+// refuse it attributes that differ from its own.
+func ensureQueue(ctx context.Context, q *sqs.Client, name string, set QueueSettings) (string, string, error) {
+	dlq, err := ensureQueueAttributes(ctx, q, deadLetterName(name), map[string]string{
+		"VisibilityTimeout":      strconv.Itoa(sqsDefaultVisibilitySeconds),
+		"MessageRetentionPeriod": strconv.Itoa(set.DeadLetterRetentionSeconds),
+	})
 	if err != nil {
-		return "", "", fmt.Errorf("create queue %s-dlq: %w", name, err)
+		return "", "", err
 	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		QueueUrl: &dlq, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("read queue %s-dlq: %w", name, err)
+		return "", "", fmt.Errorf("read queue %s: %w", deadLetterName(name), err)
 	}
-	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: &name,
-		Attributes: map[string]string{
-			"VisibilityTimeout": strconv.Itoa(visibilitySeconds),
-			"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
-				attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], maxReceives),
-		},
+	url, err := ensureQueueAttributes(ctx, q, name, map[string]string{
+		"VisibilityTimeout":      strconv.Itoa(set.VisibilitySeconds),
+		"MessageRetentionPeriod": strconv.Itoa(set.RetentionSeconds),
+		"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`,
+			attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], set.MaxReceiveCount),
 	})
+	return url, dlq, err
+}
+
+// ensureQueueAttributes creates queue name if it is missing, sets attrs on
+// it and returns its URL.
+func ensureQueueAttributes(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (string, error) {
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: &name})
 	if err != nil {
-		return "", "", fmt.Errorf("create queue %s: %w", name, err)
+		return "", fmt.Errorf("create queue %s: %w", name, err)
 	}
-	return aws.ToString(out.QueueUrl), aws.ToString(dlq.QueueUrl), nil
+	if _, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: attrs}); err != nil {
+		return "", fmt.Errorf("set the attributes of queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
 }
 
 // resolveQueues fills in queue URLs that cfg lacks by looking up the
@@ -130,7 +184,7 @@ func resolveQueues(ctx context.Context, q *sqs.Client, cfg *Config, names StackN
 		url  *string
 		name string
 	}{{&cfg.FireQueueURL, names.FireQueue}, {&cfg.CallbackQueueURL, names.CallbackQueue},
-		{&cfg.DeadLetterQueueURL, names.FireQueue + "-dlq"}} {
+		{&cfg.DeadLetterQueueURL, deadLetterName(names.FireQueue)}} {
 		if *f.url != "" {
 			continue
 		}

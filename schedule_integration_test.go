@@ -38,11 +38,11 @@ func invokeAPI(t *testing.T, r *Router, method, path, body string) (int, map[str
 // through the API, the table and the sweeper on moto_server, checking
 // every computed instant and what each sweep enqueues.
 func TestIntegrationSchedules(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx := context.Background()
 	cfg.Shards = 2
 	clock := newTestClock(time.Date(2026, 3, 7, 12, 0, 30, 0, time.UTC))
-	router := motoRouter(cfg, clients, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	router := newRouter(cfg, clients, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	router.API.(*API).Now = clock.Now
 	router.Sweeper.(*Sweeper).Now = clock.Now
 

@@ -19,7 +19,7 @@ import (
 // checks that every occurrence reaches the fire queue exactly once, that
 // every timer moves on, and that a repeated event sweeps nothing.
 func TestIntegrationSweepPages(t *testing.T) {
-	clients, cfg := motoStack(t, 30)
+	clients, cfg := motoStack(t, 0)
 	ctx := context.Background()
 	store := NewStore(clients.DynamoDB, cfg.Table)
 	store.PageLimit = 7
@@ -42,8 +42,7 @@ func TestIntegrationSweepPages(t *testing.T) {
 	}
 	sw := NewSweeper(store, clients.SQS, cfg.FireQueueURL)
 	sw.Shards, sw.Now, sw.Log = shards, func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	sw.Lookahead = 30 * time.Second        // only the 10:00 occurrences
-	sw.ShardConcurrency, sw.Workers = 1, 1 // see serializeSweeps
+	sw.Lookahead = 30 * time.Second // only the 10:00 occurrences
 
 	res, err := sw.Sweep(ctx, "event-1")
 	if err != nil {

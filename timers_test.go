@@ -406,7 +406,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 	defer cancel()
 	cfg.Shards, cfg.SecretPrefix = 2, "/callclock/"
 	log := slog.New(slog.NewJSONHandler(&syncBuffer{}, nil))
-	router := motoRouter(cfg, clients, log)
+	router := newRouter(cfg, clients, log)
 	api, done := startLocal(t, ctx, router, cfg, clients, log)
 
 	t.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)

@@ -25,4 +25,6 @@ else
 fi
 
 go build -o bootstrap .
+echo "run-local: API on http://$ADDR; for bootstrap invoke and the AWS CLI in another shell:" >&2
+echo "  export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=<the same secret>" >&2
 ./bootstrap local --addr "$ADDR" --sweep-every "$SWEEP_EVERY"

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestIntegrationLocalDynamoDBIsAtomic races what moto_server does not
+// make atomic against a table of the test's own, through the clients the
+// local stack uses: failing transactions (moto copies the table for each
+// and puts the copy back when it fails) while other requests add items.
+// With the SDK's retries off, every call must be answered as DynamoDB
+// would, and every acknowledged write must stay. Without localClient,
+// moto answers many of these transactions with a 500 ("dictionary changed
+// size during iteration") and loses some of the acknowledged writes.
+func TestIntegrationLocalDynamoDBIsAtomic(t *testing.T) {
+	clients := motoClients(t, needMoto(t))
+	// The same client with the SDK's retries off, so that a 500 shows.
+	db := dynamodb.New(clients.DynamoDB.Options(), func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} })
+	ctx := context.Background()
+	table := uniqueNames(t).Table
+	if err := ensureTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	item := func(id string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id},
+			"payload": &types.AttributeValueMemberS{Value: strings.Repeat("x", 100)}}
+	}
+	// A table of some size makes moto's copy take long enough to race.
+	for i := range 200 {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item(fmt.Sprint("fill-", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const writers, perWriter, transactions = 4, 50, 40
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		unexpected []error
+		acked      []string
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		unexpected = append(unexpected, err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range transactions {
+			_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+				{ConditionCheck: &types.ConditionCheck{TableName: &table, Key: idKey("absent"), ConditionExpression: aws.String("attribute_exists(id)")}},
+				{Put: &types.Put{TableName: &table, Item: item("scratch")}},
+			}})
+			var tce *types.TransactionCanceledException
+			if !errors.As(err, &tce) {
+				fail(fmt.Errorf("transaction with a failing condition: %v, want TransactionCanceledException", err))
+			}
+		}
+	}()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				id := fmt.Sprintf("kept-%d-%d", w, i)
+				if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item(id)}); err != nil {
+					fail(fmt.Errorf("put %s: %v", id, err))
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range unexpected {
+		if i == 5 {
+			t.Errorf("... and %d more", len(unexpected)-5)
+			break
+		}
+		t.Error(err)
+	}
+	lost := 0
+	for _, id := range acked {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: idKey(id), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Item) == 0 {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged writes are gone", lost, len(acked))
+	}
+}
+
+// lostResponses is a DynamoDB HTTP client that lets each of the first n
+// PutItem requests reach the endpoint and then answers it with a 500, as
+// when a write is applied and its response is lost: the SDK retries it.
+type lostResponses struct {
+	next dynamodb.HTTPClient
+	n    atomic.Int32
+}
+
+func (c *lostResponses) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.Do(req)
+	if err != nil || req.Header.Get("X-Amz-Target") != "DynamoDB_20120810.PutItem" || c.n.Add(-1) < 0 {
+		return resp, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	body := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"response lost"}`
+	return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body:          io.NopCloser(bytes.NewReader([]byte(body))),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestIntegrationClaimAfterLostResponse claims an occurrence whose first
+// PutItem is applied but answered with a 500, on moto_server: the SDK's
+// retry finds the claim already there, and since it is this message's
+// own, Claim reports it claimed rather than a duplicate (which would drop
+// the occurrence). Another message's claim of it is still refused.
+func TestIntegrationClaimAfterLostResponse(t *testing.T) {
+	store := motoStore(t)
+	lossy := &lostResponses{}
+	lossy.n.Store(1)
+	store.DB = dynamodb.New(store.DB.(*dynamodb.Client).Options(), func(o *dynamodb.Options) {
+		lossy.next = o.HTTPClient
+		o.HTTPClient = lossy
+	})
+	ctx := context.Background()
+	at, now := swNow, swNow
+	claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", now)
+	if err != nil || !claimed {
+		t.Fatalf("claim whose first response was lost: %v, %v; want claimed", claimed, err)
+	}
+	if lossy.n.Load() >= 0 {
+		t.Fatal("the first PutItem's response was not replaced: the test tested nothing")
+	}
+	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-2", now); err != nil || claimed {
+		t.Errorf("another message's claim: %v, %v; want refused", claimed, err)
+	}
+	if err := store.Settle(ctx, "lost-response", at, now); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", now); err != nil || claimed {
+		t.Errorf("the same message again after delivery: %v, %v; want refused", claimed, err)
+	}
+}
+
+// sdkBody is a request body as the SDK makes them (smithy-go's safe read
+// closer): once closed, it reports io.EOF, from WriteTo too. Its WriteTo,
+// which net/http calls after sending the body to check that nothing
+// follows, waits for Close, so that the SDK's Close, made as soon as Do
+// returns, comes before that check every time: on a loaded machine it
+// does some of the time.
+type sdkBody struct {
+	r      *bytes.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newSDKBody(s string) *sdkBody {
+	return &sdkBody{r: bytes.NewReader([]byte(s)), closed: make(chan struct{})}
+}
+
+func (b *sdkBody) Read(p []byte) (int, error) {
+	select {
+	case <-b.closed:
+		return 0, io.EOF
+	default:
+		return b.r.Read(p)
+	}
+}
+
+func (b *sdkBody) WriteTo(io.Writer) (int64, error) {
+	<-b.closed
+	return 0, io.EOF
+}
+
+func (b *sdkBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// TestLocalClientKeepsEarlyAnswers sends a request with a body like the
+// SDK's to a server that answers as moto_server does: as soon as it has
+// read the request, its headers first and its body apart. The client
+// closes the request body as soon as Do returns, as the SDK does. Plain
+// net/http then closes the connection before the answer's body has come
+// (the SDK would retry the request, which moto has carried out); through
+// localClient the answer arrives whole. The server holds the answer's body
+// until the client drops the connection, or for a second.
+func TestLocalClientKeepsEarlyAnswers(t *testing.T) {
+	const answer = `{"Messages":[]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		w.Header().Set("Content-Length", fmt.Sprint(len(answer)))
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Second):
+		}
+		io.WriteString(w, answer)
+	}))
+	defer srv.Close()
+	send := func(c aws.HTTPClient) (string, error) {
+		body := newSDKBody(`{"QueueUrl":"q","MaxNumberOfMessages":10}`)
+		req, err := http.NewRequest("POST", srv.URL, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(body.r.Len())
+		resp, err := c.Do(req)
+		body.Close() // as the SDK does once Do returns
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if got, err := send(srv.Client()); err != nil {
+		t.Logf("plain net/http lost the answer, as expected: %v", err)
+	} else {
+		t.Logf("plain net/http read the answer %q: this Go no longer closes the connection under it", got)
+	}
+	if got, err := send(newLocalClient(srv.Client(), false)); err != nil || got != answer {
+		t.Errorf("through localClient: %q, %v; want the whole answer", got, err)
+	}
+}
+
+// TestLocalTimeoutsMatchTemplate checks the local stack's function
+// timeouts against template.yaml's after the SAM transform.
+func TestLocalTimeoutsMatchTemplate(t *testing.T) {
+	tpl := deployedTemplate(t)
+	want := map[string]float64{}
+	for _, fn := range []string{"ApiFunction", "SweepFunction", "InvokeFunction"} {
+		want[fn], _ = templateResource(t, tpl, fn)["Timeout"].(float64)
+	}
+	d := deployedTimeouts()
+	got := map[string]float64{"ApiFunction": d.API.Seconds(), "SweepFunction": d.Sweep.Seconds(), "InvokeFunction": d.Invoke.Seconds()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local function timeouts differ from template.yaml's (-template +local):\n%s", diff)
+	}
+}
+
+// stuckHandler answers only once its invocation's context ends, as a
+// function whose call to a stalled endpoint outlasts its timeout; it
+// answers an SQS batch with no failures, an API event with a 200.
+type stuckHandler struct{}
+
+func (stuckHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	<-ctx.Done()
+	if bytes.Contains(payload, []byte(`"Records"`)) {
+		return []byte(`{"batchItemFailures":[]}`), nil
+	}
+	return []byte(`{"statusCode":200,"body":"{}"}`), nil
+}
+
+// deleteRecorder is an SQS that records deletes.
+type deleteRecorder struct {
+	mu      sync.Mutex
+	deletes int
+}
+
+func (q *deleteRecorder) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+func (q *deleteRecorder) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deletes += len(in.Entries)
+	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+// TestLocalTimeouts runs invocations that outlast their function's
+// timeout: as on Lambda, a timed-out SQS batch fails whole, so none of
+// its messages is deleted (SQS hands them out again once their
+// visibility timeout ends), and a timed-out API call is a 502.
+func TestLocalTimeouts(t *testing.T) {
+	logs := &syncBuffer{}
+	q := &deleteRecorder{}
+	l := &Local{Handler: stuckHandler{}, Queue: q, Verifier: verifierAt(0),
+		FireQueueURL: "http://127.0.0.1:1/123456789012/fire", Region: "us-east-1", Account: "123456789012",
+		Timeouts: FunctionTimeouts{API: time.Millisecond, Invoke: time.Millisecond},
+		Log:      slog.New(slog.NewJSONHandler(logs, nil))}
+	msgs := []sqstypes.Message{{MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"), Body: aws.String(`{}`)}}
+	l.invokeBatch(context.Background(), msgs, "arn:aws:sqs:us-east-1:123456789012:fire")
+	if q.deletes != 0 {
+		t.Errorf("a timed-out batch deleted %d messages, want none", q.deletes)
+	}
+	if !strings.Contains(logs.String(), "task timed out after 1ms") {
+		t.Errorf("no timeout logged: %s", logs)
+	}
+
+	req, _ := signed(t, sigGet)
+	rec := httptest.NewRecorder()
+	l.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadGateway {
+		t.Errorf("timed-out API call: %d %s, want 502", rec.Code, rec.Body)
+	}
+}
