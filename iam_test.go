@@ -682,7 +682,7 @@ func newIAMStack(t *testing.T, clock *testClock) *iamStackEnv {
 	ctx := context.Background()
 	env := &iamStackEnv{tpl: tpl, harness: motoClients(t, endpoint), names: uniqueNames(t), funcs: map[string]*iamFunction{},
 		triggers: map[string][]string{}, esmQueue: map[string][]string{}}
-	cfg, err := provision(ctx, env.harness, env.names, 30)
+	cfg, err := provision(ctx, env.harness, env.names, deployedQueues())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -891,12 +891,12 @@ func (env *iamStackEnv) buildFunction(t *testing.T, endpoint, logical string, cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients := awsClients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg), SSM: ssm.NewFromConfig(awsCfg)}
+	clients := awsClients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg), SSM: ssm.NewFromConfig(awsCfg)}.forLocalEndpoint()
 	cfg, err := configFromEnv(func(k string) string { return f.env[k] })
 	if err != nil {
 		t.Fatalf("%s: %v", logical, err)
 	}
-	f.router = motoRouter(cfg, clients, slog.New(slog.NewJSONHandler(f.log, nil)))
+	f.router = newRouter(cfg, clients, slog.New(slog.NewJSONHandler(f.log, nil)))
 	if a, ok := f.router.API.(*API); ok {
 		a.Now = clock.Now
 	}
