@@ -98,36 +98,45 @@ func TestIntegrationSchedules(t *testing.T) {
 	}
 	router.Invoker.(*Invoker).Now = clock.Now
 	got := map[string]int{} // every fire message, by timer and instant
-	var delivered bool
-	for range 5 {
-		out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range out.Messages {
-			var msg FireMessage
-			json.Unmarshal([]byte(aws.ToString(m.Body)), &msg)
-			got[msg.TimerID+" "+msg.ScheduledAt.UTC().Format(time.RFC3339)]++
-			clients.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &cfg.FireQueueURL, ReceiptHandle: m.ReceiptHandle})
-			if msg.TimerID != "once" {
-				continue
+	// drain takes the fire queue's messages, counting each in got and
+	// handing it to each, for up to rounds receives or until each says stop.
+	drain := func(rounds int, each func(m sqstypes.Message, msg FireMessage) (stop bool)) {
+		t.Helper()
+		for range rounds {
+			out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if !msg.Final {
-				t.Errorf("once's last occurrence is not marked final: %s", aws.ToString(m.Body))
+			stop := false
+			for _, m := range out.Messages {
+				var msg FireMessage
+				json.Unmarshal([]byte(aws.ToString(m.Body)), &msg)
+				got[msg.TimerID+" "+msg.ScheduledAt.UTC().Format(time.RFC3339)]++
+				clients.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &cfg.FireQueueURL, ReceiptHandle: m.ReceiptHandle})
+				stop = each(m, msg) || stop
 			}
-			ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId),
-				ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), EventSource: "aws:sqs",
-				Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
-			if resp, err := router.Invoke(ctx, ev); err != nil || string(resp) != `{"batchItemFailures":[]}` {
-				t.Fatalf("invoke once's occurrence: %s %v", resp, err)
+			if stop {
+				return
 			}
-			delivered = true
-		}
-		if delivered {
-			break
 		}
 	}
+	var delivered bool
+	drain(5, func(m sqstypes.Message, msg FireMessage) bool {
+		if msg.TimerID != "once" {
+			return false
+		}
+		if !msg.Final {
+			t.Errorf("once's last occurrence is not marked final: %s", aws.ToString(m.Body))
+		}
+		ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(m.MessageId),
+			ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), EventSource: "aws:sqs",
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
+		if resp, err := router.Invoke(ctx, ev); err != nil || string(resp) != `{"batchItemFailures":[]}` {
+			t.Fatalf("invoke once's occurrence: %s %v", resp, err)
+		}
+		delivered = true
+		return true
+	})
 	if !delivered {
 		t.Fatal("once's occurrence is not on the fire queue")
 	}
@@ -162,18 +171,7 @@ func TestIntegrationSchedules(t *testing.T) {
 	}
 
 	// Every occurrence reached the fire queue once, with its instant.
-	for range 10 {
-		out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range out.Messages {
-			var fm FireMessage
-			json.Unmarshal([]byte(aws.ToString(m.Body)), &fm)
-			got[fm.TimerID+" "+fm.ScheduledAt.UTC().Format(time.RFC3339)]++
-			clients.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &cfg.FireQueueURL, ReceiptHandle: m.ReceiptHandle})
-		}
-	}
+	drain(10, func(sqstypes.Message, FireMessage) bool { return false })
 	wantMsgs := map[string]int{"rate 2026-03-07T12:00:30Z": 1, "once 2026-03-07T12:05:00Z": 1, "once-keep 2026-03-07T12:05:00Z": 1,
 		"ny 2026-03-15T06:30:00Z": 1}
 	for k := range got { // the rate's later occurrences are delayed by SQS in real time; ignore them
