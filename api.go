@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -565,7 +566,8 @@ func utcSecond(t *time.Time) *time.Time {
 }
 
 // decodeBody reads a JSON body strictly: one object, no unknown fields, no
-// trailing data, at most MaxBodyBytes.
+// trailing data, at most MaxBodyBytes, and none of what checkStrictJSON
+// refuses (duplicate keys, case variants of field names, invalid UTF-8).
 func decodeBody(req events.APIGatewayProxyRequest, v any) error {
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
@@ -579,6 +581,9 @@ func decodeBody(req events.APIGatewayProxyRequest, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Errorf(EINVALID, "body is empty; expected a JSON object")
+	}
+	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

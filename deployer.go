@@ -149,6 +149,11 @@ func readDeployerTimer(raw []byte) (DeployerTimer, error) {
 	var d DeployerTimer
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	var top json.RawMessage
+	// A key given twice would be read as its last value, which a reviewer
+	// of the file may not see; invalid UTF-8 would become U+FFFD.
+	if err := checkStrictJSON(raw, nil); err != nil {
+		return d, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(ErrorMessage(err), "malformed JSON body: "))
+	}
 	if err := dec.Decode(&top); err != nil {
 		return d, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+)
+
+// checkStrictJSON refuses what encoding/json lets through but a security
+// boundary must not: invalid UTF-8 (encoding/json stores U+FFFD in its
+// place), a key given twice in one object (encoding/json keeps the last, so
+// a reviewer and the decoder could read different targets), and a field
+// name of t that differs from its JSON name only in case (encoding/json
+// matches names case-insensitively). t is the Go type the body is decoded
+// into; objects that are not structs of t (maps, callback data) are checked
+// for duplicates only. encoding/json/v2, which does all this, still needs
+// GOEXPERIMENT=jsonv2 in Go 1.26, hence this pre-pass over Decoder.Token.
+// Syntax errors are left to the decoder that follows, for its messages.
+func checkStrictJSON(body []byte, t reflect.Type) error {
+	if !utf8.Valid(body) {
+		return Errorf(EINVALID, "malformed JSON body: invalid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	err := strictValue(dec, t, "")
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil // a syntax error: the decoder reports it
+}
+
+// strictValue reads one value from dec, checking it against t (nil: any).
+func strictValue(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)) {
+		t = nil // json.RawMessage, time.Time: their own syntax, any keys
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		} else if t != nil && t.Kind() == reflect.Map {
+			elem = t.Elem()
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := tok.(string)
+			name := key
+			if path != "" {
+				name = path + "." + key
+			}
+			if seen[key] {
+				return Errorf(EINVALID, "malformed JSON body: duplicate key %q", name)
+			}
+			seen[key] = true
+			ft := elem
+			if fields != nil {
+				var ok bool
+				if ft, ok = fields[key]; !ok {
+					for f := range fields {
+						if strings.EqualFold(f, key) {
+							return Errorf(EINVALID, "malformed JSON body: unknown field %q (field names are case-sensitive: %q)", name, f)
+						}
+					}
+					// Unknown: the decoder's DisallowUnknownFields reports it.
+				}
+			}
+			if err := strictValue(dec, ft, name); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // '}'
+		return err
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := strictValue(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return err
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// jsonFields maps the JSON names of struct t's fields to their types, as
+// encoding/json names them (tag name, else the Go name; embedded structs
+// flattened).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for k, v := range jsonFields(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	return m
+}
