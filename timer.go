@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -135,7 +136,7 @@ func (n *Notify) Validate(prefix string) error {
 	// placeholder is checked when it is resolved, at firing.
 	w := strings.TrimSpace(n.Webhook)
 	if lone := w != "" && secretPattern.FindString(w) == w; !lone && !isHTTPURL(n.Webhook) {
-		return Errorf(EINVALID, "notify.webhook must be an absolute http or https URL")
+		return Errorf(EINVALID, "notify.webhook must be an absolute http or https URL (a port, if given, from 1 to 65535)")
 	}
 	if utf8.RuneCountInString(n.Channel) > 80 || strings.IndexFunc(n.Channel, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 		return Errorf(EINVALID, "notify.channel must be at most 80 printable characters without spaces, such as ops-alerts")
@@ -176,10 +177,31 @@ func (d *DeploymentInfo) orNil() *DeploymentInfo {
 }
 
 // isHTTPURL reports whether s, with its placeholders standing for a
-// value, is an absolute http or https URL.
+// value, is an absolute http or https URL with a host and, if it names a
+// port, one from 1 to 65535: url.Parse takes any digits as a port, and a
+// URL that can never be dialled would be retried to the end of its policy.
 func isHTTPURL(s string) bool {
 	u, err := url.Parse(secretPattern.ReplaceAllString(s, "secret"))
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	return true
+}
+
+// validHeaderValue reports whether v, with its placeholders standing for
+// a value, is a header value net/http will send: no control character but
+// HTAB (RFC 9110's field-value). A resolved secret is checked at firing.
+func validHeaderValue(v string) bool {
+	for _, b := range []byte(secretPattern.ReplaceAllString(v, "secret")) {
+		if (b < 0x20 && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // LastFire is the outcome of a timer's latest delivery attempt.
@@ -432,7 +454,7 @@ func (h *HTTPTarget) Validate(prefix string) error {
 		return err
 	}
 	if !isHTTPURL(h.URL) {
-		return Errorf(EINVALID, "http.url must be an absolute http or https URL")
+		return Errorf(EINVALID, "http.url must be an absolute http or https URL (a port, if given, from 1 to 65535)")
 	}
 	if h.TimeoutSeconds < 0 || h.TimeoutSeconds > 300 {
 		return Errorf(EINVALID, "http.timeoutSeconds must be from 1 to 300")
@@ -446,8 +468,8 @@ func (h *HTTPTarget) Validate(prefix string) error {
 		if !tokenPattern.MatchString(name) {
 			return Errorf(EINVALID, "http.headers: %q is not a valid header name", name)
 		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return Errorf(EINVALID, "http.headers.%s: value must not contain CR, LF or NUL", name)
+		if !validHeaderValue(value) {
+			return Errorf(EINVALID, "http.headers.%s: value must not contain control characters (tab excepted)", name)
 		}
 		if err := checkSecrets("http.headers."+name, value, prefix); err != nil {
 			return err
