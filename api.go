@@ -372,7 +372,10 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 	return http.StatusOK, map[string]any{"group": group, "action": action, "timers": total, "changed": changed}, nil
 }
 
-// pathSegments splits and unescapes a request path.
+// pathSegments splits a request path and unescapes each segment, once.
+// path is the REST proxy event's path, which API Gateway passes as the
+// client sent it, percent-encoded; splitting before unescaping keeps an
+// escaped "/" inside its segment, where validateID refuses it.
 func pathSegments(path string) ([]string, error) {
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	for i, s := range segs {

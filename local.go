@@ -153,10 +153,15 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // proxyEvent builds the REST proxy event API Gateway would send for r.
+// A REST API passes path as the client sent it, still percent-encoded, and
+// the {proxy+} parameter decoded once; the API decodes path itself, once.
+// (r.URL.Path is already decoded: passing it as path decoded twice, so
+// /periodic/a%252Db read timer a-b and /periodic/a%2Fhistory a's history.)
 func (l *Local) proxyEvent(r *http.Request, body []byte) events.APIGatewayProxyRequest {
+	path := r.URL.EscapedPath()
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        "/{proxy+}",
-		Path:                            r.URL.Path,
+		Path:                            path,
 		HTTPMethod:                      r.Method,
 		Headers:                         map[string]string{},
 		MultiValueHeaders:               map[string][]string{},
@@ -168,7 +173,7 @@ func (l *Local) proxyEvent(r *http.Request, body []byte) events.APIGatewayProxyR
 			RequestID:    newID(),
 			Stage:        "local",
 			HTTPMethod:   r.Method,
-			Path:         "/local" + r.URL.Path,
+			Path:         "/local" + path,
 			ResourcePath: "/{proxy+}",
 			Identity: events.APIGatewayRequestIdentity{
 				AccessKey: l.Verifier.Credentials.AccessKeyID,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -43,6 +44,24 @@ func forbidden(msg string) error { return &Error{Code: EFORBIDDEN, Message: msg}
 // Verify returns nil when r, with body, carries a valid signature by
 // Credentials, and an EFORBIDDEN error that says what is wrong otherwise.
 func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
+	if n := headerBytes(r); n > MaxHeaderBytes {
+		return forbidden(fmt.Sprintf("request line and headers are %d bytes; API Gateway's limit is %d", n, MaxHeaderBytes))
+	}
+	// A second copy of a signing header would leave it to us which one
+	// counts; AWS refuses the request instead.
+	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"} {
+		if len(r.Header.Values(h)) > 1 {
+			return forbidden(h + " header must be given once")
+		}
+	}
+	// A session token is checked as AWS checks it: it must be the
+	// identity's own, and an identity without one accepts none (the SDK
+	// signs with long-term keys only when no token is set).
+	token, sent := r.Header.Get("X-Amz-Security-Token"), len(r.Header.Values("X-Amz-Security-Token")) > 0
+	if sent != (v.Credentials.SessionToken != "") ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(v.Credentials.SessionToken)) != 1 {
+		return forbidden("The security token included in the request is invalid")
+	}
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return forbidden("Missing Authentication Token: sign the request with AWS SigV4 (service execute-api)")
@@ -109,6 +128,23 @@ func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
 		return forbidden("The request signature we calculated does not match the signature you provided")
 	}
 	return nil
+}
+
+// MaxHeaderBytes is API Gateway's REST API quota on the request line and
+// header values together (10240 bytes); the local stack's server would
+// otherwise take a megabyte.
+const MaxHeaderBytes = 10240
+
+// headerBytes is the size of r's request line and headers, as counted
+// against MaxHeaderBytes.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.URL.RequestURI()) + 1 + len(r.Proto)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v)
+		}
+	}
+	return n
 }
 
 // parseAuthorization splits a SigV4 Authorization header into its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -203,6 +205,32 @@ func TestSigV4VerifyRejects(t *testing.T) {
 			wantMsg: "Signature expired"},
 		{name: "server clock 6 minutes behind", req: sigGet, skew: -6 * time.Minute,
 			wantMsg: "Signature expired"},
+		{name: "second X-Amz-Date", req: sigGet,
+			tamper:  func(t *testing.T, r *http.Request, _ *string) { r.Header.Add("X-Amz-Date", "20250301T120100Z") },
+			wantMsg: "X-Amz-Date header must be given once"},
+		{name: "second Authorization", req: sigGet,
+			tamper: func(t *testing.T, r *http.Request, _ *string) {
+				r.Header.Add("Authorization", r.Header.Get("Authorization"))
+			},
+			wantMsg: "Authorization header must be given once"},
+		{name: "bogus X-Amz-Security-Token, identity without one", req: sigGet,
+			tamper:  func(t *testing.T, r *http.Request, _ *string) { r.Header.Set("X-Amz-Security-Token", "bogus") },
+			wantMsg: "security token included in the request is invalid"},
+		{name: "signed X-Amz-Security-Token, identity without one",
+			req:     sigReq{method: "GET", target: sigGet.target, creds: &aws.Credentials{AccessKeyID: sigCreds.AccessKeyID, SecretAccessKey: sigCreds.SecretAccessKey, SessionToken: "tok"}},
+			wantMsg: "security token included in the request is invalid"},
+		{name: "100 KB Authorization header", req: sigGet,
+			tamper: func(t *testing.T, r *http.Request, _ *string) {
+				r.Header.Set("Authorization", r.Header.Get("Authorization")+strings.Repeat("0", 100<<10))
+			},
+			wantMsg: "limit is 10240"},
+		{name: "headers over 10240 bytes together", req: sigGet,
+			tamper: func(t *testing.T, r *http.Request, _ *string) {
+				for i := range 11 {
+					r.Header.Set(fmt.Sprintf("X-Pad-%d", i), strings.Repeat("p", 1000))
+				}
+			},
+			wantMsg: "limit is 10240"},
 		{name: "credential date differs from X-Amz-Date", req: sigGet,
 			tamper:  func(t *testing.T, r *http.Request, _ *string) { editAuth(t, r, "/20250301/", "/20250228/") },
 			wantMsg: "Credential date does not match X-Amz-Date"},
@@ -230,5 +258,41 @@ func TestSigV4VerifyRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSigV4VerifySessionToken: an identity with a session token accepts
+// requests signed with it and refuses a missing or different token, as
+// AWS does for temporary credentials.
+func TestSigV4VerifySessionToken(t *testing.T) {
+	t.Parallel()
+	withToken := func(tok string) *aws.Credentials {
+		return &aws.Credentials{AccessKeyID: sigCreds.AccessKeyID, SecretAccessKey: sigCreds.SecretAccessKey, SessionToken: tok}
+	}
+	v := verifierAt(0)
+	v.Credentials = *withToken("session-token")
+	got := map[string]string{}
+	for name, creds := range map[string]*aws.Credentials{"same token": withToken("session-token"), "other token": withToken("other-token"), "no token": &sigCreds} {
+		r, body := signed(t, sigReq{method: "GET", target: sigGet.target, creds: creds})
+		got[name] = ""
+		if err := v.Verify(r, []byte(body)); err != nil {
+			got[name] = ErrorMessage(err)
+		}
+	}
+	const invalid = "The security token included in the request is invalid"
+	if diff := cmp.Diff(map[string]string{"same token": "", "other token": invalid, "no token": invalid}, got); diff != "" {
+		t.Errorf("Verify messages (-want +got):\n%s", diff)
+	}
+}
+
+// TestSigV4VerifyAcceptsHeadersUpToTheLimit: the header limit is API
+// Gateway's, not lower.
+func TestSigV4VerifyAcceptsHeadersUpToTheLimit(t *testing.T) {
+	t.Parallel()
+	r, body := signed(t, sigGet)
+	pad := MaxHeaderBytes - headerBytes(r) - len("X-Pad")
+	r.Header.Set("X-Pad", strings.Repeat("p", pad))
+	if err := verifierAt(0).Verify(r, []byte(body)); err != nil {
+		t.Errorf("Verify with %d header bytes = %v, want nil", headerBytes(r), err)
 	}
 }

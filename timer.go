@@ -277,8 +277,8 @@ var groupPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // validateGroup reports whether g is an acceptable group name.
 func validateGroup(g string) error {
-	if !groupPattern.MatchString(g) {
-		return Errorf(EINVALID, "group must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+	if !groupPattern.MatchString(g) || isDotSegment(g) { // as ids: /groups/../pause cannot be addressed
+		return Errorf(EINVALID, "group must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-', and not . or ..")
 	}
 	return nil
 }
@@ -378,13 +378,19 @@ func marshalJSON(v any) ([]byte, error) {
 // DynamoDB key and a log line without escaping.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// validateID reports whether id is an acceptable timer id.
+// validateID reports whether id is an acceptable timer id. "." and ".."
+// are not: clients and proxies that normalise paths (RFC 3986 dot
+// segments) would send /periodic/.. as /, so such a timer could not be
+// addressed.
 func validateID(id string) error {
-	if !idPattern.MatchString(id) {
-		return Errorf(EINVALID, "id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+	if !idPattern.MatchString(id) || isDotSegment(id) {
+		return Errorf(EINVALID, "id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', and not . or ..")
 	}
 	return nil
 }
+
+// isDotSegment reports whether s is a path's "." or ".." segment.
+func isDotSegment(s string) bool { return s == "." || s == ".." }
 
 // hash32 is the FNV-1a hash that spreads ids over shards and minutes.
 func hash32(s string) uint32 {
