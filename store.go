@@ -912,6 +912,15 @@ func (s *Store) List(ctx context.Context, group, state string, limit int32, curs
 	values := map[string]types.AttributeValue{":hash": &types.AttributeValueMemberS{Value: "#"}}
 	var start map[string]types.AttributeValue
 	if len(cursor) > 0 {
+		// Only the key the query itself returns: DynamoDB answers any other
+		// ExclusiveStartKey with a ValidationException (a 500 here).
+		n := 1
+		if group != "" {
+			n = 2 // the byGroup index's key: group and id
+		}
+		if len(cursor) != n || cursor["id"] == "" || (group != "" && cursor["group"] != group) {
+			return nil, nil, Errorf(EINVALID, "cursor is malformed; pass back the cursor of the previous page")
+		}
 		start = map[string]types.AttributeValue{}
 		for k, v := range cursor {
 			start[k] = &types.AttributeValueMemberS{Value: v}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
+)
+
+// listPage is one GET /periodic answer.
+type listPage struct {
+	Timers []struct{ ID string } `json:"timers"`
+	Cursor string                `json:"cursor"`
+}
+
+// listFirstCursor returns the cursor of the first page of query, limit 1.
+func listFirstCursor(t *testing.T, a *testAPI, q map[string]string) string {
+	t.Helper()
+	q = mapsWith(q, "limit", "1")
+	resp := a.do(t, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
+	var page listPage
+	if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 || page.Cursor == "" {
+		t.Fatalf("GET /periodic %v: %d %s, want a page with a cursor", q, resp.StatusCode, resp.Body)
+	}
+	return page.Cursor
+}
+
+func mapsWith(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	return out
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestAPIListRefusesBadCursors: a cursor that is not one the list issued
+// for the same filter (group, state) is a 400, and the store is not asked.
+func TestAPIListRefusesBadCursors(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+	for i, g := range []string{"qa", "qa", "prod", "prod", ""} {
+		a.call(t, http.MethodPut, fmt.Sprintf("/periodic/t%d", i), `{"timerCallbackData":1,"group":"`+g+`"}`)
+	}
+	fromQA := listFirstCursor(t, a, map[string]string{"group": "qa"})
+	fromAll := listFirstCursor(t, a, nil)
+	fromActive := listFirstCursor(t, a, map[string]string{"state": "active"})
+	tests := []struct {
+		name   string
+		query  map[string]string
+		cursor string
+		want   string // a fragment of the message
+	}{
+		{"foreign object", nil, b64(`{"foo":"bar"}`), "malformed"},
+		{"empty object", nil, b64(`{}`), "malformed"},
+		{"id not a string", nil, b64(`{"id":1}`), "malformed"},
+		{"id not a timer id", nil, b64(`{"id":"a b"}`), "malformed"},
+		{"extra field", nil, b64(`{"id":"t1","shardId":"shard0"}`), "malformed"},
+		{"duplicate id", nil, b64(`{"id":"t1","id":"t2"}`), "malformed"},
+		{"case variant", nil, b64(`{"ID":"t1"}`), "malformed"},
+		{"trailing data", nil, b64(`{"id":"t1"}x`), "malformed"},
+		{"JSON array", nil, b64(`["t1"]`), "malformed"},
+		{"standard base64 padding", nil, base64.StdEncoding.EncodeToString([]byte(`{"id":"t1"}`)), "malformed"},
+		{"forged lease key for a group", map[string]string{"group": "qa"}, b64(`{"id":"#lease/shard0","group":"qa"}`), "malformed"},
+		{"forged internal key of no known kind", nil, b64(`{"id":"#other/x"}`), "malformed"},
+		{"lease key of no shard", nil, b64(`{"id":"#lease/"}`), "malformed"},
+		{"another group's cursor", map[string]string{"group": "prod"}, fromQA, "belongs to the list"},
+		{"a group's cursor on the unfiltered list", nil, fromQA, "belongs to the list"},
+		{"the unfiltered list's cursor on a group", map[string]string{"group": "qa"}, fromAll, "belongs to the list"},
+		{"another state's cursor", map[string]string{"state": "paused"}, fromActive, "belongs to the list"},
+		{"a state's cursor without the state", nil, fromActive, "belongs to the list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+			resp := b.do(t, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: mapsWith(tt.query, "cursor", tt.cursor)})
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400; body %s", resp.StatusCode, resp.Body)
+			}
+			if e := decodeError(t, resp); e.Code != EINVALID || !strings.Contains(e.Message, tt.want) {
+				t.Errorf("error %s %q, want %s containing %q", e.Code, e.Message, EINVALID, tt.want)
+			}
+			if slices.ContainsFunc(b.store.calls, func(c string) bool { return strings.HasPrefix(c, "List") }) {
+				t.Errorf("the store was asked: %v", b.store.calls)
+			}
+		})
+	}
+}
+
+// TestCursorIDs: the ids a cursor may name are the keys the list can stop
+// at: a timer's, and in the unfiltered scan the other records' as
+// store.go makes them.
+func TestCursorIDs(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC).Format(time.RFC3339Nano)
+	got := map[string][2]bool{}
+	for _, id := range []string{"t1", "a.b:c_d-e", "#lease/shard0", "#lease/shard12", "#group/qa-facilities",
+		"#claim/t1/" + at, "#claim/t1/manual/" + at, "#history/t1/" + at + "/0123abcd",
+		"#lease/shard0/x", "#history/t1/" + at, "#foo", "a/b", "", ".."} {
+		got[id] = [2]bool{cursorIDValid(id, ""), cursorIDValid(id, "qa")}
+	}
+	want := map[string][2]bool{
+		"t1": {true, true}, "a.b:c_d-e": {true, true},
+		"#lease/shard0": {true, false}, "#lease/shard12": {true, false}, "#group/qa-facilities": {true, false},
+		"#claim/t1/" + at: {true, false}, "#claim/t1/manual/" + at: {true, false}, "#history/t1/" + at + "/0123abcd": {true, false},
+		"#lease/shard0/x": {false, false}, "#history/t1/" + at: {false, false}, "#foo": {false, false}, "a/b": {false, false}, "": {false, false}, "..": {false, false},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cursorIDValid (unfiltered, group) (-want +got):\n%s", diff)
+	}
+}
+
+// TestIntegrationListCursors follows the cursor of every list on
+// moto_server, one timer a page, with history, claim, lease and group
+// records in the table that a scan stops at; and the store refuses a
+// start key the query cannot return instead of passing it to DynamoDB.
+func TestIntegrationListCursors(t *testing.T) {
+	s := motoStore(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	a := &API{Timers: s, Shards: 1, SecretPrefix: "/callclock/", Now: func() time.Time { return now }, Log: newTestAPI(now, 1).Log}
+	for i, g := range []string{"qa", "qa", "prod", "", "qa"} {
+		id := fmt.Sprintf("t%d", i)
+		resp := a.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: http.MethodPut, Path: "/periodic/" + id, Body: `{"timerCallbackData":1,"group":"` + g + `"}`})
+		if resp.StatusCode != 201 {
+			t.Fatalf("PUT %s: %d %s", id, resp.StatusCode, resp.Body)
+		}
+		if err := s.RecordFire(ctx, id, LastFire{ScheduledAt: now, AttemptedAt: now, Attempt: 1, Outcome: OutcomeDelivered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PauseGroup(ctx, "prod", "", now); err != nil {
+		t.Fatal(err)
+	}
+	list := func(q map[string]string) []string {
+		var ids []string
+		for cursor, pages := "", 0; pages < 100; pages++ {
+			q := mapsWith(q, "limit", "1")
+			if cursor != "" {
+				q["cursor"] = cursor
+			}
+			resp := a.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
+			var page listPage
+			if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET /periodic %v: %d %s", q, resp.StatusCode, resp.Body)
+			}
+			for _, tm := range page.Timers {
+				ids = append(ids, tm.ID)
+			}
+			if cursor = page.Cursor; cursor == "" {
+				break
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, tt := range []struct {
+		q    map[string]string
+		want []string
+	}{
+		{nil, []string{"t0", "t1", "t2", "t3", "t4"}},
+		{map[string]string{"group": "qa"}, []string{"t0", "t1", "t4"}},
+		{map[string]string{"group": "prod", "state": "active"}, []string{"t2"}},
+		{map[string]string{"state": "active"}, []string{"t0", "t1", "t2", "t3", "t4"}},
+	} {
+		if diff := cmp.Diff(tt.want, list(tt.q)); diff != "" {
+			t.Errorf("GET /periodic %v (-want +got):\n%s", tt.q, diff)
+		}
+	}
+	for _, tt := range []struct {
+		group  string
+		cursor map[string]string
+	}{
+		{"", map[string]string{"foo": "bar"}},
+		{"", map[string]string{"id": "t1", "group": "qa"}},
+		{"qa", map[string]string{"id": "t1"}},
+		{"qa", map[string]string{"id": "t1", "group": "prod"}},
+		{"qa", map[string]string{"id": "t1", "foo": "qa"}},
+	} {
+		if _, _, err := s.List(ctx, tt.group, "", 1, tt.cursor); ErrorCode(err) != EINVALID {
+			t.Errorf("List(%q, cursor %v) = %v, want an %s error", tt.group, tt.cursor, err, EINVALID)
+		}
+	}
+}
