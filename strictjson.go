@@ -24,6 +24,9 @@ func checkStrictJSON(body []byte, t reflect.Type) error {
 	if !utf8.Valid(body) {
 		return Errorf(EINVALID, "malformed JSON body: invalid UTF-8")
 	}
+	if hasLoneSurrogate(body) {
+		return Errorf(EINVALID, "malformed JSON body: a \\u escape is half of a surrogate pair (not a character)")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	err := strictValue(dec, t, "")
@@ -133,4 +136,60 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		m[name] = f.Type
 	}
 	return m
+}
+
+// hasLoneSurrogate reports whether a string of the JSON text b holds a
+// \uD800-\uDFFF escape that is not one half of a pair: encoding/json
+// turns it into U+FFFD, the same loss as invalid UTF-8.
+func hasLoneSurrogate(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case !inString || b[i] != '\\':
+		case i+1 < len(b) && b[i+1] == 'u':
+			r, ok := hex4(b, i+2)
+			switch {
+			case !ok:
+				return false // a syntax error: the decoder reports it
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return true // a low half first
+			case r >= 0xD800 && r <= 0xDBFF:
+				if i+7 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+					return true
+				}
+				if lo, ok := hex4(b, i+8); !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return true
+				}
+				i += 11 // both escapes
+			default:
+				i += 5
+			}
+		default:
+			i++ // an escaped character, such as \" or \\
+		}
+	}
+	return false
+}
+
+// hex4 reads the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }

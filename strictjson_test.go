@@ -35,6 +35,11 @@ func TestAPIStrictJSON(t *testing.T) {
 		{name: "case variant in retry", body: `{"timerCallbackData":1,"retry":{"maxattempts":3}}`, wantMsg: `unknown field "retry.maxattempts"`},
 		{name: "invalid UTF-8 in callback data", body: "{\"timerCallbackData\":\"a\xffb\"}", wantMsg: "invalid UTF-8"},
 		{name: "invalid UTF-8 in a key", body: "{\"timerCallbackData\":1,\"\xc3\":1}", wantMsg: "invalid UTF-8"},
+		{name: "lone high surrogate escape", body: `{"timerCallbackData":"a\ud800b"}`, wantMsg: "surrogate"},
+		{name: "lone low surrogate escape", body: `{"timerCallbackData":"\udc00"}`, wantMsg: "surrogate"},
+		{name: "high surrogate escape at the end", body: `{"timerCallbackData":"\uD83D"}`, wantMsg: "surrogate"},
+		{name: "two high surrogate escapes", body: `{"timerCallbackData":"\ud83d\ud83d"}`, wantMsg: "surrogate"},
+		{name: "lone surrogate escape in a key", body: `{"timerCallbackData":{"\ud800":1}}`, wantMsg: "surrogate"},
 		{name: "pause reason duplicate", method: http.MethodPost, path: "/periodic/t1/pause", body: `{"reason":"a","reason":"b"}`, wantMsg: `duplicate key "reason"`},
 		{name: "pause reason case variant", method: http.MethodPost, path: "/periodic/t1/pause", body: `{"Reason":"a"}`, wantMsg: `unknown field "Reason"`},
 		{name: "group pause invalid UTF-8", method: http.MethodPost, path: "/groups/qa/pause", body: "{\"reason\":\"\xfe\"}", wantMsg: "invalid UTF-8"},
@@ -74,6 +79,8 @@ func TestAPIStrictJSONAccepts(t *testing.T) {
 		`{"timerCallbackData":{"a":1,"A":2,"b":{"a":1}}}`, // callback data's keys are its owner's: only duplicates count
 		`{"timerCallbackData":"\u00fc ü \ufffd"}`,         // U+FFFD the client sent itself is data
 		`{"timerCallbackData":[{"a":1},{"a":2}]}`,
+		`{"timerCallbackData":"\ud83d\ude00 \u00e9 \\ud800"}`, // a pair, a BMP escape, and an escaped backslash before "ud800"
+		`{"timerCallbackData":"\"\\\ud83d\ude00"}`,
 	} {
 		a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
 		if resp := a.call(t, http.MethodPut, "/periodic/t1", body); resp.StatusCode != http.StatusCreated {
