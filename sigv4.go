@@ -135,13 +135,13 @@ func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
 // otherwise take a megabyte.
 const MaxHeaderBytes = 10240
 
-// headerBytes is the size of r's request line and headers, as counted
-// against MaxHeaderBytes.
+// headerBytes is the size of r's request line and header values, what
+// API Gateway counts against MaxHeaderBytes.
 func headerBytes(r *http.Request) int {
 	n := len(r.Method) + 1 + len(r.URL.RequestURI()) + 1 + len(r.Proto)
-	for k, vs := range r.Header {
+	for _, vs := range r.Header {
 		for _, v := range vs {
-			n += len(k) + len(v)
+			n += len(v)
 		}
 	}
 	return n

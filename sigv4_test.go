@@ -290,9 +290,13 @@ func TestSigV4VerifySessionToken(t *testing.T) {
 func TestSigV4VerifyAcceptsHeadersUpToTheLimit(t *testing.T) {
 	t.Parallel()
 	r, body := signed(t, sigGet)
-	pad := MaxHeaderBytes - headerBytes(r) - len("X-Pad")
+	pad := MaxHeaderBytes - headerBytes(r)
 	r.Header.Set("X-Pad", strings.Repeat("p", pad))
 	if err := verifierAt(0).Verify(r, []byte(body)); err != nil {
 		t.Errorf("Verify with %d header bytes = %v, want nil", headerBytes(r), err)
+	}
+	r.Header.Set("X-Pad", strings.Repeat("p", pad+1))
+	if err := verifierAt(0).Verify(r, []byte(body)); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("Verify with %d header bytes = %v, want a %s error", headerBytes(r), err, EFORBIDDEN)
 	}
 }
