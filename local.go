@@ -74,7 +74,7 @@ type FunctionTimeouts struct {
 // still running when its messages become visible again would be delivered
 // twice. TestLocalTimeoutsMatchTemplate checks them.
 func deployedTimeouts() FunctionTimeouts {
-	return FunctionTimeouts{API: 10 * time.Second, Sweep: 60 * time.Second, Invoke: 30 * time.Second}
+	return FunctionTimeouts{API: 10 * time.Second, Sweep: 60 * time.Second, Invoke: 150 * time.Second}
 }
 
 // errTimedOut is what an invocation that ran out of time fails with.

@@ -60,7 +60,7 @@ func deployedQueues() StackQueues {
 	return StackQueues{
 		// The invoker dead-letters fire messages itself when their retries
 		// run out (up to 185); the redrive policy is only the backstop.
-		Fire: QueueSettings{VisibilitySeconds: 180, RetentionSeconds: sqsDefaultRetentionSeconds,
+		Fire: QueueSettings{VisibilitySeconds: 900, RetentionSeconds: sqsDefaultRetentionSeconds,
 			MaxReceiveCount: 1000, DeadLetterRetentionSeconds: sqsMaxRetentionSeconds},
 		Callback: QueueSettings{VisibilitySeconds: sqsDefaultVisibilitySeconds, RetentionSeconds: sqsDefaultRetentionSeconds,
 			MaxReceiveCount: 5, DeadLetterRetentionSeconds: sqsMaxRetentionSeconds},

@@ -174,7 +174,7 @@ func TestProvisionFixesExistingQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, max := redrive(t, out.Attributes["RedrivePolicy"])
-	if v := out.Attributes["VisibilityTimeout"]; v != "180" || max != "1000" {
-		t.Errorf("fire queue after a second provision: VisibilityTimeout %s, maxReceiveCount %s; want 180 and 1000", v, max)
+	if v := out.Attributes["VisibilityTimeout"]; v != "900" || max != "1000" {
+		t.Errorf("fire queue after a second provision: VisibilityTimeout %s, maxReceiveCount %s; want 900 and 1000", v, max)
 	}
 }

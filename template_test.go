@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -137,5 +138,48 @@ func TestLambdaBuild(t *testing.T) {
 		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
 			t.Errorf("bootstrap is dynamically linked (%v)", p.Type)
 		}
+	}
+}
+
+// TestTimeoutsFitTogether checks, in the deployed template, the relation
+// the invoker's guarantee rests on: the longest call (MaxTimeoutSeconds)
+// plus the invoker's own work (InvokeMarginSeconds) fits in the invoker's
+// Lambda timeout, so Lambda never cuts a call off (its claim would never be
+// settled and SQS would deliver it again as if new); and the fire queue's
+// visibility timeout is VisibilityFactor times the function's, as AWS
+// advises for an SQS event source. The local stack uses the same values.
+func TestTimeoutsFitTogether(t *testing.T) {
+	tpl := deployedTemplate(t)
+	number := func(v any, what string) int {
+		t.Helper()
+		f, ok := v.(float64)
+		if !ok {
+			t.Fatalf("%s is %v, not a number", what, v)
+		}
+		return int(f)
+	}
+	invoke := number(templateResource(t, tpl, "InvokeFunction")["Timeout"], "InvokeFunction's Timeout")
+	visibility := number(templateResource(t, tpl, "FireQueue")["VisibilityTimeout"], "FireQueue's VisibilityTimeout")
+	if need := MaxTimeoutSeconds + InvokeMarginSeconds; invoke < need {
+		t.Errorf("InvokeFunction's Timeout is %d s; the longest call (%d s) and the invoker's margin (%d s) need %d s",
+			invoke, MaxTimeoutSeconds, InvokeMarginSeconds, need)
+	}
+	if need := VisibilityFactor * invoke; visibility < need {
+		t.Errorf("FireQueue's VisibilityTimeout is %d s; %d times the invoker's %d s is %d s", visibility, VisibilityFactor, invoke, need)
+	}
+	if got := deployedTimeouts().Invoke; got != time.Duration(invoke)*time.Second {
+		t.Errorf("the local stack's invoker timeout is %s, the template's %d s", got, invoke)
+	}
+	if got := deployedQueues().Fire.VisibilitySeconds; got != visibility {
+		t.Errorf("the local fire queue's visibility is %d s, the template's %d s", got, visibility)
+	}
+	// The API enforces the bound the relation assumes.
+	over := HTTPTarget{URL: "https://example.com/", TimeoutSeconds: MaxTimeoutSeconds + 1}
+	if err := over.Validate("/callclock/"); ErrorCode(err) != EINVALID {
+		t.Errorf("timeoutSeconds %d: %v, want refused", MaxTimeoutSeconds+1, err)
+	}
+	at := HTTPTarget{URL: "https://example.com/", TimeoutSeconds: MaxTimeoutSeconds}
+	if err := at.Validate("/callclock/"); err != nil {
+		t.Errorf("timeoutSeconds %d: %v, want accepted", MaxTimeoutSeconds, err)
 	}
 }

@@ -77,12 +77,29 @@ type HTTPTarget struct {
 	URL     string            `json:"url" dynamodbav:"url"`
 	Headers map[string]string `json:"headers,omitempty" dynamodbav:"headers,omitempty"`
 	Body    string            `json:"body,omitempty" dynamodbav:"body,omitempty"`
-	// TimeoutSeconds bounds one call, 1-300; default 20, as the seed's
+	// TimeoutSeconds bounds one call, 1-MaxTimeoutSeconds; default 20, as the seed's
 	// invoker. The function's own deadline bounds it too.
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty" dynamodbav:"timeoutSeconds,omitempty"`
 	// SuccessCodes are the statuses that count as delivered; default any 2xx.
 	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
 }
+
+// Call timeouts, and the margins the invoker's Lambda timeout and the fire
+// queue's visibility timeout keep above them (template.yaml; checked by
+// TestTimeoutsFitTogether). A call cut off by Lambda is never settled, so
+// SQS would deliver it again as if new: the longest call must end well
+// within the function's timeout.
+const (
+	// MaxTimeoutSeconds is the longest a call may take: Callculon's own
+	// request timeout (PT120S), which the Deployer's endpoints are written for.
+	MaxTimeoutSeconds = 120
+	// InvokeMarginSeconds is what the invoker needs beside the call: the
+	// secrets, the claim, the outcome with its retries, a notification.
+	InvokeMarginSeconds = 30
+	// VisibilityFactor is AWS's advice for an SQS event source: the
+	// queue's visibility timeout at least six times the function's.
+	VisibilityFactor = 6
+)
 
 // RetryPolicy bounds the retries of a failed delivery, with EventBridge
 // Scheduler's bounds and defaults.
@@ -462,8 +479,8 @@ func (h *HTTPTarget) Validate(prefix string) error {
 	if !isHTTPURL(h.URL) {
 		return Errorf(EINVALID, "http.url must be an absolute http or https URL (a port, if given, from 1 to 65535)")
 	}
-	if h.TimeoutSeconds < 0 || h.TimeoutSeconds > 300 {
-		return Errorf(EINVALID, "http.timeoutSeconds must be from 1 to 300")
+	if h.TimeoutSeconds < 0 || h.TimeoutSeconds > MaxTimeoutSeconds {
+		return Errorf(EINVALID, "http.timeoutSeconds must be from 1 to %d", MaxTimeoutSeconds)
 	}
 	for _, c := range h.SuccessCodes {
 		if c < 100 || c > 599 {
