@@ -353,12 +353,28 @@ func (a *API) timerAction(ctx context.Context, id, action string, req events.API
 		t, err := a.Timers.Resume(ctx, id, now, loadZone)
 		return http.StatusOK, t, err
 	}
-	return a.fire(ctx, id, now)
+	var in fireRequest
+	if strings.TrimSpace(req.Body) != "" {
+		if err := decodeBody(req, &in); err != nil {
+			return 0, nil, err
+		}
+	}
+	return a.fire(ctx, id, now, in.ScheduledAt)
 }
 
-// fire is POST /periodic/{id}/fire: the timer's delivery, now, through the
-// fire queue and the invoker, even while the timer is paused.
-func (a *API) fire(ctx context.Context, id string, now time.Time) (int, any, error) {
+// fireRequest is the optional body of POST /periodic/{id}/fire.
+type fireRequest struct {
+	// ScheduledAt names a past occurrence to deliver again (one that was
+	// dead-lettered, or never delivered); without it the timer fires now.
+	ScheduledAt *time.Time `json:"scheduledAt"`
+}
+
+// fire is POST /periodic/{id}/fire: the timer's delivery through the fire
+// queue and the invoker, even while the timer is paused: now, as a manual
+// firing of its own, or, when at is given, as that past occurrence again,
+// which the invoker delivers only if it was not delivered (a replay of a
+// dead letter keeps the occurrence's idempotency key).
+func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time) (int, any, error) {
 	if a.Fire == nil {
 		return 0, nil, errors.New("manual fire needs FIRE_QUEUE_URL")
 	}
@@ -368,6 +384,12 @@ func (a *API) fire(ctx context.Context, id string, now time.Time) (int, any, err
 	}
 	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, CallbackData: t.CallbackData,
 		HTTP: t.HTTP, Retry: retryOf(t), Notify: t.Notify, Deployment: t.Deployment, Manual: true}
+	if at != nil {
+		if err := a.checkOccurrence(t, at.UTC(), now); err != nil {
+			return 0, nil, err
+		}
+		msg.ScheduledAt, msg.Manual, msg.Replay = at.UTC(), false, true
+	}
 	body, err := marshalJSON(msg)
 	if err != nil {
 		return 0, nil, err
@@ -375,8 +397,27 @@ func (a *API) fire(ctx context.Context, id string, now time.Time) (int, any, err
 	if _, err := a.Fire.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &a.FireQueueURL, MessageBody: aws.String(string(body))}); err != nil {
 		return 0, nil, fmt.Errorf("enqueue manual fire of %s: %w", id, err)
 	}
-	return http.StatusAccepted, map[string]any{"timerId": id, "scheduledAt": now, "manual": true,
-		"idempotencyKey": msg.IdempotencyKey()}, nil
+	out := map[string]any{"timerId": id, "scheduledAt": msg.ScheduledAt, "manual": msg.Manual, "idempotencyKey": msg.IdempotencyKey()}
+	if msg.Replay {
+		out["replay"] = true
+	}
+	return http.StatusAccepted, out, nil
+}
+
+// checkOccurrence refuses an instant that is not a past occurrence of t's
+// schedule: replaying anything else would invent an occurrence.
+func (a *API) checkOccurrence(t *Timer, at, now time.Time) error {
+	if at.After(now) {
+		return Errorf(EINVALID, "scheduledAt %s is in the future: only a past occurrence can be fired again", at.Format(time.RFC3339))
+	}
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return err
+	}
+	if next, ok := sched.Next(at.Add(-time.Nanosecond)); !ok || !next.Equal(at) {
+		return Errorf(EINVALID, "scheduledAt %s is not an occurrence of timer %s (%s)", at.Format(time.RFC3339Nano), t.ID, t.Expression())
+	}
+	return nil
 }
 
 // groupAction is POST /groups/{group}/pause or /resume: every timer of

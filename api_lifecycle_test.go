@@ -66,6 +66,7 @@ type fireResult struct {
 	TimerID        string `json:"timerId"`
 	ScheduledAt    string `json:"scheduledAt"`
 	Manual         bool   `json:"manual"`
+	Replay         bool   `json:"replay,omitempty"`
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
@@ -464,6 +465,63 @@ func TestAPILifecycleFire(t *testing.T) {
 			}
 			if diff := cmp.Diff(before, e.get(t, "t1"), lcDocOpts); diff != "" {
 				t.Errorf("fire changed the timer (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAPILifecycleFireOccurrence: POST /periodic/{id}/fire naming a past
+// occurrence sends that occurrence again (a replay, with the occurrence's
+// own idempotency key); an instant that is in the future or not an
+// occurrence of the schedule is refused, and nothing is sent.
+func TestAPILifecycleFireOccurrence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		want       *fireResult
+		wantErr    string
+	}{
+		{name: "a past occurrence", body: `{"scheduledAt":"2026-11-22T09:45:00Z"}`,
+			want: &fireResult{TimerID: "t1", ScheduledAt: "2026-11-22T09:45:00Z", Replay: true, IdempotencyKey: "t1/2026-11-22T09:45:00Z"}},
+		{name: "in another zone", body: `{"scheduledAt":"2026-11-22T11:45:00+02:00"}`,
+			want: &fireResult{TimerID: "t1", ScheduledAt: "2026-11-22T09:45:00Z", Replay: true, IdempotencyKey: "t1/2026-11-22T09:45:00Z"}},
+		{name: "empty object fires now", body: `{}`,
+			want: &fireResult{TimerID: "t1", ScheduledAt: "2026-11-22T10:50:00.123456789Z", Manual: true, IdempotencyKey: "t1/manual/2026-11-22T10:50:00.123456789Z"}},
+		{name: "not an occurrence", body: `{"scheduledAt":"2026-11-22T09:46:00Z"}`, wantErr: "is not an occurrence of timer t1"},
+		{name: "in the future", body: `{"scheduledAt":"2026-11-22T11:45:00Z"}`, wantErr: "is in the future"},
+		{name: "not an instant", body: `{"scheduledAt":"yesterday"}`, wantErr: "malformed JSON body"},
+		{name: "unknown field", body: `{"at":"2026-11-22T09:45:00Z"}`, wantErr: "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLCEnv(t)
+			e.put(t, "t1", `{"timerCallbackData":1,"minuteOfHour":45}`)
+			e.API.Now = func() time.Time { return lcResumeAt }
+			if tt.wantErr != "" {
+				resp := e.must(t, http.MethodPost, "/periodic/t1/fire", tt.body, http.StatusBadRequest)
+				if !strings.Contains(resp.Body, tt.wantErr) {
+					t.Errorf("body %s, want %q", resp.Body, tt.wantErr)
+				}
+				if n := len(e.fires.Sent()); n != 0 {
+					t.Errorf("%d messages sent for a refused fire", n)
+				}
+				return
+			}
+			resp := e.must(t, http.MethodPost, "/periodic/t1/fire", tt.body, http.StatusAccepted)
+			var got fireResult
+			decodeStrict(t, resp.Body, &got)
+			if diff := cmp.Diff(*tt.want, got); diff != "" {
+				t.Errorf("fire response (-want +got):\n%s", diff)
+			}
+			sent := e.fires.Sent()
+			if len(sent) != 1 {
+				t.Fatalf("fire queue received %d messages, want 1", len(sent))
+			}
+			var msg FireMessage
+			decodeStrict(t, sent[0].Body, &msg)
+			if msg.Replay != tt.want.Replay || msg.Manual != tt.want.Manual || msg.IdempotencyKey() != tt.want.IdempotencyKey {
+				t.Errorf("message %+v, want replay %v manual %v key %s", msg, tt.want.Replay, tt.want.Manual, tt.want.IdempotencyKey)
 			}
 		})
 	}

@@ -260,6 +260,10 @@ type FireMessage struct {
 	Notify       *Notify         `json:"notify,omitempty"`
 	// Deployment is the timer's, for the notification's text.
 	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// Replay marks an occurrence fired again by hand (POST
+	// /periodic/{id}/fire naming it): the invoker delivers it if it was
+	// dead-lettered or never delivered, and records it as a replay.
+	Replay bool `json:"replay,omitempty"`
 	// Final marks the last occurrence of a deleteAfterCompletion timer:
 	// the invoker deletes the timer once this occurrence has its final
 	// outcome. The sweeper cannot delete it when sending, since the
