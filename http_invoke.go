@@ -125,13 +125,25 @@ func NewInvoker(secrets parameterGetter, callback messageSender, callbackQueueUR
 // newHTTPClient returns the client deliveries and notifications use: the
 // seed's 20-second connect timeout, no proxy, redirects returned to us
 // rather than followed (a timer's target is exactly the URL its owner
-// registered), and every dialled address checked by safeAddress.
+// registered), every dialled address checked by safeAddress, and one
+// connection per request.
+//
+// One connection per request, over HTTP/1.1, is what makes one attempt one
+// request: http.Transport silently resends a replayable request (GET, HEAD,
+// OPTIONS, or any with an Idempotency-Key header, which every delivery
+// has) when a reused connection closes before the answer, and the HTTP/2
+// transport resends on a refused stream or GOAWAY. A fresh connection is
+// never "reused", so the HTTP/1.1 transport never resends on it, and with
+// HTTP/2 switched off nothing else does.
 func newHTTPClient(allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 20 * time.Second, KeepAlive: 30 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error { return safeAddress(address, allowPrivate) }}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
 	tr.DialContext = dialer.DialContext
+	tr.DisableKeepAlives = true
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP1(true) // and neither HTTP/2 form
 	return &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -517,7 +529,7 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 		return 0, fmt.Errorf("%s %s: %s", target.Method, target.URL, redact(causeOf(err).Error(), secrets))
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // a target may wait for its answer to be read
 	if !succeeded(resp.StatusCode, target.SuccessCodes) {
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
 	}
