@@ -515,7 +515,10 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		defer cancel()
 		var req *http.Request
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
-		if err == nil {
+		if err != nil {
+			// url.Parse quotes the part it rejects, which may be a secret's.
+			err = errors.New("the webhook is not a valid URL once its secrets are resolved")
+		} else {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("User-Agent", "callclock/"+Version)
 			var resp *http.Response
@@ -621,6 +624,7 @@ func stringAttr(v string) sqstypes.MessageAttributeValue {
 }
 
 // call makes the HTTP request of msg's target, with secrets resolved now.
+// Every error it returns has passed through redact, whatever built it.
 func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	target := msg.HTTP
 	fields := []string{target.URL, target.Body}
@@ -631,6 +635,37 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	status, err := inv.callResolved(ctx, msg, secrets)
+	if err != nil {
+		err = redactError(err, secrets)
+	}
+	return status, err
+}
+
+// redactError is err with redact applied to its text, still a
+// permanentError if it was one.
+func redactError(err error, secrets map[string]string) error {
+	text := redact(err.Error(), secrets)
+	if text == err.Error() {
+		return err
+	}
+	var perm permanentError
+	if errors.As(err, &perm) {
+		return permanentError{errors.New(text)}
+	}
+	return errors.New(text)
+}
+
+// validHeaderValue reports whether v may be sent as a header value: no
+// control characters but tab (RFC 9110 section 5.5). It is checked here
+// so that the error names the header, never the value.
+func validHeaderValue(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f })
+}
+
+// callResolved is call with msg's secrets resolved.
+func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets map[string]string) (int, error) {
+	target := msg.HTTP
 	timeout := inv.Timeout
 	if target.TimeoutSeconds > 0 {
 		timeout = time.Duration(target.TimeoutSeconds) * time.Second
@@ -643,10 +678,16 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
 	if err != nil {
+		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
 		return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
 	}
 	for k, v := range target.Headers {
-		req.Header.Set(k, substitute(v, secrets))
+		value := substitute(v, secrets)
+		if !validHeaderValue(value) {
+			return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
+				target.Method, target.URL, k)}
+		}
+		req.Header.Set(k, value)
 	}
 	req.Header.Set("User-Agent", "callclock/"+Version)
 	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
@@ -730,18 +771,89 @@ func substitute(s string, secrets map[string]string) string {
 	})
 }
 
+// minSecretFragment is the shortest part of a secret's value that redact
+// removes wherever it appears; a whole value is removed however short.
+const minSecretFragment = 6
+
 // redact puts each secret value in s back to its placeholder, for text
-// (such as a transport error) that may echo a resolved value.
+// (such as a transport error) that may echo a resolved value. It also
+// replaces every run of s, of minSecretFragment bytes or more, that occurs
+// anywhere in a value, compared without regard to ASCII case: errors quote
+// parts of their input (a port, a host, a path), and a host may come back
+// lower-cased. This over-redacts text that merely shares a fragment with a
+// secret (such as "https://"), which is the safe side to err on.
 func redact(s string, secrets map[string]string) string {
-	// Longest values first: a value that contains another must not be
-	// left partly visible by replacing the shorter one inside it.
-	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int { return len(secrets[b]) - len(secrets[a]) })
+	if len(secrets) == 0 || s == "" {
+		return s
+	}
+	// owner[i] is the secret whose placeholder replaces byte i of s.
+	owner := make([]string, len(s))
+	lower := asciiLower(s)
+	// Longest values first: a value that contains another is attributed
+	// to the longer one, as a whole value should be.
+	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int {
+		if d := len(secrets[b]) - len(secrets[a]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
 	for _, name := range names {
-		if v := secrets[name]; v != "" {
-			s = strings.ReplaceAll(s, v, "aws-secret("+name+")")
+		v := secrets[name]
+		if v == "" {
+			continue
+		}
+		lv := asciiLower(v)
+		mark := func(i, n int) {
+			for j := i; j < i+n; j++ {
+				if owner[j] == "" {
+					owner[j] = name
+				}
+			}
+		}
+		for i := 0; i < len(lower); {
+			if strings.HasPrefix(lower[i:], lv) {
+				mark(i, len(v))
+				i += len(v)
+				continue
+			}
+			n := 0
+			for n+1 <= len(lower)-i && n+1 <= len(lv) && strings.Contains(lv, lower[i:i+n+1]) {
+				n++
+			}
+			if n >= minSecretFragment {
+				mark(i, n)
+				i += n
+				continue
+			}
+			i++
 		}
 	}
-	return s
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if owner[i] == "" {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		name := owner[i]
+		for i < len(s) && owner[i] == name {
+			i++
+		}
+		b.WriteString("aws-secret(" + name + ")")
+	}
+	return b.String()
+}
+
+// asciiLower lower-cases ASCII letters only, so that byte offsets into
+// the result are offsets into s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // succeeded reports whether status counts as delivered: one of codes, or
