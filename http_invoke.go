@@ -100,6 +100,10 @@ type Invoker struct {
 	// SecretTTL is how long a resolved secret is reused before SSM is
 	// asked again. Default 30 seconds; 0 asks at every firing.
 	SecretTTL time.Duration
+	// RecordReserve is how long before the function's deadline the
+	// invoker stops retrying the record of an outcome, leaving time to log
+	// the repair line and return the batch. Zero means 1 second.
+	RecordReserve time.Duration
 
 	cache secretCache
 }
@@ -422,7 +426,10 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
 		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, float64(late)) })
 		if inv.Timers != nil {
-			if err := inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
+			_, err := inv.persist(ctx, func(ctx context.Context) error {
+				return inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now())
+			})
+			if err != nil {
 				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
 			}
 		}
@@ -475,8 +482,14 @@ func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *Fire
 // may fail the delivery, which has happened (or not) already.
 func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire) {
 	if inv.Timers != nil {
-		if err := inv.Timers.RecordFire(ctx, msg.TimerID, fire); err != nil {
-			inv.Log.WarnContext(ctx, "outcome not recorded", "timerId", msg.TimerID, "error", err.Error())
+		tries, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.RecordFire(ctx, msg.TimerID, fire) })
+		if err != nil {
+			// The repair line: everything RecordFire would have written,
+			// so that lastFire and the history can be put right by hand.
+			inv.Log.ErrorContext(ctx, "outcome not recorded", "timerId", msg.TimerID,
+				"scheduledAt", fire.ScheduledAt.Format(time.RFC3339Nano), "attemptedAt", fire.AttemptedAt.Format(time.RFC3339Nano),
+				"attempt", fire.Attempt, "outcome", fire.Outcome, "status", fire.Status, "latencyMs", fire.LatencyMs,
+				"manual", fire.Manual, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
 		}
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
@@ -485,6 +498,39 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
 		if err := inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version); err != nil {
 			inv.Log.WarnContext(ctx, "completed timer not deleted", "timerId", msg.TimerID, "error", err.Error())
+		}
+	}
+}
+
+// persistTriesWithoutDeadline bounds persist's tries when ctx has no
+// deadline (tests, tools); under Lambda the deadline bounds them.
+const persistTriesWithoutDeadline = 8
+
+// persist runs write, a record of what happened, until it succeeds, with
+// the store's backoff between tries, for as long as the function's
+// deadline leaves RecordReserve to spare: an outage of the table must not
+// lose the outcome of a delivery that happened. It returns the number of
+// tries and the last error.
+func (inv *Invoker) persist(ctx context.Context, write func(context.Context) error) (int, error) {
+	reserve := inv.RecordReserve
+	if reserve <= 0 {
+		reserve = time.Second
+	}
+	for try := 1; ; try++ {
+		err := write(ctx)
+		if err == nil {
+			return try, nil
+		}
+		wait := backoff(try - 1)
+		deadline, ok := ctx.Deadline()
+		switch {
+		case ctx.Err() != nil,
+			ok && time.Until(deadline)-wait < reserve,
+			!ok && try >= persistTriesWithoutDeadline:
+			return try, err
+		}
+		if sleepCtx(ctx, wait) != nil {
+			return try, err
 		}
 	}
 }
