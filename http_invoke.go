@@ -104,6 +104,11 @@ type Invoker struct {
 	// invoker stops retrying the record of an outcome, leaving time to log
 	// the repair line and return the batch. Zero means 1 second.
 	RecordReserve time.Duration
+	// CallReserve is how long before the function's deadline a call still
+	// running is cut short and recorded as a failed attempt. Zero means
+	// twice RecordReserve: time to record it, and as much again to set its
+	// retry delay and return the batch.
+	CallReserve time.Duration
 
 	cache secretCache
 }
@@ -502,6 +507,17 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 	}
 }
 
+// errNearDeadline cuts short a call that would outlive the function.
+var errNearDeadline = errors.New("cut short: the function is about to time out")
+
+// recordReserve is RecordReserve or its default.
+func (inv *Invoker) recordReserve() time.Duration {
+	if inv.RecordReserve <= 0 {
+		return time.Second
+	}
+	return inv.RecordReserve
+}
+
 // persistTriesWithoutDeadline bounds persist's tries when ctx has no
 // deadline (tests, tools); under Lambda the deadline bounds them.
 const persistTriesWithoutDeadline = 8
@@ -512,10 +528,7 @@ const persistTriesWithoutDeadline = 8
 // lose the outcome of a delivery that happened. It returns the number of
 // tries and the last error.
 func (inv *Invoker) persist(ctx context.Context, write func(context.Context) error) (int, error) {
-	reserve := inv.RecordReserve
-	if reserve <= 0 {
-		reserve = time.Second
-	}
+	reserve := inv.recordReserve()
 	for try := 1; ; try++ {
 		err := write(ctx)
 		if err == nil {
@@ -718,6 +731,18 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if deadline, ok := ctx.Deadline(); ok {
+		// A call still running when the function is killed leaves no
+		// trace: SQS hands the message out again as if it were new. Cut
+		// it short in time to record it as a failed attempt (CallReserve).
+		reserve := inv.CallReserve
+		if reserve <= 0 {
+			reserve = 2 * inv.recordReserve()
+		}
+		var cut context.CancelFunc
+		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-reserve), errNearDeadline)
+		defer cut()
+	}
 	var body io.Reader
 	if target.Body != "" {
 		body = strings.NewReader(substitute(target.Body, secrets))
@@ -740,6 +765,9 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
 	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
 	resp, err := inv.Client.Do(req)
+	if err != nil && errors.Is(context.Cause(ctx), errNearDeadline) {
+		return 0, fmt.Errorf("%s %s: %w", target.Method, target.URL, errNearDeadline)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %s", target.Method, target.URL, redact(causeOf(err).Error(), secrets))
 	}

@@ -98,6 +98,7 @@ func TestOutcomeRecordStopsAtDeadline(t *testing.T) {
 	store := &flakyStore{igStore: e.store, failFires: -1}
 	e.inv.Timers = store
 	e.inv.RecordReserve = 2 * time.Hour // the hour left is within it: "about to time out"
+	e.inv.CallReserve = time.Nanosecond // but the call itself is not cut short
 	tg := newTarget(t, answer(http.StatusAccepted))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
