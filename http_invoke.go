@@ -75,9 +75,11 @@ type Invoker struct {
 	// DeadLetterQueueURL receives occurrences whose retries ran out, with
 	// the reason. Empty leaves them to the queue's redrive policy.
 	DeadLetterQueueURL string
-	// Client makes the HTTP calls. Default: newHTTPClient(false), which
-	// refuses private and link-local addresses, does not follow
-	// redirects, and gives up connecting after 20 seconds.
+	// Client makes the HTTP calls and notifications. Default:
+	// newHTTPClient(false), which refuses every address not globally
+	// routable (IPv4 embedded in IPv6 included), does not follow
+	// redirects, never resends a request, and gives up connecting after
+	// 20 seconds.
 	Client *http.Client
 	// Timeout bounds one HTTP call when its target names none. Default
 	// 20 seconds; the function's own deadline bounds it too.
