@@ -75,9 +75,11 @@ type Invoker struct {
 	// DeadLetterQueueURL receives occurrences whose retries ran out, with
 	// the reason. Empty leaves them to the queue's redrive policy.
 	DeadLetterQueueURL string
-	// Client makes the HTTP calls. Default: newHTTPClient(false), which
-	// refuses private and link-local addresses, does not follow
-	// redirects, and gives up connecting after 20 seconds.
+	// Client makes the HTTP calls and notifications. Default:
+	// newHTTPClient(false), which refuses every address not globally
+	// routable (IPv4 embedded in IPv6 included), does not follow
+	// redirects, never resends a request, and gives up connecting after
+	// 20 seconds.
 	Client *http.Client
 	// Timeout bounds one HTTP call when its target names none. Default
 	// 20 seconds; the function's own deadline bounds it too.
@@ -100,6 +102,15 @@ type Invoker struct {
 	// SecretTTL is how long a resolved secret is reused before SSM is
 	// asked again. Default 30 seconds; 0 asks at every firing.
 	SecretTTL time.Duration
+	// RecordReserve is how long before the function's deadline the
+	// invoker stops retrying the record of an outcome, leaving time to log
+	// the repair line and return the batch. Zero means 1 second.
+	RecordReserve time.Duration
+	// CallReserve is how long before the function's deadline a call still
+	// running is cut short and recorded as a failed attempt. Zero means
+	// twice RecordReserve: time to record it, and as much again to set its
+	// retry delay and return the batch.
+	CallReserve time.Duration
 
 	cache secretCache
 }
@@ -125,13 +136,25 @@ func NewInvoker(secrets parameterGetter, callback messageSender, callbackQueueUR
 // newHTTPClient returns the client deliveries and notifications use: the
 // seed's 20-second connect timeout, no proxy, redirects returned to us
 // rather than followed (a timer's target is exactly the URL its owner
-// registered), and every dialled address checked by safeAddress.
+// registered), every dialled address checked by safeAddress, and one
+// connection per request.
+//
+// One connection per request, over HTTP/1.1, is what makes one attempt one
+// request: http.Transport silently resends a replayable request (GET, HEAD,
+// OPTIONS, or any with an Idempotency-Key header, which every delivery
+// has) when a reused connection closes before the answer, and the HTTP/2
+// transport resends on a refused stream or GOAWAY. A fresh connection is
+// never "reused", so the HTTP/1.1 transport never resends on it, and with
+// HTTP/2 switched off nothing else does.
 func newHTTPClient(allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 20 * time.Second, KeepAlive: 30 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error { return safeAddress(address, allowPrivate) }}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
 	tr.DialContext = dialer.DialContext
+	tr.DisableKeepAlives = true
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP1(true) // and neither HTTP/2 form
 	return &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -141,10 +164,122 @@ func newHTTPClient(allowPrivate bool) *http.Client {
 // metadataV6 is the EC2 instance metadata service's IPv6 address.
 var metadataV6 = netip.MustParseAddr("fd00:ec2::254")
 
+// prefixes parses CIDR blocks for the tables below.
+func prefixes(blocks ...string) []netip.Prefix {
+	ps := make([]netip.Prefix, len(blocks))
+	for i, b := range blocks {
+		ps[i] = netip.MustParsePrefix(b)
+	}
+	return ps
+}
+
+// notGlobalV4 is every block of the IANA IPv4 Special-Purpose Address
+// Registry whose "Globally Reachable" is False or N/A, plus multicast. The
+// registry's globally reachable entries (192.0.0.9/32, 192.0.0.10/32,
+// AS112 and AMT) are anycast services, never a timer's target, so the
+// whole of 192.0.0.0/24 is refused rather than carved up.
+var notGlobalV4 = prefixes(
+	"0.0.0.0/8",          // "this network"
+	"10.0.0.0/8",         // private use
+	"100.64.0.0/10",      // shared address space (carrier-grade NAT)
+	"127.0.0.0/8",        // loopback
+	"169.254.0.0/16",     // link local
+	"172.16.0.0/12",      // private use
+	"192.0.0.0/24",       // IETF protocol assignments (DS-Lite, NAT64 discovery, ...)
+	"192.0.2.0/24",       // documentation (TEST-NET-1)
+	"192.88.99.0/24",     // deprecated 6to4 relay anycast
+	"192.168.0.0/16",     // private use
+	"198.18.0.0/15",      // benchmarking
+	"198.51.100.0/24",    // documentation (TEST-NET-2)
+	"203.0.113.0/24",     // documentation (TEST-NET-3)
+	"224.0.0.0/4",        // multicast: not unicast at all
+	"240.0.0.0/4",        // reserved
+	"255.255.255.255/32", // limited broadcast
+)
+
+// globalV6 is where globally routable IPv6 unicast lies: the global
+// unicast space (IANA's IPv6 Address Space registry), and the well-known
+// NAT64 prefix, which the special-purpose registry marks globally
+// reachable (the IPv4 address it embeds is checked too).
+var globalV6 = prefixes("2000::/3", "64:ff9b::/96")
+
+// notGlobalV6 is every block of the IANA IPv6 Special-Purpose Address
+// Registry inside globalV6 whose "Globally Reachable" is False or N/A;
+// the blocks outside it (loopback, ::ffff:0:0/96, 64:ff9b:1::/48,
+// 100::/64, 5f00::/16, fc00::/7, fe80::/10) are refused by not being in
+// globalV6. 2001::/23's globally reachable more-specifics are anycast and
+// overlay identifiers, never a timer's target, so all of it is refused.
+var notGlobalV6 = prefixes(
+	"2001::/23",     // IETF protocol assignments, with Teredo (2001::/32) and benchmarking
+	"2001:db8::/32", // documentation
+	"3fff::/20",     // documentation
+	"2002::/16",     // 6to4: allowed only through the IPv4 address it embeds, below
+)
+
+// embeddedIPv4 returns the IPv4 addresses an IPv6 address carries and
+// routes to, in every form a NAT or tunnel would unwrap: IPv4-mapped and
+// IPv4-compatible (::/96), NAT64 (64:ff9b::/96, and 64:ff9b:1::/48 at each
+// RFC 6052 prefix length an operator may choose), 6to4 (2002::/16) and
+// Teredo (2001::/32: the server, and the client, whose address is the
+// inverted last 32 bits).
+func embeddedIPv4(ip netip.Addr) []netip.Addr {
+	if !ip.Is6() {
+		return nil
+	}
+	b := ip.As16()
+	v4 := func(i ...int) netip.Addr { return netip.AddrFrom4([4]byte{b[i[0]], b[i[1]], b[i[2]], b[i[3]]}) }
+	in := func(block string) bool { return netip.MustParsePrefix(block).Contains(ip) }
+	switch {
+	case ip.Is4In6():
+		return []netip.Addr{ip.Unmap()}
+	case in("::/96"):
+		if ip == netip.IPv6Unspecified() || ip == netip.IPv6Loopback() {
+			return nil
+		}
+		return []netip.Addr{v4(12, 13, 14, 15)}
+	case in("64:ff9b::/96"):
+		return []netip.Addr{v4(12, 13, 14, 15)}
+	case in("64:ff9b:1::/48"):
+		// RFC 6052 section 2.2: bits 64-71 are skipped at /48 and /56.
+		return []netip.Addr{v4(6, 7, 9, 10), v4(7, 9, 10, 11), v4(9, 10, 11, 12), v4(12, 13, 14, 15)}
+	case in("2002::/16"):
+		return []netip.Addr{v4(2, 3, 4, 5)}
+	case in("2001::/32"):
+		client := netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+		return []netip.Addr{client, v4(4, 5, 6, 7)}
+	}
+	return nil
+}
+
+// neverDialled reports addresses refused even with ALLOW_PRIVATE_TARGETS:
+// link-local, whose 169.254.169.254 is the metadata service, and the
+// metadata service's IPv6 address.
+func neverDialled(ip netip.Addr) bool {
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip == metadataV6
+}
+
+// globalUnicast reports whether ip is globally routable unicast: in no
+// non-global block of the IANA special-purpose registries.
+func globalUnicast(ip netip.Addr) bool {
+	blocks := notGlobalV4
+	if ip.Is6() {
+		if !slices.ContainsFunc(globalV6, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+			return false
+		}
+		blocks = notGlobalV6
+		if netip.MustParsePrefix("2002::/16").Contains(ip) {
+			blocks = nil // 6to4 routes to the IPv4 address it embeds, checked by the caller
+		}
+	}
+	return !slices.ContainsFunc(blocks, func(p netip.Prefix) bool { return p.Contains(ip) })
+}
+
 // safeAddress refuses to dial link-local and cloud metadata addresses, and,
-// unless allowPrivate, loopback, private and other non-public ones. It runs
-// on the address actually dialled, after DNS, so a name cannot route
-// around it.
+// unless allowPrivate, every address that is not globally routable
+// unicast. It runs on the address actually dialled, after DNS, so a name
+// cannot route around it, and it checks each IPv4 address an IPv6 one
+// embeds as well, since a NAT64 gateway, a 6to4 or Teredo relay, or the
+// kernel itself (mapped and compatible forms) would deliver to it.
 func safeAddress(address string, allowPrivate bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
@@ -154,15 +289,31 @@ func safeAddress(address string, allowPrivate bool) error {
 	if err != nil {
 		return fmt.Errorf("refused to dial %s: not an IP address", host)
 	}
-	ip = ip.Unmap().WithZone("") // a zone must not disguise an address
-
-	switch {
-	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip == metadataV6:
-		return fmt.Errorf("refused to dial %s: link-local and metadata addresses are never targets", ip)
-	case allowPrivate:
+	ip = ip.WithZone("") // a zone must not disguise an address
+	if ip.Is4In6() {
+		ip = ip.Unmap() // the kernel dials the IPv4 address itself
+	}
+	// Each error names the address that decided it: the one dialled, and
+	// the embedded IPv4 address when that one was the reason.
+	name := func(a netip.Addr) string {
+		if a == ip {
+			return ip.String()
+		}
+		return fmt.Sprintf("%s (embedding %s)", ip, a)
+	}
+	all := append([]netip.Addr{ip}, embeddedIPv4(ip)...)
+	for _, a := range all {
+		if neverDialled(a) {
+			return fmt.Errorf("refused to dial %s: link-local and metadata addresses are never targets", name(a))
+		}
+	}
+	if allowPrivate {
 		return nil
-	case ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsMulticast() || !ip.IsGlobalUnicast():
-		return fmt.Errorf("refused to dial %s: private addresses are targets only with ALLOW_PRIVATE_TARGETS", ip)
+	}
+	for _, a := range all {
+		if !globalUnicast(a) {
+			return fmt.Errorf("refused to dial %s: only globally routable addresses are targets without ALLOW_PRIVATE_TARGETS", name(a))
+		}
 	}
 	return nil
 }
@@ -282,7 +433,10 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
 		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, float64(late)) })
 		if inv.Timers != nil {
-			if err := inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
+			_, err := inv.persist(ctx, func(ctx context.Context) error {
+				return inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now())
+			})
+			if err != nil {
 				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
 			}
 		}
@@ -335,8 +489,14 @@ func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *Fire
 // may fail the delivery, which has happened (or not) already.
 func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire) {
 	if inv.Timers != nil {
-		if err := inv.Timers.RecordFire(ctx, msg.TimerID, fire); err != nil {
-			inv.Log.WarnContext(ctx, "outcome not recorded", "timerId", msg.TimerID, "error", err.Error())
+		tries, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.RecordFire(ctx, msg.TimerID, fire) })
+		if err != nil {
+			// The repair line: everything RecordFire would have written,
+			// so that lastFire and the history can be put right by hand.
+			inv.Log.ErrorContext(ctx, "outcome not recorded", "timerId", msg.TimerID,
+				"scheduledAt", fire.ScheduledAt.Format(time.RFC3339Nano), "attemptedAt", fire.AttemptedAt.Format(time.RFC3339Nano),
+				"attempt", fire.Attempt, "outcome", fire.Outcome, "status", fire.Status, "latencyMs", fire.LatencyMs,
+				"manual", fire.Manual, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
 		}
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
@@ -345,6 +505,47 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
 		if err := inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version); err != nil {
 			inv.Log.WarnContext(ctx, "completed timer not deleted", "timerId", msg.TimerID, "error", err.Error())
+		}
+	}
+}
+
+// errNearDeadline cuts short a call that would outlive the function.
+var errNearDeadline = errors.New("cut short: the function is about to time out")
+
+// recordReserve is RecordReserve or its default.
+func (inv *Invoker) recordReserve() time.Duration {
+	if inv.RecordReserve <= 0 {
+		return time.Second
+	}
+	return inv.RecordReserve
+}
+
+// persistTriesWithoutDeadline bounds persist's tries when ctx has no
+// deadline (tests, tools); under Lambda the deadline bounds them.
+const persistTriesWithoutDeadline = 8
+
+// persist runs write, a record of what happened, until it succeeds, with
+// the store's backoff between tries, for as long as the function's
+// deadline leaves RecordReserve to spare: an outage of the table must not
+// lose the outcome of a delivery that happened. It returns the number of
+// tries and the last error.
+func (inv *Invoker) persist(ctx context.Context, write func(context.Context) error) (int, error) {
+	reserve := inv.recordReserve()
+	for try := 1; ; try++ {
+		err := write(ctx)
+		if err == nil {
+			return try, nil
+		}
+		wait := backoff(try - 1)
+		deadline, ok := ctx.Deadline()
+		switch {
+		case ctx.Err() != nil,
+			ok && time.Until(deadline)-wait < reserve,
+			!ok && try >= persistTriesWithoutDeadline:
+			return try, err
+		}
+		if sleepCtx(ctx, wait) != nil {
+			return try, err
 		}
 	}
 }
@@ -375,7 +576,10 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		defer cancel()
 		var req *http.Request
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
-		if err == nil {
+		if err != nil {
+			// url.Parse quotes the part it rejects, which may be a secret's.
+			err = errors.New("the webhook is not a valid URL once its secrets are resolved")
+		} else {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("User-Agent", "callclock/"+Version)
 			var resp *http.Response
@@ -481,6 +685,7 @@ func stringAttr(v string) sqstypes.MessageAttributeValue {
 }
 
 // call makes the HTTP request of msg's target, with secrets resolved now.
+// Every error it returns has passed through redact, whatever built it.
 func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	target := msg.HTTP
 	fields := []string{target.URL, target.Body}
@@ -491,33 +696,85 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	status, err := inv.callResolved(ctx, msg, secrets)
+	if err != nil {
+		err = redactError(err, secrets)
+	}
+	return status, err
+}
+
+// redactError is err with redact applied to its text, still a
+// permanentError if it was one.
+func redactError(err error, secrets map[string]string) error {
+	text := redact(err.Error(), secrets)
+	if text == err.Error() {
+		return err
+	}
+	var perm permanentError
+	if errors.As(err, &perm) {
+		return permanentError{errors.New(text)}
+	}
+	return errors.New(text)
+}
+
+// validHeaderValue reports whether v may be sent as a header value: no
+// control characters but tab (RFC 9110 section 5.5). It is checked here
+// so that the error names the header, never the value.
+func validHeaderValue(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f })
+}
+
+// callResolved is call with msg's secrets resolved.
+func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets map[string]string) (int, error) {
+	target := msg.HTTP
 	timeout := inv.Timeout
 	if target.TimeoutSeconds > 0 {
 		timeout = time.Duration(target.TimeoutSeconds) * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if deadline, ok := ctx.Deadline(); ok {
+		// A call still running when the function is killed leaves no
+		// trace: SQS hands the message out again as if it were new. Cut
+		// it short in time to record it as a failed attempt (CallReserve).
+		reserve := inv.CallReserve
+		if reserve <= 0 {
+			reserve = 2 * inv.recordReserve()
+		}
+		var cut context.CancelFunc
+		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-reserve), errNearDeadline)
+		defer cut()
+	}
 	var body io.Reader
 	if target.Body != "" {
 		body = strings.NewReader(substitute(target.Body, secrets))
 	}
 	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
 	if err != nil {
+		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
 		return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
 	}
 	for k, v := range target.Headers {
-		req.Header.Set(k, substitute(v, secrets))
+		value := substitute(v, secrets)
+		if !validHeaderValue(value) {
+			return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
+				target.Method, target.URL, k)}
+		}
+		req.Header.Set(k, value)
 	}
 	req.Header.Set("User-Agent", "callclock/"+Version)
 	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
 	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
 	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
 	resp, err := inv.Client.Do(req)
+	if err != nil && errors.Is(context.Cause(ctx), errNearDeadline) {
+		return 0, fmt.Errorf("%s %s: %w", target.Method, target.URL, errNearDeadline)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %s", target.Method, target.URL, redact(causeOf(err).Error(), secrets))
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // a target may wait for its answer to be read
 	if !succeeded(resp.StatusCode, target.SuccessCodes) {
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
 	}
@@ -590,18 +847,89 @@ func substitute(s string, secrets map[string]string) string {
 	})
 }
 
+// minSecretFragment is the shortest part of a secret's value that redact
+// removes wherever it appears; a whole value is removed however short.
+const minSecretFragment = 6
+
 // redact puts each secret value in s back to its placeholder, for text
-// (such as a transport error) that may echo a resolved value.
+// (such as a transport error) that may echo a resolved value. It also
+// replaces every run of s, of minSecretFragment bytes or more, that occurs
+// anywhere in a value, compared without regard to ASCII case: errors quote
+// parts of their input (a port, a host, a path), and a host may come back
+// lower-cased. This over-redacts text that merely shares a fragment with a
+// secret (such as "https://"), which is the safe side to err on.
 func redact(s string, secrets map[string]string) string {
-	// Longest values first: a value that contains another must not be
-	// left partly visible by replacing the shorter one inside it.
-	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int { return len(secrets[b]) - len(secrets[a]) })
+	if len(secrets) == 0 || s == "" {
+		return s
+	}
+	// owner[i] is the secret whose placeholder replaces byte i of s.
+	owner := make([]string, len(s))
+	lower := asciiLower(s)
+	// Longest values first: a value that contains another is attributed
+	// to the longer one, as a whole value should be.
+	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int {
+		if d := len(secrets[b]) - len(secrets[a]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
 	for _, name := range names {
-		if v := secrets[name]; v != "" {
-			s = strings.ReplaceAll(s, v, "aws-secret("+name+")")
+		v := secrets[name]
+		if v == "" {
+			continue
+		}
+		lv := asciiLower(v)
+		mark := func(i, n int) {
+			for j := i; j < i+n; j++ {
+				if owner[j] == "" {
+					owner[j] = name
+				}
+			}
+		}
+		for i := 0; i < len(lower); {
+			if strings.HasPrefix(lower[i:], lv) {
+				mark(i, len(v))
+				i += len(v)
+				continue
+			}
+			n := 0
+			for n+1 <= len(lower)-i && n+1 <= len(lv) && strings.Contains(lv, lower[i:i+n+1]) {
+				n++
+			}
+			if n >= minSecretFragment {
+				mark(i, n)
+				i += n
+				continue
+			}
+			i++
 		}
 	}
-	return s
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if owner[i] == "" {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		name := owner[i]
+		for i < len(s) && owner[i] == name {
+			i++
+		}
+		b.WriteString("aws-secret(" + name + ")")
+	}
+	return b.String()
+}
+
+// asciiLower lower-cases ASCII letters only, so that byte offsets into
+// the result are offsets into s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // succeeded reports whether status counts as delivered: one of codes, or
