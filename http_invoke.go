@@ -48,7 +48,8 @@ type visibilityChanger interface {
 
 // claimStore is what the invoker needs from the timer table.
 type claimStore interface {
-	Claim(ctx context.Context, id string, at time.Time, msgID string, now time.Time) (bool, error)
+	Claim(ctx context.Context, id string, at time.Time, msgID string, replay bool, now time.Time) (bool, error)
+	DeadLettered(ctx context.Context, id string, at time.Time, now time.Time) error
 	Get(ctx context.Context, id string) (*Timer, error)
 	Settle(ctx context.Context, id string, at time.Time, now time.Time) error
 	RecordFire(ctx context.Context, id string, f LastFire) error
@@ -377,7 +378,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
 		"messageId", rec.MessageId, "attempt", receiveCount(rec)}
 	if inv.Timers != nil {
-		claimed, err := inv.Timers.Claim(ctx, msg.claimID(), msg.ScheduledAt, rec.MessageId, inv.now())
+		claimed, err := inv.Timers.Claim(ctx, msg.claimID(), msg.ScheduledAt, rec.MessageId, msg.Replay, inv.now())
 		if err != nil {
 			inv.Log.ErrorContext(ctx, "claim failed", append(attrs, "error", err.Error())...)
 			return err
@@ -385,7 +386,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		if !claimed {
 			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
 			tallyOf(ctx).add(func(b *batchTally) { b.duplicates++ })
-			dup := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: receiveCount(rec),
+			dup := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: receiveCount(rec), Replay: msg.Replay,
 				Outcome: OutcomeDuplicate, Manual: msg.Manual}
 			if err := inv.Timers.RecordHistory(ctx, msg.TimerID, dup); err != nil {
 				inv.Log.WarnContext(ctx, "history not recorded", append(attrs, "error", err.Error())...)
@@ -405,7 +406,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
 			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
 			return nil
-		case t.PausedAt != nil && !msg.Manual:
+		case t.PausedAt != nil && !msg.Manual && !msg.Replay: // by hand, it is delivered anyway
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer paused")...)
 			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
 			return nil
@@ -421,7 +422,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	}
 	start := inv.now()
 	status, err := inv.deliver(ctx, &msg)
-	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: attempt,
+	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: attempt, Replay: msg.Replay,
 		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
 	late := start.Sub(msg.ScheduledAt).Milliseconds()
 	attrs = append(attrs, "latenessMs", late, "durationMs", fire.LatencyMs)
@@ -482,6 +483,12 @@ func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *Fire
 	}
 	inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
 	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
+	if inv.Timers != nil && msg != nil {
+		// So that a replay of the dead letter may claim the occurrence again.
+		if err := inv.Timers.DeadLettered(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
+			inv.Log.WarnContext(ctx, "dead letter not marked; a replay of it would be dropped as a duplicate", append(attrs, "markError", err.Error())...)
+		}
+	}
 	return nil
 }
 
@@ -608,12 +615,20 @@ func (inv *Invoker) deadLetter(ctx context.Context, rec events.SQSMessage, msg *
 		"Attempts":          {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(attempts))},
 		"OriginalMessageId": stringAttr(rec.MessageId),
 	}
+	body := rec.Body
 	if msg != nil {
 		attrs["TimerId"] = stringAttr(msg.TimerID)
 		attrs["ScheduledAt"] = stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339))
+		// Redriven to the fire queue (as the SQS console does), the dead
+		// letter is a replay: it may claim its occurrence again, once.
+		replay := *msg
+		replay.Replay = true
+		if b, err := marshalJSON(replay); err == nil {
+			body = string(b)
+		}
 	}
 	_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: &inv.DeadLetterQueueURL, MessageBody: aws.String(rec.Body), MessageAttributes: attrs,
+		QueueUrl: &inv.DeadLetterQueueURL, MessageBody: aws.String(body), MessageAttributes: attrs,
 	})
 	if err != nil {
 		return fmt.Errorf("dead-letter %s: %w", rec.MessageId, err)
@@ -715,13 +730,6 @@ func redactError(err error, secrets map[string]string) error {
 		return permanentError{errors.New(text)}
 	}
 	return errors.New(text)
-}
-
-// validHeaderValue reports whether v may be sent as a header value: no
-// control characters but tab (RFC 9110 section 5.5). It is checked here
-// so that the error names the header, never the value.
-func validHeaderValue(v string) bool {
-	return !strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f })
 }
 
 // callResolved is call with msg's secrets resolved.

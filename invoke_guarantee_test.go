@@ -42,8 +42,9 @@ const (
 
 // igClaim is the claim item of one occurrence.
 type igClaim struct {
-	MessageID string
-	Settled   bool
+	MessageID    string
+	Settled      bool
+	DeadLettered bool
 }
 
 // igFire is one RecordFire call.
@@ -84,7 +85,7 @@ func igOccurrence(id string, at time.Time) string {
 	return id + "@" + at.UTC().Format(time.RFC3339Nano)
 }
 
-func (s *igStore) Claim(_ context.Context, id string, at time.Time, msgID string, _ time.Time) (bool, error) {
+func (s *igStore) Claim(_ context.Context, id string, at time.Time, msgID string, replay bool, _ time.Time) (bool, error) {
 	if s.beforeClaim != nil {
 		s.beforeClaim()
 	}
@@ -102,8 +103,23 @@ func (s *igStore) Claim(_ context.Context, id string, at time.Time, msgID string
 		return true, nil
 	case c.MessageID == msgID && !c.Settled:
 		return true, nil
+	case replay && c.DeadLettered && !c.Settled: // as Store.Claim: a replay takes over a dead letter
+		s.claims[key] = igClaim{MessageID: msgID}
+		return true, nil
 	}
 	return false, nil
+}
+
+// DeadLettered marks the claim as Store.DeadLettered does.
+func (s *igStore) DeadLettered(_ context.Context, id string, at time.Time, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := igOccurrence(id, at)
+	if c, ok := s.claims[key]; ok && !c.Settled {
+		c.DeadLettered = true
+		s.claims[key] = c
+	}
+	return nil
 }
 
 func (s *igStore) Get(_ context.Context, id string) (*Timer, error) {
@@ -384,9 +400,16 @@ func igRetryBounds(attempt int) (lo, hi time.Duration) {
 	return d / 2, d
 }
 
-// igDeadLetter is the dead-letter message of rec's timer t-1.
+// igDeadLetter is the dead-letter message of rec's timer t-1: rec's fire
+// message, marked as a replay for a redrive.
 func igDeadLetter(rec events.SQSMessage, reason string, attempts int) igSent {
-	return igSent{QueueURL: igDLQURL, Body: rec.Body, Attributes: map[string]string{
+	var msg FireMessage
+	if err := json.Unmarshal([]byte(rec.Body), &msg); err != nil {
+		panic(err)
+	}
+	msg.Replay = true
+	body, _ := marshalJSON(msg)
+	return igSent{QueueURL: igDLQURL, Body: string(body), Attributes: map[string]string{
 		"Reason":            "String:" + reason,
 		"Attempts":          "Number:" + strconv.Itoa(attempts),
 		"TimerId":           "String:t-1",
@@ -1026,6 +1049,51 @@ func TestInvokeFinalOccurrenceDeletes(t *testing.T) {
 				t.Errorf("DeleteCompleted calls %v, timer kept %v; want deleted %v", deletes, exists, tt.deleted)
 			}
 		})
+	}
+}
+
+// TestDeadLetterReplay: a dead-lettered occurrence, redriven from the
+// dead-letter queue to the fire queue under a new message id, is delivered
+// once, as a replay with the occurrence's own key; a second redrive of it
+// is a duplicate. A copy that is not a replay never takes the claim over.
+func TestDeadLetterReplay(t *testing.T) {
+	t.Parallel()
+	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
+	tg := newTarget(t, igStatuses(500, 200))
+	m := httpFire("t-1", "POST", tg.URL+"/hook")
+	m.Retry = &RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 3600}
+	if diff := cmp.Diff([]string{}, e.invoke(igRecord(t, "m-1", 1, m))); diff != "" {
+		t.Fatalf("failures (-want +got):\n%s", diff)
+	}
+	sent := e.send.All()
+	if len(sent) != 1 || sent[0].QueueURL != igDLQURL {
+		t.Fatalf("dead letters %+v, want one", sent)
+	}
+	// Another copy of the original (a second sweep's, say): still a duplicate.
+	e.invoke(igRecord(t, "m-2", 1, m))
+	if n := len(tg.Received()); n != 1 {
+		t.Fatalf("a copy that is not a replay reached the target: %d calls", n)
+	}
+	// The redrive: the dead letter's body, under a message id of its own.
+	redrive := events.SQSMessage{MessageId: "m-3", ReceiptHandle: "rh-m-3-1", Body: sent[0].Body,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+	if diff := cmp.Diff([]string{}, e.invoke(redrive)); diff != "" {
+		t.Fatalf("replay failures (-want +got):\n%s", diff)
+	}
+	got := tg.Received()
+	if len(got) != 2 || got[1].Header.Get("Idempotency-Key") != m.IdempotencyKey() {
+		t.Fatalf("target received %d calls (key %q), want the replay with key %s", len(got), got[len(got)-1].Header.Get("Idempotency-Key"), m.IdempotencyKey())
+	}
+	fires := e.store.Fires()
+	if last := fires[len(fires)-1].Fire; last.Outcome != OutcomeDelivered || !last.Replay {
+		t.Errorf("the replay's outcome %+v, want delivered and marked replay", last)
+	}
+	// The same dead letter redriven again: delivered already, dropped.
+	again := redrive
+	again.MessageId, again.ReceiptHandle = "m-4", "rh-m-4-1"
+	e.invoke(again)
+	if n := len(tg.Received()); n != 2 {
+		t.Errorf("a second replay reached the target: %d calls, want 2", n)
 	}
 }
 

@@ -153,20 +153,20 @@ func TestIntegrationClaimAfterLostResponse(t *testing.T) {
 	})
 	ctx := context.Background()
 	at, now := swNow, swNow
-	claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", now)
+	claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", false, now)
 	if err != nil || !claimed {
 		t.Fatalf("claim whose first response was lost: %v, %v; want claimed", claimed, err)
 	}
 	if lossy.n.Load() >= 0 {
 		t.Fatal("the first PutItem's response was not replaced: the test tested nothing")
 	}
-	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-2", now); err != nil || claimed {
+	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-2", false, now); err != nil || claimed {
 		t.Errorf("another message's claim: %v, %v; want refused", claimed, err)
 	}
 	if err := store.Settle(ctx, "lost-response", at, now); err != nil {
 		t.Fatal(err)
 	}
-	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", now); err != nil || claimed {
+	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", false, now); err != nil || claimed {
 		t.Errorf("the same message again after delivery: %v, %v; want refused", claimed, err)
 	}
 }

@@ -621,9 +621,17 @@ const claimTTL = 5 * 24 * time.Hour
 // reports false when another message claimed that occurrence first (a
 // second sweep's copy, a redelivery): the caller drops its copy. The same
 // message claiming again (a retry after a failed delivery) succeeds, until
-// Settle marks the occurrence delivered. The claim is its own item, so occurrences are claimed independently and a
+// Settle marks the occurrence delivered. A replay (replay true) may also
+// take over the claim of an occurrence that was dead-lettered and never
+// delivered. The claim is its own item, so occurrences are claimed independently and a
 // late retry of an older one is not refused for a newer one's claim.
-func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string, now time.Time) (bool, error) {
+func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string, replay bool, now time.Time) (bool, error) {
+	cond := "attribute_not_exists(id) OR (messageId = :msg AND attribute_not_exists(deliveredAt))"
+	if replay {
+		// A replay takes over the claim of an occurrence that was
+		// dead-lettered and never delivered.
+		cond += " OR (attribute_exists(deadLetteredAt) AND attribute_not_exists(deliveredAt))"
+	}
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.Table,
 		Item: map[string]types.AttributeValue{
@@ -632,7 +640,7 @@ func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string
 			"claimedAt": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
 			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(claimTTL).Unix(), 10)},
 		},
-		ConditionExpression:       aws.String("attribute_not_exists(id) OR (messageId = :msg AND attribute_not_exists(deliveredAt))"),
+		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":msg": &types.AttributeValueMemberS{Value: msgID}},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -643,6 +651,24 @@ func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string
 		return false, fmt.Errorf("claim %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
 	}
 	return true, nil
+}
+
+// DeadLettered marks timer id's occurrence at as dead-lettered, so that a
+// replay of it (a redrive of the dead-letter queue, a fire naming it) may
+// claim it again; anything else is still dropped as a duplicate.
+func (s *Store) DeadLettered(ctx context.Context, id string, at time.Time, now time.Time) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       claimKey(id, at),
+		UpdateExpression:          aws.String("SET deadLetteredAt = :now"),
+		ConditionExpression:       aws.String("attribute_exists(id) AND attribute_not_exists(deliveredAt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("mark %s at %s dead-lettered: %w", id, at.UTC().Format(time.RFC3339), err)
+	}
+	return nil
 }
 
 func claimKey(id string, at time.Time) map[string]types.AttributeValue {

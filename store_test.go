@@ -223,3 +223,54 @@ func TestIntegrationGroupPause(t *testing.T) {
 		t.Fatalf("after ResumeGroup: %v, %v", at, err)
 	}
 }
+
+// TestIntegrationClaimReplay: a dead-lettered occurrence can be claimed
+// again by a replay, once; not by any other copy, and not once delivered.
+func TestIntegrationClaimReplay(t *testing.T) {
+	ctx := context.Background()
+	s := motoStore(t)
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	now := at.Add(time.Minute)
+	claim := func(msg string, replay bool) bool {
+		t.Helper()
+		ok, err := s.Claim(ctx, "t1", at, msg, replay, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("m-1", false) {
+		t.Fatal("first claim refused")
+	}
+	if claim("m-2", true) {
+		t.Error("a replay took over a claim that is still being delivered")
+	}
+	if err := s.DeadLettered(ctx, "t1", at, now); err != nil {
+		t.Fatal(err)
+	}
+	if claim("m-2", false) {
+		t.Error("a copy that is not a replay took over a dead-lettered claim")
+	}
+	if !claim("m-3", true) {
+		t.Fatal("the replay of a dead-lettered occurrence was refused")
+	}
+	if claim("m-4", true) {
+		t.Error("a second replay took over the first replay's claim")
+	}
+	if !claim("m-3", true) {
+		t.Error("the replay's own retry was refused")
+	}
+	if err := s.Settle(ctx, "t1", at, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeadLettered(ctx, "t1", at, now); err != nil { // delivered: no longer marked
+		t.Fatal(err)
+	}
+	if claim("m-5", true) {
+		t.Error("a replay of a delivered occurrence was claimed")
+	}
+	// An occurrence never claimed (missed, say) may be replayed.
+	if ok, err := s.Claim(ctx, "t1", at.Add(time.Hour), "m-6", true, now); err != nil || !ok {
+		t.Errorf("replay of an unclaimed occurrence: %v %v", ok, err)
+	}
+}

@@ -209,16 +209,13 @@ func isHTTPURL(s string) bool {
 	return true
 }
 
-// validHeaderValue reports whether v, with its placeholders standing for
-// a value, is a header value net/http will send: no control character but
-// HTAB (RFC 9110's field-value). A resolved secret is checked at firing.
+// validHeaderValue reports whether v is a header value net/http will
+// send: no control character but HTAB (RFC 9110's field-value). PUT checks
+// the value as written (a placeholder holds none); the invoker checks it
+// again once secrets are resolved, so that its error names the header,
+// never the value.
 func validHeaderValue(v string) bool {
-	for _, b := range []byte(secretPattern.ReplaceAllString(v, "secret")) {
-		if (b < 0x20 && b != '\t') || b == 0x7f {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f })
 }
 
 // LastFire is the outcome of a timer's latest delivery attempt.
@@ -230,7 +227,10 @@ type LastFire struct {
 	Outcome string `json:"outcome" dynamodbav:"outcome"`
 	Status  int    `json:"status,omitempty" dynamodbav:"status,omitempty"`
 	// Manual marks a firing by hand.
-	Manual    bool   `json:"manual,omitempty" dynamodbav:"manual,omitempty"`
+	Manual bool `json:"manual,omitempty" dynamodbav:"manual,omitempty"`
+	// Replay marks an occurrence delivered again on purpose (a redriven
+	// dead letter, a fire naming it).
+	Replay    bool   `json:"replay,omitempty" dynamodbav:"replay,omitempty"`
 	Error     string `json:"error,omitempty" dynamodbav:"error,omitempty"`
 	LatencyMs int64  `json:"latencyMs" dynamodbav:"latencyMs"`
 }
