@@ -153,6 +153,7 @@ func putSecret(t *testing.T, c awsClients, name, value string) {
 }
 
 // startLocal serves router as the local stack does (SigV4 with testCreds,
+// the template's Lambda timeouts,
 // the fire and callback queues of cfg polled every 100 ms, no scheduled
 // sweeps but the one at start) until ctx ends. It returns the API's base
 // URL and a channel that yields Run's result.
@@ -160,7 +161,8 @@ func startLocal(t *testing.T, ctx context.Context, router *Router, cfg Config, c
 	t.Helper()
 	local := &Local{Handler: router, Verifier: NewSigV4Verifier(testCreds, "us-east-1"), Queue: clients.SQS,
 		FireQueueURL: cfg.FireQueueURL, CallbackQueueURL: cfg.CallbackQueueURL, Region: "us-east-1",
-		Account: "123456789012", SweepEvery: time.Hour, PollWait: 100 * time.Millisecond, Log: log}
+		Account: "123456789012", SweepEvery: time.Hour, PollWait: 100 * time.Millisecond, Log: log,
+		Timeouts: deployedTimeouts()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
