@@ -609,6 +609,8 @@ func TestAPIPutRejectsBadInput(t *testing.T) {
 		{name: "malformed placeholder", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock/x"}`), wantCode: EINVALID, wantMsg: "malformed aws-secret"},
 		{name: "placeholder with invalid name", body: httpBody(`{"url":"https://example.com","headers":{"Authorization":"aws-secret(callclock/x)"}}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
 		{name: "placeholder name with space", body: httpBody(`{"url":"https://example.com","headers":{"Authorization":"aws-secret(/callclock/a b)"}}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
+		{name: "placeholder name with a .. segment", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock/../other/x)"}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
+		{name: "placeholder name with a . segment", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock/./x)"}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
 		{name: "placeholder name with double slash", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock//x)"}`), wantCode: EINVALID, wantMsg: "not a valid parameter name"},
 		{name: "placeholder outside prefix in url", body: httpBody(`{"url":"https://aws-secret(/other/host)/x"}`), wantCode: EINVALID, wantMsg: "outside the allowed prefix"},
 		{name: "notify channel with space", body: `{"timerCallbackData":1,"notify":{"webhook":"https://h/w","channel":"a b"}}`, wantCode: EINVALID, wantMsg: "notify.channel"},

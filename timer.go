@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -451,7 +452,7 @@ func secretNames(s string) []string {
 // otherwise be sent to the target literally.
 func checkSecrets(field, s, prefix string) error {
 	for _, name := range secretNames(s) {
-		if !secretNamePattern.MatchString(name) || strings.Contains(name, "//") {
+		if !secretNamePattern.MatchString(name) || strings.Contains(name, "//") || slices.ContainsFunc(strings.Split(name, "/"), isDotSegment) {
 			return Errorf(EINVALID, "%s: aws-secret(%s) is not a valid parameter name", field, name)
 		}
 		if !strings.HasPrefix(name, prefix) {
