@@ -485,7 +485,9 @@ func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *Fire
 	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
 	if inv.Timers != nil && msg != nil {
 		// So that a replay of the dead letter may claim the occurrence again.
-		if err := inv.Timers.DeadLettered(ctx, msg.claimID(), msg.ScheduledAt, inv.now()); err != nil {
+		if _, err := inv.persist(ctx, func(ctx context.Context) error {
+			return inv.Timers.DeadLettered(ctx, msg.claimID(), msg.ScheduledAt, inv.now())
+		}); err != nil {
 			inv.Log.WarnContext(ctx, "dead letter not marked; a replay of it would be dropped as a duplicate", append(attrs, "markError", err.Error())...)
 		}
 	}
@@ -510,7 +512,9 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire)
 		inv.notify(ctx, msg, fire)
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
-		if err := inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version); err != nil {
+		if _, err := inv.persist(ctx, func(ctx context.Context) error {
+			return inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version)
+		}); err != nil {
 			inv.Log.WarnContext(ctx, "completed timer not deleted", "timerId", msg.TimerID, "error", err.Error())
 		}
 	}
