@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ const MaxBodyBytes = 64 << 10
 // timerStore is what the API needs from the timer table.
 type timerStore interface {
 	Get(ctx context.Context, id string) (*Timer, error)
+	Show(ctx context.Context, id string) (*Timer, error)
 	Put(ctx context.Context, t *Timer) (*Timer, bool, error)
 	Delete(ctx context.Context, id string) error
 	Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error)
@@ -149,7 +149,7 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		}
 		switch req.HTTPMethod {
 		case http.MethodGet:
-			t, err := a.Timers.Get(ctx, id)
+			t, err := a.Timers.Show(ctx, id)
 			return http.StatusOK, t, err
 		case http.MethodPut:
 			return a.put(ctx, id, req)
@@ -227,53 +227,39 @@ func (a *API) list(ctx context.Context, req events.APIGatewayProxyRequest) (int,
 	return http.StatusOK, page, nil
 }
 
-// listCursor is what a list cursor carries: where the next page starts
-// (the id of the last key DynamoDB evaluated) and the filter it belongs
-// to, so that it cannot continue another list (a group query's position is
-// meaningless in the table scan and the other way round: DynamoDB answers
-// a 500 or an empty page).
+// listCursor is what a list cursor carries: the id and group of the last
+// timer the page read, from which the store rebuilds the index key to
+// start after, and the filter it belongs to, so that it cannot continue
+// another list. It names a timer and nothing internal.
 //
-// It is not signed. DynamoDB's ExclusiveStartKey only positions the query,
-// whose key condition and filter still apply, so a forged cursor shows the
-// caller nothing a list from the start would not; what must not reach
-// DynamoDB is a key it rejects (a 500) or one of another list. Both are
-// refused by the shape checks in decodeCursor. An HMAC would need a secret
-// in the template and its rotation, for no extra protection.
+// It is not signed. A start key only positions the read, whose key
+// condition and filter still apply, and it can only name a timer: a forged
+// cursor shows the caller nothing a list from the start would not. What
+// must not reach DynamoDB is a key it rejects (a 500) or one of another
+// list; decodeCursor refuses both.
 type listCursor struct {
-	ID    string `json:"id"`
+	ID string `json:"id"`
+	// At is the group of the timer named by ID ("" for none): in the list
+	// of all timers, where each page ends in some group.
+	At    string `json:"at,omitempty"`
 	Group string `json:"group,omitempty"`
 	State string `json:"state,omitempty"`
 }
 
-// internalIDPattern is the ids of the table's other records (leases, fire
-// claims, history, group records): a scan may stop at one, so an
-// unfiltered list's cursor may name it. Its parts are as store.go makes
-// them.
-var internalIDPattern = regexp.MustCompile(`^#(lease/shard[0-9]{1,4}|group/[A-Za-z0-9._-]{1,64}|claim/[A-Za-z0-9._:-]{1,128}(/manual)?/[0-9TZ:.+-]{20,40}|history/[A-Za-z0-9._:-]{1,128}/[0-9TZ:.+-]{20,40}/[0-9a-f]{8})$`)
-
-// cursorIDValid reports whether id is a key the list for group can stop
-// at: a timer's id, and in the unfiltered scan also another record's.
-func cursorIDValid(id, group string) bool {
-	if validateID(id) == nil {
-		return true
-	}
-	return group == "" && internalIDPattern.MatchString(id)
-}
-
-// encodeCursor makes the cursor for next, the store's page key: an id,
-// and for a group's list the group (the byGroup index's key).
+// encodeCursor makes the cursor for next, the store's page key: the id and
+// group of the last timer read.
 func encodeCursor(next map[string]string, group, state string) (string, error) {
-	for k, v := range next {
-		if k != "id" && (k != "group" || v != group) {
-			return "", fmt.Errorf("list: unexpected page key %v", next) // a bug, or a record kind cursorIDValid does not know
-		}
-	}
-	c := listCursor{ID: next["id"], Group: group, State: state}
-	if !cursorIDValid(c.ID, group) {
-		return "", fmt.Errorf("list: unexpected page key %v", next)
+	c := listCursor{ID: next["id"], At: next["group"], Group: group, State: state}
+	if len(next) != 2 || !cursorValid(c) {
+		return "", fmt.Errorf("list: unexpected page key %v", next) // a bug
 	}
 	raw, err := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(raw), err
+}
+
+// cursorValid reports whether c names a timer that its list can stop at.
+func cursorValid(c listCursor) bool {
+	return validateID(c.ID) == nil && (c.At == "" || validateGroup(c.At) == nil) && (c.Group == "" || c.At == c.Group)
 }
 
 // decodeCursor checks a cursor against the list it is passed to and
@@ -285,17 +271,13 @@ func decodeCursor(s, group, state string) (map[string]string, error) {
 		return nil, malformed
 	}
 	var c listCursor
-	if decodeBody(events.APIGatewayProxyRequest{Body: string(raw)}, &c) != nil || !cursorIDValid(c.ID, group) {
+	if decodeBody(events.APIGatewayProxyRequest{Body: string(raw)}, &c) != nil || !cursorValid(c) {
 		return nil, malformed
 	}
 	if c.Group != group || c.State != state {
 		return nil, Errorf(EINVALID, "cursor belongs to the list of group %q and state %q; pass it back with the same group and state", c.Group, c.State)
 	}
-	key := map[string]string{"id": c.ID}
-	if group != "" {
-		key["group"] = group // the byGroup index's key: group and id
-	}
-	return key, nil
+	return map[string]string{"id": c.ID, "group": c.At}, nil
 }
 
 // history is GET /periodic/{id}/history: the latest 50 outcomes, newest

@@ -44,6 +44,9 @@ type groupPause struct {
 	Reason string
 }
 
+// Show is Get: the fake keeps a timer's lastFire on it, as a test sets it.
+func (f *fakeTimerStore) Show(ctx context.Context, id string) (*Timer, error) { return f.Get(ctx, id) }
+
 func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -211,21 +214,20 @@ func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int3
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "List "+group+" "+state)
 	var ids []string
-	for id := range f.timers {
-		if id > cursor["id"] {
+	for id, t := range f.timers {
+		if id > cursor["id"] && (group == "" || t.Group == group) && (state == "" || t.State() == state) {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
 	var page []*Timer
-	for i, id := range ids {
-		if int32(i) == limit {
-			return page, map[string]string{"id": ids[i-1]}, nil
+	for _, id := range ids { // as Store.List: limit timers a page, the cursor names the last
+		if int32(len(page)) == limit {
+			last := page[len(page)-1]
+			return page, map[string]string{"id": last.ID, "group": last.Group}, nil
 		}
 		t := *f.timers[id]
-		if (group == "" || t.Group == group) && (state == "" || t.State() == state) {
-			page = append(page, &t)
-		}
+		page = append(page, &t)
 	}
 	return page, nil, nil
 }

@@ -72,6 +72,10 @@ func TestAPIListRefusesBadCursors(t *testing.T) {
 		{"forged lease key for a group", map[string]string{"group": "qa"}, b64(`{"id":"#lease/shard0","group":"qa"}`), "malformed"},
 		{"forged internal key of no known kind", nil, b64(`{"id":"#other/x"}`), "malformed"},
 		{"lease key of no shard", nil, b64(`{"id":"#lease/"}`), "malformed"},
+		{"forged lease key", nil, b64(`{"id":"#lease#shard0","at":""}`), "malformed"},
+		{"forged group item", nil, b64(`{"id":"#group#qa"}`), "malformed"},
+		{"another group's timer in a group's cursor", map[string]string{"group": "qa"}, b64(`{"id":"t1","at":"prod","group":"qa"}`), "malformed"},
+		{"group not a group name", nil, b64(`{"id":"t1","at":"a b"}`), "malformed"},
 		{"another group's cursor", map[string]string{"group": "prod"}, fromQA, "belongs to the list"},
 		{"a group's cursor on the unfiltered list", nil, fromQA, "belongs to the list"},
 		{"the unfiltered list's cursor on a group", map[string]string{"group": "qa"}, fromAll, "belongs to the list"},
@@ -95,33 +99,40 @@ func TestAPIListRefusesBadCursors(t *testing.T) {
 	}
 }
 
-// TestCursorIDs: the ids a cursor may name are the keys the list can stop
-// at: a timer's, and in the unfiltered scan the other records' as
-// store.go makes them.
-func TestCursorIDs(t *testing.T) {
+// TestCursorNamesTimersOnly: a cursor may name a timer (its id, and the
+// group it is in) and nothing else: the list reads timers only, so no
+// page ends at another kind of item.
+func TestCursorNamesTimersOnly(t *testing.T) {
 	t.Parallel()
-	at := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC).Format(time.RFC3339Nano)
-	got := map[string][2]bool{}
-	for _, id := range []string{"t1", "a.b:c_d-e", "#lease/shard0", "#lease/shard12", "#group/qa-facilities",
-		"#claim/t1/" + at, "#claim/t1/manual/" + at, "#history/t1/" + at + "/0123abcd",
-		"#lease/shard0/x", "#history/t1/" + at, "#foo", "a/b", "", ".."} {
-		got[id] = [2]bool{cursorIDValid(id, ""), cursorIDValid(id, "qa")}
+	tests := []struct {
+		c    listCursor
+		want bool
+	}{
+		{listCursor{ID: "t1"}, true},
+		{listCursor{ID: "a.b:c_d-e", At: "qa"}, true},
+		{listCursor{ID: "t1", At: "qa", Group: "qa"}, true},
+		{listCursor{ID: "t1", At: "qa", Group: "qa", State: "active"}, true},
+		{listCursor{ID: "t1", Group: "qa"}, false}, // a group's list ends in that group
+		{listCursor{ID: "t1", At: "prod", Group: "qa"}, false},
+		{listCursor{ID: "#lease#shard0"}, false},
+		{listCursor{ID: "#group#qa"}, false},
+		{listCursor{ID: "t1", At: "#"}, false},
+		{listCursor{ID: ""}, false},
+		{listCursor{ID: ".."}, false},
+		{listCursor{ID: "a/b"}, false},
 	}
-	want := map[string][2]bool{
-		"t1": {true, true}, "a.b:c_d-e": {true, true},
-		"#lease/shard0": {true, false}, "#lease/shard12": {true, false}, "#group/qa-facilities": {true, false},
-		"#claim/t1/" + at: {true, false}, "#claim/t1/manual/" + at: {true, false}, "#history/t1/" + at + "/0123abcd": {true, false},
-		"#lease/shard0/x": {false, false}, "#history/t1/" + at: {false, false}, "#foo": {false, false}, "a/b": {false, false}, "": {false, false}, "..": {false, false},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("cursorIDValid (unfiltered, group) (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		if got := cursorValid(tt.c); got != tt.want {
+			t.Errorf("cursorValid(%+v) = %v, want %v", tt.c, got, tt.want)
+		}
 	}
 }
 
 // TestIntegrationListCursors follows the cursor of every list on
-// moto_server, one timer a page, with history, claim, lease and group
-// records in the table that a scan stops at; and the store refuses a
-// start key the query cannot return instead of passing it to DynamoDB.
+// moto_server, with occurrence (history), lease and group items in the
+// table beside the timers: every page but the last holds limit timers, no
+// cursor names an internal key, and the store refuses a start key the
+// read cannot return instead of passing it to DynamoDB.
 func TestIntegrationListCursors(t *testing.T) {
 	s := motoStore(t)
 	ctx := t.Context()
@@ -133,17 +144,26 @@ func TestIntegrationListCursors(t *testing.T) {
 		if resp.StatusCode != 201 {
 			t.Fatalf("PUT %s: %d %s", id, resp.StatusCode, resp.Body)
 		}
-		if err := s.RecordFire(ctx, id, LastFire{ScheduledAt: now, AttemptedAt: now, Attempt: 1, Outcome: OutcomeDelivered}); err != nil {
-			t.Fatal(err)
+		for k := range 4 { // more history items than timers, as in steady state
+			o := Occurrence{TimerID: id, At: now.Add(time.Duration(k) * time.Minute)}
+			if _, err := s.Claim(ctx, o, Claimant{MessageID: "m", Token: "r"}, now, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Record(ctx, o, LastFire{ScheduledAt: o.At, AttemptedAt: o.At, Attempt: 1, Outcome: OutcomeDelivered}, false, now); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := s.PauseGroup(ctx, "prod", "", now); err != nil {
 		t.Fatal(err)
 	}
+	if ok, err := s.Lease(ctx, "shard0", "owner", "event", now, time.Minute); err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
 	list := func(q map[string]string) []string {
 		var ids []string
 		for cursor, pages := "", 0; pages < 100; pages++ {
-			q := mapsWith(q, "limit", "1")
+			q := mapsWith(q, "limit", "2")
 			if cursor != "" {
 				q["cursor"] = cursor
 			}
@@ -157,6 +177,12 @@ func TestIntegrationListCursors(t *testing.T) {
 			}
 			if cursor = page.Cursor; cursor == "" {
 				break
+			}
+			if len(page.Timers) != 2 {
+				t.Errorf("GET /periodic %v: a page of %d timers with a cursor after it, want 2", q, len(page.Timers))
+			}
+			if raw, _ := base64.RawURLEncoding.DecodeString(cursor); strings.Contains(string(raw), "#") {
+				t.Errorf("GET /periodic %v: cursor %s names an internal key", q, raw)
 			}
 		}
 		slices.Sort(ids)
@@ -180,7 +206,9 @@ func TestIntegrationListCursors(t *testing.T) {
 		cursor map[string]string
 	}{
 		{"", map[string]string{"foo": "bar"}},
-		{"", map[string]string{"id": "t1", "group": "qa"}},
+		{"", map[string]string{"id": "t1"}},
+		{"", map[string]string{"id": "#lease#shard0", "group": ""}},
+		{"", map[string]string{"id": "t1", "group": "#"}},
 		{"qa", map[string]string{"id": "t1"}},
 		{"qa", map[string]string{"id": "t1", "group": "prod"}},
 		{"qa", map[string]string{"id": "t1", "foo": "qa"}},

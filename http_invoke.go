@@ -46,14 +46,15 @@ type visibilityChanger interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// claimStore is what the invoker needs from the timer table.
+// claimStore is what the invoker needs from the timer table: an
+// occurrence's item takes its claim, then its outcome (Record), which
+// settles it when delivered; nothing is written on the timer itself.
 type claimStore interface {
-	Claim(ctx context.Context, id string, at time.Time, msgID string, replay bool, now time.Time) (bool, error)
-	DeadLettered(ctx context.Context, id string, at time.Time, now time.Time) error
+	Claim(ctx context.Context, o Occurrence, c Claimant, now, leaseUntil time.Time) (ClaimResult, error)
 	Get(ctx context.Context, id string) (*Timer, error)
-	Settle(ctx context.Context, id string, at time.Time, now time.Time) error
-	RecordFire(ctx context.Context, id string, f LastFire) error
-	RecordHistory(ctx context.Context, id string, f LastFire) error
+	Record(ctx context.Context, o Occurrence, f LastFire, deadLettered bool, now time.Time) error
+	Duplicate(ctx context.Context, o Occurrence, now time.Time) error
+	ReleaseClaim(ctx context.Context, o Occurrence, c Claimant) error
 	DeleteCompleted(ctx context.Context, id string, version int64) error
 }
 
@@ -377,19 +378,26 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 	}
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
 		"messageId", rec.MessageId, "attempt", receiveCount(rec)}
+	claimant := Claimant{MessageID: rec.MessageId, Token: newID(), Replay: msg.Replay}
 	if inv.Timers != nil {
-		claimed, err := inv.Timers.Claim(ctx, msg.claimID(), msg.ScheduledAt, rec.MessageId, msg.Replay, inv.now())
+		occ := msg.occurrence()
+		claim, err := inv.Timers.Claim(ctx, occ, claimant, inv.now(), inv.leaseUntil(ctx))
 		if err != nil {
 			inv.Log.ErrorContext(ctx, "claim failed", append(attrs, "error", err.Error())...)
 			return err
 		}
-		if !claimed {
+		switch claim {
+		case ClaimInProgress:
+			// SQS handed this message out again while an earlier receive
+			// still delivers it. Failing this copy leaves it to the queue's
+			// visibility timeout, by when the earlier one has settled it.
+			inv.Log.InfoContext(ctx, "delivery in progress elsewhere; left for later", attrs...)
+			return errInProgress
+		case ClaimDuplicate:
 			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
 			tallyOf(ctx).add(func(b *batchTally) { b.duplicates++ })
-			dup := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: receiveCount(rec), Replay: msg.Replay,
-				Outcome: OutcomeDuplicate, Manual: msg.Manual}
-			if err := inv.Timers.RecordHistory(ctx, msg.TimerID, dup); err != nil {
-				inv.Log.WarnContext(ctx, "history not recorded", append(attrs, "error", err.Error())...)
+			if _, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.Duplicate(ctx, occ, inv.now()) }); err != nil {
+				inv.Log.WarnContext(ctx, "duplicate not counted in the history", append(attrs, "error", err.Error())...)
 			}
 			return nil
 		}
@@ -401,6 +409,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 			return nil
 		case err != nil:
 			inv.Log.ErrorContext(ctx, "timer read failed", append(attrs, "error", err.Error())...)
+			inv.release(ctx, &msg, claimant)
 			return err
 		case t.Version != msg.Version:
 			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
@@ -418,7 +427,13 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		// Its tries ran out before, but dead-lettering failed: do not call
 		// the target again, only try the dead-letter queue.
 		reason := fmt.Sprintf("retries exhausted after %d attempts", retry.MaxAttempts+1)
-		return inv.giveUp(ctx, rec, &msg, reason, attempt, append(attrs, "error", reason))
+		if err := inv.giveUp(ctx, rec, &msg, reason, attempt, append(attrs, "error", reason)); err != nil {
+			inv.release(ctx, &msg, claimant)
+			return err
+		}
+		inv.finish(ctx, &msg, LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: attempt,
+			Replay: msg.Replay, Manual: msg.Manual, Outcome: OutcomeFailed, Error: reason}, true)
+		return nil
 	}
 	start := inv.now()
 	status, err := inv.deliver(ctx, &msg)
@@ -433,15 +448,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		fire.Outcome = OutcomeDelivered
 		inv.Log.InfoContext(ctx, "delivered", attrs...)
 		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, float64(late)) })
-		if inv.Timers != nil {
-			_, err := inv.persist(ctx, func(ctx context.Context) error {
-				return inv.Timers.Settle(ctx, msg.claimID(), msg.ScheduledAt, inv.now())
-			})
-			if err != nil {
-				inv.Log.WarnContext(ctx, "delivery not settled; a redelivery of this message would deliver again", append(attrs, "error", err.Error())...)
-			}
-		}
-		inv.finish(ctx, &msg, fire)
+		inv.finish(ctx, &msg, fire, false)
 		return nil
 	}
 	fire.Error = err.Error()
@@ -451,16 +458,17 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		inv.now().Sub(msg.ScheduledAt) > time.Duration(retry.MaxAgeSeconds)*time.Second {
 		fire.Outcome = OutcomeFailed
 		if err := inv.giveUp(ctx, rec, &msg, fire.Error, attempt, attrs); err != nil {
+			inv.release(ctx, &msg, claimant)
 			return err
 		}
-		inv.finish(ctx, &msg, fire)
+		inv.finish(ctx, &msg, fire, true)
 		return nil
 	}
 	fire.Outcome = OutcomeRetrying
 	delay := retryDelay(fire.Attempt)
 	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(attrs, "retryInSeconds", int(delay/time.Second))...)
 	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.retried++ })
-	inv.finish(ctx, &msg, fire)
+	inv.finish(ctx, &msg, fire, false)
 	if inv.Visibility != nil && inv.FireQueueURL != "" {
 		_, vErr := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl: &inv.FireQueueURL, ReceiptHandle: &rec.ReceiptHandle, VisibilityTimeout: int32(delay / time.Second),
@@ -483,29 +491,54 @@ func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *Fire
 	}
 	inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
 	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
-	if inv.Timers != nil && msg != nil {
-		// So that a replay of the dead letter may claim the occurrence again.
-		if _, err := inv.persist(ctx, func(ctx context.Context) error {
-			return inv.Timers.DeadLettered(ctx, msg.claimID(), msg.ScheduledAt, inv.now())
-		}); err != nil {
-			inv.Log.WarnContext(ctx, "dead letter not marked; a replay of it would be dropped as a duplicate", append(attrs, "markError", err.Error())...)
-		}
-	}
 	return nil
 }
 
-// finish records an outcome on the timer and notifies its webhook; neither
-// may fail the delivery, which has happened (or not) already.
-func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire) {
+// release ends the lease of this message's claim when its attempt ends
+// with nothing recorded (the timer could not be read, the dead-letter
+// queue refused it), so that its redelivery may claim it at once. Should
+// it fail, the lease ends by itself with the function's deadline.
+func (inv *Invoker) release(ctx context.Context, msg *FireMessage, c Claimant) {
+	if inv.Timers == nil {
+		return
+	}
+	if err := inv.Timers.ReleaseClaim(ctx, msg.occurrence(), c); err != nil {
+		inv.Log.WarnContext(ctx, "claim not released; it frees itself at the function's deadline",
+			"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339Nano), "error", err.Error())
+	}
+}
+
+// errInProgress fails a copy of a message whose earlier receive is still
+// delivering it.
+var errInProgress = errors.New("delivery in progress elsewhere")
+
+// leaseUntil is when the claim this function takes must be free again:
+// its own deadline (a function that timed out delivers nothing more), or
+// Lambda's longest timeout when ctx has none.
+func (inv *Invoker) leaseUntil(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d.Add(time.Second)
+	}
+	return inv.now().Add(15 * time.Minute)
+}
+
+// finish records an outcome on the occurrence's item (settling it when it
+// was delivered; marking it when it was dead-lettered, so that a replay of
+// the dead letter may claim it again) and notifies the timer's webhook;
+// neither may fail the delivery, which has happened (or not) already.
+func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire, deadLettered bool) {
 	if inv.Timers != nil {
-		tries, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.RecordFire(ctx, msg.TimerID, fire) })
+		tries, err := inv.persist(ctx, func(ctx context.Context) error {
+			return inv.Timers.Record(ctx, msg.occurrence(), fire, deadLettered, inv.now())
+		})
 		if err != nil {
-			// The repair line: everything RecordFire would have written,
-			// so that lastFire and the history can be put right by hand.
+			// The repair line: everything Record would have written, so
+			// that the history can be put right by hand. Until it is, a
+			// redelivery of a delivered occurrence would deliver it again.
 			inv.Log.ErrorContext(ctx, "outcome not recorded", "timerId", msg.TimerID,
 				"scheduledAt", fire.ScheduledAt.Format(time.RFC3339Nano), "attemptedAt", fire.AttemptedAt.Format(time.RFC3339Nano),
 				"attempt", fire.Attempt, "outcome", fire.Outcome, "status", fire.Status, "latencyMs", fire.LatencyMs,
-				"manual", fire.Manual, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
+				"manual", fire.Manual, "deadLettered", deadLettered, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
 		}
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {

@@ -45,32 +45,36 @@ type igClaim struct {
 	MessageID    string
 	Settled      bool
 	DeadLettered bool
+	// Leased: claimed by MessageID, whose attempt has not ended (no
+	// Record or Release since).
+	Leased bool
 }
 
-// igFire is one RecordFire call.
+// igFire is one Record call.
 type igFire struct {
 	TimerID string
 	Fire    LastFire
 }
 
 // igStore is a claimStore with the real Store's semantics: per occurrence
-// (timerId, scheduledAt) the first message id wins; the same message id
-// may claim again until the occurrence is settled; Get returns the current
-// timer or an ENOTFOUND error. It records every call.
+// (timerId, scheduledAt, by hand or not) the first message id wins; the
+// same message id may claim again until the occurrence is settled, once
+// its earlier attempt ended (a claim while it runs is in progress); Get
+// returns the current timer or an ENOTFOUND error. It records every call.
 type igStore struct {
 	// beforeClaim, when set, runs at each Claim outside the lock.
 	beforeClaim func()
 
-	mu       sync.Mutex
-	timers   map[string]Timer
-	claims   map[string]igClaim
-	claimErr error
-	getErr   error
-	claimed  []string // "occurrence by messageId", one per Claim call
-	settled  []string // occurrences
-	fires    []igFire
-	history  []igFire // RecordHistory calls (duplicates only: RecordFire adds its own)
-	deletes  []string // DeleteCompleted calls
+	mu         sync.Mutex
+	timers     map[string]Timer
+	claims     map[string]igClaim
+	claimErr   error
+	getErr     error
+	claimed    []string // "occurrence by messageId", one per Claim call
+	settled    []string // occurrences
+	fires      []igFire
+	duplicates []string // Duplicate calls: occurrences
+	deletes    []string // DeleteCompleted calls
 }
 
 func newIGStore(timers ...Timer) *igStore {
@@ -85,40 +89,82 @@ func igOccurrence(id string, at time.Time) string {
 	return id + "@" + at.UTC().Format(time.RFC3339Nano)
 }
 
-func (s *igStore) Claim(_ context.Context, id string, at time.Time, msgID string, replay bool, _ time.Time) (bool, error) {
+// igKey is o's key in igStore: a fire by hand as "id/manual@instant".
+func igKey(o Occurrence) string {
+	if o.Manual {
+		return igOccurrence(o.TimerID+"/manual", o.At)
+	}
+	return igOccurrence(o.TimerID, o.At)
+}
+
+func (s *igStore) Claim(_ context.Context, o Occurrence, who Claimant, _, _ time.Time) (ClaimResult, error) {
+	msgID, replay := who.MessageID, who.Replay
 	if s.beforeClaim != nil {
 		s.beforeClaim()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := igOccurrence(id, at)
+	key := igKey(o)
 	s.claimed = append(s.claimed, key+" by "+msgID)
 	if s.claimErr != nil {
-		return false, s.claimErr
+		return ClaimDuplicate, s.claimErr
 	}
 	c, ok := s.claims[key]
 	switch {
 	case !ok:
-		s.claims[key] = igClaim{MessageID: msgID}
-		return true, nil
+		s.claims[key] = igClaim{MessageID: msgID, Leased: true}
+		return Claimed, nil
+	case c.MessageID == msgID && !c.Settled && c.Leased:
+		return ClaimInProgress, nil
 	case c.MessageID == msgID && !c.Settled:
-		return true, nil
-	case replay && c.DeadLettered && !c.Settled: // as Store.Claim: a replay takes over a dead letter
-		s.claims[key] = igClaim{MessageID: msgID}
-		return true, nil
+		c.Leased = true
+		s.claims[key] = c
+		return Claimed, nil
+	case replay && c.DeadLettered && !c.Settled && !c.Leased: // as Store.Claim: a replay takes over a dead letter
+		s.claims[key] = igClaim{MessageID: msgID, Leased: true}
+		return Claimed, nil
 	}
-	return false, nil
+	return ClaimDuplicate, nil
 }
 
-// DeadLettered marks the claim as Store.DeadLettered does.
-func (s *igStore) DeadLettered(_ context.Context, id string, at time.Time, _ time.Time) error {
+// Record records f as Store.Record does: it ends the lease, settles a
+// delivery and marks a dead letter.
+func (s *igStore) Record(_ context.Context, o Occurrence, f LastFire, deadLettered bool, _ time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := igOccurrence(id, at)
-	if c, ok := s.claims[key]; ok && !c.Settled {
-		c.DeadLettered = true
-		s.claims[key] = c
+	key := igKey(o)
+	c := s.claims[key]
+	if c.Settled && f.Outcome != OutcomeDelivered {
+		return nil
 	}
+	c.Leased = false
+	if f.Outcome == OutcomeDelivered {
+		c.Settled = true
+		s.settled = append(s.settled, key)
+	}
+	if deadLettered {
+		c.DeadLettered = true
+	}
+	s.claims[key] = c
+	s.fires = append(s.fires, igFire{TimerID: o.TimerID, Fire: f})
+	return nil
+}
+
+// ReleaseClaim ends the lease of msgID's claim, as Store.ReleaseClaim does.
+func (s *igStore) ReleaseClaim(_ context.Context, o Occurrence, who Claimant) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.claims[igKey(o)]; ok && c.MessageID == who.MessageID {
+		c.Leased = false
+		s.claims[igKey(o)] = c
+	}
+	return nil
+}
+
+func (s *igStore) Duplicate(_ context.Context, o Occurrence, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.duplicates = append(s.duplicates, igKey(o))
 	return nil
 }
 
@@ -133,31 +179,6 @@ func (s *igStore) Get(_ context.Context, id string) (*Timer, error) {
 		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
 	}
 	return &t, nil
-}
-
-func (s *igStore) Settle(_ context.Context, id string, at time.Time, _ time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := igOccurrence(id, at)
-	c := s.claims[key]
-	c.Settled = true
-	s.claims[key] = c
-	s.settled = append(s.settled, key)
-	return nil
-}
-
-func (s *igStore) RecordFire(_ context.Context, id string, f LastFire) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fires = append(s.fires, igFire{TimerID: id, Fire: f})
-	return nil
-}
-
-func (s *igStore) RecordHistory(_ context.Context, id string, f LastFire) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.history = append(s.history, igFire{TimerID: id, Fire: f})
-	return nil
 }
 
 // DeleteCompleted deletes the timer as the store does: only at its version

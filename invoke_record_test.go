@@ -12,53 +12,54 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// flakyStore is an igStore whose RecordFire and Settle fail, as DynamoDB
-// does while its connections are reset, the first failFires and
-// failSettles times (forever when negative), recording every call.
+// flakyStore is an igStore whose Record and Duplicate fail, as DynamoDB
+// does while its connections are reset, the first failRecords and
+// failDuplicates times (forever when negative), recording every call.
 type flakyStore struct {
 	*igStore
-	mu                     sync.Mutex
-	failFires, failSettles int
-	fireCalls, settleCalls int
+	mu                          sync.Mutex
+	failRecords, failDuplicates int
+	recordCalls, duplicateCalls int
 }
 
-var errOutage = errors.New("record last fire of t-1: connection reset by peer")
+var errOutage = errors.New("record the outcome of t-1: connection reset by peer")
 
-func (s *flakyStore) RecordFire(ctx context.Context, id string, f LastFire) error {
+func (s *flakyStore) Record(ctx context.Context, o Occurrence, f LastFire, deadLettered bool, now time.Time) error {
 	s.mu.Lock()
-	s.fireCalls++
-	fail := s.failFires < 0 || s.fireCalls <= s.failFires
+	s.recordCalls++
+	fail := s.failRecords < 0 || s.recordCalls <= s.failRecords
 	s.mu.Unlock()
 	if fail {
 		return errOutage
 	}
-	return s.igStore.RecordFire(ctx, id, f)
+	return s.igStore.Record(ctx, o, f, deadLettered, now)
 }
 
-func (s *flakyStore) Settle(ctx context.Context, id string, at time.Time, now time.Time) error {
+func (s *flakyStore) Duplicate(ctx context.Context, o Occurrence, now time.Time) error {
 	s.mu.Lock()
-	s.settleCalls++
-	fail := s.failSettles < 0 || s.settleCalls <= s.failSettles
+	s.duplicateCalls++
+	fail := s.failDuplicates < 0 || s.duplicateCalls <= s.failDuplicates
 	s.mu.Unlock()
 	if fail {
 		return errOutage
 	}
-	return s.igStore.Settle(ctx, id, at, now)
+	return s.igStore.Duplicate(ctx, o, now)
 }
 
-func (s *flakyStore) Calls() (fires, settles int) {
+func (s *flakyStore) Calls() (records, duplicates int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fireCalls, s.settleCalls
+	return s.recordCalls, s.duplicateCalls
 }
 
 // TestOutcomeRecordRetriedUntilItLands delivers while the table fails the
-// outcome's record three times and the settle twice: both are retried
-// until they land, and nothing is logged as lost.
+// outcome's record (which settles the occurrence) three times: it is
+// retried until it lands, and nothing is logged as lost. A duplicate's
+// count in the history is retried the same way.
 func TestOutcomeRecordRetriedUntilItLands(t *testing.T) {
 	t.Parallel()
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
-	store := &flakyStore{igStore: e.store, failFires: 3, failSettles: 2}
+	store := &flakyStore{igStore: e.store, failRecords: 3, failDuplicates: 2}
 	e.inv.Timers = store
 	tg := newTarget(t, answer(http.StatusOK))
 	// A Lambda context: the deadline is far, so nothing stops the retries.
@@ -66,13 +67,21 @@ func TestOutcomeRecordRetriedUntilItLands(t *testing.T) {
 	defer cancel()
 
 	resp := e.inv.Invoke(ctx, events.SQSEvent{Records: []events.SQSMessage{igRecord(t, "m-1", 1, httpFire("t-1", "POST", tg.URL+"/hook"))}})
-
 	if diff := cmp.Diff([]string{}, failures(resp)); diff != "" {
 		t.Errorf("failures (-want +got):\n%s", diff)
 	}
-	fires, settles := store.Calls()
-	if diff := cmp.Diff([2]int{4, 3}, [2]int{fires, settles}); diff != "" {
-		t.Errorf("RecordFire and Settle calls (-want +got):\n%s", diff)
+	// A second sweep's copy of the same occurrence: a duplicate.
+	resp = e.inv.Invoke(ctx, events.SQSEvent{Records: []events.SQSMessage{igRecord(t, "m-2", 1, httpFire("t-1", "POST", tg.URL+"/hook"))}})
+	if diff := cmp.Diff([]string{}, failures(resp)); diff != "" {
+		t.Errorf("duplicate's failures (-want +got):\n%s", diff)
+	}
+
+	records, duplicates := store.Calls()
+	if diff := cmp.Diff([2]int{4, 3}, [2]int{records, duplicates}); diff != "" {
+		t.Errorf("Record and Duplicate calls (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{igOccurrence("t-1", igAt)}, e.store.duplicates); diff != "" {
+		t.Errorf("duplicates counted (-want +got):\n%s", diff)
 	}
 	got := e.store.Fires()
 	if len(got) != 1 || got[0].Fire.Outcome != OutcomeDelivered || got[0].Fire.Status != http.StatusOK {
@@ -81,7 +90,7 @@ func TestOutcomeRecordRetriedUntilItLands(t *testing.T) {
 	if diff := cmp.Diff([]string{igOccurrence("t-1", igAt)}, e.store.Settled()); diff != "" {
 		t.Errorf("settled (-want +got):\n%s", diff)
 	}
-	for _, msg := range []string{"outcome not recorded", "delivery not settled; a redelivery of this message would deliver again"} {
+	for _, msg := range []string{"outcome not recorded", "duplicate not counted in the history"} {
 		if lines := e.log.WithMsg(t, msg); len(lines) != 0 {
 			t.Errorf("%q lines %v, want none", msg, lines)
 		}
@@ -95,7 +104,7 @@ func TestOutcomeRecordRetriedUntilItLands(t *testing.T) {
 func TestOutcomeRecordStopsAtDeadline(t *testing.T) {
 	t.Parallel()
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
-	store := &flakyStore{igStore: e.store, failFires: -1}
+	store := &flakyStore{igStore: e.store, failRecords: -1}
 	e.inv.Timers = store
 	e.inv.RecordReserve = 2 * time.Hour // the hour left is within it: "about to time out"
 	e.inv.CallReserve = time.Nanosecond // but the call itself is not cut short
@@ -106,7 +115,7 @@ func TestOutcomeRecordStopsAtDeadline(t *testing.T) {
 	e.inv.Invoke(ctx, events.SQSEvent{Records: []events.SQSMessage{igRecord(t, "m-1", 3, httpFire("t-1", "POST", tg.URL+"/hook"))}})
 
 	if fires, _ := store.Calls(); fires != 1 {
-		t.Errorf("RecordFire calls %d, want 1", fires)
+		t.Errorf("Record calls %d, want 1", fires)
 	}
 	if n := len(tg.Received()); n != 1 {
 		t.Errorf("target received %d requests, want 1", n)
@@ -137,14 +146,14 @@ func TestOutcomeRecordStopsAtDeadline(t *testing.T) {
 func TestOutcomeRecordWithoutDeadlineGivesUp(t *testing.T) {
 	t.Parallel()
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
-	store := &flakyStore{igStore: e.store, failFires: -1}
+	store := &flakyStore{igStore: e.store, failRecords: -1}
 	e.inv.Timers = store
 	tg := newTarget(t, answer(http.StatusOK))
 
 	e.invoke(igRecord(t, "m-1", 1, httpFire("t-1", "POST", tg.URL+"/hook")))
 
 	if fires, _ := store.Calls(); fires != persistTriesWithoutDeadline {
-		t.Errorf("RecordFire calls %d, want %d", fires, persistTriesWithoutDeadline)
+		t.Errorf("Record calls %d, want %d", fires, persistTriesWithoutDeadline)
 	}
 	if lines := e.log.WithMsg(t, "outcome not recorded"); len(lines) != 1 {
 		t.Errorf("repair lines %v, want 1", lines)

@@ -41,8 +41,9 @@ func TestIntegrationLocalDynamoDBIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	item := func(id string) map[string]types.AttributeValue {
-		return map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id},
-			"payload": &types.AttributeValueMemberS{Value: strings.Repeat("x", 100)}}
+		it := timerKey(id)
+		it["payload"] = &types.AttributeValueMemberS{Value: strings.Repeat("x", 100)}
+		return it
 	}
 	// A table of some size makes moto's copy take long enough to race.
 	for i := range 200 {
@@ -68,7 +69,7 @@ func TestIntegrationLocalDynamoDBIsAtomic(t *testing.T) {
 		defer wg.Done()
 		for range transactions {
 			_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-				{ConditionCheck: &types.ConditionCheck{TableName: &table, Key: idKey("absent"), ConditionExpression: aws.String("attribute_exists(id)")}},
+				{ConditionCheck: &types.ConditionCheck{TableName: &table, Key: timerKey("absent"), ConditionExpression: aws.String("attribute_exists(pk)")}},
 				{Put: &types.Put{TableName: &table, Item: item("scratch")}},
 			}})
 			var tce *types.TransactionCanceledException
@@ -103,7 +104,7 @@ func TestIntegrationLocalDynamoDBIsAtomic(t *testing.T) {
 	}
 	lost := 0
 	for _, id := range acked {
-		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: idKey(id), ConsistentRead: aws.Bool(true)})
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: timerKey(id), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func TestIntegrationLocalDynamoDBIsAtomic(t *testing.T) {
 }
 
 // lostResponses is a DynamoDB HTTP client that lets each of the first n
-// PutItem requests reach the endpoint and then answers it with a 500, as
+// UpdateItem requests reach the endpoint and then answers it with a 500, as
 // when a write is applied and its response is lost: the SDK retries it.
 type lostResponses struct {
 	next dynamodb.HTTPClient
@@ -126,7 +127,7 @@ type lostResponses struct {
 
 func (c *lostResponses) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.Do(req)
-	if err != nil || req.Header.Get("X-Amz-Target") != "DynamoDB_20120810.PutItem" || c.n.Add(-1) < 0 {
+	if err != nil || req.Header.Get("X-Amz-Target") != "DynamoDB_20120810.UpdateItem" || c.n.Add(-1) < 0 {
 		return resp, err
 	}
 	io.Copy(io.Discard, resp.Body)
@@ -139,10 +140,12 @@ func (c *lostResponses) Do(req *http.Request) (*http.Response, error) {
 }
 
 // TestIntegrationClaimAfterLostResponse claims an occurrence whose first
-// PutItem is applied but answered with a 500, on moto_server: the SDK's
-// retry finds the claim already there, and since it is this message's
-// own, Claim reports it claimed rather than a duplicate (which would drop
-// the occurrence). Another message's claim of it is still refused.
+// UpdateItem is applied but answered with a 500, on moto_server: the SDK's
+// retry finds the claim already there, and since it is this receive's own
+// (its token), Claim reports it claimed rather than in progress or a
+// duplicate (which would drop the occurrence). Another message's claim of
+// it is still refused, and another receive of the same message is in
+// progress until the lease ends.
 func TestIntegrationClaimAfterLostResponse(t *testing.T) {
 	store := motoStore(t)
 	lossy := &lostResponses{}
@@ -153,21 +156,31 @@ func TestIntegrationClaimAfterLostResponse(t *testing.T) {
 	})
 	ctx := context.Background()
 	at, now := swNow, swNow
-	claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", false, now)
-	if err != nil || !claimed {
+	lease := now.Add(time.Minute)
+	o := Occurrence{TimerID: "lost-response", At: at}
+	first := Claimant{MessageID: "msg-1", Token: "receive-1"}
+	claimed, err := store.Claim(ctx, o, first, now, lease)
+	if err != nil || claimed != Claimed {
 		t.Fatalf("claim whose first response was lost: %v, %v; want claimed", claimed, err)
 	}
 	if lossy.n.Load() >= 0 {
-		t.Fatal("the first PutItem's response was not replaced: the test tested nothing")
+		t.Fatal("the first UpdateItem's response was not replaced: the test tested nothing")
 	}
-	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-2", false, now); err != nil || claimed {
-		t.Errorf("another message's claim: %v, %v; want refused", claimed, err)
+	if claimed, err := store.Claim(ctx, o, Claimant{MessageID: "msg-2", Token: "receive-2"}, now, lease); err != nil || claimed != ClaimDuplicate {
+		t.Errorf("another message's claim: %v, %v; want a duplicate", claimed, err)
 	}
-	if err := store.Settle(ctx, "lost-response", at, now); err != nil {
+	again := Claimant{MessageID: "msg-1", Token: "receive-3"}
+	if claimed, err := store.Claim(ctx, o, again, now, lease); err != nil || claimed != ClaimInProgress {
+		t.Errorf("the same message received again while the first receive delivers: %v, %v; want in progress", claimed, err)
+	}
+	if claimed, err := store.Claim(ctx, o, again, lease.Add(time.Second), lease.Add(time.Minute)); err != nil || claimed != Claimed {
+		t.Errorf("the same message received again once the first receive's lease ended: %v, %v; want claimed", claimed, err)
+	}
+	if err := store.Record(ctx, o, LastFire{ScheduledAt: at, AttemptedAt: now, Attempt: 2, Outcome: OutcomeDelivered}, false, now); err != nil {
 		t.Fatal(err)
 	}
-	if claimed, err := store.Claim(ctx, "lost-response", at, "msg-1", false, now); err != nil || claimed {
-		t.Errorf("the same message again after delivery: %v, %v; want refused", claimed, err)
+	if claimed, err := store.Claim(ctx, o, Claimant{MessageID: "msg-1", Token: "receive-4"}, lease.Add(time.Hour), lease.Add(2*time.Hour)); err != nil || claimed != ClaimDuplicate {
+		t.Errorf("the same message again after delivery: %v, %v; want a duplicate", claimed, err)
 	}
 }
 

@@ -89,47 +89,46 @@ func provision(ctx context.Context, c awsClients, names StackNames, queues Stack
 	return cfg, nil
 }
 
+// tableDefinition is the timer table as template.yaml's TimerTable
+// defines it (TestProvisionTableMatchesTemplate compares the two): store.go's
+// layout, on demand.
+func tableDefinition(table string) *dynamodb.CreateTableInput {
+	s := func(name string) ddbtypes.AttributeDefinition {
+		return ddbtypes.AttributeDefinition{AttributeName: aws.String(name), AttributeType: ddbtypes.ScalarAttributeTypeS}
+	}
+	key := func(hash, rng string) []ddbtypes.KeySchemaElement {
+		return []ddbtypes.KeySchemaElement{
+			{AttributeName: aws.String(hash), KeyType: ddbtypes.KeyTypeHash},
+			{AttributeName: aws.String(rng), KeyType: ddbtypes.KeyTypeRange},
+		}
+	}
+	return &dynamodb.CreateTableInput{
+		TableName:   &table,
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{
+			s(attrPK), s(attrSK), s("shardId"), s(attrTimerGroup), s("id"),
+			{AttributeName: aws.String("nextFireAt"), AttributeType: ddbtypes.ScalarAttributeTypeN},
+		},
+		KeySchema: key(attrPK, attrSK),
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
+			IndexName:  aws.String(DueIndex),
+			KeySchema:  key("shardId", "nextFireAt"),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(GroupIndex),
+			KeySchema:  key(attrTimerGroup, "id"),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		}},
+	}
+}
+
 func ensureTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
 	var nf *ddbtypes.ResourceNotFoundException
 	if err == nil || !errors.As(err, &nf) {
 		return err
 	}
-	_, err = db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   &table,
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("shardId"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("nextFireAt"), AttributeType: ddbtypes.ScalarAttributeTypeN},
-			{AttributeName: aws.String("group"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("historyOf"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String(DueIndex),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("shardId"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("nextFireAt"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}, {
-			IndexName: aws.String(GroupIndex),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("group"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}, {
-			IndexName: aws.String(HistoryIndex),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("historyOf"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("at"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}},
-	})
+	_, err = db.CreateTable(ctx, tableDefinition(table))
 	if err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}

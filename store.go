@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"cmp"
 	"maps"
 	"math/rand/v2"
 	"sort"
@@ -19,10 +20,53 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// DueIndex is the global secondary index the sweeper queries: partition key
-// shardId, sort key nextFireAt (Unix seconds). It is sparse: a timer without
-// a next occurrence has no nextFireAt and drops out of it.
-const DueIndex = "byShardDue"
+// The table's layout, version 2 (LayoutVersion). One table, keyed by pk
+// (partition) and sk (sort), holds every kind of item; each kind is named
+// here, and README.md's "Table layout" section draws them.
+//
+//	item                 pk                   sk
+//	timer                <timer id>           timer
+//	occurrence           <timer id>           occ#<instant>[#manual]
+//	shard lease          #lease#<shard>       lease
+//	group pause          #group#<group>       group
+//
+// A timer and its occurrences share one item collection, so a timer's
+// history is a query of its own partition, with no index to write. An
+// occurrence item is the claim, the settle and the history record of one
+// occurrence at once. Timer ids and group names cannot contain '#', so no
+// timer collides with the other kinds.
+const (
+	// LayoutVersion is stored on every timer item (attribute layout), so
+	// that the next change of layout can find and migrate the old items.
+	LayoutVersion = 2
+
+	attrPK = "pk"
+	attrSK = "sk"
+
+	skTimer      = "timer"
+	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
+	skLease      = "lease"
+	skGroup      = "group"
+
+	pkLease = "#lease#" // + shard
+	pkGroup = "#group#" // + group
+
+	// DueIndex is the global secondary index the sweeper queries: partition
+	// key shardId, sort key nextFireAt (Unix seconds). It is sparse: a timer
+	// without a next occurrence has no nextFireAt and drops out of it.
+	DueIndex = "byShardDue"
+	// GroupIndex holds every timer and nothing else (partition key
+	// timerGroup, sort key id): a group's timers are one query of it, and
+	// the list of all timers is a scan of it, which reads no occurrence,
+	// lease or group item.
+	GroupIndex = "byGroup"
+	// attrTimerGroup is GroupIndex's partition key: the timer's group, or
+	// noGroup.
+	attrTimerGroup = "timerGroup"
+	// noGroup is the timerGroup of a timer in no group; groups cannot
+	// contain '#'.
+	noGroup = "#"
+)
 
 // dynamoAPI is the part of the DynamoDB client the store uses.
 type dynamoAPI interface {
@@ -52,6 +96,10 @@ func NewStore(db dynamoAPI, table string) *Store { return &Store{DB: db, Table: 
 // (nextFireAt, so the index sorts by it) or RFC 3339 text (for people
 // reading the console).
 type timerItem struct {
+	PK                    string          `dynamodbav:"pk"`
+	SK                    string          `dynamodbav:"sk"`
+	Layout                int             `dynamodbav:"layout"`
+	TimerGroup            string          `dynamodbav:"timerGroup"`
 	ID                    string          `dynamodbav:"id"`
 	ShardID               string          `dynamodbav:"shardId"`
 	MinuteOfHour          int             `dynamodbav:"minuteOfHour"`
@@ -72,7 +120,6 @@ type timerItem struct {
 	Retry                 RetryPolicy     `dynamodbav:"retry"`
 	Notify                *Notify         `dynamodbav:"notify,omitempty"`
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
-	LastFire              *LastFire       `dynamodbav:"lastFire,omitempty"`
 	NextFireAt            int64           `dynamodbav:"nextFireAt,omitempty"`
 	CreatedAt             string          `dynamodbav:"createdAt"`
 	UpdatedAt             string          `dynamodbav:"updatedAt"`
@@ -103,6 +150,10 @@ func parseTime(s string) *time.Time {
 
 func toItem(t *Timer) timerItem {
 	it := timerItem{
+		PK:           t.ID,
+		SK:           skTimer,
+		Layout:       LayoutVersion,
+		TimerGroup:   cmp.Or(t.Group, noGroup),
 		ID:           t.ID,
 		ShardID:      t.ShardID,
 		MinuteOfHour: t.MinuteOfHour,
@@ -150,7 +201,6 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		Retry:        it.Retry,
 		Notify:       it.Notify,
 		Deployment:   it.Deployment,
-		LastFire:     it.LastFire,
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
@@ -185,15 +235,22 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	return t, nil
 }
 
-func idKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}
+// itemKey is the key of the item pk, sk.
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: pk},
+		attrSK: &types.AttributeValueMemberS{Value: sk},
+	}
 }
+
+// timerKey is the key of timer id's item.
+func timerKey(id string) map[string]types.AttributeValue { return itemKey(id, skTimer) }
 
 // Get returns the timer with id, or an ENOTFOUND error.
 func (s *Store) Get(ctx context.Context, id string) (*Timer, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.Table,
-		Key:            idKey(id),
+		Key:            timerKey(id),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -265,7 +322,7 @@ func (s *Store) put(ctx context.Context, id string, av map[string]types.Attribut
 	}
 	sort.Strings(keys) // a stable expression reads better in logs and tests
 	for _, k := range keys {
-		if k == "id" || k == "createdAt" || k == "version" {
+		if k == attrPK || k == attrSK || k == "createdAt" || k == "version" {
 			continue
 		}
 		names["#"+k] = k
@@ -286,7 +343,7 @@ func (s *Store) put(ctx context.Context, id string, av map[string]types.Attribut
 	names["#pausedAt"] = "pausedAt"
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
-		Key:                       idKey(id),
+		Key:                       timerKey(id),
 		UpdateExpression:          &expr,
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
@@ -311,8 +368,8 @@ func (s *Store) put(ctx context.Context, id string, av map[string]types.Attribut
 func (s *Store) Delete(ctx context.Context, id string) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           &s.Table,
-		Key:                 idKey(id),
-		ConditionExpression: aws.String("attribute_exists(id)"),
+		Key:                 timerKey(id),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -427,10 +484,8 @@ func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error
 		for j, i := range pending {
 			items, owner = append(items, s.stepItem(steps[i])), append(owner, j)
 			if steps[i].Missed {
-				if h, err := s.historyItem(steps[i].Timer.ID, LastFire{ScheduledAt: steps[i].Timer.NextFireAt.UTC(),
-					AttemptedAt: steps[i].SweptAt.UTC(), Outcome: OutcomeMissed}); err == nil {
-					items, owner = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: h}}), append(owner, j)
-				}
+				o := Occurrence{TimerID: steps[i].Timer.ID, At: steps[i].Timer.NextFireAt}
+				items, owner = append(items, s.missedItem(o, steps[i].SweptAt)), append(owner, j)
 			}
 		}
 		if len(items) > maxTransactItems {
@@ -510,7 +565,7 @@ func (s *Store) stepItem(st Step) types.TransactWriteItem {
 	const cond = "nextFireAt = :old AND version = :version"
 	if st.Next.IsZero() && t.DeleteAfterCompletion && st.Missed {
 		return types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &s.Table, Key: idKey(t.ID), ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+			TableName: &s.Table, Key: timerKey(t.ID), ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 		}}
 	}
 	set := []string{}
@@ -531,14 +586,14 @@ func (s *Store) stepItem(st Step) types.TransactWriteItem {
 		expr += " REMOVE nextFireAt"
 	}
 	return types.TransactWriteItem{Update: &types.Update{
-		TableName: &s.Table, Key: idKey(t.ID), UpdateExpression: aws.String(strings.TrimSpace(expr)),
+		TableName: &s.Table, Key: timerKey(t.ID), UpdateExpression: aws.String(strings.TrimSpace(expr)),
 		ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 	}}
 }
 
 // leaseKey is the item that leases a shard to one sweep. Timer ids cannot
 // contain '#', so it never collides with a timer.
-func leaseKey(shard string) map[string]types.AttributeValue { return idKey("#lease/" + shard) }
+func leaseKey(shard string) map[string]types.AttributeValue { return itemKey(pkLease+shard, skLease) }
 
 // Lease gives shard to owner until now+ttl, unless another sweep holds an
 // unexpired lease or the sweep of eventID already completed it (EventBridge
@@ -613,92 +668,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// claimTTL is how long a claim is kept: beyond the longest retry window (a
-// day) and SQS's retention of the fire queue's messages (4 days).
-const claimTTL = 5 * 24 * time.Hour
-
-// Claim records that message msgID delivers timer id's occurrence at. It
-// reports false when another message claimed that occurrence first (a
-// second sweep's copy, a redelivery): the caller drops its copy. The same
-// message claiming again (a retry after a failed delivery) succeeds, until
-// Settle marks the occurrence delivered. A replay (replay true) may also
-// take over the claim of an occurrence that was dead-lettered and never
-// delivered. The claim is its own item, so occurrences are claimed independently and a
-// late retry of an older one is not refused for a newer one's claim.
-func (s *Store) Claim(ctx context.Context, id string, at time.Time, msgID string, replay bool, now time.Time) (bool, error) {
-	cond := "attribute_not_exists(id) OR (messageId = :msg AND attribute_not_exists(deliveredAt))"
-	if replay {
-		// A replay takes over the claim of an occurrence that was
-		// dead-lettered and never delivered.
-		cond += " OR (attribute_exists(deadLetteredAt) AND attribute_not_exists(deliveredAt))"
-	}
-	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.Table,
-		Item: map[string]types.AttributeValue{
-			"id":        claimKey(id, at)["id"],
-			"messageId": &types.AttributeValueMemberS{Value: msgID},
-			"claimedAt": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
-			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(claimTTL).Unix(), 10)},
-		},
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":msg": &types.AttributeValueMemberS{Value: msgID}},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("claim %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
-	}
-	return true, nil
-}
-
-// DeadLettered marks timer id's occurrence at as dead-lettered, so that a
-// replay of it (a redrive of the dead-letter queue, a fire naming it) may
-// claim it again; anything else is still dropped as a duplicate.
-func (s *Store) DeadLettered(ctx context.Context, id string, at time.Time, now time.Time) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       claimKey(id, at),
-		UpdateExpression:          aws.String("SET deadLetteredAt = :now"),
-		ConditionExpression:       aws.String("attribute_exists(id) AND attribute_not_exists(deliveredAt)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("mark %s at %s dead-lettered: %w", id, at.UTC().Format(time.RFC3339), err)
-	}
-	return nil
-}
-
-func claimKey(id string, at time.Time) map[string]types.AttributeValue {
-	// Manual fires can come within one second of each other: keep their
-	// nanoseconds (a scheduled occurrence's whole second prints as RFC 3339).
-	return idKey("#claim/" + id + "/" + at.UTC().Format(time.RFC3339Nano))
-}
-
-// Settle marks timer id's occurrence at delivered, so that its message,
-// should SQS hand it out again (its deletion lost), is dropped.
-func (s *Store) Settle(ctx context.Context, id string, at time.Time, now time.Time) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       claimKey(id, at),
-		UpdateExpression:          aws.String("SET deliveredAt = :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}},
-	})
-	if err != nil {
-		return fmt.Errorf("settle %s at %s: %w", id, at.UTC().Format(time.RFC3339), err)
-	}
-	return nil
-}
-
 // DeleteCompleted deletes timer id once its last occurrence has its final
 // outcome (deleteAfterCompletion), unless it was replaced since (version)
-// or has an occurrence again. Already gone is no error.
+// or has an occurrence again. Already gone is no error. Its occurrence
+// items, its history, stay until their TTL.
 func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           &s.Table,
-		Key:                 idKey(id),
+		Key:                 timerKey(id),
 		ConditionExpression: aws.String("version = :version AND attribute_not_exists(nextFireAt)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
@@ -711,91 +688,9 @@ func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) e
 	return nil
 }
 
-// RecordFire stores f as timer id's lastFire, unless the timer is gone or
-// already shows a later occurrence.
-func (s *Store) RecordFire(ctx context.Context, id string, f LastFire) error {
-	av, err := attributevalue.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("encode last fire of %s: %w", id, err)
-	}
-	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.Table,
-		Key:                 idKey(id),
-		UpdateExpression:    aws.String("SET lastFire = :f"),
-		ConditionExpression: aws.String("attribute_exists(id) AND (attribute_not_exists(lastFire) OR lastFire.scheduledAt <= :at)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":f":  av,
-			":at": &types.AttributeValueMemberS{Value: f.ScheduledAt.UTC().Format(time.RFC3339)},
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return s.RecordHistory(ctx, id, f)
-	}
-	if err != nil {
-		return fmt.Errorf("record last fire of %s: %w", id, err)
-	}
-	return s.RecordHistory(ctx, id, f)
-}
-
-// HistoryIndex is the global secondary index of history records by timer,
-// newest last.
-const HistoryIndex = "byTimer"
-
-// historyTTL is how long history is kept.
-const historyTTL = 7 * 24 * time.Hour
-
-// RecordHistory adds f to timer id's history, which DynamoDB's TTL clears
-// after a week.
-func (s *Store) RecordHistory(ctx context.Context, id string, f LastFire) error {
-	item, err := s.historyItem(id, f)
-	if err != nil {
-		return err
-	}
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
-		return fmt.Errorf("record history of %s: %w", id, err)
-	}
-	return nil
-}
-
-// historyItem is the history record of f for timer id.
-func (s *Store) historyItem(id string, f LastFire) (map[string]types.AttributeValue, error) {
-	item, err := attributevalue.MarshalMap(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode history of %s: %w", id, err)
-	}
-	at := f.AttemptedAt.UTC().Format(time.RFC3339Nano)
-	item["id"] = &types.AttributeValueMemberS{Value: "#history/" + id + "/" + at + "/" + newID()[:8]}
-	item["historyOf"] = &types.AttributeValueMemberS{Value: id}
-	item["at"] = &types.AttributeValueMemberS{Value: at}
-	item["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(f.AttemptedAt.Add(historyTTL).Unix(), 10)}
-	return item, nil
-}
-
-// History returns up to limit of timer id's latest outcomes, newest first.
-func (s *Store) History(ctx context.Context, id string, limit int32) ([]LastFire, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-		TableName: &s.Table, IndexName: aws.String(HistoryIndex), Limit: &limit, ScanIndexForward: aws.Bool(false),
-		KeyConditionExpression:    aws.String("historyOf = :id"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":id": &types.AttributeValueMemberS{Value: id}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", id, err)
-	}
-	h := make([]LastFire, 0, len(out.Items))
-	for _, av := range out.Items {
-		var f LastFire
-		if err := attributevalue.UnmarshalMap(av, &f); err != nil {
-			return nil, fmt.Errorf("decode history of %s: %w", id, err)
-		}
-		h = append(h, f)
-	}
-	return h, nil
-}
-
 // groupKey is the item that records a group's pause, so that a timer
 // created in a paused group is created paused. Groups cannot contain '#'.
-func groupKey(group string) map[string]types.AttributeValue { return idKey("#group/" + group) }
+func groupKey(group string) map[string]types.AttributeValue { return itemKey(pkGroup+group, skGroup) }
 
 // PauseGroup records that group is paused, keeping the first pause's
 // instant and taking the new reason, if any.
@@ -849,7 +744,7 @@ func (s *Store) Pause(ctx context.Context, id, reason string, now time.Time) (*T
 		expr = "SET pausedAt = if_not_exists(pausedAt, :now), pauseReason = :reason REMOVE nextFireAt"
 		values[":reason"] = &types.AttributeValueMemberS{Value: reason}
 	}
-	return s.update(ctx, id, expr, "attribute_exists(id)", values)
+	return s.update(ctx, id, expr, "attribute_exists(pk)", values)
 }
 
 // Resume lets a paused timer fire again from its first occurrence after
@@ -886,7 +781,7 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 // gone.
 func (s *Store) update(ctx context.Context, id, expr, cond string, values map[string]types.AttributeValue) (*Timer, error) {
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: idKey(id), UpdateExpression: &expr, ConditionExpression: &cond,
+		TableName: &s.Table, Key: timerKey(id), UpdateExpression: &expr, ConditionExpression: &cond,
 		ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -903,92 +798,120 @@ func (s *Store) update(ctx context.Context, id, expr, cond string, values map[st
 	return fromItem(out.Attributes)
 }
 
-// GroupIndex is the global secondary index of timers by group.
-const GroupIndex = "byGroup"
-
 // Group calls page with each page of the timers in group, by id.
 func (s *Store) Group(ctx context.Context, group string, page func([]*Timer) error) error {
 	return s.queryPages(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.Table,
 		IndexName:                 aws.String(GroupIndex),
-		KeyConditionExpression:    aws.String("#g = :g"),
-		ExpressionAttributeNames:  map[string]string{"#g": "group"},
+		KeyConditionExpression:    aws.String("timerGroup = :g"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: group}},
 	}, "group "+group, page)
 }
 
 // stateFilters select timers by their derived state, in DynamoDB terms.
-// Every filter also drops the table's other items (leases, claims).
+// GroupIndex holds timers only, so no filter has other items to drop.
 var stateFilters = map[string]string{
-	"":             "NOT begins_with(id, :hash)",
-	StateActive:    "NOT begins_with(id, :hash) AND attribute_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
-	StatePaused:    "NOT begins_with(id, :hash) AND attribute_exists(pausedAt)",
-	StateCompleted: "NOT begins_with(id, :hash) AND attribute_not_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+	"":             "",
+	StateActive:    "attribute_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+	StatePaused:    "attribute_exists(pausedAt)",
+	StateCompleted: "attribute_not_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
 }
 
-// List returns one page of timers, by group through its index or else by
-// a scan, filtered by state, and the cursor of the next page (nil when
-// there is none). A page may hold fewer than limit timers, even none, when
-// the filter drops some: keep following the cursor.
+// List returns one page of up to limit timers, those of group or else all
+// of them, filtered by state, and the cursor of the next page (nil when
+// there is none). It reads GroupIndex, which holds timers and nothing
+// else: a group's partition of it, or a scan of the whole index. Every
+// page but the last holds limit timers: when the state filter drops some,
+// List reads on until it has limit.
+//
+// A cursor is {"id": ..., "group": ...}: the id and group ("" for none)
+// of the last timer read, from which the index's full key follows.
 func (s *Store) List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error) {
 	filter, ok := stateFilters[state]
 	if !ok {
 		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
 	}
-	values := map[string]types.AttributeValue{":hash": &types.AttributeValueMemberS{Value: "#"}}
-	var start map[string]types.AttributeValue
-	if len(cursor) > 0 {
-		// Only the key the query itself returns: DynamoDB answers any other
-		// ExclusiveStartKey with a ValidationException (a 500 here).
-		n := 1
-		if group != "" {
-			n = 2 // the byGroup index's key: group and id
-		}
-		if len(cursor) != n || cursor["id"] == "" || (group != "" && cursor["group"] != group) {
-			return nil, nil, Errorf(EINVALID, "cursor is malformed; pass back the cursor of the previous page")
-		}
-		start = map[string]types.AttributeValue{}
-		for k, v := range cursor {
-			start[k] = &types.AttributeValueMemberS{Value: v}
-		}
+	start, err := listStart(group, cursor)
+	if err != nil {
+		return nil, nil, err
 	}
-	var (
-		items []map[string]types.AttributeValue
-		last  map[string]types.AttributeValue
-	)
+	var timers []*Timer
+	for {
+		items, last, err := s.listPage(ctx, group, filter, limit-int32(len(timers)), start)
+		if err != nil {
+			return nil, nil, err
+		}
+		page, err := decodeTimers(items)
+		if err != nil {
+			return nil, nil, err
+		}
+		timers = append(timers, page...)
+		if len(last) == 0 {
+			return timers, nil, nil
+		}
+		if int32(len(timers)) >= limit {
+			return timers, listCursorOf(last), nil
+		}
+		start = last
+	}
+}
+
+// listPage reads up to limit items of GroupIndex from start: a query of
+// group's partition, or a scan of the whole index.
+func (s *Store) listPage(ctx context.Context, group, filter string, limit int32, start map[string]types.AttributeValue) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+	var f *string
+	if filter != "" {
+		f = &filter
+	}
 	if group != "" {
-		values[":g"] = &types.AttributeValueMemberS{Value: group}
 		out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
 			TableName: &s.Table, IndexName: aws.String(GroupIndex), Limit: &limit, ExclusiveStartKey: start,
-			KeyConditionExpression: aws.String("#g = :g"), FilterExpression: &filter,
-			ExpressionAttributeNames: map[string]string{"#g": "group"}, ExpressionAttributeValues: values,
+			KeyConditionExpression:    aws.String("timerGroup = :g"),
+			FilterExpression:          f,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: group}},
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list group %s: %w", group, err)
 		}
-		items, last = out.Items, out.LastEvaluatedKey
-	} else {
-		out, err := s.DB.Scan(ctx, &dynamodb.ScanInput{
-			TableName: &s.Table, Limit: &limit, ExclusiveStartKey: start,
-			FilterExpression: &filter, ExpressionAttributeValues: values,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("list timers: %w", err)
-		}
-		items, last = out.Items, out.LastEvaluatedKey
+		return out.Items, out.LastEvaluatedKey, nil
 	}
-	timers, err := decodeTimers(items)
+	out, err := s.DB.Scan(ctx, &dynamodb.ScanInput{
+		TableName: &s.Table, IndexName: aws.String(GroupIndex), Limit: &limit, ExclusiveStartKey: start, FilterExpression: f,
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("list timers: %w", err)
 	}
-	var next map[string]string
-	for k, v := range last {
-		if sv, ok := v.(*types.AttributeValueMemberS); ok {
-			if next == nil {
-				next = map[string]string{}
-			}
-			next[k] = sv.Value
-		}
+	return out.Items, out.LastEvaluatedKey, nil
+}
+
+// listStart is the ExclusiveStartKey a cursor stands for: GroupIndex's key
+// and the table's, all four of which a timer's id and group determine.
+// A cursor of another shape is refused, since DynamoDB would answer it
+// with a ValidationException (a 500 here).
+func listStart(group string, cursor map[string]string) (map[string]types.AttributeValue, error) {
+	if len(cursor) == 0 {
+		return nil, nil
 	}
-	return timers, next, nil
+	id, g := cursor["id"], cursor["group"]
+	bad := len(cursor) != 2 || validateID(id) != nil || (g != "" && validateGroup(g) != nil) || (group != "" && g != group)
+	if _, ok := cursor["group"]; bad || !ok {
+		return nil, Errorf(EINVALID, "cursor is malformed; pass back the cursor of the previous page")
+	}
+	key := timerKey(id)
+	key["id"] = &types.AttributeValueMemberS{Value: id}
+	key[attrTimerGroup] = &types.AttributeValueMemberS{Value: cmp.Or(g, noGroup)}
+	return key, nil
+}
+
+// listCursorOf is the cursor of the page that starts after last, an item
+// key of GroupIndex: the timer's id and group, no internal key.
+func listCursorOf(last map[string]types.AttributeValue) map[string]string {
+	var id, g string
+	if v, ok := last["id"].(*types.AttributeValueMemberS); ok {
+		id = v.Value
+	}
+	if v, ok := last[attrTimerGroup].(*types.AttributeValueMemberS); ok && v.Value != noGroup {
+		g = v.Value
+	}
+	return map[string]string{"id": id, "group": g}
 }

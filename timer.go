@@ -234,6 +234,9 @@ type LastFire struct {
 	Replay    bool   `json:"replay,omitempty" dynamodbav:"replay,omitempty"`
 	Error     string `json:"error,omitempty" dynamodbav:"error,omitempty"`
 	LatencyMs int64  `json:"latencyMs" dynamodbav:"latencyMs"`
+	// Duplicates counts the copies of this occurrence's message that were
+	// dropped (a second sweep's, a redelivery): history only.
+	Duplicates int `json:"duplicatesSuppressed,omitempty" dynamodbav:"duplicates,omitempty"`
 }
 
 // Delivery outcomes.
@@ -241,9 +244,6 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeRetrying  = "retrying"
 	OutcomeFailed    = "failed"
-	// OutcomeDuplicate is a copy of an occurrence already claimed, dropped;
-	// it appears in the history only.
-	OutcomeDuplicate = "duplicate-suppressed"
 	// OutcomeMissed is an occurrence later than its catch-up window, not
 	// sent; it appears in the history only.
 	OutcomeMissed = "missed"
@@ -284,14 +284,10 @@ func (m *FireMessage) IdempotencyKey() string {
 	return m.TimerID + "/" + m.ScheduledAt.UTC().Format(time.RFC3339)
 }
 
-// claimID names what the invoker claims: the timer, and for a manual fire
-// the timer's manual fires, which never share a claim with a scheduled
-// occurrence (ids cannot contain '/').
-func (m *FireMessage) claimID() string {
-	if m.Manual {
-		return m.TimerID + "/manual"
-	}
-	return m.TimerID
+// occurrence is the occurrence the message stands for, which the invoker
+// claims.
+func (m *FireMessage) occurrence() Occurrence {
+	return Occurrence{TimerID: m.TimerID, At: m.ScheduledAt, Manual: m.Manual}
 }
 
 // groupPattern is what a group name may be.
