@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"cmp"
 	"maps"
 	"math/rand/v2"
 	"sort"
