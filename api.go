@@ -32,12 +32,12 @@ const MaxBodyBytes = 64 << 10
 type timerStore interface {
 	Get(ctx context.Context, id string) (*Timer, error)
 	Show(ctx context.Context, id string) (*Timer, error)
-	Put(ctx context.Context, t *Timer) (*Timer, bool, error)
+	Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error)
 	Delete(ctx context.Context, id string) error
 	Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error)
-	Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error)
+	Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error)
 	Group(ctx context.Context, group string, page func([]*Timer) error) error
-	List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error)
+	List(ctx context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error)
 	History(ctx context.Context, id string, limit int32) ([]LastFire, error)
 	PauseGroup(ctx context.Context, group, reason string, now time.Time) error
 	ResumeGroup(ctx context.Context, group string) error
@@ -150,7 +150,7 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		switch req.HTTPMethod {
 		case http.MethodGet:
 			t, err := a.Timers.Show(ctx, id)
-			return http.StatusOK, t, err
+			return http.StatusOK, a.withNext(t), err
 		case http.MethodPut:
 			return a.put(ctx, id, req)
 		case http.MethodDelete:
@@ -211,9 +211,12 @@ func (a *API) list(ctx context.Context, req events.APIGatewayProxyRequest) (int,
 			return 0, nil, err
 		}
 	}
-	timers, next, err := a.Timers.List(ctx, group, state, int32(limit), cursor)
+	timers, next, err := a.Timers.List(ctx, group, state, int32(limit), cursor, a.Now().UTC())
 	if err != nil {
 		return 0, nil, err
+	}
+	for _, t := range timers {
+		a.withNext(t)
 	}
 	page := struct {
 		Timers []*Timer `json:"timers"`
@@ -330,10 +333,13 @@ func (a *API) timerAction(ctx context.Context, id, action string, req events.API
 			return 0, nil, err
 		}
 		t, err := a.Timers.Pause(ctx, id, reason, now)
-		return http.StatusOK, t, err
+		return http.StatusOK, a.withNext(t), err
 	case "resume":
-		t, err := a.Timers.Resume(ctx, id, now, loadZone)
-		return http.StatusOK, t, err
+		t, direct, err := a.Timers.Resume(ctx, id, now, loadZone)
+		if err == nil {
+			err = a.sendNow(ctx, t, direct, now)
+		}
+		return http.StatusOK, a.withNext(t), err
 	}
 	var in fireRequest
 	if strings.TrimSpace(req.Body) != "" {
@@ -364,8 +370,7 @@ func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time)
 	if err != nil {
 		return 0, nil, err
 	}
-	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, CallbackData: t.CallbackData,
-		HTTP: t.HTTP, Retry: retryOf(t), Notify: t.Notify, Deployment: t.Deployment, Manual: true}
+	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, Manual: true}
 	if at != nil {
 		if err := a.checkOccurrence(t, at.UTC(), now); err != nil {
 			return 0, nil, err
@@ -445,7 +450,13 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 				if action == "pause" {
 					_, err = a.Timers.Pause(ctx, t.ID, reason, now)
 				} else {
-					_, err = a.Timers.Resume(ctx, t.ID, now, loadZone)
+					var (
+						resumed *Timer
+						direct  []time.Time
+					)
+					if resumed, direct, err = a.Timers.Resume(ctx, t.ID, now, loadZone); err == nil {
+						err = a.sendNow(ctx, resumed, direct, now)
+					}
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -504,14 +515,73 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 			return 0, nil, err
 		}
 	}
-	stored, created, err := a.Timers.Put(ctx, t)
+	now := a.Now().UTC()
+	stored, created, direct, err := a.Timers.Put(ctx, t, now)
 	if err != nil {
 		return 0, nil, err
 	}
-	if created {
-		return http.StatusCreated, stored, nil
+	if err := a.sendNow(ctx, stored, direct, now); err != nil {
+		return 0, nil, err
 	}
-	return http.StatusOK, stored, nil
+	if created {
+		return http.StatusCreated, a.withNext(stored), nil
+	}
+	return http.StatusOK, a.withNext(stored), nil
+}
+
+// sendNow sends t's occurrences at, each delayed to its instant: the ones
+// within shortNotice of a PUT or a resume, which are the API's to send
+// (see due.go), so that a timer created seconds before its instant fires
+// on time. A failure is the request's: the client's retry sends them
+// again, and the invoker's claim drops any copy.
+func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Time) error {
+	if len(at) == 0 {
+		return nil
+	}
+	if a.Fire == nil {
+		return errors.New("timer " + t.ID + " fires within seconds, which needs FIRE_QUEUE_URL")
+	}
+	for _, x := range at {
+		body, err := marshalJSON(FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: x,
+			Final: t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && a.lastOccurrence(t, x)})
+		if err != nil {
+			return err
+		}
+		if _, err := a.Fire.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &a.FireQueueURL, MessageBody: aws.String(string(body)),
+			DelaySeconds: delaySeconds(x, a.Now())}); err != nil {
+			return fmt.Errorf("enqueue the occurrence of %s at %s: %w", t.ID, x.Format(time.RFC3339), err)
+		}
+	}
+	return nil
+}
+
+// lastOccurrence reports whether x is t's last occurrence.
+func (a *API) lastOccurrence(t *Timer, x time.Time) bool {
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return false
+	}
+	_, more := sched.Next(x)
+	return !more
+}
+
+// withNext fills in t's next occurrence at or after now, which the API
+// shows (nil: none left, or paused): the timer item does not change as it
+// fires, so it is derived from the schedule.
+func (a *API) withNext(t *Timer) *Timer {
+	if t == nil {
+		return nil
+	}
+	t.NextFireAt = time.Time{}
+	if t.PausedAt != nil {
+		return t
+	}
+	if sched, err := t.Schedule(loadZone); err == nil {
+		if next, ok := sched.Next(a.Now().UTC().Truncate(time.Second).Add(-time.Nanosecond)); ok {
+			t.NextFireAt = next
+		}
+	}
+	return t
 }
 
 // deployerRequest replaces a PUT body in the seed's Deployer format (a

@@ -226,7 +226,7 @@ func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 		r.API = api
 		if cfg.FireQueueURL != "" {
 			sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
-			sw.Shards, sw.Log, sw.Metrics = cfg.Shards, log, NewMetrics(os.Stdout)
+			sw.Log, sw.Metrics = log, NewMetrics(os.Stdout)
 			r.Sweeper = sw
 		}
 	}

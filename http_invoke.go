@@ -55,6 +55,7 @@ type claimStore interface {
 	Record(ctx context.Context, o Occurrence, f LastFire, deadLettered bool, now time.Time) error
 	Duplicate(ctx context.Context, o Occurrence, now time.Time) error
 	ReleaseClaim(ctx context.Context, o Occurrence, c Claimant) error
+	DeleteLink(ctx context.Context, id string, at int64, version int64) error
 	DeleteCompleted(ctx context.Context, id string, version int64) error
 }
 
@@ -402,24 +403,34 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 			return nil
 		}
 		t, err := inv.Timers.Get(ctx, msg.TimerID)
+		stale := ""
 		switch {
 		case ErrorCode(err) == ENOTFOUND:
-			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer deleted")...)
-			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
-			return nil
+			stale = "timer deleted"
 		case err != nil:
 			inv.Log.ErrorContext(ctx, "timer read failed", append(attrs, "error", err.Error())...)
 			inv.release(ctx, &msg, claimant)
 			return err
 		case t.Version != msg.Version:
-			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer replaced")...)
-			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
-			return nil
+			stale = "timer replaced"
 		case t.PausedAt != nil && !msg.Manual && !msg.Replay: // by hand, it is delivered anyway
-			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", "timer paused")...)
+			stale = "timer paused"
+		}
+		if stale != "" {
+			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", stale)...)
 			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
+			if msg.NextLinkAt != 0 {
+				// Its chain of links ends here: a replaced timer has its own,
+				// a resumed one gets one again.
+				if _, err := inv.persist(ctx, func(ctx context.Context) error {
+					return inv.Timers.DeleteLink(ctx, msg.TimerID, msg.NextLinkAt, msg.Version)
+				}); err != nil {
+					inv.Log.WarnContext(ctx, "stale timer's next link not deleted; it is dropped again when it comes", append(attrs, "error", err.Error())...)
+				}
+			}
 			return nil
 		}
+		msg.fillFrom(t)
 	}
 	retry := retryPolicy(msg.Retry)
 	attempt := receiveCount(rec)

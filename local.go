@@ -443,14 +443,6 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return fail(err)
 	}
 	router := newRouter(cfg, clients, log)
-	if sw, ok := router.Sweeper.(*Sweeper); ok {
-		// moto copies the whole table for each item of a transaction, and
-		// its DynamoDB requests go one at a time (see localClient): a
-		// transaction of 25 holds every claim back for a second or more on
-		// a busy machine; one of one lets them in between. Each step is
-		// conditional on its own either way.
-		sw.WriteBatch = 1
-	}
 	l := &Local{
 		Handler:          router,
 		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),

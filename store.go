@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -77,6 +74,7 @@ type dynamoAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
 // Store keeps timers in one DynamoDB table keyed by id, with DueIndex for
@@ -120,15 +118,14 @@ type timerItem struct {
 	Retry                 RetryPolicy     `dynamodbav:"retry"`
 	Notify                *Notify         `dynamodbav:"notify,omitempty"`
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
-	NextFireAt            int64           `dynamodbav:"nextFireAt,omitempty"`
-	CreatedAt             string          `dynamodbav:"createdAt"`
-	UpdatedAt             string          `dynamodbav:"updatedAt"`
-	Version               int64           `dynamodbav:"version"`
+	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
+	// at() schedule's one instant), for the list's state filter: the
+	// timer item changes at no firing.
+	EndsAt    int64  `dynamodbav:"endsAt,omitempty"`
+	CreatedAt string `dynamodbav:"createdAt"`
+	UpdatedAt string `dynamodbav:"updatedAt"`
+	Version   int64  `dynamodbav:"version"`
 }
-
-// optionalAttrs are removed from the item when a replacement lacks them.
-var optionalAttrs = []string{"group", "schedule", "timezone", "startAt", "endAt", "anchorAt", "deleteAfterCompletion", "catchUpSeconds",
-	"timerCallbackData", "http", "notify", "deploymentInfo", "nextFireAt"}
 
 func formatTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
@@ -173,13 +170,24 @@ func toItem(t *Timer) timerItem {
 		DeleteAfterCompletion: t.DeleteAfterCompletion,
 		Group:                 t.Group,
 		CatchUpSeconds:        &t.CatchUpSeconds,
+		PausedAt:              formatTime(t.PausedAt),
+		PauseReason:           t.PauseReason,
+		MissedCount:           t.MissedCount,
 	}
 	// Only a rate schedule has an anchor worth keeping.
 	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
 		it.AnchorAt = formatTime(&t.Anchor)
 	}
-	if !t.NextFireAt.IsZero() {
-		it.NextFireAt = t.NextFireAt.Unix()
+	if t.LastMissedAt != nil {
+		it.LastMissedAt = t.LastMissedAt.Unix()
+	}
+	if t.EndAt != nil {
+		it.EndsAt = t.EndAt.Unix()
+	}
+	if at, ok := strings.CutPrefix(t.ScheduleExpr, "at("); ok {
+		if ts, err := time.ParseInLocation("2006-01-02T15:04:05", strings.TrimSuffix(at, ")"), zoneOrUTC(t.Timezone)); err == nil {
+			it.EndsAt = ts.Unix()
+		}
 	}
 	return it
 }
@@ -223,9 +231,6 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	if it.CallbackData != "" {
 		t.CallbackData = json.RawMessage(it.CallbackData)
 	}
-	if it.NextFireAt != 0 {
-		t.NextFireAt = time.Unix(it.NextFireAt, 0).UTC()
-	}
 	if c := parseTime(it.CreatedAt); c != nil {
 		t.CreatedAt = *c
 	}
@@ -262,106 +267,92 @@ func (s *Store) Get(ctx context.Context, id string) (*Timer, error) {
 	return fromItem(out.Item)
 }
 
-// Put creates or replaces t in one atomic update. It keeps the original
-// createdAt, increments version, and returns the timer as stored and whether
-// it was created. t.CreatedAt and t.Version are ignored on input.
+// Put creates or replaces t and hands it on, in one transaction: the
+// timer, and the link of its first occurrence that is the sweeper's to
+// send (see due.go). It keeps the original createdAt, increments version,
+// and returns the timer as stored, whether it was created, and the
+// occurrences within shortNotice of now, which the caller sends itself.
+// t.CreatedAt and t.Version are ignored on input.
 //
-// A paused timer stays paused: the replacement is stored without a next
-// occurrence, which Resume computes. Whether it is paused is decided by the
-// write's own condition, not by a read before it.
-//
-// t.PausedAt set (its group is paused) creates a new timer paused, with
-// t.PauseReason; an existing timer keeps its own state.
-func (s *Store) Put(ctx context.Context, t *Timer) (*Timer, bool, error) {
-	av, err := attributevalue.MarshalMap(toItem(t))
+// A paused timer stays paused: the replacement is stored without a link,
+// which Resume writes. Whether it is paused is decided by the write's own
+// condition, not only by the read before it. t.PausedAt set (its group is
+// paused) creates a new timer paused, with t.PauseReason; an existing
+// timer keeps its own state.
+func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error) {
+	sched, err := t.Schedule(loadZone)
 	if err != nil {
-		return nil, false, fmt.Errorf("encode timer %s: %w", t.ID, err)
+		return nil, false, nil, err
 	}
-	// A stored paused timer is written without a next occurrence.
-	asPaused := maps.Clone(av)
-	delete(asPaused, "nextFireAt")
-	var ccf *types.ConditionalCheckFailedException
-	if t.PausedAt != nil {
-		created := maps.Clone(asPaused)
-		created["pausedAt"] = &types.AttributeValueMemberS{Value: formatTime(t.PausedAt)}
-		if t.PauseReason != "" {
-			created["pauseReason"] = &types.AttributeValueMemberS{Value: t.PauseReason}
+	for range 3 {
+		old, err := s.Get(ctx, t.ID)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			return nil, false, nil, err
 		}
-		stored, _, err := s.put(ctx, t.ID, created, "attribute_not_exists(#createdAt)")
-		if !errors.As(err, &ccf) {
-			return stored, err == nil, err
+		stored := *t
+		stored.Version, stored.PausedAt, stored.PauseReason = 1, t.PausedAt, t.PauseReason
+		cond := "attribute_not_exists(pk)"
+		values := map[string]types.AttributeValue{}
+		if old != nil {
+			stored.Version, stored.CreatedAt = old.Version+1, old.CreatedAt
+			stored.PausedAt, stored.PauseReason = old.PausedAt, old.PauseReason
+			stored.MissedCount, stored.LastMissedAt = old.MissedCount, old.LastMissedAt
+			cond = "version = :version AND attribute_not_exists(pausedAt)"
+			if old.PausedAt != nil {
+				cond = "version = :version AND attribute_exists(pausedAt)"
+			}
+			values[":version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(old.Version, 10)}
 		}
+		item, err := s.timerItem(&stored)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		put := &types.Put{TableName: &s.Table, Item: item, ConditionExpression: &cond}
+		if len(values) > 0 {
+			put.ExpressionAttributeValues = values
+		}
+		items := []types.TransactWriteItem{{Put: put}}
+		var direct []time.Time
+		if stored.PausedAt == nil {
+			var link *DueEntry
+			direct, link = handOn(dueEntryOf(&stored, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
+			if link != nil {
+				l, err := linkItem(*link)
+				if err != nil {
+					return nil, false, nil, err
+				}
+				items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: l}})
+			}
+		}
+		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+			continue // replaced, paused or resumed meanwhile: read it again
+		}
+		if err != nil {
+			return nil, false, nil, fmt.Errorf("put timer %s: %w", t.ID, err)
+		}
+		return &stored, old == nil, direct, nil
 	}
-	for _, paused := range []bool{false, true, false} {
-		item, cond := av, "attribute_not_exists(#pausedAt)"
-		if paused {
-			item, cond = asPaused, "attribute_exists(#pausedAt)"
-		}
-		stored, created, err := s.put(ctx, t.ID, item, cond)
-		if errors.As(err, &ccf) {
-			continue // paused or resumed meanwhile: the other form
-		}
-		return stored, created, err
-	}
-	return nil, false, fmt.Errorf("put timer %s: paused and resumed while being written", t.ID)
+	return nil, false, nil, Errorf(ECONFLICT, "timer %s kept changing while it was written; try again", t.ID)
 }
 
-// put writes av as timer id on cond, which may name #pausedAt and
-// #createdAt; an attribute of optionalAttrs that av lacks is removed.
-func (s *Store) put(ctx context.Context, id string, av map[string]types.AttributeValue, cond string) (*Timer, bool, error) {
-	names := map[string]string{"#createdAt": "createdAt", "#version": "version"}
-	values := map[string]types.AttributeValue{
-		":createdAt": av["createdAt"],
-		":zero":      &types.AttributeValueMemberN{Value: "0"},
-		":one":       &types.AttributeValueMemberN{Value: "1"},
+// zoneOrUTC is zone name's location, UTC when it cannot be loaded (the API
+// validated it).
+func zoneOrUTC(name string) *time.Location {
+	if loc, err := loadZone(name); err == nil {
+		return loc
 	}
-	sets := []string{"#createdAt = if_not_exists(#createdAt, :createdAt)", "#version = if_not_exists(#version, :zero) + :one"}
-	keys := make([]string, 0, len(av))
-	for k := range av {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // a stable expression reads better in logs and tests
-	for _, k := range keys {
-		if k == attrPK || k == attrSK || k == "createdAt" || k == "version" {
-			continue
-		}
-		names["#"+k] = k
-		values[":"+k] = av[k]
-		sets = append(sets, "#"+k+" = :"+k)
-	}
-	expr := "SET " + strings.Join(sets, ", ")
-	var removes []string
-	for _, k := range optionalAttrs {
-		if _, ok := av[k]; !ok {
-			names["#"+k] = k
-			removes = append(removes, "#"+k)
-		}
-	}
-	if len(removes) > 0 {
-		expr += " REMOVE " + strings.Join(removes, ", ")
-	}
-	names["#pausedAt"] = "pausedAt"
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       timerKey(id),
-		UpdateExpression:          &expr,
-		ConditionExpression:       &cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return nil, false, err
-	}
+	return time.UTC
+}
+
+// timerItem is the DynamoDB item of t.
+func (s *Store) timerItem(t *Timer) (map[string]types.AttributeValue, error) {
+	av, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
-		return nil, false, fmt.Errorf("put timer %s: %w", id, err)
+		return nil, fmt.Errorf("encode timer %s: %w", t.ID, err)
 	}
-	stored, err := fromItem(out.Attributes)
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, stored.Version == 1, nil
+	return av, nil
 }
 
 // Delete removes the timer with id, or returns an ENOTFOUND error.
@@ -379,25 +370,6 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete timer %s: %w", id, err)
 	}
 	return nil
-}
-
-// Due calls page with each page of timers in shard whose next occurrence is
-// at or before until, oldest first. Pages are handed over one at a time so
-// memory does not grow with the number of due timers.
-func (s *Store) Due(ctx context.Context, shard string, until time.Time, page func([]*Timer) error) error {
-	in := &dynamodb.QueryInput{
-		TableName:              &s.Table,
-		IndexName:              aws.String(DueIndex),
-		KeyConditionExpression: aws.String("shardId = :shard AND nextFireAt <= :until"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":shard": &types.AttributeValueMemberS{Value: shard},
-			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Unix(), 10)},
-		},
-	}
-	if s.PageLimit > 0 {
-		in.Limit = aws.Int32(s.PageLimit)
-	}
-	return s.queryPages(ctx, in, "due timers in "+shard, page)
 }
 
 // queryPages runs a query page by page, handing each page's timers to
@@ -433,222 +405,6 @@ func decodeTimers(items []map[string]types.AttributeValue) ([]*Timer, error) {
 	return timers, nil
 }
 
-// Step is one timer's move in a sweep: from the occurrence it was read
-// with (Timer.NextFireAt, at Timer.Version) to Next, zero when none is left.
-// Missed is set when that occurrence was skipped rather than sent, because
-// it was later than the timer's catch-up window.
-type Step struct {
-	Timer  *Timer
-	Next   time.Time
-	Missed bool
-	// SweptAt is when the sweep skipped a missed occurrence, for its
-	// history record.
-	SweptAt time.Time
-}
-
-// StepOutcome is what became of one Step.
-type StepOutcome int
-
-// Step outcomes.
-const (
-	StepApplied  StepOutcome = iota // the timer moved on
-	StepConflict                    // the timer changed since it was read; the other writer wins
-	StepFailed                      // not written (throttled or failing after retries); the next sweep retries it
-)
-
-// maxTransactItems is DynamoDB's limit on one TransactWriteItems call.
-const maxTransactItems = 100
-
-// Advance applies up to 100 steps in one TransactWriteItems call, each
-// conditional on the timer still having the occurrence and version it was
-// read with: a replaced, deleted or already advanced timer is left alone.
-// DynamoDB has no conditional BatchWriteItem; a transaction is how a batch
-// of writes stays conditional. One failed condition cancels the whole
-// transaction, so the cancelled steps that did not fail themselves are
-// tried again without the ones that did. It returns one outcome per step.
-func (s *Store) Advance(ctx context.Context, steps []Step) ([]StepOutcome, error) {
-	if len(steps) > maxTransactItems {
-		return nil, fmt.Errorf("advance: %d steps; at most %d per call", len(steps), maxTransactItems)
-	}
-	out := make([]StepOutcome, len(steps))
-	pending := make([]int, len(steps))
-	for i := range steps {
-		pending[i] = i
-		out[i] = StepFailed // until shown otherwise
-	}
-	for attempt := 0; len(pending) > 0; attempt++ {
-		// Each step's conditional write, and for a missed occurrence its
-		// history record; owner[k] is the pending step item k belongs to.
-		items := make([]types.TransactWriteItem, 0, len(pending))
-		var owner []int
-		for j, i := range pending {
-			items, owner = append(items, s.stepItem(steps[i])), append(owner, j)
-			if steps[i].Missed {
-				o := Occurrence{TimerID: steps[i].Timer.ID, At: steps[i].Timer.NextFireAt}
-				items, owner = append(items, s.missedItem(o, steps[i].SweptAt)), append(owner, j)
-			}
-		}
-		if len(items) > maxTransactItems {
-			return out, fmt.Errorf("advance: %d writes; at most %d per call", len(items), maxTransactItems)
-		}
-		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		if err == nil {
-			for _, i := range pending {
-				out[i] = StepApplied
-			}
-			return out, nil
-		}
-		var (
-			tce *types.TransactionCanceledException
-			re  *awshttp.ResponseError
-		)
-		if errors.As(err, &re) && re.HTTPStatusCode() >= 500 && attempt < 4 {
-			// A fault on the service's side, which the SDK's own retries
-			// did not outlast: the whole transaction, again, later.
-			if err := sleepCtx(ctx, backoff(attempt+2)); err != nil {
-				return out, err
-			}
-			continue
-		}
-		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
-			return out, fmt.Errorf("advance %d timers: %w", len(pending), err)
-		}
-		// A step's fate is its items' worst: a failed condition is a
-		// conflict; any other reason, a retry; none, cancelled only because
-		// another step failed, so again.
-		conflict := make([]bool, len(pending))
-		contended := make([]bool, len(pending))
-		for k, r := range tce.CancellationReasons {
-			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
-				conflict[owner[k]] = true
-			case "", "None":
-			default: // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, ...
-				contended[owner[k]] = true
-			}
-		}
-		var again []int
-		retry := false
-		for j, i := range pending {
-			switch {
-			case conflict[j]:
-				out[i] = StepConflict
-			case contended[j]:
-				again, retry = append(again, i), true
-			default:
-				again = append(again, i)
-			}
-		}
-		if retry {
-			if attempt >= 4 {
-				return out, fmt.Errorf("advance %d timers: still contended after %d attempts: %w", len(again), attempt+1, err)
-			}
-			if err := sleepCtx(ctx, backoff(attempt)); err != nil {
-				return out, err
-			}
-		}
-		pending = again
-	}
-	return out, nil
-}
-
-// stepItem is the conditional write of one step: an update, or a delete
-// for a deleteAfterCompletion timer whose last occurrence was missed. One
-// whose last occurrence was sent is kept, completed, for the invoker to
-// delete after delivering it (DeleteCompleted).
-func (s *Store) stepItem(st Step) types.TransactWriteItem {
-	t := st.Timer
-	values := map[string]types.AttributeValue{
-		":old":     &types.AttributeValueMemberN{Value: strconv.FormatInt(t.NextFireAt.Unix(), 10)},
-		":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
-	}
-	const cond = "nextFireAt = :old AND version = :version"
-	if st.Next.IsZero() && t.DeleteAfterCompletion && st.Missed {
-		return types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &s.Table, Key: timerKey(t.ID), ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
-		}}
-	}
-	set := []string{}
-	expr := ""
-	if !st.Next.IsZero() {
-		set = append(set, "nextFireAt = :next")
-		values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(st.Next.Unix(), 10)}
-	}
-	if st.Missed {
-		set = append(set, "missedCount = if_not_exists(missedCount, :zero) + :one", "lastMissedAt = :old")
-		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
-		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
-	}
-	if len(set) > 0 {
-		expr = "SET " + strings.Join(set, ", ")
-	}
-	if st.Next.IsZero() {
-		expr += " REMOVE nextFireAt"
-	}
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: &s.Table, Key: timerKey(t.ID), UpdateExpression: aws.String(strings.TrimSpace(expr)),
-		ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
-	}}
-}
-
-// leaseKey is the item that leases a shard to one sweep. Timer ids cannot
-// contain '#', so it never collides with a timer.
-func leaseKey(shard string) map[string]types.AttributeValue { return itemKey(pkLease+shard, skLease) }
-
-// Lease gives shard to owner until now+ttl, unless another sweep holds an
-// unexpired lease or the sweep of eventID already completed it (EventBridge
-// can deliver one scheduled event twice). It reports whether owner got it.
-func (s *Store) Lease(ctx context.Context, shard, owner, eventID string, now time.Time, ttl time.Duration) (bool, error) {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        &s.Table,
-		Key:              leaseKey(shard),
-		UpdateExpression: aws.String("SET leaseOwner = :owner, leaseUntil = :until"),
-		ConditionExpression: aws.String("(attribute_not_exists(leaseUntil) OR leaseUntil < :now) AND " +
-			"(attribute_not_exists(lastEventId) OR lastEventId <> :event)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":owner": &types.AttributeValueMemberS{Value: owner},
-			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)},
-			":now":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
-			":event": &types.AttributeValueMemberS{Value: eventID},
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("lease %s: %w", shard, err)
-	}
-	return true, nil
-}
-
-// Release ends owner's lease on shard. A completed sweep records its event
-// and instant, so that the same event delivered again does nothing.
-func (s *Store) Release(ctx context.Context, shard, owner, eventID string, completed bool, now time.Time) error {
-	expr := "REMOVE leaseOwner, leaseUntil"
-	values := map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}}
-	if completed {
-		expr = "SET lastEventId = :event, completedAt = :now " + expr
-		values[":event"] = &types.AttributeValueMemberS{Value: eventID}
-		values[":now"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
-	}
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.Table,
-		Key:                       leaseKey(shard),
-		UpdateExpression:          &expr,
-		ConditionExpression:       aws.String("leaseOwner = :owner"),
-		ExpressionAttributeValues: values,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return nil // the lease expired and another sweep took it: nothing of ours to release
-	}
-	if err != nil {
-		return fmt.Errorf("release %s: %w", shard, err)
-	}
-	return nil
-}
-
 // backoff is the wait before retry attempt+1: exponential from 50 ms,
 // capped at 2 s, with full jitter so that retries do not march in step.
 func backoff(attempt int) time.Duration {
@@ -669,14 +425,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // DeleteCompleted deletes timer id once its last occurrence has its final
-// outcome (deleteAfterCompletion), unless it was replaced since (version)
-// or has an occurrence again. Already gone is no error. Its occurrence
+// outcome (deleteAfterCompletion), unless it was replaced since (version). Already gone is no error. Its occurrence
 // items, its history, stay until their TTL.
 func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           &s.Table,
 		Key:                 timerKey(id),
-		ConditionExpression: aws.String("version = :version AND attribute_not_exists(nextFireAt)"),
+		ConditionExpression: aws.String("version = :version"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
 		},
@@ -734,46 +489,62 @@ func (s *Store) GroupPause(ctx context.Context, group string) (*time.Time, strin
 	return parseTime(g.PausedAt), g.PauseReason, nil
 }
 
-// Pause stops timer id from firing: it leaves the due index, and the
-// invoker drops occurrences already on their way. Pausing again keeps the
-// first pause's instant and takes the new reason, if any.
+// Pause stops timer id from firing: the invoker drops its occurrences
+// already on their way, and ends its chain of links (see due.go). Pausing
+// again keeps the first pause's instant and takes the new reason, if any.
 func (s *Store) Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error) {
-	expr := "SET pausedAt = if_not_exists(pausedAt, :now) REMOVE nextFireAt"
+	expr := "SET pausedAt = if_not_exists(pausedAt, :now)"
 	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)}}
 	if reason != "" {
-		expr = "SET pausedAt = if_not_exists(pausedAt, :now), pauseReason = :reason REMOVE nextFireAt"
+		expr += ", pauseReason = :reason"
 		values[":reason"] = &types.AttributeValueMemberS{Value: reason}
 	}
 	return s.update(ctx, id, expr, "attribute_exists(pk)", values)
 }
 
 // Resume lets a paused timer fire again from its first occurrence after
-// now: what fell while it was paused is skipped, not caught up. Resuming a
-// running timer changes nothing.
-func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error) {
+// now: what fell while it was paused is skipped, not caught up. In the
+// same transaction it hands the timer on, as Put does, and returns the
+// occurrences within shortNotice of now for the caller to send. Resuming
+// a running timer changes nothing.
+func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error) {
 	for range 3 {
 		t, err := s.Get(ctx, id)
 		if err != nil || t.PausedAt == nil {
-			return t, err
+			return t, nil, err
 		}
 		sched, err := t.Schedule(zone)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		values := map[string]types.AttributeValue{
-			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
+		items := []types.TransactWriteItem{{Update: &types.Update{
+			TableName: &s.Table, Key: timerKey(id),
+			UpdateExpression:    aws.String("REMOVE pausedAt, pauseReason"),
+			ConditionExpression: aws.String("attribute_exists(pausedAt) AND version = :version"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
+			},
+		}}}
+		direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now, now)
+		if link != nil {
+			l, err := linkItem(*link)
+			if err != nil {
+				return nil, nil, err
+			}
+			items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: l}})
 		}
-		expr := "REMOVE pausedAt, pauseReason"
-		if next, ok := sched.Next(now); ok {
-			expr = "SET nextFireAt = :next " + expr
-			values[":next"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Unix(), 10)}
+		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+			continue // changed meanwhile: read it again
 		}
-		t, err = s.update(ctx, id, expr, "attribute_exists(pausedAt) AND version = :version", values)
-		if ErrorCode(err) != ECONFLICT {
-			return t, err
+		if err != nil {
+			return nil, nil, fmt.Errorf("resume timer %s: %w", id, err)
 		}
+		t.PausedAt, t.PauseReason = nil, ""
+		return t, direct, nil
 	}
-	return nil, Errorf(ECONFLICT, "timer %s kept changing while it was resumed; try again", id)
+	return nil, nil, Errorf(ECONFLICT, "timer %s kept changing while it was resumed; try again", id)
 }
 
 // update applies one conditional update to timer id and returns it as
@@ -810,11 +581,13 @@ func (s *Store) Group(ctx context.Context, group string, page func([]*Timer) err
 
 // stateFilters select timers by their derived state, in DynamoDB terms.
 // GroupIndex holds timers only, so no filter has other items to drop.
+// A timer's schedule ends at endsAt, when it has an end: the timer item
+// changes at no firing, so "completed" is read from that.
 var stateFilters = map[string]string{
 	"":             "",
-	StateActive:    "attribute_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+	StateActive:    "attribute_not_exists(pausedAt) AND (attribute_not_exists(endsAt) OR endsAt >= :now)",
 	StatePaused:    "attribute_exists(pausedAt)",
-	StateCompleted: "attribute_not_exists(nextFireAt) AND attribute_not_exists(pausedAt)",
+	StateCompleted: "attribute_not_exists(pausedAt) AND endsAt < :now",
 }
 
 // List returns one page of up to limit timers, those of group or else all
@@ -826,7 +599,7 @@ var stateFilters = map[string]string{
 //
 // A cursor is {"id": ..., "group": ...}: the id and group ("" for none)
 // of the last timer read, from which the index's full key follows.
-func (s *Store) List(ctx context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error) {
+func (s *Store) List(ctx context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error) {
 	filter, ok := stateFilters[state]
 	if !ok {
 		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
@@ -837,7 +610,7 @@ func (s *Store) List(ctx context.Context, group, state string, limit int32, curs
 	}
 	var timers []*Timer
 	for {
-		items, last, err := s.listPage(ctx, group, filter, limit-int32(len(timers)), start)
+		items, last, err := s.listPage(ctx, group, filter, now, limit-int32(len(timers)), start)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -858,25 +631,34 @@ func (s *Store) List(ctx context.Context, group, state string, limit int32, curs
 
 // listPage reads up to limit items of GroupIndex from start: a query of
 // group's partition, or a scan of the whole index.
-func (s *Store) listPage(ctx context.Context, group, filter string, limit int32, start map[string]types.AttributeValue) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+func (s *Store) listPage(ctx context.Context, group, filter string, now time.Time, limit int32, start map[string]types.AttributeValue) ([]map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
 	var f *string
+	values := map[string]types.AttributeValue{}
 	if filter != "" {
 		f = &filter
+		if strings.Contains(filter, ":now") {
+			values[":now"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}
+		}
 	}
 	if group != "" {
+		values[":g"] = &types.AttributeValueMemberS{Value: group}
 		out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
 			TableName: &s.Table, IndexName: aws.String(GroupIndex), Limit: &limit, ExclusiveStartKey: start,
 			KeyConditionExpression:    aws.String("timerGroup = :g"),
 			FilterExpression:          f,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: group}},
+			ExpressionAttributeValues: values,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list group %s: %w", group, err)
 		}
 		return out.Items, out.LastEvaluatedKey, nil
 	}
+	if len(values) == 0 {
+		values = nil // DynamoDB refuses an empty map
+	}
 	out, err := s.DB.Scan(ctx, &dynamodb.ScanInput{
 		TableName: &s.Table, IndexName: aws.String(GroupIndex), Limit: &limit, ExclusiveStartKey: start, FilterExpression: f,
+		ExpressionAttributeValues: values,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list timers: %w", err)

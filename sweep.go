@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +17,11 @@ import (
 
 // dueStore is what the sweeper needs from the timer table.
 type dueStore interface {
-	Due(ctx context.Context, shard string, until time.Time, page func([]*Timer) error) error
-	Advance(ctx context.Context, steps []Step) ([]StepOutcome, error)
-	Lease(ctx context.Context, shard, owner, eventID string, now time.Time, ttl time.Duration) (bool, error)
-	Release(ctx context.Context, shard, owner, eventID string, completed bool, now time.Time) error
+	LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error)
+	ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error
+	Bucket(ctx context.Context, key string, page func([]DueEntry) error) error
+	Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error
+	PutLinks(ctx context.Context, links []DueEntry) error
 }
 
 // batchSender is the one SQS call the sweeper makes.
@@ -34,40 +34,38 @@ const (
 	maxDelay = 15 * time.Minute
 	// sqsBatch is SQS's most entries in one SendMessageBatch.
 	sqsBatch = 10
-	// chunkSize is how many due timers one worker takes at a time: five
-	// full SQS batches, and whole write batches of 25 or 50.
+	// chunkSize is how many due entries one worker takes at a time: five
+	// full SQS batches.
 	chunkSize = 50
 )
 
-// Sweeper finds the occurrences due within Lookahead and sends one fire
-// message for each, delayed so that it becomes visible at its second. It
-// moves a timer to its next occurrence only after SQS accepted the
-// message, with a write conditional on the occurrence and version it read,
-// so a sweep that fails half way loses nothing (the next sweep sends what
-// this one did not) and two sweeps never move one timer twice. Each shard
-// is leased to one sweep at a time, so overlapping sweeps and a scheduled
-// event delivered twice do not send an occurrence twice.
+// Sweeper reads the minute buckets that come within Lookahead (see
+// due.go) and sends one fire message for each occurrence linked there,
+// delayed so that it becomes visible at its second. It writes nothing per
+// timer: the invoker links each timer's next occurrence when it claims
+// one. The sweep as a whole is leased to one sweep at a time and records
+// the first minute it has not read, so overlapping sweeps and a scheduled
+// event delivered twice read no bucket twice; a sweep that fails half way
+// leaves its minutes to the next one, which sends them again (the
+// invoker's claim drops the copies).
 type Sweeper struct {
 	Timers   dueStore
 	Queue    batchSender
 	QueueURL string
-	// Shards is the number of shards to sweep. Default 1.
-	Shards int
 	// Lookahead is how far ahead of now occurrences are sent. It must cover
-	// the sweep interval plus the scheduler's start delay, and stays within
-	// SQS's 15-minute delay. Default 2 minutes.
+	// the sweep interval plus the scheduler's start delay, and stay within
+	// shortNotice. Default 2 minutes.
 	Lookahead time.Duration
-	// ShardConcurrency bounds the shards read at once. Default 8.
-	ShardConcurrency int
-	// Workers bounds the chunks of 50 due timers being sent and written at
-	// once, across all shards. Default 64.
+	// Concurrency bounds the bucket partitions read at once. Default 16.
+	Concurrency int
+	// Workers bounds the chunks of 50 entries being sent at once. Default 64.
 	Workers int
-	// WriteBatch is the number of timers advanced in one conditional
-	// batch write. Default 25, at most 100.
-	WriteBatch int
-	// LeaseTTL is how long a shard stays leased to a sweep that died
+	// LeaseTTL is how long the sweep stays leased to a sweep that died
 	// without releasing it. Default 90 seconds, beyond a sweep's 60.
 	LeaseTTL time.Duration
+	// MaxBacklog is how far back a sweep after an outage reads: the longest
+	// catch-up window. Default 24 hours.
+	MaxBacklog time.Duration
 	// MaxAttempts bounds the tries of one SQS batch. Default 5.
 	MaxAttempts int
 	// Now returns the current time. Default time.Now.
@@ -82,42 +80,38 @@ type Sweeper struct {
 
 // NewSweeper returns a Sweeper with the defaults above.
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
-	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL, Shards: 1,
-		Lookahead: 2 * time.Minute, ShardConcurrency: 8, Workers: 64, WriteBatch: 25,
-		LeaseTTL: 90 * time.Second, MaxAttempts: 5,
+	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL,
+		Lookahead: 2 * time.Minute, Concurrency: 16, Workers: 64, LeaseTTL: 90 * time.Second,
+		MaxBacklog: MaxCatchUpSeconds * time.Second, MaxAttempts: 5,
 		Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }
 
 // SweepResult summarises one sweep.
 type SweepResult struct {
-	Shards    int `json:"shards"`
-	Skipped   int `json:"skipped"`   // shards another sweep holds, or that this event already swept
-	Due       int `json:"due"`       // timers found due
-	Enqueued  int `json:"enqueued"`  // fire messages SQS accepted
-	Missed    int `json:"missed"`    // occurrences later than their catch-up window, skipped
-	Advanced  int `json:"advanced"`  // timers moved to their next occurrence
-	Conflicts int `json:"conflicts"` // timers changed by someone else meanwhile, left to them
-	Failed    int `json:"failed"`    // occurrences left for the next sweep
+	Minutes  int `json:"minutes"`  // minute buckets read
+	Skipped  int `json:"skipped"`  // 1 when another sweep holds the lease, or this event was swept already
+	Due      int `json:"due"`      // occurrences found
+	Enqueued int `json:"enqueued"` // fire messages SQS accepted
+	Missed   int `json:"missed"`   // occurrences later than their catch-up window, recorded and skipped
+	Failed   int `json:"failed"`   // occurrences left for the next sweep
 }
 
 func (r *SweepResult) add(o SweepResult) {
+	r.Minutes += o.Minutes
 	r.Skipped += o.Skipped
 	r.Due += o.Due
 	r.Enqueued += o.Enqueued
 	r.Missed += o.Missed
-	r.Advanced += o.Advanced
-	r.Conflicts += o.Conflicts
 	r.Failed += o.Failed
 }
 
 // sweepRun is the state of one sweep shared by its readers and workers.
 type sweepRun struct {
-	s       *Sweeper
-	eventID string
-	now     time.Time
-	until   time.Time
-	zones   func(string) (*time.Location, error)
-	work    chan chunk
+	s     *Sweeper
+	now   time.Time
+	until time.Time
+	zones func(string) (*time.Location, error)
+	work  chan chunk
 	// schedules caches parsed schedules for this sweep: a million timers
 	// share few expressions, and parsing is most of a sweep's CPU.
 	schedules      sync.Map // scheduleKey -> Schedule
@@ -126,6 +120,9 @@ type sweepRun struct {
 	mu       sync.Mutex
 	res      SweepResult
 	firstErr error
+	// failedFrom is the first minute with an occurrence not sent (or not
+	// read), from which the next sweep reads again; 0 when none.
+	failedFrom int64
 }
 
 // scheduleKey is everything a timer's Schedule depends on.
@@ -138,270 +135,302 @@ type scheduleKey struct {
 // startAt each have their own anchor.
 const maxCachedSchedules = 10000
 
-// schedule returns t's schedule, parsed once per sweep.
-func (r *sweepRun) schedule(t *Timer) (Schedule, error) {
-	k := scheduleKey{expr: t.Expression(), zone: t.Timezone}
-	if strings.HasPrefix(k.expr, "rate(") {
-		k.anchor = t.Anchor.UnixNano()
-	}
-	if t.StartAt != nil {
-		k.start = t.StartAt.UnixNano()
-	}
-	if t.EndAt != nil {
-		k.end = t.EndAt.UnixNano()
-	}
+// schedule returns e's timer's schedule, parsed once per sweep.
+func (r *sweepRun) schedule(e DueEntry) (Schedule, error) {
+	k := scheduleKey{expr: e.Expr, zone: e.Zone, anchor: e.Anchor, start: e.Start, end: e.End}
 	if s, ok := r.schedules.Load(k); ok {
 		return s.(Schedule), nil
 	}
-	s, err := t.Schedule(r.zones)
+	s, err := e.timer().Schedule(r.zones)
 	if err == nil && r.schedulesCount.Add(1) <= maxCachedSchedules {
 		r.schedules.Store(k, s)
 	}
 	return s, err
 }
 
-// missed reports whether t's occurrence is later than its catch-up window.
-func (r *sweepRun) missed(t *Timer) bool {
-	return r.now.Sub(t.NextFireAt) > time.Duration(catchUp(t))*time.Second
-}
-
-// chunk is up to chunkSize due timers of one shard, and how to report back.
+// chunk is up to chunkSize entries of one minute, and how to report back.
 type chunk struct {
-	timers []*Timer
-	done   func(SweepResult, error)
+	minute  int64
+	entries []DueEntry
+	done    func(SweepResult, error)
 }
 
-func (r *sweepRun) record(res SweepResult, err error) {
+// record adds a chunk's result; a failure in minute holds the next sweep
+// back to that minute.
+func (r *sweepRun) record(minute int64, res SweepResult, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.add(res)
 	if err != nil && r.firstErr == nil {
 		r.firstErr = err
 	}
+	if (err != nil || res.Failed > 0) && (r.failedFrom == 0 || minute < r.failedFrom) {
+		r.failedFrom = minute
+	}
 }
 
-// Sweep sweeps every shard once for the scheduled event eventID (empty:
-// a fresh one). It returns an error when any shard could not be swept
+// Sweep reads every minute bucket from the first one not yet read to the
+// last one wholly within Lookahead, for the scheduled event eventID
+// (empty: a fresh one). It returns an error when any could not be swept
 // completely; what was sent stays sent, and the next sweep does the rest.
 func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error) {
 	if eventID == "" {
 		eventID = newID()
 	}
-	lookahead := min(s.Lookahead, maxDelay)
-	run := &sweepRun{s: s, eventID: eventID, now: s.Now(), zones: s.Zones, work: make(chan chunk, max(1, s.Workers))}
-	run.until = run.now.Add(lookahead)
-	run.res.Shards = s.Shards
+	now := s.Now()
+	run := &sweepRun{s: s, now: now, until: now.Add(min(s.Lookahead, shortNotice)), zones: s.Zones,
+		work: make(chan chunk, max(1, s.Workers))}
 	if run.zones == nil {
 		run.zones = loadZone
 	}
+	owner := newID()
+	through, ok, err := s.Timers.LeaseSweep(ctx, owner, eventID, now, s.LeaseTTL)
+	if err != nil || !ok {
+		res := SweepResult{Skipped: 1}
+		s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "skipped", 1)
+		s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", boolCount(err == nil)), count("SweepsSkipped", 1))
+		return res, err
+	}
+	// From the first minute not yet read; a first sweep, from now on (a
+	// timer's first occurrences until then are the API's to send), and
+	// after an outage no further back than the longest catch-up window.
+	first := max(through, unixMinute(now.Add(-s.MaxBacklog)))
+	if through == 0 {
+		first = unixMinute(now)
+	}
+	last := run.until.Unix()/60 - 1 // the last minute wholly within the look-ahead
 	var workers sync.WaitGroup
 	for range max(1, s.Workers) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for c := range run.work {
-				c.done(run.process(ctx, c.timers))
+				c.done(run.process(ctx, c.minute, c.entries))
 			}
 		}()
 	}
 	var readers sync.WaitGroup
-	slots := make(chan struct{}, max(1, s.ShardConcurrency))
-	for i := range s.Shards {
-		readers.Add(1)
-		slots <- struct{}{}
-		go func(shard string) {
-			defer func() { <-slots; readers.Done() }()
-			run.sweepShard(ctx, shard)
-		}(fmt.Sprintf("shard%d", i))
+	slots := make(chan struct{}, max(1, s.Concurrency))
+	for m := first; m <= last; m++ {
+		run.res.Minutes++
+		for part := range dueParts {
+			readers.Add(1)
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots; readers.Done() }()
+				run.sweepBucket(ctx, m, part)
+			}()
+		}
 	}
 	readers.Wait()
 	close(run.work)
 	workers.Wait()
 	res, err := run.res, run.firstErr
-	s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "shards", res.Shards, "skipped", res.Skipped, "due", res.Due,
-		"enqueued", res.Enqueued, "missed", res.Missed, "advanced", res.Advanced, "conflicts", res.Conflicts,
-		"failed", res.Failed, "until", run.until.UTC().Format(time.RFC3339), "durationMs", s.Now().Sub(run.now).Milliseconds())
+	next := last + 1
+	if run.failedFrom != 0 {
+		next = run.failedFrom
+	}
 	if err == nil && res.Failed > 0 {
-		err = fmt.Errorf("%d occurrences were not enqueued or not advanced; the next sweep retries them", res.Failed)
+		err = fmt.Errorf("%d occurrences were not enqueued; the next sweep sends them", res.Failed)
 	}
-	completed := 0
-	if err == nil {
-		completed = 1 // the alarm on a stalled sweeper watches this
+	if rerr := s.Timers.ReleaseSweep(context.WithoutCancel(ctx), owner, eventID, max(next, first), err == nil, s.Now()); rerr != nil && err == nil {
+		err = rerr // the lease expires by itself; the next sweep reads these minutes again
 	}
-	s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", completed), count("Due", res.Due),
+	s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "minutes", res.Minutes, "due", res.Due,
+		"enqueued", res.Enqueued, "missed", res.Missed, "failed", res.Failed,
+		"from", time.Unix(first*60, 0).UTC().Format(time.RFC3339), "until", time.Unix((last+1)*60, 0).UTC().Format(time.RFC3339),
+		"durationMs", s.Now().Sub(now).Milliseconds())
+	s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", boolCount(err == nil)), count("Due", res.Due),
 		count("Enqueued", res.Enqueued), count("Missed", res.Missed), count("SweepFailures", res.Failed),
-		count("ShardsSkipped", res.Skipped),
-		Metric{Name: "SweepDuration", Unit: "Milliseconds", Values: []float64{float64(s.Now().Sub(run.now).Milliseconds())}})
+		count("SweepsSkipped", 0),
+		Metric{Name: "SweepDuration", Unit: "Milliseconds", Values: []float64{float64(s.Now().Sub(now).Milliseconds())}})
 	return res, err
 }
 
-// sweepShard leases one shard, streams its due timers page by page into
-// chunks for the workers, and releases the lease once every chunk is done.
-func (r *sweepRun) sweepShard(ctx context.Context, shard string) {
-	owner := newID()
-	ok, err := r.s.Timers.Lease(ctx, shard, owner, r.eventID, r.now, r.s.LeaseTTL)
-	if err != nil || !ok {
-		r.record(SweepResult{Skipped: 1}, err)
-		return
+// boolCount is 1 for true: the alarm on a stalled sweeper watches
+// SweepCompleted.
+func boolCount(b bool) int {
+	if b {
+		return 1
 	}
-	var (
-		pending sync.WaitGroup
-		mu      sync.Mutex
-		failed  bool
-		// Timers past their catch-up window are sent nowhere; keeping them
-		// out of the send chunks keeps every SQS batch but the last full.
-		sendBuf, missedBuf []*Timer
-	)
+	return 0
+}
+
+// sweepBucket streams one bucket partition's entries page by page into
+// chunks for the workers and waits until every chunk is done.
+func (r *sweepRun) sweepBucket(ctx context.Context, minute int64, part int) {
+	var pending sync.WaitGroup
 	done := func(res SweepResult, err error) {
-		r.record(res, err)
-		if err != nil || res.Failed > 0 {
-			mu.Lock()
-			failed = true
-			mu.Unlock()
-		}
+		r.record(minute, res, err)
 		pending.Done()
 	}
-	flush := func(buf *[]*Timer) {
+	var buf []DueEntry
+	flush := func() {
 		pending.Add(1)
-		r.work <- chunk{timers: *buf, done: done}
-		*buf = nil
+		r.work <- chunk{minute: minute, entries: buf, done: done}
+		buf = nil
 	}
-	due := 0
-	err = r.s.Timers.Due(ctx, shard, r.until, func(page []*Timer) error {
-		due += len(page)
-		for _, t := range page {
-			buf := &sendBuf
-			if r.missed(t) {
-				buf = &missedBuf
+	err := r.s.Timers.Bucket(ctx, bucketKey(minute, part), func(page []DueEntry) error {
+		for _, e := range page {
+			if buf == nil {
+				buf = make([]DueEntry, 0, chunkSize)
 			}
-			if *buf == nil {
-				*buf = make([]*Timer, 0, chunkSize)
-			}
-			*buf = append(*buf, t)
-			if len(*buf) == chunkSize {
-				flush(buf)
+			buf = append(buf, e)
+			if len(buf) == chunkSize {
+				flush()
 			}
 		}
 		return ctx.Err()
 	})
-	for _, buf := range []*[]*Timer{&sendBuf, &missedBuf} {
-		if len(*buf) > 0 {
-			flush(buf)
-		}
+	if len(buf) > 0 {
+		flush()
 	}
 	pending.Wait()
-	r.record(SweepResult{Due: due}, err)
-	completed := err == nil && !failed
-	if err := r.s.Timers.Release(context.WithoutCancel(ctx), shard, owner, r.eventID, completed, r.s.Now()); err != nil {
-		r.record(SweepResult{}, err) // the lease expires by itself
+	if err != nil {
+		r.record(minute, SweepResult{Failed: 0}, err)
 	}
 }
 
-// process sends the occurrences of one chunk and advances its timers: the
-// ones sent, and the ones skipped for being later than their catch-up
-// window.
-func (r *sweepRun) process(ctx context.Context, timers []*Timer) (SweepResult, error) {
-	var res SweepResult
-	steps := make([]Step, 0, len(timers))
-	entries := make([]types.SendMessageBatchRequestEntry, 0, len(timers))
-	nexts := make([]time.Time, len(timers))
-	for i, t := range timers {
-		sched, err := r.schedule(t)
+// handOn is how a timer goes on after from, for whoever writes its links
+// at now (the API, the sweeper): the occurrences within shortNotice of
+// now, which the writer sends itself (a link to them could come after the
+// sweep read their bucket), and the link, modelled on e, of the first one
+// beyond (nil when none is left).
+func handOn(e DueEntry, sched Schedule, from, now time.Time) (direct []time.Time, link *DueEntry) {
+	horizon := now.Add(shortNotice)
+	for at := from; ; {
+		next, ok := sched.Next(at)
+		if !ok {
+			return direct, nil
+		}
+		if next.After(horizon) {
+			l := e
+			l.At, l.WrittenAt = next.Unix(), now.Unix()
+			return direct, &l
+		}
+		direct = append(direct, next)
+		at = next
+	}
+}
+
+// process handles the entries of one chunk: each occurrence is sent, or
+// recorded as missed when it is later than its catch-up window, and its
+// timer is handed on: the next link written (in one batch for the chunk)
+// before any message is sent, so that a sweep that fails half way never
+// leaves a timer without its next link.
+func (r *sweepRun) process(ctx context.Context, minute int64, entries []DueEntry) (SweepResult, error) {
+	var (
+		res   SweepResult
+		errs  []error
+		sends []fireSend
+		links []DueEntry
+	)
+	for _, e := range entries {
+		if e.At/60 != minute || !e.sweepersOwn() {
+			continue // not this minute's (a stray item), or its writer's to send
+		}
+		res.Due++
+		at := e.occurrence()
+		sched, err := r.schedule(e)
 		if err != nil {
 			// The API validated it; a zone that vanished from tzdata could
-			// still get here. Leave the timer as it is and say so.
+			// still get here. Leave it and say so.
 			res.Failed++
-			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", t.ID, "error", err.Error())
+			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", e.TimerID, "error", err.Error())
 			continue
 		}
-		// A late sweep fires an overdue timer once and moves it past now,
-		// rather than once for every occurrence it missed.
-		nexts[i], _ = sched.Next(maxTime(t.NextFireAt, r.now))
-		if r.missed(t) {
+		if late := r.now.Sub(at); late > time.Duration(e.CatchUp)*time.Second {
+			// A late sweep moves an overdue timer past now rather than
+			// through every occurrence it missed.
+			direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
+			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", at.Format(time.RFC3339),
+				"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
+			if err := r.s.Timers.Missed(ctx, e, r.now, link); err != nil {
+				res.Failed++
+				errs = append(errs, err)
+				continue
+			}
 			res.Missed++
-			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", t.ID, "scheduledAt", t.NextFireAt.UTC().Format(time.RFC3339),
-				"latenessMs", r.now.Sub(t.NextFireAt).Milliseconds(), "catchUpSeconds", catchUp(t))
-			steps = append(steps, Step{Timer: t, Next: nexts[i], Missed: true, SweptAt: r.now})
+			for _, d := range direct {
+				sends = append(sends, fireSend{e: e, at: d, link: link})
+			}
 			continue
 		}
-		body, err := marshalJSON(FireMessage{
-			TimerID:      t.ID,
-			Version:      t.Version,
-			ScheduledAt:  t.NextFireAt,
-			CallbackData: t.CallbackData,
-			HTTP:         t.HTTP,
-			Retry:        retryOf(t),
-			Notify:       t.Notify,
-			Deployment:   t.Deployment,
-			Final:        nexts[i].IsZero() && t.DeleteAfterCompletion,
-		})
+		direct, link := handOn(e, sched, at, r.now)
+		if link != nil {
+			links = append(links, *link)
+		}
+		for _, d := range append([]time.Time{at}, direct...) {
+			sends = append(sends, fireSend{e: e, at: d, link: link, final: link == nil && d.Equal(lastOf(at, direct)) && e.DeleteAfter})
+		}
+	}
+	if len(links) > 0 {
+		if err := r.s.Timers.PutLinks(ctx, links); err != nil {
+			// No message goes out without its timer's next link: the next
+			// sweep reads this minute again.
+			return SweepResult{Due: res.Due, Failed: res.Due}, errors.Join(append(errs, err)...)
+		}
+	}
+	batch := make([]types.SendMessageBatchRequestEntry, 0, len(sends))
+	for i, f := range sends {
+		m := FireMessage{TimerID: f.e.TimerID, Version: f.e.Version, ScheduledAt: f.at, Final: f.final}
+		if f.link != nil {
+			m.NextLinkAt = f.link.At
+		}
+		body, err := marshalJSON(m)
 		if err != nil {
 			res.Failed++
-			r.s.Log.ErrorContext(ctx, "fire message unencodable", "timerId", t.ID, "error", err.Error())
+			r.s.Log.ErrorContext(ctx, "fire message unencodable", "timerId", f.e.TimerID, "error", err.Error())
 			continue
 		}
-		entries = append(entries, types.SendMessageBatchRequestEntry{
-			Id:          aws.String(strconv.Itoa(i)),
-			MessageBody: aws.String(string(body)),
-		})
+		batch = append(batch, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))})
 	}
 	// A chunk's SQS batches go out at once: one round trip, not five.
 	var (
-		errs []error
-		mu   sync.Mutex
-		wg   sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
-	for len(entries) > 0 {
-		n := min(sqsBatch, len(entries))
-		batch := entries[:n]
-		entries = entries[n:]
+	for len(batch) > 0 {
+		n := min(sqsBatch, len(batch))
+		b := batch[:n]
+		batch = batch[n:]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent, failed, err := r.send(ctx, batch, timers)
+			sent, failed, err := r.send(ctx, b, sends)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Enqueued += len(sent)
 			res.Failed += failed
 			errs = append(errs, err)
-			for _, i := range sent {
-				steps = append(steps, Step{Timer: timers[i], Next: nexts[i]})
-			}
 		}()
 	}
 	wg.Wait()
-	// A missed step writes its history too: two items of a transaction.
-	batch := min(max(1, r.s.WriteBatch), maxTransactItems/2)
-	for len(steps) > 0 {
-		n := min(batch, len(steps))
-		outcomes, err := r.s.Timers.Advance(ctx, steps[:n])
-		errs = append(errs, err)
-		for j, o := range outcomes {
-			switch o {
-			case StepApplied:
-				res.Advanced++
-			case StepConflict:
-				res.Conflicts++
-			default:
-				// Its message is sent but the timer did not move: the next
-				// sweep sends it again, and the receiver drops the repeat.
-				res.Failed++
-				r.s.Log.WarnContext(ctx, "timer not advanced", "timerId", steps[j].Timer.ID)
-			}
-		}
-		if outcomes == nil {
-			res.Failed += n
-		}
-		steps = steps[n:]
-	}
 	return res, errors.Join(errs...)
+}
+
+// fireSend is one fire message a chunk sends: entry e's occurrence at,
+// with the link e was handed on to.
+type fireSend struct {
+	e     DueEntry
+	at    time.Time
+	link  *DueEntry
+	final bool
+}
+
+// lastOf is the last of at and direct.
+func lastOf(at time.Time, direct []time.Time) time.Time {
+	if len(direct) > 0 {
+		return direct[len(direct)-1]
+	}
+	return at
 }
 
 // send sends one batch of at most 10 entries, retrying with backoff what
 // SQS failed for its own reasons (throttling, a passing fault). An entry's
-// id is its index in timers. It returns the indices SQS accepted and how
+// id is its index in sends. It returns the indices SQS accepted and how
 // many entries it gave up on.
-func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry, timers []*Timer) (sent []int, failed int, err error) {
+func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry, sends []fireSend) (sent []int, failed int, err error) {
 	for attempt := 0; len(entries) > 0 && attempt < max(1, r.s.MaxAttempts); attempt++ {
 		if attempt > 0 && sleepCtx(ctx, backoff(attempt-1)) != nil {
 			break
@@ -411,7 +440,7 @@ func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchReq
 		now := r.s.Now()
 		for j := range entries {
 			i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
-			entries[j].DelaySeconds = delaySeconds(timers[i].NextFireAt, now)
+			entries[j].DelaySeconds = delaySeconds(sends[i].at, now)
 		}
 		out, callErr := r.s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &r.s.QueueURL, Entries: entries})
 		if callErr != nil {
@@ -452,15 +481,6 @@ func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchReq
 		err = nil // retries succeeded
 	}
 	return sent, failed + len(entries), err
-}
-
-// retryOf is the retry policy a fire message carries: none (the
-// defaults) for a timer stored before it had one.
-func retryOf(t *Timer) *RetryPolicy {
-	if t.Retry == (RetryPolicy{}) {
-		return nil
-	}
-	return &t.Retry
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -270,9 +270,28 @@ type FireMessage struct {
 	// outcome. The sweeper cannot delete it when sending, since the
 	// invoker drops an occurrence of a timer that is gone.
 	Final bool `json:"final,omitempty"`
+	// NextLinkAt is the instant (Unix seconds) of the timer's next link,
+	// written when this occurrence was handed on: the invoker deletes that
+	// link when it finds the timer deleted, replaced or paused, so that a
+	// stale timer's chain of links ends here. 0: none.
+	NextLinkAt int64 `json:"nextLinkAt,omitempty"`
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`
+}
+
+// fillFrom gives a message that names only its occurrence (the sweeper's,
+// and the API's short-notice ones) the delivery of t, its timer as read
+// after the claim, at the version the message names.
+func (m *FireMessage) fillFrom(t *Timer) {
+	if m.HTTP != nil || m.CallbackData != nil {
+		return // a message that carries its delivery (one enqueued before this layout)
+	}
+	m.HTTP, m.CallbackData, m.Notify, m.Deployment = t.HTTP, t.CallbackData, t.Notify, t.Deployment
+	if m.Retry == nil && t.Retry != (RetryPolicy{}) {
+		r := t.Retry
+		m.Retry = &r
+	}
 }
 
 // IdempotencyKey names the occurrence a message stands for, so receivers can

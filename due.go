@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The due path: how the sweeper finds what is due without an index.
+//
+// Every UTC minute is a bucket. A timer's next occurrence is a link entry
+// in its minute's bucket, split over dueParts partitions by the timer's id;
+// whoever hands an occurrence on writes the link of the next one: the API
+// (PUT, resume), and the invoker when it claims an occurrence. So a firing
+// moves nothing in an index: the sweeper reads the minute's partitions and
+// writes nothing per timer, and a link is one small put that DynamoDB's TTL
+// deletes for free once it is past.
+//
+// Short notice. An occurrence X of an entry written at W is the writer's to
+// send, at once and with its delay, when X - W <= shortNotice; the sweeper
+// sends only occurrences further out. A sweep reads a minute's bucket when
+// the whole minute is within its look-ahead, so an entry written after that
+// read has X - W below the look-ahead: the writer's. Neither misses an
+// occurrence, and neither sends one the other sends.
+const (
+	// pkDue is a bucket partition: pkDue + minute + "#" + part.
+	pkDue = "#due#"
+	// pkSweep is the sweep's state: how far it has read, and its lease.
+	pkSweep = "#sweep"
+	skSweep = "sweep"
+
+	// dueParts is the number of partitions of each minute's bucket. A
+	// partition takes 1,000 write units and 3,000 read units a second;
+	// 16 of them take a million links written in a minute, and the sweeper
+	// reads a million entries of ~150 bytes in about 3 s.
+	dueParts = 16
+	// shortNotice is how far from its writing an occurrence is sent by its
+	// writer rather than the sweeper: the sweeper's look-ahead, plus a
+	// margin for the writer's own request and clocks that differ a little.
+	shortNotice = 2*time.Minute + 30*time.Second
+	// linkTTL is how long a link entry outlives its occurrence, for a
+	// sweep that comes late (the longest catch-up window).
+	linkTTL = 2 * 24 * time.Hour
+)
+
+// DueEntry is one entry of a bucket: the link of a timer's next
+// occurrence, with what the sweeper needs to send it and to handle it when
+// it is late, without reading the timer.
+type DueEntry struct {
+	TimerID string `dynamodbav:"sk"`
+	// At is the occurrence, in Unix seconds.
+	At      int64 `dynamodbav:"at"`
+	Version int64 `dynamodbav:"v"`
+	// WrittenAt is when the entry was written, in Unix seconds: the
+	// occurrence is the sweeper's only when At is beyond it by more than
+	// shortNotice.
+	WrittenAt int64 `dynamodbav:"w"`
+	// The timer's schedule, for the occurrence after a missed one.
+	Expr   string `dynamodbav:"x"`
+	Zone   string `dynamodbav:"z,omitempty"`
+	Anchor int64  `dynamodbav:"a,omitempty"`
+	Start  int64  `dynamodbav:"s,omitempty"`
+	End    int64  `dynamodbav:"e,omitempty"`
+	// CatchUp is the timer's catch-up window in seconds.
+	CatchUp     int  `dynamodbav:"c"`
+	DeleteAfter bool `dynamodbav:"d,omitempty"`
+}
+
+// dueEntryOf is timer t's link to its occurrence at, written at now.
+func dueEntryOf(t *Timer, at, now time.Time) DueEntry {
+	e := DueEntry{TimerID: t.ID, At: at.Unix(), Version: t.Version, WrittenAt: now.Unix(), Expr: t.Expression(),
+		Zone: t.Timezone, CatchUp: catchUp(t), DeleteAfter: t.DeleteAfterCompletion}
+	if isRate(e.Expr) {
+		e.Anchor = t.Anchor.Unix()
+	}
+	if t.StartAt != nil {
+		e.Start = t.StartAt.Unix()
+	}
+	if t.EndAt != nil {
+		e.End = t.EndAt.Unix()
+	}
+	return e
+}
+
+// timer is the part of the timer the entry carries, enough for its
+// Schedule.
+func (e DueEntry) timer() *Timer {
+	t := &Timer{ID: e.TimerID, ScheduleExpr: e.Expr, Timezone: e.Zone, Version: e.Version,
+		CatchUpSeconds: e.CatchUp, DeleteAfterCompletion: e.DeleteAfter, Anchor: time.Unix(e.Anchor, 0).UTC()}
+	if e.Start != 0 {
+		s := time.Unix(e.Start, 0).UTC()
+		t.StartAt = &s
+	}
+	if e.End != 0 {
+		end := time.Unix(e.End, 0).UTC()
+		t.EndAt = &end
+	}
+	return t
+}
+
+// occurrence is the entry's occurrence instant.
+func (e DueEntry) occurrence() time.Time { return time.Unix(e.At, 0).UTC() }
+
+// sweepersOwn reports whether the entry's occurrence is the sweeper's to
+// send rather than its writer's (see shortNotice).
+func (e DueEntry) sweepersOwn() bool { return e.At-e.WrittenAt > int64(shortNotice/time.Second) }
+
+// isRate reports whether expr is a rate schedule, whose anchor matters.
+func isRate(expr string) bool { return len(expr) > 5 && expr[:5] == "rate(" }
+
+// unixMinute is the bucket of instant t.
+func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
+
+// bucketKey is the partition of minute's bucket that timer ids of part go to.
+func bucketKey(minute int64, part int) string {
+	return pkDue + strconv.FormatInt(minute, 10) + "#" + strconv.Itoa(part)
+}
+
+// partOf is the bucket partition of timer id.
+func partOf(id string) int { return int(hash32("due:"+id) % dueParts) }
+
+// linkItem is the DynamoDB item of e.
+func linkItem(e DueEntry) (map[string]types.AttributeValue, error) {
+	av, err := attributevalue.MarshalMap(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode the link of %s: %w", e.TimerID, err)
+	}
+	av[attrPK] = &types.AttributeValueMemberS{Value: bucketKey(e.At/60, partOf(e.TimerID))}
+	av["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.occurrence().Add(linkTTL).Unix(), 10)}
+	return av, nil
+}
+
+// PutLink writes e, the link of its timer's next occurrence. Writing it
+// again is harmless: a timer has one link per occurrence, by its key.
+func (s *Store) PutLink(ctx context.Context, e DueEntry) error {
+	item, err := linkItem(e)
+	if err != nil {
+		return err
+	}
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+		return fmt.Errorf("link the next occurrence of %s: %w", e.TimerID, err)
+	}
+	return nil
+}
+
+// maxBatchWrite is DynamoDB's limit on one BatchWriteItem call.
+const maxBatchWrite = 25
+
+// PutLinks writes links, in batches of 25, retrying with backoff what
+// DynamoDB leaves unprocessed (throttling). A link needs no condition: a
+// timer has one per occurrence, by its key, and a stale one is deleted by
+// the invoker when it drops the stale occurrence before it.
+func (s *Store) PutLinks(ctx context.Context, links []DueEntry) error {
+	for len(links) > 0 {
+		n := min(maxBatchWrite, len(links))
+		reqs := make([]types.WriteRequest, 0, n)
+		for _, e := range links[:n] {
+			item, err := linkItem(e)
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+		links = links[n:]
+		for attempt := 0; len(reqs) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt >= 8 {
+					return fmt.Errorf("link next occurrences: %d writes still unprocessed", len(reqs))
+				}
+				if err := sleepCtx(ctx, backoff(attempt-1)); err != nil {
+					return err
+				}
+			}
+			out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.Table: reqs}})
+			if err != nil {
+				return fmt.Errorf("link next occurrences: %w", err)
+			}
+			reqs = out.UnprocessedItems[s.Table]
+		}
+	}
+	return nil
+}
+
+// DeleteLink deletes timer id's link at instant at (Unix seconds) if it
+// is still that of version: a stale timer's chain ends there. A link of
+// the timer's new version at the same instant is kept.
+func (s *Store) DeleteLink(ctx context.Context, id string, at int64, version int64) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           &s.Table,
+		Key:                 itemKey(bucketKey(at/60, partOf(id)), id),
+		ConditionExpression: aws.String("v = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("end the links of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Bucket calls page with each page of the entries of one bucket partition
+// (bucketKey). Reads are eventually consistent: an entry is the sweeper's
+// only long after it was written (shortNotice).
+func (s *Store) Bucket(ctx context.Context, key string, page func([]DueEntry) error) error {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: key}},
+	}
+	if s.PageLimit > 0 {
+		in.Limit = aws.Int32(s.PageLimit)
+	}
+	p := dynamodb.NewQueryPaginator(s.DB, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("read bucket %s: %w", key, err)
+		}
+		entries := make([]DueEntry, 0, len(out.Items))
+		for _, av := range out.Items {
+			var e DueEntry
+			if err := attributevalue.UnmarshalMap(av, &e); err != nil {
+				return fmt.Errorf("decode an entry of bucket %s: %w", key, err)
+			}
+			entries = append(entries, e)
+		}
+		if err := page(entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepKey is the key of the sweep's state.
+func sweepKey() map[string]types.AttributeValue { return itemKey(pkSweep, skSweep) }
+
+// LeaseSweep gives the sweep to owner until now+ttl, unless another sweep
+// holds an unexpired lease or the sweep of eventID already completed
+// (EventBridge can deliver one scheduled event twice). It returns the
+// first minute not yet swept (0 before the first sweep) and whether owner
+// got the lease.
+func (s *Store) LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error) {
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.Table,
+		Key:              sweepKey(),
+		UpdateExpression: aws.String("SET leaseOwner = :owner, leaseUntil = :until"),
+		ConditionExpression: aws.String("(attribute_not_exists(leaseUntil) OR leaseUntil < :now) AND " +
+			"(attribute_not_exists(lastEventId) OR lastEventId <> :event)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": &types.AttributeValueMemberS{Value: owner},
+			":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)},
+			":now":   &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":event": &types.AttributeValueMemberS{Value: eventID},
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("lease the sweep: %w", err)
+	}
+	var st struct {
+		Through int64 `dynamodbav:"through"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Attributes, &st); err != nil {
+		return 0, false, fmt.Errorf("decode the sweep's state: %w", err)
+	}
+	return st.Through, true, nil
+}
+
+// ReleaseSweep ends owner's lease. through, when above 0, is the first
+// minute the next sweep reads: every bucket before it was swept. A
+// completed sweep records its event, so that the same event delivered
+// again does nothing.
+func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error {
+	expr := "REMOVE leaseOwner, leaseUntil"
+	values := map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}}
+	var sets []string
+	if through > 0 {
+		sets = append(sets, "through = :through")
+		values[":through"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(through, 10)}
+	}
+	if completed {
+		sets = append(sets, "lastEventId = :event", "completedAt = :now")
+		values[":event"] = &types.AttributeValueMemberS{Value: eventID}
+		values[":now"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
+	}
+	if len(sets) > 0 {
+		expr = "SET " + joinComma(sets) + " " + expr
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.Table,
+		Key:                       sweepKey(),
+		UpdateExpression:          &expr,
+		ConditionExpression:       aws.String("leaseOwner = :owner"),
+		ExpressionAttributeValues: values,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // the lease expired and another sweep took it: nothing of ours to release
+	}
+	if err != nil {
+		return fmt.Errorf("release the sweep: %w", err)
+	}
+	return nil
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+// Missed records e's occurrence as missed at sweptAt (later than its
+// catch-up window) on the occurrence's item and the timer's count, and
+// writes the timer's next link, next (nil: none), in the same
+// transaction, so that the timer neither stops nor is counted twice.
+// The timer's part is conditional on its version and on its not being
+// paused: a replaced timer has links of its own, and a paused one gets
+// them again when it resumes. A deleteAfterCompletion timer whose last
+// occurrence this was is deleted instead.
+func (s *Store) Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error {
+	o := Occurrence{TimerID: e.TimerID, At: e.occurrence()}
+	const cond = "version = :version AND attribute_not_exists(pausedAt)"
+	version := map[string]types.AttributeValue{":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Version, 10)}}
+	timer := types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.Table, Key: timerKey(e.TimerID),
+		UpdateExpression:    aws.String("SET missedCount = if_not_exists(missedCount, :zero) + :one, lastMissedAt = :at"),
+		ConditionExpression: aws.String(cond),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":zero":    &types.AttributeValueMemberN{Value: "0"},
+			":one":     &types.AttributeValueMemberN{Value: "1"},
+			":at":      &types.AttributeValueMemberN{Value: strconv.FormatInt(e.At, 10)},
+			":version": version[":version"],
+		},
+	}}
+	if next == nil && e.DeleteAfter {
+		// Its last occurrence was missed: nothing is left to deliver, so
+		// nothing is left for the invoker to delete it after.
+		timer = types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: timerKey(e.TimerID),
+			ConditionExpression: aws.String(cond), ExpressionAttributeValues: version}}
+	}
+	items := []types.TransactWriteItem{s.missedItem(o, sweptAt), timer}
+	if next != nil {
+		item, err := linkItem(*next)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: item}})
+	}
+	_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && len(tce.CancellationReasons) > 1 && aws.ToString(tce.CancellationReasons[1].Code) == "ConditionalCheckFailed" {
+		return nil // replaced or deleted: its own links carry on
+	}
+	if err != nil {
+		return fmt.Errorf("record the missed occurrence of %s: %w", o, err)
+	}
+	return nil
+}
