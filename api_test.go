@@ -111,12 +111,12 @@ func (f *fakeTimerStore) Get(_ context.Context, id string) (*Timer, error) {
 	return &c, nil
 }
 
-func (f *fakeTimerStore) Put(_ context.Context, t *Timer) (*Timer, bool, error) {
+func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "Put "+t.ID)
 	if f.err != nil {
-		return nil, false, f.err
+		return nil, false, nil, f.err
 	}
 	stored := *t
 	stored.Version = 1
@@ -134,7 +134,21 @@ func (f *fakeTimerStore) Put(_ context.Context, t *Timer) (*Timer, bool, error) 
 	}
 	f.timers[t.ID] = &stored
 	c := stored
-	return &c, !exists, nil
+	return &c, !exists, fakeHandOn(&c, now), nil
+}
+
+// fakeHandOn is what Store.Put and Store.Resume hand back to send at once:
+// the occurrences within shortNotice of now, unless t is paused.
+func fakeHandOn(t *Timer, now time.Time) []time.Time {
+	if t.PausedAt != nil {
+		return nil
+	}
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return nil
+	}
+	direct, _ := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
+	return direct
 }
 
 func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
@@ -171,24 +185,21 @@ func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Ti
 	return &c, nil
 }
 
-func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, error) {
+func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "Resume "+id)
 	t, ok := f.timers[id]
 	if !ok {
-		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+		return nil, nil, Errorf(ENOTFOUND, "timer %s not found", id)
 	}
+	var direct []time.Time
 	if t.PausedAt != nil {
-		sched, err := t.Schedule(zone)
-		if err != nil {
-			return nil, err
-		}
-		t.NextFireAt, _ = sched.Next(now)
 		t.PausedAt, t.PauseReason = nil, ""
+		direct = fakeHandOn(t, now.Add(time.Nanosecond)) // after now: what fell while paused is skipped
 	}
 	c := *t
-	return &c, nil
+	return &c, direct, nil
 }
 
 func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Timer) error) error {
@@ -206,7 +217,7 @@ func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Tim
 }
 
 // List pages timers by id, after the cursor's id, filtered as Store.List.
-func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string) ([]*Timer, map[string]string, error) {
+func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error) {
 	if _, ok := stateFilters[state]; !ok {
 		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
 	}
@@ -277,6 +288,8 @@ func newTestAPI(now time.Time, shards int) *testAPI {
 			SecretPrefix: "/callclock/",
 			Now:          func() time.Time { return now },
 			Log:          slog.New(slog.NewJSONHandler(&buf, nil)),
+			// The occurrences a PUT or a resume sends at once (short notice).
+			Fire: &lcSender{}, FireQueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire",
 		},
 		store: store,
 		log:   &buf,

@@ -157,7 +157,7 @@ func TestIntegrationListCursors(t *testing.T) {
 	if err := s.PauseGroup(ctx, "prod", "", now); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.Lease(ctx, "shard0", "owner", "event", now, time.Minute); err != nil || !ok {
+	if _, ok, err := s.LeaseSweep(ctx, "owner", "event", now, time.Minute); err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
 	list := func(q map[string]string) []string {
@@ -213,7 +213,7 @@ func TestIntegrationListCursors(t *testing.T) {
 		{"qa", map[string]string{"id": "t1", "group": "prod"}},
 		{"qa", map[string]string{"id": "t1", "foo": "qa"}},
 	} {
-		if _, _, err := s.List(ctx, tt.group, "", 1, tt.cursor); ErrorCode(err) != EINVALID {
+		if _, _, err := s.List(ctx, tt.group, "", 1, tt.cursor, now); ErrorCode(err) != EINVALID {
 			t.Errorf("List(%q, cursor %v) = %v, want an %s error", tt.group, tt.cursor, err, EINVALID)
 		}
 	}

@@ -149,7 +149,7 @@ func TestIntegrationE2E(t *testing.T) {
 	}
 	var res SweepResult
 	json.Unmarshal(out, &res)
-	if diff := cmp.Diff(SweepResult{Shards: 3, Due: 2, Enqueued: 2, Advanced: 2}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Due: 2, Enqueued: 2}, res); diff != "" {
 		t.Fatalf("sweep result (-want +got):\n%s", diff)
 	}
 	select {

@@ -74,6 +74,8 @@ type igStore struct {
 	settled    []string // occurrences
 	fires      []igFire
 	duplicates []string // Duplicate calls: occurrences
+	// linksDeleted are the DeleteLink calls: "id@unix vVersion".
+	linksDeleted []string
 	deletes    []string // DeleteCompleted calls
 }
 
@@ -158,6 +160,14 @@ func (s *igStore) ReleaseClaim(_ context.Context, o Occurrence, who Claimant) er
 		c.Leased = false
 		s.claims[igKey(o)] = c
 	}
+	return nil
+}
+
+// DeleteLink records the end of a stale timer's chain.
+func (s *igStore) DeleteLink(_ context.Context, id string, at int64, version int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.linksDeleted = append(s.linksDeleted, fmt.Sprintf("%s@%d v%d", id, at, version))
 	return nil
 }
 

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -57,12 +62,40 @@ func TestMetricsFromSweepAndInvoke(t *testing.T) {
 	}
 }
 
+// metricsDue is a dueStore of one minute's bucket of entries, for the
+// sweeper's metrics.
+type metricsDue struct{ entries []DueEntry }
+
+func (m *metricsDue) LeaseSweep(context.Context, string, string, time.Time, time.Duration) (int64, bool, error) {
+	return 0, true, nil
+}
+func (m *metricsDue) ReleaseSweep(context.Context, string, string, int64, bool, time.Time) error {
+	return nil
+}
+func (m *metricsDue) Bucket(_ context.Context, key string, page func([]DueEntry) error) error {
+	var in []DueEntry
+	for _, e := range m.entries {
+		if bucketKey(e.At/60, partOf(e.TimerID)) == key {
+			in = append(in, e)
+		}
+	}
+	return page(in)
+}
+func (m *metricsDue) Missed(context.Context, DueEntry, time.Time, *DueEntry) error { return nil }
+func (m *metricsDue) PutLinks(context.Context, []DueEntry) error                   { return nil }
+
 // TestMetricsFromSweep checks the sweeper's record after a clean sweep.
 func TestMetricsFromSweep(t *testing.T) {
 	var buf bytes.Buffer
-	store := newSwStore(10, swHourly("a", "shard0", swNow), swHourly("b", "shard0", swNow))
-	sw := newSwSweeper(store, &swQueue{}, 1, swNow)
-	sw.Metrics = NewMetrics(&buf)
+	now := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	at := now.Add(90 * time.Second).Truncate(time.Minute) // 12:02, within the look-ahead
+	var entries []DueEntry
+	for _, id := range []string{"a", "b"} {
+		entries = append(entries, DueEntry{TimerID: id, At: at.Unix(), Version: 1, WrittenAt: now.Add(-time.Hour).Unix(),
+			Expr: "cron(2 * * * ? *)", CatchUp: DefaultCatchUpSeconds})
+	}
+	sw := NewSweeper(&metricsDue{entries: entries}, &metricsQueue{}, "q")
+	sw.Now, sw.Log, sw.Metrics = func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil)), NewMetrics(&buf)
 	if _, err := sw.Sweep(t.Context(), "ev-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +108,15 @@ func TestMetricsFromSweep(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, rec[k], want)
 		}
 	}
+}
+
+// metricsQueue accepts every message.
+type metricsQueue struct{}
+
+func (metricsQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+	}
+	return out, nil
 }

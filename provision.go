@@ -106,15 +106,10 @@ func tableDefinition(table string) *dynamodb.CreateTableInput {
 		TableName:   &table,
 		BillingMode: ddbtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			s(attrPK), s(attrSK), s("shardId"), s(attrTimerGroup), s("id"),
-			{AttributeName: aws.String("nextFireAt"), AttributeType: ddbtypes.ScalarAttributeTypeN},
+			s(attrPK), s(attrSK), s(attrTimerGroup), s("id"),
 		},
 		KeySchema: key(attrPK, attrSK),
 		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName:  aws.String(DueIndex),
-			KeySchema:  key("shardId", "nextFireAt"),
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}, {
 			IndexName:  aws.String(GroupIndex),
 			KeySchema:  key(attrTimerGroup, "id"),
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},

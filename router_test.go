@@ -37,7 +37,7 @@ type fakeSweeper struct {
 
 func (f fakeSweeper) Sweep(_ context.Context, eventID string) (SweepResult, error) {
 	*f.got = append(*f.got, routed{Part: "sweep", Body: eventID})
-	return SweepResult{Shards: 2, Due: 3, Enqueued: 3, Advanced: 3}, f.err
+	return SweepResult{Minutes: 2, Due: 3, Enqueued: 3}, f.err
 }
 
 type fakeInvoker struct{ got *[]routed }

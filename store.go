@@ -24,8 +24,9 @@ import (
 //	item                 pk                   sk
 //	timer                <timer id>           timer
 //	occurrence           <timer id>           occ#<instant>[#manual]
-//	shard lease          #lease#<shard>       lease
 //	group pause          #group#<group>       group
+//	link (due.go)        #due#<minute>#<part> <timer id>
+//	sweep state          #sweep               sweep
 //
 // A timer and its occurrences share one item collection, so a timer's
 // history is a query of its own partition, with no index to write. An
@@ -42,16 +43,10 @@ const (
 
 	skTimer      = "timer"
 	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
-	skLease      = "lease"
-	skGroup      = "group"
+	skGroup = "group"
 
-	pkLease = "#lease#" // + shard
 	pkGroup = "#group#" // + group
 
-	// DueIndex is the global secondary index the sweeper queries: partition
-	// key shardId, sort key nextFireAt (Unix seconds). It is sparse: a timer
-	// without a next occurrence has no nextFireAt and drops out of it.
-	DueIndex = "byShardDue"
 	// GroupIndex holds every timer and nothing else (partition key
 	// timerGroup, sort key id): a group's timers are one query of it, and
 	// the list of all timers is a scan of it, which reads no occurrence,

@@ -10,36 +10,59 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// bucketEntries is every link in minute's bucket, by timer id: the
+// sweeper's view of it.
+func bucketEntries(t *testing.T, s *Store, minute int64) map[string]DueEntry {
+	t.Helper()
+	got := map[string]DueEntry{}
+	for part := range dueParts {
+		if err := s.Bucket(context.Background(), bucketKey(minute, part), func(page []DueEntry) error {
+			for _, e := range page {
+				got[e.TimerID] = e
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
 // TestIntegrationStore checks the table design on moto_server with the
-// real SDK: atomic create/replace, the sparse due index per shard, and
-// conditional advancing.
+// real SDK: atomic create/replace with the timer's first link in the same
+// transaction, the occurrences within short notice handed back instead of
+// linked, and the minute buckets the sweeper reads.
 func TestIntegrationStore(t *testing.T) {
 	ctx := context.Background()
 	s := motoStore(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	mk := func(id, shard string, next time.Time) *Timer {
-		return &Timer{ID: id, ShardID: shard, MinuteOfHour: next.Minute(), CallbackData: json.RawMessage(`{"id": "` + id + `"}`),
-			NextFireAt: next, CreatedAt: t0, UpdatedAt: t0}
+	mk := func(id, expr string) *Timer {
+		return &Timer{ID: id, ShardID: "shard0", ScheduleExpr: expr, CallbackData: json.RawMessage(`{"id": "` + id + `"}`),
+			CatchUpSeconds: DefaultCatchUpSeconds, Anchor: t0, CreatedAt: t0, UpdatedAt: t0}
 	}
 
 	// Create, then replace: version counts, createdAt stays, and attributes
 	// the replacement lacks are removed.
-	created, isNew, err := s.Put(ctx, mk("a", "shard0", t0.Add(5*time.Minute)))
-	if err != nil || !isNew || created.Version != 1 {
-		t.Fatalf("create: %+v new=%v err=%v", created, isNew, err)
+	created, isNew, direct, err := s.Put(ctx, mk("a", "cron(10 12 * * ? *)"), t0)
+	if err != nil || !isNew || created.Version != 1 || len(direct) != 0 {
+		t.Fatalf("create: %+v new=%v direct=%v err=%v", created, isNew, direct, err)
 	}
-	repl := mk("a", "shard0", t0.Add(10*time.Minute))
+	if e, ok := bucketEntries(t, s, unixMinute(t0.Add(10*time.Minute)))["a"]; !ok || e.Version != 1 || e.WrittenAt != t0.Unix() {
+		t.Fatalf("a's first link: %+v %v, want version 1 written at %s", e, ok, t0)
+	}
+	repl := mk("a", "cron(20 12 * * ? *)")
 	repl.CallbackData = nil
 	repl.HTTP = &HTTPTarget{Method: "POST", URL: "https://example.com/x", Headers: map[string]string{"A": "b"}}
 	repl.Notify = &Notify{Webhook: "aws-secret(/callclock/slack)", Channel: "qa-alerts"}
 	repl.Deployment = &DeploymentInfo{Product: "facilities", Version: "1.4.2", ID: "d-17", Environment: "qa"}
 	repl.CreatedAt, repl.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
-	replaced, isNew, err := s.Put(ctx, repl)
+	replaced, isNew, _, err := s.Put(ctx, repl, t0)
 	if err != nil || isNew {
 		t.Fatalf("replace: new=%v err=%v", isNew, err)
 	}
-	want := &Timer{ID: "a", ShardID: "shard0", MinuteOfHour: 10, HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment, NextFireAt: t0.Add(10 * time.Minute),
-		CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
+	want := &Timer{ID: "a", ShardID: "shard0", ScheduleExpr: "cron(20 12 * * ? *)", HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment,
+		CatchUpSeconds: DefaultCatchUpSeconds, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
+	replaced.Anchor = time.Time{} // kept for rate schedules only
 	if diff := cmp.Diff(want, replaced); diff != "" {
 		t.Fatalf("replaced (-want +got):\n%s", diff)
 	}
@@ -50,71 +73,53 @@ func TestIntegrationStore(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Get (-want +got):\n%s", diff)
 	}
+	// The replacement's own link; the old one stays until the invoker
+	// drops its stale occurrence (and deletes the link after it).
+	if e, ok := bucketEntries(t, s, unixMinute(t0.Add(20*time.Minute)))["a"]; !ok || e.Version != 2 {
+		t.Errorf("the replacement's link: %+v %v, want version 2", e, ok)
+	}
 
 	// A replacement without them removes the notification and the
 	// deployment metadata.
-	if again, _, err := s.Put(ctx, mk("a", "shard0", t0.Add(10*time.Minute))); err != nil || again.Notify != nil || again.Deployment != nil {
+	if again, _, _, err := s.Put(ctx, mk("a", "cron(20 12 * * ? *)"), t0); err != nil || again.Notify != nil || again.Deployment != nil {
 		t.Fatalf("replace without notify and deploymentInfo: %+v, %v", again, err)
 	}
-	if _, _, err := s.Put(ctx, repl); err != nil {
-		t.Fatal(err)
-	}
 
-	// The due index answers per shard and up to an instant, oldest first.
-	for _, tm := range []*Timer{mk("b", "shard0", t0.Add(2*time.Minute)), mk("c", "shard1", t0.Add(time.Minute)), mk("d", "shard0", t0.Add(time.Hour))} {
-		if _, _, err := s.Put(ctx, tm); err != nil {
-			t.Fatal(err)
-		}
-	}
-	due := func(shard string, until time.Time) []string {
-		var ids []string
-		if err := s.Due(ctx, shard, until, func(page []*Timer) error {
-			for _, tm := range page {
-				ids = append(ids, tm.ID)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
-	if diff := cmp.Diff([]string{"b", "a"}, due("shard0", t0.Add(10*time.Minute))); diff != "" {
-		t.Errorf("due shard0 (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"c"}, due("shard1", t0.Add(10*time.Minute))); diff != "" {
-		t.Errorf("due shard1 (-want +got):\n%s", diff)
-	}
-
-	// Advance is conditional on the occurrence and version each timer was
-	// read with; one stale step does not stop the others in its batch.
-	b, _ := s.Get(ctx, "b")
-	c, _ := s.Get(ctx, "c")
-	d, _ := s.Get(ctx, "d")
-	stale := *d
-	stale.Version = 99
-	outcomes, err := s.Advance(ctx, []Step{{Timer: b, Next: t0.Add(62 * time.Minute)}, {Timer: &stale, Next: t0.Add(2 * time.Hour)},
-		{Timer: c, Missed: true}})
+	// Short notice: occurrences within shortNotice of now are handed back
+	// to send at once, and the first beyond is linked.
+	_, _, direct, err = s.Put(ctx, mk("b", "rate(1 minute)"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]StepOutcome{StepApplied, StepConflict, StepApplied}, outcomes); diff != "" {
-		t.Fatalf("advance outcomes (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)}, direct); diff != "" {
+		t.Errorf("rate(1 minute)'s occurrences to send at once (-want +got):\n%s", diff)
 	}
-	if outcomes, err := s.Advance(ctx, []Step{{Timer: b, Next: t0.Add(62 * time.Minute)}}); err != nil || outcomes[0] != StepConflict {
-		t.Fatalf("second advance from the same read: %v %v, want a conflict", outcomes, err)
+	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(3*time.Minute)))["b"]; !ok {
+		t.Error("rate(1 minute) has no link at its fourth occurrence, the first beyond short notice")
 	}
-	if got, _ := s.Get(ctx, "d"); !got.NextFireAt.Equal(t0.Add(time.Hour)) {
-		t.Errorf("the stale step moved d to %v", got.NextFireAt)
+	for m := range 3 {
+		if _, ok := bucketEntries(t, s, unixMinute(t0.Add(time.Duration(m)*time.Minute)))["b"]; ok {
+			t.Errorf("rate(1 minute) linked at minute %d, an occurrence sent at once", m)
+		}
 	}
-	// c was skipped as missed and has no next occurrence: completed, counted.
-	if got, _ := s.Get(ctx, "c"); got.State() != StateCompleted || got.MissedCount != 1 || got.LastMissedAt == nil || !got.LastMissedAt.Equal(t0.Add(time.Minute)) {
-		t.Errorf("c after a missed last occurrence: state %s, missed %d at %v", got.State(), got.MissedCount, got.LastMissedAt)
+
+	// A link written twice is one entry; DeleteLink keeps another
+	// version's link.
+	e := dueEntryOf(got, t0.Add(30*time.Minute), t0)
+	if err := s.PutLinks(ctx, []DueEntry{e, e}); err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"a"}, due("shard0", t0.Add(10*time.Minute))); diff != "" {
-		t.Errorf("due shard0 after advance (-want +got):\n%s", diff)
+	if err := s.DeleteLink(ctx, "a", e.At, 1); err != nil { // not its version
+		t.Fatal(err)
 	}
-	if ids := due("shard1", t0.Add(24*time.Hour)); len(ids) != 0 {
-		t.Errorf("a timer with no next occurrence is still in the due index: %v", ids)
+	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(30*time.Minute)))["a"]; !ok {
+		t.Error("DeleteLink of another version deleted the link")
+	}
+	if err := s.DeleteLink(ctx, "a", e.At, e.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(30*time.Minute)))["a"]; ok {
+		t.Error("DeleteLink of the link's version kept it")
 	}
 
 	if err := s.Delete(ctx, "a"); err != nil {
@@ -128,49 +133,51 @@ func TestIntegrationStore(t *testing.T) {
 	}
 }
 
-// TestIntegrationLease checks shard leases on moto_server: one holder at a
-// time, expiry, and the same scheduled event not sweeping a shard twice.
-func TestIntegrationLease(t *testing.T) {
+// TestIntegrationSweepLease checks the sweep's lease and progress on
+// moto_server: one holder at a time, expiry, the same scheduled event not
+// sweeping twice, and the first minute not yet read kept across sweeps.
+func TestIntegrationSweepLease(t *testing.T) {
 	ctx := context.Background()
 	s := motoStore(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	lease := func(owner, event string, at time.Time) bool {
+	lease := func(owner, event string, at time.Time) (int64, bool) {
 		t.Helper()
-		ok, err := s.Lease(ctx, "shard0", owner, event, at, 90*time.Second)
+		through, ok, err := s.LeaseSweep(ctx, owner, event, at, 90*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return through, ok
 	}
-	if !lease("a", "e1", t0) {
-		t.Fatal("first lease refused")
+	if through, ok := lease("a", "e1", t0); !ok || through != 0 {
+		t.Fatalf("first lease: %d %v, want granted at 0", through, ok)
 	}
-	if lease("b", "e2", t0.Add(time.Second)) {
+	if _, ok := lease("b", "e2", t0.Add(time.Second)); ok {
 		t.Fatal("a second sweep got a held lease")
 	}
-	if !lease("b", "e2", t0.Add(91*time.Second)) {
+	if _, ok := lease("b", "e2", t0.Add(91*time.Second)); !ok {
 		t.Fatal("an expired lease was not taken over")
 	}
-	if err := s.Release(ctx, "shard0", "a", "e1", true, t0); err != nil { // a's lease is gone: a no-op
+	if err := s.ReleaseSweep(ctx, "a", "e1", 100, true, t0); err != nil { // a's lease is gone: a no-op
 		t.Fatal(err)
 	}
-	if lease("c", "e3", t0.Add(92*time.Second)) {
+	if _, ok := lease("c", "e3", t0.Add(92*time.Second)); ok {
 		t.Fatal("the stale owner's release freed b's lease")
 	}
-	if err := s.Release(ctx, "shard0", "b", "e2", true, t0.Add(95*time.Second)); err != nil {
+	if err := s.ReleaseSweep(ctx, "b", "e2", 200, true, t0.Add(95*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if lease("d", "e2", t0.Add(96*time.Second)) {
-		t.Fatal("the same event swept the shard twice")
+	if _, ok := lease("d", "e2", t0.Add(96*time.Second)); ok {
+		t.Fatal("the same event swept twice")
 	}
-	if !lease("d", "e3", t0.Add(96*time.Second)) {
-		t.Fatal("the next event was refused the released shard")
+	through, ok := lease("d", "e3", t0.Add(96*time.Second))
+	if !ok || through != 200 {
+		t.Fatalf("the next event: %d %v, want granted at minute 200 (b's release, not a's)", through, ok)
 	}
-	if err := s.Release(ctx, "shard0", "d", "e3", false, t0.Add(97*time.Second)); err != nil {
+	if err := s.ReleaseSweep(ctx, "d", "e3", 0, false, t0.Add(97*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if !lease("e", "e3", t0.Add(98*time.Second)) {
-		t.Fatal("an event whose sweep did not complete could not try again")
+	if through, ok := lease("e", "e3", t0.Add(98*time.Second)); !ok || through != 200 {
+		t.Fatalf("an event whose sweep did not complete: %d %v, want it to try again from 200", through, ok)
 	}
 }
 
@@ -194,26 +201,20 @@ func TestIntegrationGroupPause(t *testing.T) {
 	if err != nil || at == nil || !at.Equal(t0) || reason != "deploy 1" {
 		t.Fatalf("GroupPause = %v %q %v, want %s and the reason", at, reason, err, t0)
 	}
-	tm := &Timer{ID: "qa-new", ShardID: "shard0", Group: "qa", CallbackData: json.RawMessage(`1`),
-		NextFireAt: t0.Add(5 * time.Minute), CreatedAt: t0, UpdatedAt: t0, PausedAt: at, PauseReason: reason}
-	stored, created, err := s.Put(ctx, tm)
-	if err != nil || !created || stored.PausedAt == nil || !stored.PausedAt.Equal(t0) || stored.PauseReason != "deploy 1" || !stored.NextFireAt.IsZero() {
-		t.Fatalf("created in the paused group: %+v created=%v err=%v", stored, created, err)
+	tm := &Timer{ID: "qa-new", ShardID: "shard0", Group: "qa", CallbackData: json.RawMessage(`1`), ScheduleExpr: "cron(5 12 * * ? *)",
+		CreatedAt: t0, UpdatedAt: t0, PausedAt: at, PauseReason: reason}
+	stored, created, direct, err := s.Put(ctx, tm, t0)
+	if err != nil || !created || stored.PausedAt == nil || !stored.PausedAt.Equal(t0) || stored.PauseReason != "deploy 1" || len(direct) != 0 {
+		t.Fatalf("created in the paused group: %+v created=%v direct=%v err=%v", stored, created, direct, err)
 	}
-	again, created, err := s.Put(ctx, tm)
-	if err != nil || created || again.PausedAt == nil || again.Version != 2 || !again.NextFireAt.IsZero() {
-		t.Fatalf("replaced while paused: %+v created=%v err=%v", again, created, err)
+	again, created, direct, err := s.Put(ctx, tm, t0)
+	if err != nil || created || again.PausedAt == nil || again.Version != 2 || len(direct) != 0 {
+		t.Fatalf("replaced while paused: %+v created=%v direct=%v err=%v", again, created, direct, err)
 	}
-	var due []string
-	if err := s.Due(ctx, "shard0", t0.Add(time.Hour), func(page []*Timer) error {
-		for _, d := range page {
-			due = append(due, d.ID)
-		}
-		return nil
-	}); err != nil || len(due) != 0 {
-		t.Fatalf("due while paused: %v %v", due, err)
+	if links := bucketEntries(t, s, unixMinute(t0.Add(5*time.Minute))); len(links) != 0 {
+		t.Fatalf("linked while paused: %v", links)
 	}
-	listed, _, err := s.List(ctx, "", "", 100, nil)
+	listed, _, err := s.List(ctx, "", "", 100, nil, t0)
 	if err != nil || len(listed) != 1 || listed[0].ID != "qa-new" {
 		t.Fatalf("List = %v, %v; want only the timer, not the group's record", listed, err)
 	}
