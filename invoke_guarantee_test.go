@@ -76,7 +76,7 @@ type igStore struct {
 	duplicates []string // Duplicate calls: occurrences
 	// linksDeleted are the DeleteLink calls: "id@unix vVersion".
 	linksDeleted []string
-	deletes    []string // DeleteCompleted calls
+	deletes      []string // DeleteCompleted calls
 }
 
 func newIGStore(timers ...Timer) *igStore {

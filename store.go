@@ -43,7 +43,7 @@ const (
 
 	skTimer      = "timer"
 	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
-	skGroup = "group"
+	skGroup      = "group"
 
 	pkGroup = "#group#" // + group
 
