@@ -1,592 +1,42 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// ---------------------------------------------------------------- the fake store
+// The sweeper's tests run it over swStore and swQueue (sweep_fake_test.go):
+// in-memory fakes of the dueStore and of SQS with the real ones' semantics
+// and limits. With swNow (10:44:30) and the default 2-minute look-ahead a
+// first sweep reads the buckets of 10:44 and 10:45.
 
-// swStore is an in-memory dueStore with the real Store's semantics:
-//
-//   - Due returns the timers of a shard whose nextFireAt (Unix seconds) is at
-//     or before until, ordered by (nextFireAt, id) as the byShardDue index
-//     is, in pages of pageSize. Like a DynamoDB Query with Limit it reads each
-//     page when it is asked for, starting after the last key of the previous
-//     one, so it sees writes made meanwhile; a full page is followed by
-//     another request, which may come back empty. Timers are handed over as
-//     copies, as the real store decodes fresh ones.
-//   - Advance applies each step only when the stored timer still has the
-//     step's nextFireAt and version (otherwise StepConflict), deletes a
-//     completed deleteAfterCompletion timer, removes nextFireAt when no
-//     occurrence is left, and records a missed one.
-//   - Lease/Release are the conditional updates of the lease item: a lease
-//     is refused while another holds it (until its ttl passes) and when the
-//     same event already completed the shard; Release only acts for the
-//     current owner and records the event when the sweep completed.
-type swStore struct {
-	mu       sync.Mutex
-	pageSize int
-	timers   map[string]*Timer
-	leases   map[string]*swLease
-
-	// What happened, for the assertions.
-	dueCalls   []swDueCall
-	pages      map[string][]int // page sizes handed over, per shard
-	writes     []int            // sizes of Advance calls
-	applied    []swApplied      // steps applied, in order
-	conflicts  []string         // ids of steps that conflicted
-	notWritten []string         // ids of steps that came back StepFailed
-	leaseCalls []swLeaseCall
-	releases   []swRelease
-
-	// Hooks, all optional.
-	// beforeAdvance runs at the start of every Advance call, with mu held:
-	// it may change f.timers to simulate another writer.
-	beforeAdvance func(f *swStore, steps []Step)
-	// failStep makes a step StepFailed (throttled after the store's retries).
-	failStep func(st Step) bool
-	// advanceErr fails a whole Advance call: with every outcome StepFailed
-	// as the real store does, or with no outcomes when nilOutcomes is set.
-	advanceErr  func(steps []Step) error
-	nilOutcomes bool
-	// dueErr fails the request for page number n (from 0) of shard.
-	dueErr func(shard string, n int) error
-	// leaseErr fails Lease for shard.
-	leaseErr func(shard string) error
-	// onLease reports every Lease answer.
-	onLease func(shard, eventID string, granted bool)
-}
-
-type swLease struct {
-	owner       string
-	untilMs     int64 // 0: no leaseUntil attribute
-	lastEventID string
-	completedAt time.Time
-}
-
-type swDueCall struct {
-	Shard string
-	Until time.Time
-}
-
-type swApplied struct {
-	ID         string
-	From, Next time.Time
-	Missed     bool
-	Deleted    bool
-}
-
-type swLeaseCall struct {
-	Shard, EventID string
-	Granted        bool
-}
-
-type swRelease struct {
-	Shard, EventID string
-	Completed      bool
-	Owned          bool // whether the caller still held the lease
-}
-
-func newSwStore(pageSize int, timers ...*Timer) *swStore {
-	f := &swStore{pageSize: pageSize, timers: map[string]*Timer{}, leases: map[string]*swLease{}, pages: map[string][]int{}}
-	f.put(timers...)
-	return f
-}
-
-func (f *swStore) put(timers ...*Timer) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, t := range timers {
-		c := *t
-		f.timers[t.ID] = &c
-	}
-}
-
-// get returns a copy of the stored timer.
-func (f *swStore) get(id string) (Timer, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, ok := f.timers[id]
-	if !ok {
-		return Timer{}, false
-	}
-	return *t, true
-}
-
-// dueKeyAfter reports whether t sorts after the index key (at, id).
-func dueKeyAfter(t *Timer, at int64, id string) bool {
-	if n := t.NextFireAt.Unix(); n != at {
-		return n > at
-	}
-	return t.ID > id
-}
-
-func (f *swStore) Due(ctx context.Context, shard string, until time.Time, page func([]*Timer) error) error {
-	f.mu.Lock()
-	f.dueCalls = append(f.dueCalls, swDueCall{shard, until})
-	f.mu.Unlock()
-	var (
-		lastAt  int64
-		lastID  string
-		started bool
-	)
-	for n := 0; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		f.mu.Lock()
-		if f.dueErr != nil {
-			if err := f.dueErr(shard, n); err != nil {
-				f.mu.Unlock()
-				return fmt.Errorf("query due timers in %s: %w", shard, err)
-			}
-		}
-		var items []*Timer
-		for _, t := range f.timers {
-			if t.ShardID != shard || t.NextFireAt.IsZero() || t.NextFireAt.Unix() > until.Unix() {
-				continue
-			}
-			if started && !dueKeyAfter(t, lastAt, lastID) {
-				continue
-			}
-			c := *t
-			items = append(items, &c)
-		}
-		f.mu.Unlock()
-		sort.Slice(items, func(i, j int) bool {
-			a, b := items[i], items[j]
-			if a.NextFireAt.Unix() != b.NextFireAt.Unix() {
-				return a.NextFireAt.Unix() < b.NextFireAt.Unix()
-			}
-			return a.ID < b.ID
-		})
-		more := len(items) >= f.pageSize // DynamoDB returns a LastEvaluatedKey when Limit is reached
-		if more {
-			items = items[:f.pageSize]
-		}
-		f.mu.Lock()
-		f.pages[shard] = append(f.pages[shard], len(items))
-		f.mu.Unlock()
-		if err := page(items); err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		last := items[len(items)-1]
-		lastAt, lastID, started = last.NextFireAt.Unix(), last.ID, true
-	}
-}
-
-func (f *swStore) Advance(_ context.Context, steps []Step) ([]StepOutcome, error) {
-	if len(steps) > maxTransactItems {
-		return nil, fmt.Errorf("advance: %d steps; at most %d per call", len(steps), maxTransactItems)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes = append(f.writes, len(steps))
-	if f.beforeAdvance != nil {
-		f.beforeAdvance(f, steps)
-	}
-	out := make([]StepOutcome, len(steps))
-	if f.advanceErr != nil {
-		if err := f.advanceErr(steps); err != nil {
-			for i, st := range steps {
-				out[i] = StepFailed
-				f.notWritten = append(f.notWritten, st.Timer.ID)
-			}
-			if f.nilOutcomes {
-				return nil, err
-			}
-			return out, fmt.Errorf("advance %d timers: %w", len(steps), err)
-		}
-	}
-	for i, st := range steps {
-		if f.failStep != nil && f.failStep(st) {
-			out[i] = StepFailed
-			f.notWritten = append(f.notWritten, st.Timer.ID)
-			continue
-		}
-		cur, ok := f.timers[st.Timer.ID]
-		if !ok || cur.NextFireAt.IsZero() || cur.NextFireAt.Unix() != st.Timer.NextFireAt.Unix() || cur.Version != st.Timer.Version {
-			out[i] = StepConflict
-			f.conflicts = append(f.conflicts, st.Timer.ID)
-			continue
-		}
-		a := swApplied{ID: cur.ID, From: cur.NextFireAt, Next: st.Next, Missed: st.Missed}
-		if st.Next.IsZero() && cur.DeleteAfterCompletion && st.Missed {
-			delete(f.timers, cur.ID)
-			a.Deleted = true
-		} else {
-			n := *cur
-			n.NextFireAt = st.Next // zero: the attribute is removed
-			if st.Missed {
-				n.MissedCount++
-				old := cur.NextFireAt
-				n.LastMissedAt = &old
-			}
-			f.timers[cur.ID] = &n
-		}
-		f.applied = append(f.applied, a)
-		out[i] = StepApplied
-	}
-	return out, nil
-}
-
-func (f *swStore) Lease(_ context.Context, shard, owner, eventID string, now time.Time, ttl time.Duration) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.leaseErr != nil {
-		if err := f.leaseErr(shard); err != nil {
-			return false, fmt.Errorf("lease %s: %w", shard, err)
-		}
-	}
-	l := f.leases[shard]
-	if l == nil {
-		l = &swLease{}
-		f.leases[shard] = l
-	}
-	granted := (l.untilMs == 0 || l.untilMs < now.UnixMilli()) && (l.lastEventID == "" || l.lastEventID != eventID)
-	if granted {
-		l.owner, l.untilMs = owner, now.Add(ttl).UnixMilli()
-	}
-	f.leaseCalls = append(f.leaseCalls, swLeaseCall{shard, eventID, granted})
-	if f.onLease != nil {
-		f.onLease(shard, eventID, granted)
-	}
-	return granted, nil
-}
-
-func (f *swStore) Release(_ context.Context, shard, owner, eventID string, completed bool, now time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l := f.leases[shard]
-	owned := l != nil && l.owner == owner
-	f.releases = append(f.releases, swRelease{shard, eventID, completed, owned})
-	if !owned {
-		return nil // the lease expired and another sweep took it
-	}
-	l.owner, l.untilMs = "", 0
-	if completed {
-		l.lastEventID, l.completedAt = eventID, now
-	}
-	return nil
-}
-
-// appliedSorted returns the applied steps sorted by timer id, then From.
-func (f *swStore) appliedSorted() []swApplied {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	a := slices.Clone(f.applied)
-	swSortApplied(a)
-	return a
-}
-
-func (f *swStore) appliedIDs() []string {
-	var ids []string
-	for _, a := range f.appliedSorted() {
-		ids = append(ids, a.ID)
-	}
-	return ids
-}
-
-func (f *swStore) releaseLog() []swRelease {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r := slices.Clone(f.releases)
-	sort.SliceStable(r, func(i, j int) bool { return r[i].Shard < r[j].Shard })
-	return r
-}
-
-// lastEvents returns each leased shard's lastEventId, marked when held.
-func (f *swStore) lastEvents() map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := map[string]string{}
-	for shard, l := range f.leases {
-		m[shard] = l.lastEventID
-		if l.owner != "" {
-			m[shard] += " (held)"
-		}
-	}
-	return m
-}
-
-// ---------------------------------------------------------------- the fake SQS
-
-// swFate is what the fake queue does with one entry.
-type swFate int
-
-const (
-	swAccept      swFate = iota
-	swTransient          // Failed, SenderFault false: SQS's own trouble
-	swSenderFault        // Failed, SenderFault true: the message is wrong
-	swNoAnswer           // in neither Successful nor Failed
+var (
+	swM44 = swMinute(swAt(10, 44, 0))
+	swM45 = swMinute(swAt(10, 45, 0))
+	swM46 = swMinute(swAt(10, 46, 0))
 )
-
-// swOcc is one occurrence: a timer and the instant it fires.
-type swOcc struct {
-	TimerID     string
-	ScheduledAt time.Time
-}
-
-func (o swOcc) String() string { return o.TimerID + "@" + o.ScheduledAt.UTC().Format(time.RFC3339) }
-
-// swSent is one entry SQS accepted, decoded.
-type swSent struct {
-	Msg   FireMessage
-	Delay int32
-}
-
-// swQueue is a batchSender that records every SendMessageBatchInput and
-// answers with the successful entries in reverse order (SQS promises no
-// order). It checks each call against SQS's rules and decodes every body
-// strictly as a FireMessage.
-type swQueue struct {
-	mu       sync.Mutex
-	calls    []*sqs.SendMessageBatchInput
-	accepted []swSent
-	attempts map[swOcc]int // entries received per occurrence, failed calls included
-	problems []string      // broken SQS rules
-
-	// before runs before each call is answered, outside the lock: it may
-	// block, or fail the whole call. call counts from 1; msgs are the
-	// call's entries, decoded.
-	before func(ctx context.Context, call int, msgs []FireMessage) error
-	// fate decides each entry; attempt counts earlier receipts of the same
-	// occurrence. Nil accepts everything.
-	fate func(m FireMessage, attempt int) swFate
-}
-
-func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	q.mu.Lock()
-	cp := *in
-	cp.Entries = slices.Clone(in.Entries)
-	q.calls = append(q.calls, &cp)
-	call := len(q.calls)
-	if got := aws.ToString(in.QueueUrl); got != swQueueURL {
-		q.problems = append(q.problems, fmt.Sprintf("call %d: QueueUrl %q", call, got))
-	}
-	if n := len(in.Entries); n < 1 || n > sqsBatch {
-		q.problems = append(q.problems, fmt.Sprintf("call %d: %d entries (SQS takes 1-10)", call, n))
-	}
-	if q.attempts == nil {
-		q.attempts = map[swOcc]int{}
-	}
-	ids := map[string]bool{}
-	msgs := make([]FireMessage, len(in.Entries))
-	attempts := make([]int, len(in.Entries)) // earlier receipts of each entry's occurrence
-	for i, e := range in.Entries {
-		if id := aws.ToString(e.Id); ids[id] || id == "" {
-			q.problems = append(q.problems, fmt.Sprintf("call %d: entry id %q empty or repeated", call, id))
-		} else {
-			ids[id] = true
-		}
-		if e.DelaySeconds < 0 || e.DelaySeconds > 900 {
-			q.problems = append(q.problems, fmt.Sprintf("call %d: DelaySeconds %d", call, e.DelaySeconds))
-		}
-		dec := json.NewDecoder(strings.NewReader(aws.ToString(e.MessageBody)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&msgs[i]); err != nil {
-			q.problems = append(q.problems, fmt.Sprintf("call %d: body is not a FireMessage: %v", call, err))
-			q.mu.Unlock()
-			return nil, fmt.Errorf("fake SQS: undecodable body: %w", err)
-		}
-		o := swOcc{msgs[i].TimerID, msgs[i].ScheduledAt.UTC()}
-		attempts[i] = q.attempts[o]
-		q.attempts[o]++
-	}
-	q.mu.Unlock()
-
-	if q.before != nil {
-		if err := q.before(ctx, call, msgs); err != nil {
-			return nil, err
-		}
-	}
-
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := &sqs.SendMessageBatchOutput{}
-	for i := len(in.Entries) - 1; i >= 0; i-- {
-		e, m := in.Entries[i], msgs[i]
-		fate := swAccept
-		if q.fate != nil {
-			fate = q.fate(m, attempts[i])
-		}
-		switch fate {
-		case swAccept:
-			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{
-				Id: e.Id, MessageId: aws.String(fmt.Sprintf("msg-%d-%d", call, i)),
-			})
-			q.accepted = append(q.accepted, swSent{m, e.DelaySeconds})
-		case swTransient:
-			out.Failed = append(out.Failed, types.BatchResultErrorEntry{
-				Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: false,
-			})
-		case swSenderFault:
-			out.Failed = append(out.Failed, types.BatchResultErrorEntry{
-				Id: e.Id, Code: aws.String("InvalidParameterValue"), Message: aws.String("bad message"), SenderFault: true,
-			})
-		case swNoAnswer:
-		}
-	}
-	return out, nil
-}
-
-// acceptedSorted returns the accepted entries by timer id, then instant.
-func (q *swQueue) acceptedSorted() []swSent {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	a := slices.Clone(q.accepted)
-	swSortSent(a)
-	return a
-}
-
-// acceptedOccs returns the accepted occurrences, sorted, repeats included.
-func (q *swQueue) acceptedOccs() []swOcc {
-	var occs []swOcc
-	for _, s := range q.acceptedSorted() {
-		occs = append(occs, swOcc{s.Msg.TimerID, s.Msg.ScheduledAt.UTC()})
-	}
-	return occs
-}
-
-func (q *swQueue) acceptedIDs() []string {
-	var ids []string
-	for _, s := range q.acceptedSorted() {
-		ids = append(ids, s.Msg.TimerID)
-	}
-	return ids
-}
-
-// callSizes returns the number of entries of each call, in call order.
-func (q *swQueue) callSizes() []int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var n []int
-	for _, c := range q.calls {
-		n = append(n, len(c.Entries))
-	}
-	return n
-}
-
-func (q *swQueue) callCount() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.calls)
-}
-
-// check fails t for every SQS rule a call broke.
-func (q *swQueue) check(t *testing.T) {
-	t.Helper()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, p := range q.problems {
-		t.Errorf("SendMessageBatch: %s", p)
-	}
-}
-
-// ---------------------------------------------------------------- helpers
-
-const swQueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire"
-
-// swNow is the sweeps' clock: half a minute before minute 45.
-var swNow = time.Date(2026, 11, 22, 10, 44, 30, 0, time.UTC)
-
-// swAt is an instant on swNow's day, UTC.
-func swAt(h, m, s int) time.Time { return time.Date(2026, 11, 22, h, m, s, 0, time.UTC) }
-
-// swRawJSON shows json.RawMessage values as text in diffs.
-var swRawJSON = cmp.Transformer("swRawJSON", func(r json.RawMessage) string { return string(r) })
-
-// swHourly is a seed-style timer: every hour at the minute of next, UTC.
-func swHourly(id, shard string, next time.Time) *Timer {
-	return &Timer{
-		ID:             id,
-		ShardID:        shard,
-		MinuteOfHour:   next.Minute(),
-		CatchUpSeconds: DefaultCatchUpSeconds,
-		CallbackData:   json.RawMessage(fmt.Sprintf(`{"id":%q,"n":[1,2]}`, id)),
-		NextFireAt:     next,
-		Version:        3,
-	}
-}
-
-// swExpr is a timer with a schedule expression in zone tz.
-func swExpr(id, shard, expr, tz string, next time.Time) *Timer {
-	t := swHourly(id, shard, next)
-	t.ScheduleExpr, t.Timezone = expr, tz
-	return t
-}
-
-// swWant is the fire message of a timer's next occurrence.
-func swWant(t *Timer, delay int32) swSent {
-	return swSent{Msg: FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: t.NextFireAt, CallbackData: t.CallbackData, HTTP: t.HTTP}, Delay: delay}
-}
-
-func swSortSent(s []swSent) {
-	sort.SliceStable(s, func(i, j int) bool {
-		if s[i].Msg.TimerID != s[j].Msg.TimerID {
-			return s[i].Msg.TimerID < s[j].Msg.TimerID
-		}
-		return s[i].Msg.ScheduledAt.Before(s[j].Msg.ScheduledAt)
-	})
-}
-
-func swSortApplied(a []swApplied) {
-	sort.SliceStable(a, func(i, j int) bool {
-		if a[i].ID != a[j].ID {
-			return a[i].ID < a[j].ID
-		}
-		return a[i].From.Before(a[j].From)
-	})
-}
-
-func swSortOccs(o []swOcc) {
-	slices.SortFunc(o, func(a, b swOcc) int {
-		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
-			return c
-		}
-		return a.ScheduledAt.Compare(b.ScheduledAt)
-	})
-}
-
-// newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs and
-// MaxAttempts 3 (so that a batch's retries back off for at most 150 ms).
-func newSwSweeper(store dueStore, q batchSender, shards int, now time.Time) *Sweeper {
-	s := NewSweeper(store, q, swQueueURL)
-	s.Shards = shards
-	s.Now = func() time.Time { return now }
-	s.Log = slog.New(slog.DiscardHandler)
-	s.MaxAttempts = 3
-	return s
-}
 
 // ---------------------------------------------------------------- 1. paging, chunks, batches
 
-// TestSweepPagesChunksAndBatches sweeps one shard read in small pages and
-// checks the whole pipeline: every due timer is sent once with the right
-// message and delay, in SQS batches of 10 of which only the shard's very
-// last may be partial, and advanced to its next hourly occurrence in write
-// batches of 25.
+// TestSweepPagesChunksAndBatches sweeps one bucket partition read in small
+// pages and checks the whole pipeline: every entry's occurrence is sent
+// once with its minimal message and its delay, in SQS batches of 10 of
+// which only each chunk's last may be partial, after its timer's next link
+// is written in one PutLinks call per chunk of 50; the other partitions
+// are read too (empty), and the sweep releases through the minute after
+// the last it read.
 func TestSweepPagesChunksAndBatches(t *testing.T) {
 	t.Parallel()
 	var pages17 []int
@@ -596,160 +46,228 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 	tests := []struct {
 		name        string
 		n, pageSize int
-		wantPages   []int
-		// wantBatches are the entries of each SendMessageBatch call, sorted:
-		// full batches of 10 and, at most, one partial batch per shard.
-		wantBatches []int
-		wantWrites  []int // entries of each Advance call, sorted
+		wantPages   []int // pages of the one partition with entries
+		wantBatches []int // entries of each SendMessageBatch call, sorted
+		wantLinks   []int // links of each PutLinks call, sorted
 	}{
-		{"25 timers in pages of 7", 25, 7, []int{7, 7, 7, 4}, []int{5, 10, 10}, []int{25}},
-		{"21 timers in pages of 7, then an empty page", 21, 7, []int{7, 7, 7, 0}, []int{1, 10, 10}, []int{21}},
-		{"1 timer", 1, 7, []int{1}, []int{1}, []int{1}},
-		{"123 timers in pages of 7: chunks of 50, 50 and 23", 123, 7, append(pages17, 4),
-			[]int{3, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{23, 25, 25, 25, 25}},
-		{"100 timers in one page: two full chunks", 100, 1000, []int{100},
-			[]int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{25, 25, 25, 25}},
+		{"25 entries in pages of 7", 25, 7, []int{7, 7, 7, 4}, []int{5, 10, 10}, []int{25}},
+		{"21 entries in pages of 7, then an empty page", 21, 7, []int{7, 7, 7, 0}, []int{1, 10, 10}, []int{21}},
+		{"1 entry", 1, 7, []int{1}, []int{1}, []int{1}},
+		{"123 entries in pages of 7: chunks of 50, 50 and 23", 123, 7, append(pages17, 4),
+			[]int{3, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{23, 50, 50}},
+		{"100 entries in one page: two full chunks", 100, 1000, []int{100},
+			[]int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []int{50, 50}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			store := newSwStore(tt.pageSize)
 			var (
-				timers      []*Timer
-				wantSent    []swSent
-				wantApplied []swApplied
+				wantSent  []swSent
+				wantLinks []DueEntry
 			)
-			delays := map[int]int32{44: 0, 45: 30, 46: 90} // 10:44 is 30 s overdue
-			for i := range tt.n {
-				next := swAt(10, 44+i%3, 0)
-				tm := swHourly(fmt.Sprintf("t%03d", i), "shard0", next)
-				tm.Version = int64(i%4 + 1)
-				if i%5 == 0 { // some call HTTP targets instead
-					tm.CallbackData = nil
-					tm.HTTP = &HTTPTarget{Method: "POST", URL: "https://example.com/" + tm.ID,
-						Headers: map[string]string{"Authorization": "aws-secret(/callclock/token)"}, Body: `{"a":"<&>"}`}
-				}
-				timers = append(timers, tm)
-				wantSent = append(wantSent, swWant(tm, delays[next.Minute()]))
-				wantApplied = append(wantApplied, swApplied{ID: tm.ID, From: next, Next: next.Add(time.Hour)})
+			const part = 5
+			for i, id := range swIDsInPart("t", part, tt.n) {
+				// Every hour at a second of 10:45, so that delays differ.
+				at := swAt(10, 45, i%60)
+				tm := swTimerOf(id, "rate(1 hour)", "")
+				tm.Anchor, tm.Version = at, int64(i%4+1)
+				e := store.addTimer(tm, at, at.Add(-time.Hour))
+				next := e
+				next.At, next.WrittenAt = at.Add(time.Hour).Unix(), swNow.Unix()
+				wantLinks = append(wantLinks, next)
+				wantSent = append(wantSent, swSent{Msg: swMsg(e, at, at.Add(time.Hour), false), Delay: int32(30 + i%60)})
 			}
-			store := newSwStore(tt.pageSize, timers...)
 			q := &swQueue{}
-			res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+			res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 			if err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
 			q.check(t)
-			if diff := cmp.Diff(SweepResult{Shards: 1, Due: tt.n, Enqueued: tt.n, Advanced: tt.n}, res); diff != "" {
+			if diff := cmp.Diff(SweepResult{Minutes: 2, Due: tt.n, Enqueued: tt.n}, res); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(map[string][]int{"shard0": tt.wantPages}, store.pages); diff != "" {
-				t.Errorf("due pages (-want +got):\n%s", diff)
+			wantPages := map[string][]int{}
+			for _, k := range swKeys(swM44, swM45) {
+				wantPages[k] = []int{0}
 			}
-			sizes := q.callSizes()
-			slices.Sort(sizes)
-			if diff := cmp.Diff(tt.wantBatches, sizes); diff != "" {
+			wantPages[bucketKey(swM45, part)] = tt.wantPages
+			if diff := cmp.Diff(wantPages, store.pages); diff != "" {
+				t.Errorf("bucket pages (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantBatches, q.callSizes()); diff != "" {
 				t.Errorf("SendMessageBatch sizes (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(wantSent, q.acceptedSorted(), swRawJSON); diff != "" {
+			if diff := cmp.Diff(wantSent, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
 				t.Errorf("messages enqueued (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(wantApplied, store.appliedSorted()); diff != "" {
-				t.Errorf("advances (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.wantLinks, store.linkCallSizes()); diff != "" {
+				t.Errorf("PutLinks sizes (-want +got):\n%s", diff)
 			}
-			writes := slices.Clone(store.writes)
-			slices.Sort(writes)
-			if diff := cmp.Diff(tt.wantWrites, writes); diff != "" {
-				t.Errorf("Advance call sizes (-want +got):\n%s", diff)
+			if diff := cmp.Diff(wantLinks, store.linksWritten()); diff != "" {
+				t.Errorf("links written (-want +got):\n%s", diff)
 			}
-			for _, tm := range timers {
-				if got, _ := store.get(tm.ID); !got.NextFireAt.Equal(tm.NextFireAt.Add(time.Hour)) {
-					t.Errorf("%s stored with next %v, want %v", tm.ID, got.NextFireAt, tm.NextFireAt.Add(time.Hour))
+			for _, l := range wantLinks {
+				prev := l.occurrence().Add(-time.Hour)
+				if got := store.linkInstants()[l.TimerID]; !cmp.Equal([]time.Time{prev, l.occurrence()}, got) {
+					t.Errorf("%s has links at %v, want the one read and the next", l.TimerID, got)
 				}
 			}
-			if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", true, true}}, store.releaseLog()); diff != "" {
+			if diff := cmp.Diff([]swRelease{{"ev-1", swM46, true, true}}, store.releaseLog()); diff != "" {
 				t.Errorf("releases (-want +got):\n%s", diff)
+			}
+			if st := store.state(); st.Through != swM46 || st.LastEventID != "ev-1" || st.Owner != "" {
+				t.Errorf("sweep state after the sweep: %+v", st)
 			}
 		})
 	}
 }
 
-// ---------------------------------------------------------------- 2. shards
+// ---------------------------------------------------------------- 2. buckets and partitions
 
-// TestSweepShards sweeps three shards, each read in several pages, next to
-// a fourth shard the sweep is not configured for and timers beyond the
-// lookahead.
-func TestSweepShards(t *testing.T) {
+// TestSweepBucketsAndPartitions sweeps entries spread over every partition
+// of the two minutes a first sweep reads, each partition read in several
+// pages, next to entries of the minutes before and after, an entry stored
+// under the wrong minute and one that is its writer's to send: exactly the
+// entries of the minutes read that are the sweeper's are sent, each
+// partition of each minute is read once, and nothing else is.
+func TestSweepBucketsAndPartitions(t *testing.T) {
 	t.Parallel()
-	until := swNow.Add(2 * time.Minute)
-	var (
-		timers  []*Timer
-		wantDue []swOcc
-	)
-	add := func(shard string, nDue int, later ...time.Time) {
-		for i := range nDue {
-			next := swAt(10, 44+i%3, 0)
-			tm := swHourly(fmt.Sprintf("%s-due%d", shard, i), shard, next)
-			timers = append(timers, tm)
-			if shard != "shard3" {
-				wantDue = append(wantDue, swOcc{tm.ID, next})
+	store := newSwStore(2)
+	var want []swOcc
+	for part := range dueParts {
+		n := part%3 + 2
+		for i, id := range swIDsInPart(fmt.Sprintf("p%02d-", part), part, n+4) {
+			tm := swHourly(id, 0)
+			switch {
+			case i < n: // due: 10:44:00 to 10:45:59
+				at := swAt(10, 44+i%2, (i*17+part)%60)
+				tm.ScheduleExpr, tm.Anchor = "rate(1 hour)", at
+				store.addTimer(tm, at, at.Add(-time.Hour))
+				want = append(want, swOcc{id, at})
+			case i == n: // the next minute: not read
+				tm.MinuteOfHour = 46
+				store.addTimer(tm, swAt(10, 46, 0), swAt(9, 46, 0))
+			case i == n+1: // the minute before: a first sweep starts at the current minute
+				tm.MinuteOfHour = 43
+				store.addTimer(tm, swAt(10, 43, 0), swAt(9, 43, 0))
+			case i == n+2: // 10:50's entry stored under 10:45: a stray, skipped
+				tm.MinuteOfHour = 50
+				store.mu.Lock()
+				store.putRaw(bucketKey(swM45, part), swLinked(tm, swAt(10, 50, 0)))
+				store.mu.Unlock()
+			default: // written 2 minutes before its occurrence: its writer sent it
+				tm.MinuteOfHour = 45
+				store.addTimer(tm, swAt(10, 45, 0), swAt(10, 43, 0))
 			}
 		}
-		for i, at := range later {
-			tm := swExpr(fmt.Sprintf("%s-later%d", shard, i), shard, "rate(1 minute)", "", at)
-			tm.Anchor = at
-			timers = append(timers, tm)
-		}
 	}
-	add("shard0", 8, until.Add(time.Second), swAt(11, 0, 0))
-	add("shard1", 4)
-	add("shard2", 7, swAt(10, 47, 0), swAt(12, 0, 0), until.Add(time.Second))
-	add("shard3", 5) // outside Shards=3: never swept
-	// A timer exactly at the lookahead's end is due.
-	edge := swExpr("shard1-at-until", "shard1", "rate(1 minute)", "", until)
-	edge.Anchor = until
-	timers = append(timers, edge)
-	wantDue = append(wantDue, swOcc{edge.ID, until})
-	swSortOccs(wantDue)
-
-	store := newSwStore(3, timers...)
+	swSortOccs(want)
 	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 3, swNow).Sweep(t.Context(), "ev-1")
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
 	q.check(t)
-	n := len(wantDue)
-	if diff := cmp.Diff(SweepResult{Shards: 3, Due: n, Enqueued: n, Advanced: n}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: len(want), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	wantCalls := []swDueCall{{"shard0", until}, {"shard1", until}, {"shard2", until}}
-	if diff := cmp.Diff(wantCalls, store.dueCalls, cmpopts.SortSlices(func(a, b swDueCall) bool { return a.Shard < b.Shard })); diff != "" {
-		t.Errorf("Due calls (-want +got):\n%s", diff)
+	if diff := cmp.Diff(swKeys(swM44, swM45), store.bucketCallsSorted()); diff != "" {
+		t.Errorf("buckets read (-want +got):\n%s", diff)
 	}
-	for _, shard := range []string{"shard0", "shard1", "shard2"} {
-		if len(store.pages[shard]) < 2 {
-			t.Errorf("%s was read in %d page(s), want several", shard, len(store.pages[shard]))
-		}
+	if got := store.pages[bucketKey(swM45, 4)]; len(got) < 2 {
+		t.Errorf("partition 4 of 10:45 read in pages %v, want several", got)
 	}
-	if diff := cmp.Diff(wantDue, q.acceptedOccs()); diff != "" {
+	if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
 		t.Errorf("occurrences enqueued (-want +got):\n%s", diff)
 	}
-	var wantIDs []string
-	for _, o := range wantDue {
-		wantIDs = append(wantIDs, o.TimerID)
+	var linked []swOcc
+	for _, l := range store.linksWritten() {
+		linked = append(linked, swOcc{l.TimerID, l.occurrence().Add(-time.Hour)})
 	}
-	if diff := cmp.Diff(wantIDs, store.appliedIDs()); diff != "" {
-		t.Errorf("timers advanced (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, linked); diff != "" {
+		t.Errorf("timers linked on, by the occurrence sent (-want +got):\n%s", diff)
 	}
-	for _, tm := range timers {
-		if strings.Contains(tm.ID, "-later") || strings.HasPrefix(tm.ID, "shard3") {
-			if got, _ := store.get(tm.ID); !got.NextFireAt.Equal(tm.NextFireAt) {
-				t.Errorf("%s (not due or not swept) moved from %v to %v", tm.ID, tm.NextFireAt, got.NextFireAt)
-			}
-		}
+	if st := store.state(); st.Through != swM46 {
+		t.Errorf("through = %d, want %d (10:46)", st.Through, swM46)
 	}
-	if diff := cmp.Diff(map[string]string{"shard0": "ev-1", "shard1": "ev-1", "shard2": "ev-1"}, store.lastEvents()); diff != "" {
-		t.Errorf("leases after the sweep (-want +got):\n%s", diff)
+}
+
+// TestSweepFirstSweep: a first sweep (through 0) reads from the current
+// minute, not from the beginning of time; the next one reads from where
+// it stopped.
+func TestSweepFirstSweep(t *testing.T) {
+	t.Parallel()
+	store := newSwStore(10)
+	store.addTimer(swHourly("old", 30), swAt(10, 30, 0), swAt(9, 30, 0))
+	store.addTimer(swHourly("now", 44), swAt(10, 44, 0), swAt(9, 44, 0))
+	store.addTimer(swHourly("next", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if err != nil {
+		t.Fatalf("first sweep: %v", err)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res); diff != "" {
+		t.Errorf("first sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(swKeys(swM44, swM45), store.bucketCallsSorted()); diff != "" {
+		t.Errorf("buckets of the first sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]swLeaseCall{{"ev-1", true, 0}}, store.leaseCalls); diff != "" {
+		t.Errorf("lease (-want +got):\n%s", diff)
+	}
+	store.bucketCalls = nil
+	res, err = newSwSweeper(store, q, swNow.Add(time.Minute)).Sweep(t.Context(), "ev-2")
+	if err != nil {
+		t.Fatalf("second sweep: %v", err)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 1, Enqueued: 1}, res); diff != "" {
+		t.Errorf("second sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(swKeys(swM46, swM46), store.bucketCallsSorted()); diff != "" {
+		t.Errorf("buckets of the second sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"next", "now"}, q.acceptedIDs()); diff != "" {
+		t.Errorf("enqueued (-want +got):\n%s", diff)
+	}
+}
+
+// TestSweepMaxBacklog: after a long outage a sweep reads no further back
+// than MaxBacklog (the longest catch-up window by default): an entry
+// older than that is not read (its timer's chain ends there: see the
+// report on issue 11), one within it is, and is sent late.
+func TestSweepMaxBacklog(t *testing.T) {
+	t.Parallel()
+	if d := NewSweeper(nil, nil, "").MaxBacklog; d != MaxCatchUpSeconds*time.Second {
+		t.Errorf("default MaxBacklog %v, want the longest catch-up window", d)
+	}
+	store := newSwStore(10)
+	store.setThrough(swMinute(swNow.Add(-3 * time.Hour)))
+	ancient := swHourly("ancient", 44)
+	ancient.CatchUpSeconds = MaxCatchUpSeconds
+	store.addTimer(ancient, swAt(8, 44, 0), swAt(7, 44, 0))
+	recent := swHourly("recent", 25)
+	store.addTimer(recent, swAt(10, 25, 0), swAt(9, 25, 0))
+	q := &swQueue{}
+	sw := newSwSweeper(store, q, swNow)
+	sw.MaxBacklog = 30 * time.Minute
+	res, err := sw.Sweep(t.Context(), "ev-1")
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	from := swMinute(swNow.Add(-30 * time.Minute)) // 10:14
+	if diff := cmp.Diff(SweepResult{Minutes: int(swM45 - from + 1), Due: 1, Enqueued: 1}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(swKeys(from, swM45), store.bucketCallsSorted()); diff != "" {
+		t.Errorf("buckets read (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]swSent{{Msg: swMsg(swLinked(recent, swAt(10, 25, 0)), swAt(10, 25, 0), swAt(11, 25, 0), false), Delay: 0}},
+		q.acceptedSorted(), swIgnoreSentAt); diff != "" {
+		t.Errorf("enqueued (-want +got):\n%s", diff)
+	}
+	if st := store.state(); st.Through != swM46 {
+		t.Errorf("through = %d, want %d", st.Through, swM46)
 	}
 }
 
@@ -757,28 +275,27 @@ func TestSweepShards(t *testing.T) {
 
 type swSweepKey struct{}
 
-// TestSweepOverlappingSweeps runs two sweeps at once on one store: every
-// occurrence is enqueued once in total and no timer is advanced twice.
+// TestSweepOverlappingSweeps runs two sweeps at once on one store: the
+// second finds the sweep leased and does nothing; every occurrence is
+// enqueued once in total.
 func TestSweepOverlappingSweeps(t *testing.T) {
 	t.Parallel()
-	mkTimers := func(shards, perShard int) ([]*Timer, []swOcc) {
-		var timers []*Timer
+	mkEntries := func(store *swStore, n int) []swOcc {
 		var occs []swOcc
-		for s := range shards {
-			for i := range perShard {
-				tm := swHourly(fmt.Sprintf("s%d-%02d", s, i), fmt.Sprintf("shard%d", s), swAt(10, 44+i%3, 0))
-				timers = append(timers, tm)
-				occs = append(occs, swOcc{tm.ID, tm.NextFireAt})
-			}
+		for i := range n {
+			id := fmt.Sprintf("t%03d", i)
+			at := swAt(10, 44+i%2, 0)
+			store.addTimer(swHourly(id, at.Minute()), at, at.Add(-time.Hour))
+			occs = append(occs, swOcc{id, at})
 		}
 		swSortOccs(occs)
-		return timers, occs
+		return occs
 	}
 
-	t.Run("the second sweep finds every shard held", func(t *testing.T) {
+	t.Run("the second sweep is skipped while the first holds the lease", func(t *testing.T) {
 		t.Parallel()
-		timers, want := mkTimers(3, 12)
-		store := newSwStore(5, timers...)
+		store := newSwStore(5)
+		want := mkEntries(store, 60)
 		gate := make(chan struct{})
 		var openGate sync.Once
 		t.Cleanup(func() { openGate.Do(func() { close(gate) }) })
@@ -797,10 +314,15 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 				return ctx.Err()
 			}
 		}}
-		leased := make(chan string, 16)
-		store.onLease = func(shard, eventID string, granted bool) {
-			if granted && eventID == "ev-1" {
-				leased <- shard
+		var (
+			mu       sync.Mutex
+			bySecond int // Bucket calls made by the second sweep
+		)
+		store.onBucket = func(ctx context.Context, _ string) {
+			if ctx.Value(swSweepKey{}) == 2 {
+				mu.Lock()
+				bySecond++
+				mu.Unlock()
 			}
 		}
 		var (
@@ -810,30 +332,21 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 		)
 		go func() {
 			defer close(done)
-			res1, err1 = newSwSweeper(store, q, 3, swNow).Sweep(context.WithValue(t.Context(), swSweepKey{}, 1), "ev-1")
+			res1, err1 = newSwSweeper(store, q, swNow).Sweep(context.WithValue(t.Context(), swSweepKey{}, 1), "ev-1")
 		}()
-		timeout := time.After(30 * time.Second) // a guard against hanging, not a timing assertion
-		for held := 0; held < 3; held++ {
-			select {
-			case <-leased:
-			case <-timeout:
-				t.Fatalf("the first sweep leased %d of 3 shards", held)
-			}
-		}
 		select {
 		case <-firstSend:
-		case <-timeout:
+		case <-time.After(30 * time.Second): // a guard against hanging, not a timing assertion
 			t.Fatal("the first sweep never sent")
 		}
-
-		res2, err2 := newSwSweeper(store, q, 3, swNow.Add(10*time.Second)).Sweep(t.Context(), "ev-2")
+		res2, err2 := newSwSweeper(store, q, swNow.Add(10*time.Second)).Sweep(context.WithValue(t.Context(), swSweepKey{}, 2), "ev-2")
 		if err2 != nil {
 			t.Errorf("second sweep: %v", err2)
 		}
-		if diff := cmp.Diff(SweepResult{Shards: 3, Skipped: 3}, res2); diff != "" {
+		if diff := cmp.Diff(SweepResult{Skipped: 1}, res2); diff != "" {
 			t.Errorf("second sweep's result (-want +got):\n%s", diff)
 		}
-		if n := len(q.acceptedSorted()); n != 0 {
+		if n := q.acceptedCount(); n != 0 {
 			t.Errorf("%d messages accepted while the first sweep was held, want 0", n)
 		}
 		openGate.Do(func() { close(gate) })
@@ -841,36 +354,30 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 		if err1 != nil {
 			t.Errorf("first sweep: %v", err1)
 		}
-		if diff := cmp.Diff(SweepResult{Shards: 3, Due: 36, Enqueued: 36, Advanced: 36}, res1); diff != "" {
+		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 60, Enqueued: 60}, res1); diff != "" {
 			t.Errorf("first sweep's result (-want +got):\n%s", diff)
 		}
 		q.check(t)
 		if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
 			t.Errorf("occurrences enqueued in total (-want +got):\n%s", diff)
 		}
-		var wantIDs []string
-		for _, o := range want {
-			wantIDs = append(wantIDs, o.TimerID)
+		if bySecond != 0 {
+			t.Errorf("the second sweep read %d buckets, want none", bySecond)
 		}
-		if diff := cmp.Diff(wantIDs, store.appliedIDs()); diff != "" {
-			t.Errorf("advances in total (-want +got):\n%s", diff)
+		if diff := cmp.Diff([]swLeaseCall{{"ev-1", true, 0}, {"ev-2", false, 0}}, store.leaseCalls); diff != "" {
+			t.Errorf("leases (-want +got):\n%s", diff)
 		}
-		if len(store.conflicts) != 0 {
-			t.Errorf("conflicts: %v", store.conflicts)
-		}
-		// Only the first sweep read the shards.
-		for _, c := range store.dueCalls {
-			if !c.Until.Equal(swNow.Add(2 * time.Minute)) {
-				t.Errorf("Due read by the second sweep: %+v", c)
-			}
+		// The skipped sweep releases nothing: the lease is not its own.
+		if diff := cmp.Diff([]swRelease{{"ev-1", swM46, true, true}}, store.releaseLog()); diff != "" {
+			t.Errorf("releases (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("racing sweeps", func(t *testing.T) {
 		t.Parallel()
 		for round := range 25 {
-			timers, want := mkTimers(4, 30)
-			store := newSwStore(4, timers...)
+			store := newSwStore(4)
+			want := mkEntries(store, 120)
 			q := &swQueue{}
 			var (
 				wg    sync.WaitGroup
@@ -882,7 +389,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					sw := newSwSweeper(store, q, 4, swNow.Add(time.Duration(k)*time.Second))
+					sw := newSwSweeper(store, q, swNow.Add(time.Duration(k)*time.Second))
 					sw.Workers = 2
 					<-start
 					res[k], errs[k] = sw.Sweep(t.Context(), fmt.Sprintf("ev-%d-%d", round, k))
@@ -894,24 +401,22 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 				if errs[k] != nil {
 					t.Fatalf("round %d sweep %d: %v", round, k, errs[k])
 				}
-				if res[k].Failed != 0 || res[k].Conflicts != 0 || res[k].Missed != 0 {
+				if res[k].Failed != 0 || res[k].Missed != 0 {
 					t.Fatalf("round %d sweep %d: %+v", round, k, res[k])
 				}
 			}
 			if got := res[0].Enqueued + res[1].Enqueued; got != len(want) {
 				t.Errorf("round %d: enqueued %d+%d, want %d in total", round, res[0].Enqueued, res[1].Enqueued, len(want))
 			}
-			if got := res[0].Advanced + res[1].Advanced; got != len(want) {
-				t.Errorf("round %d: advanced %d+%d, want %d in total", round, res[0].Advanced, res[1].Advanced, len(want))
-			}
-			if swept := 8 - res[0].Skipped - res[1].Skipped; swept < 4 {
-				t.Errorf("round %d: only %d shard sweeps for 4 shards: %+v", round, swept, res)
+			// Either one was skipped, or the later found nothing left to read.
+			if res[0].Skipped+res[1].Skipped != 1 && res[0].Minutes+res[1].Minutes != 2 {
+				t.Errorf("round %d: %+v: both read minutes", round, res)
 			}
 			if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
 				t.Fatalf("round %d: occurrences enqueued (-want +got):\n%s", round, diff)
 			}
-			if got := len(store.appliedIDs()); got != len(want) {
-				t.Fatalf("round %d: %d advances, want %d", round, got, len(want))
+			if st := store.state(); st.Through != swM46 || st.Owner != "" {
+				t.Fatalf("round %d: sweep state %+v", round, st)
 			}
 		}
 	})
@@ -920,181 +425,351 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 // ---------------------------------------------------------------- 4. an event delivered twice
 
 // TestSweepSameEventTwice delivers one scheduled event twice: the repeat
-// sweeps nothing, even though timers became due in between; the next
-// event sweeps normally.
+// reads and sends nothing, even though a minute more has come within the
+// look-ahead; the next event sweeps it.
 func TestSweepSameEventTwice(t *testing.T) {
 	t.Parallel()
-	var timers []*Timer
+	store := newSwStore(4)
 	for i := range 6 {
-		timers = append(timers, swHourly(fmt.Sprintf("a%d", i), fmt.Sprintf("shard%d", i%2), swAt(10, 45, 0)))
+		store.addTimer(swHourly(fmt.Sprintf("a%d", i), 45), swAt(10, 45, 0), swAt(9, 45, 0))
 	}
-	store := newSwStore(4, timers...)
+	store.addTimer(swHourly("late0", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+	store.addTimer(swHourly("late1", 46), swAt(10, 46, 0), swAt(9, 46, 0))
 	q := &swQueue{}
-	sw := newSwSweeper(store, q, 2, swNow)
 
-	res, err := sw.Sweep(t.Context(), "ev-1")
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Shards: 2, Due: 6, Enqueued: 6, Advanced: 6}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 6, Enqueued: 6}, res); diff != "" {
 		t.Errorf("first delivery (-want +got):\n%s", diff)
 	}
-	// Timers created meanwhile, due now.
-	store.put(swHourly("late0", "shard0", swAt(10, 46, 0)), swHourly("late1", "shard1", swAt(10, 46, 0)))
-	calls, dueCalls := q.callCount(), len(store.dueCalls)
+	calls, buckets := q.callCount(), len(store.bucketCalls)
 
-	res, err = sw.Sweep(t.Context(), "ev-1")
+	later := swNow.Add(time.Minute)
+	res, err = newSwSweeper(store, q, later).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Errorf("repeated delivery: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Shards: 2, Skipped: 2}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Skipped: 1}, res); diff != "" {
 		t.Errorf("repeated delivery (-want +got):\n%s", diff)
 	}
-	if q.callCount() != calls || len(store.dueCalls) != dueCalls {
-		t.Errorf("the repeated delivery read or sent: %d SQS calls, %d Due calls after %d, %d", q.callCount(), len(store.dueCalls), calls, dueCalls)
+	if q.callCount() != calls || len(store.bucketCalls) != buckets {
+		t.Errorf("the repeated delivery read or sent: %d SQS calls, %d Bucket calls after %d, %d",
+			q.callCount(), len(store.bucketCalls), calls, buckets)
 	}
 
-	res, err = sw.Sweep(t.Context(), "ev-2")
+	res, err = newSwSweeper(store, q, later).Sweep(t.Context(), "ev-2")
 	if err != nil {
 		t.Fatalf("next event: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Shards: 2, Due: 2, Enqueued: 2, Advanced: 2}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 2, Enqueued: 2}, res); diff != "" {
 		t.Errorf("next event (-want +got):\n%s", diff)
 	}
-	wantIDs := []string{"a0", "a1", "a2", "a3", "a4", "a5", "late0", "late1"}
-	if diff := cmp.Diff(wantIDs, q.acceptedIDs()); diff != "" {
+	want := []string{"a0", "a1", "a2", "a3", "a4", "a5", "late0", "late1"}
+	if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
 		t.Errorf("timers enqueued (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantIDs, store.appliedIDs()); diff != "" {
-		t.Errorf("timers advanced (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(map[string]string{"shard0": "ev-2", "shard1": "ev-2"}, store.lastEvents()); diff != "" {
-		t.Errorf("leases (-want +got):\n%s", diff)
+	if st := store.state(); st.LastEventID != "ev-2" || st.Through != swM46+1 {
+		t.Errorf("sweep state %+v, want ev-2 through 10:47", st)
 	}
 }
 
-// TestSweepLeaseOfDeadSweep: a sweep that died holding a shard keeps it
-// until its lease expires; the other shards are swept meanwhile.
+// TestSweepLeaseOfDeadSweep: a sweep that died holding the lease keeps it
+// until it expires; the sweep after that reads from where the last
+// completed one stopped. A sweep that outlives its lease is fenced: its
+// release changes nothing once another sweep took the lease over.
 func TestSweepLeaseOfDeadSweep(t *testing.T) {
 	t.Parallel()
-	s0 := swExpr("s0", "shard0", "rate(1 minute)", "", swAt(10, 45, 0))
-	s1 := swExpr("s1", "shard1", "rate(1 minute)", "", swAt(10, 45, 0))
-	s0.Anchor, s1.Anchor = swAt(10, 0, 0), swAt(10, 0, 0)
-	store := newSwStore(10, s0, s1)
-	// The dead sweep leased shard0 30 s ago for 90 s.
-	if ok, _ := store.Lease(t.Context(), "shard0", "dead", "ev-0", swNow.Add(-30*time.Second), 90*time.Second); !ok {
-		t.Fatal("setup: lease refused")
-	}
-	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 2, swNow).Sweep(t.Context(), "ev-1")
-	if err != nil {
-		t.Fatalf("Sweep: %v", err)
-	}
-	if diff := cmp.Diff(SweepResult{Shards: 2, Skipped: 1, Due: 1, Enqueued: 1, Advanced: 1}, res); diff != "" {
-		t.Errorf("sweep while shard0 is held (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"s1"}, q.acceptedIDs()); diff != "" {
-		t.Errorf("enqueued (-want +got):\n%s", diff)
-	}
-	// 61 s later the dead sweep's lease has expired.
-	res, err = newSwSweeper(store, q, 2, swNow.Add(61*time.Second)).Sweep(t.Context(), "ev-2")
-	if err != nil {
-		t.Fatalf("Sweep: %v", err)
-	}
-	// s1's next occurrence (10:46) is due by now as well.
-	if diff := cmp.Diff(SweepResult{Shards: 2, Due: 2, Enqueued: 2, Advanced: 2}, res); diff != "" {
-		t.Errorf("sweep after the lease expired (-want +got):\n%s", diff)
-	}
-	want := []swOcc{{"s0", swAt(10, 45, 0)}, {"s1", swAt(10, 45, 0)}, {"s1", swAt(10, 46, 0)}}
-	if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
-		t.Errorf("enqueued (-want +got):\n%s", diff)
-	}
+	t.Run("an expired lease is taken over", func(t *testing.T) {
+		t.Parallel()
+		store := newSwStore(10)
+		store.setThrough(swM44)
+		store.addTimer(swHourly("s0", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+		store.addTimer(swHourly("s1", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+		// The dead sweep leased it 30 s ago for 90 s.
+		if _, ok, _ := store.LeaseSweep(t.Context(), "dead", "ev-0", swNow.Add(-30*time.Second), 90*time.Second); !ok {
+			t.Fatal("setup: lease refused")
+		}
+		q := &swQueue{}
+		res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+		if err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+		if diff := cmp.Diff(SweepResult{Skipped: 1}, res); diff != "" {
+			t.Errorf("sweep while the lease is held (-want +got):\n%s", diff)
+		}
+		// 61 s later the dead sweep's lease has expired.
+		res, err = newSwSweeper(store, q, swNow.Add(61*time.Second)).Sweep(t.Context(), "ev-1")
+		if err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+		if diff := cmp.Diff(SweepResult{Minutes: 3, Due: 2, Enqueued: 2}, res); diff != "" {
+			t.Errorf("sweep after the lease expired (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]swOcc{{"s0", swAt(10, 45, 0)}, {"s1", swAt(10, 46, 0)}}, q.acceptedOccs()); diff != "" {
+			t.Errorf("enqueued (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a sweep that outlived its lease is fenced", func(t *testing.T) {
+		t.Parallel()
+		store := newSwStore(10)
+		store.addTimer(swHourly("a", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+		store.addTimer(swHourly("b", 47), swAt(10, 47, 0), swAt(9, 47, 0))
+		clock := newSwClock(swNow)
+		q := &swQueue{now: clock.Now}
+		var (
+			once   sync.Once
+			res2   SweepResult
+			err2   error
+			second = newSwSweeper(store, q, swNow)
+		)
+		second.Now = clock.Now
+		// The first sweep stalls for 100 s before its first send, beyond
+		// its 90 s lease; meanwhile the next sweep runs.
+		q.before = func(ctx context.Context, _ int, _ []FireMessage) error {
+			if ctx.Value(swSweepKey{}) == 1 {
+				once.Do(func() {
+					clock.Advance(100 * time.Second)
+					res2, err2 = second.Sweep(t.Context(), "ev-2")
+				})
+			}
+			return nil
+		}
+		first := newSwSweeper(store, q, swNow)
+		first.Now = clock.Now
+		res1, err1 := first.Sweep(context.WithValue(t.Context(), swSweepKey{}, 1), "ev-1")
+		if err1 != nil || err2 != nil {
+			t.Fatalf("sweeps: %v, %v", err1, err2)
+		}
+		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res1); diff != "" {
+			t.Errorf("first sweep (-want +got):\n%s", diff)
+		}
+		// The second had no through to start from: it read from its minute.
+		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res2); diff != "" {
+			t.Errorf("second sweep (-want +got):\n%s", diff)
+		}
+		wantRel := []swRelease{{"ev-2", swM46 + 2, true, true}, {"ev-1", swM46, true, false}}
+		if diff := cmp.Diff(wantRel, store.releaseLog()); diff != "" {
+			t.Errorf("releases (-want +got):\n%s", diff)
+		}
+		if st := store.state(); st.Through != swM46+2 || st.LastEventID != "ev-2" {
+			t.Errorf("sweep state %+v: the fenced release changed it", st)
+		}
+		if diff := cmp.Diff([]swOcc{{"a", swAt(10, 45, 0)}, {"b", swAt(10, 47, 0)}}, q.acceptedOccs()); diff != "" {
+			t.Errorf("enqueued (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // ---------------------------------------------------------------- 5. a sweep that dies half way
 
-// TestSweepDiesHalfWay: SQS accepts the first batches and then fails every
-// call. Exactly the accepted timers are advanced, the shard is released
-// as not completed, and the next sweep (the same event retried, or the
-// next one) enqueues exactly the rest.
+// TestSweepDiesHalfWay: a sweep that fails part of a minute (SQS failing
+// the batches of some entries, or a bucket's page failing to read) sends
+// what it can, releases through that minute, not completed, and the next
+// sweep (the same event retried, or the next one) reads that minute again
+// and sends everything in it. Nothing is lost. The only duplicates are
+// the occurrences of that minute the failed sweep had sent already: the
+// next sweep cannot know them, and the invoker's claim drops the copies.
+// A minute before the failed one is not read again.
 func TestSweepDiesHalfWay(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ name, retryEvent string }{
-		{"the same event retried", "ev-1"},
-		{"the next event", "ev-2"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			errSQS := errors.New("sqs unavailable")
-			var (
-				timers []*Timer
-				all    []swOcc
-			)
-			for i := range 120 { // chunks of 50, 50, 20: 12 batches
-				tm := swHourly(fmt.Sprintf("t%03d", i), "shard0", swAt(10, 45+i%2, 0))
-				timers = append(timers, tm)
-				all = append(all, swOcc{tm.ID, tm.NextFireAt})
-			}
-			store := newSwStore(30, timers...)
-			var mu sync.Mutex
-			healthy := false
-			const acceptFirst = 4
-			q := &swQueue{before: func(_ context.Context, call int, _ []FireMessage) error {
-				mu.Lock()
-				defer mu.Unlock()
-				if healthy || call <= acceptFirst {
-					return nil
+	errSQS := errors.New("sqs unavailable")
+	errDB := errors.New("dynamodb unavailable")
+	for _, kind := range []string{"send", "read"} {
+		for _, retry := range []string{"ev-1", "ev-2"} {
+			t.Run(kind+" fails, then "+retry, func(t *testing.T) {
+				t.Parallel()
+				store := newSwStore(30)
+				const part = 3
+				// 30 entries at 10:44, 120 at 10:45, all in one partition:
+				// 10:45's chunks are ids 0-49, 50-99 and 100-119 in order.
+				ids44 := swIDsInPart("a", part, 30)
+				ids45 := swIDsInPart("b", part, 120)
+				var all []swOcc
+				for _, id := range ids44 {
+					store.addTimer(swHourly(id, 44), swAt(10, 44, 0), swAt(9, 44, 0))
+					all = append(all, swOcc{id, swAt(10, 44, 0)})
 				}
-				return errSQS
-			}}
-			sw := newSwSweeper(store, q, 1, swNow)
-			sw.MaxAttempts = 2
-			res, err := sw.Sweep(t.Context(), "ev-1")
-			if !errors.Is(err, errSQS) {
-				t.Errorf("Sweep error = %v, want one wrapping %v", err, errSQS)
-			}
-			q.check(t)
-			first := q.acceptedOccs()
-			if len(first) != acceptFirst*sqsBatch {
-				t.Fatalf("%d occurrences accepted, want the %d of the first %d batches", len(first), acceptFirst*sqsBatch, acceptFirst)
-			}
-			if diff := cmp.Diff(SweepResult{Shards: 1, Due: 120, Enqueued: 40, Advanced: 40, Failed: 80}, res); diff != "" {
-				t.Errorf("result (-want +got):\n%s", diff)
-			}
-			var firstIDs []string
-			for _, o := range first {
-				firstIDs = append(firstIDs, o.TimerID)
-			}
-			if diff := cmp.Diff(firstIDs, store.appliedIDs()); diff != "" {
-				t.Errorf("timers advanced (-want accepted +got advanced):\n%s", diff)
-			}
-			if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", false, true}}, store.releaseLog()); diff != "" {
-				t.Errorf("release (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(map[string]string{"shard0": ""}, store.lastEvents()); diff != "" {
-				t.Errorf("lease after the failed sweep (-want +got):\n%s", diff)
-			}
+				for _, id := range ids45 {
+					store.addTimer(swHourly(id, 45), swAt(10, 45, 0), swAt(9, 45, 0))
+					all = append(all, swOcc{id, swAt(10, 45, 0)})
+				}
+				var (
+					mu      sync.Mutex
+					healthy bool
+					firstOK []string // of 10:45, what the failed sweep sends
+				)
+				q := &swQueue{}
+				switch kind {
+				case "send":
+					// Every batch holding one of 10:45's ids from 40 on fails,
+					// on every try: 40 of 120 are sent.
+					failing := map[string]bool{}
+					for _, id := range ids45[40:] {
+						failing[id] = true
+					}
+					firstOK = ids45[:40]
+					q.before = func(_ context.Context, _ int, msgs []FireMessage) error {
+						mu.Lock()
+						defer mu.Unlock()
+						if !healthy && failing[msgs[0].TimerID] {
+							return errSQS
+						}
+						return nil
+					}
+				case "read":
+					// The third page of 10:45's partition fails: its first 60
+					// entries are sent.
+					firstOK = ids45[:60]
+					store.bucketErr = func(key string, n int) error {
+						if !healthy && key == bucketKey(swM45, part) && n == 2 {
+							return errDB
+						}
+						return nil
+					}
+				}
+				sw := newSwSweeper(store, q, swNow)
+				sw.MaxAttempts = 2
+				res, err := sw.Sweep(t.Context(), "ev-1")
+				wantErr := map[string]error{"send": errSQS, "read": errDB}[kind]
+				if !errors.Is(err, wantErr) {
+					t.Errorf("Sweep error = %v, want one wrapping %v", err, wantErr)
+				}
+				q.check(t)
+				wantRes := SweepResult{Minutes: 2, Due: 150, Enqueued: 70, Failed: 80}
+				if kind == "read" {
+					wantRes = SweepResult{Minutes: 2, Due: 90, Enqueued: 90}
+				}
+				if diff := cmp.Diff(wantRes, res); diff != "" {
+					t.Errorf("result (-want +got):\n%s", diff)
+				}
+				var want1 []swOcc
+				for _, id := range ids44 {
+					want1 = append(want1, swOcc{id, swAt(10, 44, 0)})
+				}
+				for _, id := range firstOK {
+					want1 = append(want1, swOcc{id, swAt(10, 45, 0)})
+				}
+				swSortOccs(want1)
+				if diff := cmp.Diff(want1, q.acceptedOccs()); diff != "" {
+					t.Errorf("occurrences enqueued by the failed sweep (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff([]swRelease{{"ev-1", swM45, false, true}}, store.releaseLog()); diff != "" {
+					t.Errorf("release (-want +got):\n%s", diff)
+				}
+				if st := store.state(); st.Through != swM45 || st.LastEventID != "" || st.Owner != "" {
+					t.Errorf("sweep state after the failed sweep: %+v", st)
+				}
 
-			mu.Lock()
-			healthy = true
-			mu.Unlock()
-			res, err = newSwSweeper(store, q, 1, swNow.Add(20*time.Second)).Sweep(t.Context(), tt.retryEvent)
-			if err != nil {
-				t.Fatalf("second sweep: %v", err)
-			}
-			if diff := cmp.Diff(SweepResult{Shards: 1, Due: 80, Enqueued: 80, Advanced: 80}, res); diff != "" {
-				t.Errorf("second sweep's result (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(all, q.acceptedOccs()); diff != "" {
-				t.Errorf("occurrences enqueued over both sweeps (-want +got):\n%s", diff)
-			}
-			if got := len(store.appliedIDs()); got != 120 {
-				t.Errorf("%d advances over both sweeps, want 120", got)
-			}
-			if len(store.conflicts) != 0 {
-				t.Errorf("conflicts: %v", store.conflicts)
-			}
-		})
+				mu.Lock()
+				healthy = true
+				mu.Unlock()
+				store.mu.Lock()
+				store.bucketCalls = nil
+				store.mu.Unlock()
+				res, err = newSwSweeper(store, q, swNow.Add(20*time.Second)).Sweep(t.Context(), retry)
+				if err != nil {
+					t.Fatalf("second sweep: %v", err)
+				}
+				if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 120, Enqueued: 120}, res); diff != "" {
+					t.Errorf("second sweep's result (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(swKeys(swM45, swM45), store.bucketCallsSorted()); diff != "" {
+					t.Errorf("buckets read by the second sweep (-want +got):\n%s", diff)
+				}
+				// Every occurrence once, but those of 10:45 the failed sweep sent.
+				wantAll := slices.Clone(all)
+				for _, id := range firstOK {
+					wantAll = append(wantAll, swOcc{id, swAt(10, 45, 0)})
+				}
+				swSortOccs(wantAll)
+				if diff := cmp.Diff(wantAll, q.acceptedOccs()); diff != "" {
+					t.Errorf("occurrences enqueued over both sweeps (-want +got):\n%s", diff)
+				}
+				// A link written twice is one item: each timer has one next link.
+				for _, o := range all {
+					if got := store.linkInstants()[o.TimerID]; !cmp.Equal([]time.Time{o.ScheduledAt, o.ScheduledAt.Add(time.Hour)}, got) {
+						t.Errorf("%s has links %v, want %v and the next", o.TimerID, got, o.ScheduledAt)
+						break
+					}
+				}
+				if st := store.state(); st.Through != swM46 || st.LastEventID != retry {
+					t.Errorf("sweep state after the second sweep: %+v", st)
+				}
+			})
+		}
+	}
+}
+
+// TestSweepLinksBeforeSending: a timer's next link is written before any
+// message of its chunk is sent, so that a sweep dying after a send never
+// leaves a timer without a link; when PutLinks fails, nothing of that
+// chunk is sent, its minute is left to the next sweep, and the other
+// chunks go on.
+func TestSweepLinksBeforeSending(t *testing.T) {
+	t.Parallel()
+	errDB := errors.New("throttled")
+	store := newSwStore(1000)
+	store.trace = &swTrace{}
+	const part = 9
+	ids := swIDsInPart("c", part, 120) // chunks: 0-49, 50-99, 100-119
+	for _, id := range ids {
+		store.addTimer(swHourly(id, 45), swAt(10, 45, 0), swAt(9, 45, 0))
+	}
+	var healthy bool
+	store.putLinksErr = func(links []DueEntry) error {
+		if !healthy && slices.ContainsFunc(links, func(e DueEntry) bool { return e.TimerID == ids[77] }) {
+			return errDB
+		}
+		return nil
+	}
+	q := &swQueue{trace: store.trace}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if !errors.Is(err, errDB) {
+		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 120, Enqueued: 70, Failed: 50}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	want := slices.Concat(ids[:50], ids[100:])
+	slices.Sort(want)
+	if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
+		t.Errorf("enqueued (-want +got):\n%s", diff)
+	}
+	// Every message after its timer's link.
+	linked := map[string]bool{}
+	for _, op := range store.trace.list() {
+		kind, id, _ := strings.Cut(op, " ")
+		switch {
+		case kind == "link":
+			linked[id] = true
+		case !linked[id]:
+			t.Errorf("%s was sent before its next link was written", id)
+		}
+	}
+	for _, id := range ids[50:100] {
+		if got := store.linkInstants()[id]; len(got) != 1 {
+			t.Errorf("%s has links %v after its chunk's PutLinks failed, want only the one read", id, got)
+		}
+	}
+	if st := store.state(); st.Through != swM45 {
+		t.Errorf("through = %d, want 10:45's %d", st.Through, swM45)
+	}
+	healthy = true
+	res, err = newSwSweeper(store, q, swNow.Add(10*time.Second)).Sweep(t.Context(), "ev-1")
+	if err != nil || res.Enqueued != 120 {
+		t.Errorf("the next sweep: %+v, %v; want 10:45 sent again", res, err)
+	}
+	got := map[string]int{}
+	for _, id := range q.acceptedIDs() {
+		got[id]++
+	}
+	for _, id := range ids {
+		if n, want := got[id], map[bool]int{true: 1, false: 2}[slices.Contains(ids[50:100], id)]; n != want {
+			t.Errorf("%s sent %d times over both sweeps, want %d", id, n, want)
+		}
 	}
 }
 
@@ -1102,11 +777,15 @@ func TestSweepDiesHalfWay(t *testing.T) {
 
 // TestSweepRetriesSQSFailures: entries SQS fails for its own reasons (or
 // does not answer) are sent again until MaxAttempts; entries it refuses as
-// the sender's fault are given up at once, counted Failed, not advanced.
+// the sender's fault are given up at once. What is given up is Failed and
+// holds the next sweep back to its minute.
 func TestSweepRetriesSQSFailures(t *testing.T) {
 	t.Parallel()
 	errCall := errors.New("connection reset")
-	in := func(id string, ids ...string) bool { return slices.Contains(ids, id) }
+	ids := swIDsInPart("t", 0, 12) // one chunk: batches ids[0:10] and ids[10:12]
+	in := func(id string, idx ...int) bool {
+		return slices.ContainsFunc(idx, func(i int) bool { return ids[i] == id })
+	}
 	tests := []struct {
 		name string
 		fate func(m FireMessage, attempt int) swFate
@@ -1115,98 +794,97 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 		failCall func(msgs []FireMessage, attempts map[string]int) bool
 		// wantCalls are the entries of each call, sorted.
 		wantCalls []int
-		// wantAttempts are the receipts per timer, where not 1.
-		wantAttempts map[string]int
-		wantFailed   []string
+		// wantAttempts are the receipts per entry index, where not 1.
+		wantAttempts map[int]int
+		wantFailed   []int
 		wantErr      error
 	}{
 		{
 			name: "transient failures are retried",
 			fate: func(m FireMessage, attempt int) swFate {
-				if attempt == 0 && in(m.TimerID, "t01", "t05", "t10") {
+				if attempt == 0 && in(m.TimerID, 1, 5, 10) {
 					return swTransient
 				}
 				return swAccept
 			},
 			wantCalls:    []int{1, 2, 2, 10},
-			wantAttempts: map[string]int{"t01": 2, "t05": 2, "t10": 2},
+			wantAttempts: map[int]int{1: 2, 5: 2, 10: 2},
 		},
 		{
 			name: "an unanswered entry is retried",
 			fate: func(m FireMessage, attempt int) swFate {
-				if attempt == 0 && m.TimerID == "t04" {
+				if attempt == 0 && in(m.TimerID, 4) {
 					return swNoAnswer
 				}
 				return swAccept
 			},
 			wantCalls:    []int{1, 2, 10},
-			wantAttempts: map[string]int{"t04": 2},
+			wantAttempts: map[int]int{4: 2},
 		},
 		{
 			name: "a failed call is retried",
 			failCall: func(msgs []FireMessage, attempts map[string]int) bool {
-				return msgs[0].TimerID == "t00" && attempts["t00"] == 0
+				return msgs[0].TimerID == ids[0] && attempts[ids[0]] == 0
 			},
 			wantCalls:    []int{2, 10, 10},
-			wantAttempts: map[string]int{"t00": 2, "t01": 2, "t02": 2, "t03": 2, "t04": 2, "t05": 2, "t06": 2, "t07": 2, "t08": 2, "t09": 2},
+			wantAttempts: map[int]int{0: 2, 1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2},
 		},
 		{
 			name: "sender faults are not retried",
 			fate: func(m FireMessage, attempt int) swFate {
-				if in(m.TimerID, "t03", "t11") {
+				if in(m.TimerID, 3, 11) {
 					return swSenderFault
 				}
 				return swAccept
 			},
 			wantCalls:  []int{2, 10},
-			wantFailed: []string{"t03", "t11"},
+			wantFailed: []int{3, 11},
 		},
 		{
 			name: "transient failures and a sender fault in one batch",
 			fate: func(m FireMessage, attempt int) swFate {
 				switch {
-				case m.TimerID == "t02":
+				case in(m.TimerID, 2):
 					return swSenderFault
-				case attempt < 2 && m.TimerID == "t06":
+				case attempt < 2 && in(m.TimerID, 6):
 					return swTransient
 				}
 				return swAccept
 			},
 			wantCalls:    []int{1, 1, 2, 10},
-			wantAttempts: map[string]int{"t06": 3},
-			wantFailed:   []string{"t02"},
+			wantAttempts: map[int]int{6: 3},
+			wantFailed:   []int{2},
 		},
 		{
 			name: "a transient failure on every attempt gives up after MaxAttempts",
 			fate: func(m FireMessage, attempt int) swFate {
-				if m.TimerID == "t07" {
+				if in(m.TimerID, 7) {
 					return swTransient
 				}
 				return swAccept
 			},
 			wantCalls:    []int{1, 1, 2, 10},
-			wantAttempts: map[string]int{"t07": 3},
-			wantFailed:   []string{"t07"},
+			wantAttempts: map[int]int{7: 3},
+			wantFailed:   []int{7},
 		},
 		{
 			name: "a call failing on every attempt gives up after MaxAttempts",
 			failCall: func(msgs []FireMessage, _ map[string]int) bool {
-				return msgs[0].TimerID == "t10" || msgs[0].TimerID == "t11"
+				return msgs[0].TimerID == ids[10] || msgs[0].TimerID == ids[11]
 			},
 			wantCalls:    []int{2, 2, 2, 10},
-			wantAttempts: map[string]int{"t10": 3, "t11": 3},
-			wantFailed:   []string{"t10", "t11"},
+			wantAttempts: map[int]int{10: 3, 11: 3},
+			wantFailed:   []int{10, 11},
 			wantErr:      errCall,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var timers []*Timer
-			for i := range 12 { // one chunk: batches t00-t09 and t10-t11
-				timers = append(timers, swHourly(fmt.Sprintf("t%02d", i), "shard0", swAt(10, 45, 0)))
+			store := newSwStore(100)
+			for _, id := range ids {
+				store.addTimer(swHourly(id, 45), swAt(10, 45, 0), swAt(9, 45, 0))
 			}
-			store := newSwStore(100, timers...)
 			q := &swQueue{fate: tt.fate}
 			var (
 				mu   sync.Mutex
@@ -1224,23 +902,21 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 				}
 				return nil
 			}
-			res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+			res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 			q.check(t)
-			sizes := q.callSizes()
-			slices.Sort(sizes)
-			if diff := cmp.Diff(tt.wantCalls, sizes); diff != "" {
+			if diff := cmp.Diff(tt.wantCalls, q.callSizes()); diff != "" {
 				t.Errorf("SendMessageBatch sizes (-want +got):\n%s", diff)
 			}
 			wantAttempts := map[swOcc]int{}
 			var wantIDs []string
-			for _, tm := range timers {
+			for i, id := range ids {
 				n := 1
-				if a, ok := tt.wantAttempts[tm.ID]; ok {
+				if a, ok := tt.wantAttempts[i]; ok {
 					n = a
 				}
-				wantAttempts[swOcc{tm.ID, tm.NextFireAt}] = n
-				if !slices.Contains(tt.wantFailed, tm.ID) {
-					wantIDs = append(wantIDs, tm.ID)
+				wantAttempts[swOcc{id, swAt(10, 45, 0)}] = n
+				if !slices.Contains(tt.wantFailed, i) {
+					wantIDs = append(wantIDs, id)
 				}
 			}
 			if diff := cmp.Diff(wantAttempts, q.attempts); diff != "" {
@@ -1249,11 +925,8 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 			if diff := cmp.Diff(wantIDs, q.acceptedIDs()); diff != "" {
 				t.Errorf("timers enqueued (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(wantIDs, store.appliedIDs()); diff != "" {
-				t.Errorf("timers advanced (-want +got):\n%s", diff)
-			}
 			nf := len(tt.wantFailed)
-			if diff := cmp.Diff(SweepResult{Shards: 1, Due: 12, Enqueued: 12 - nf, Advanced: 12 - nf, Failed: nf}, res); diff != "" {
+			if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 12, Enqueued: 12 - nf, Failed: nf}, res); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
 			switch {
@@ -1264,438 +937,556 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
 				t.Errorf("Sweep error = %v, want one wrapping %v", err, tt.wantErr)
 			}
-			if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", nf == 0, true}}, store.releaseLog()); diff != "" {
+			through := swM46
+			if nf > 0 {
+				through = swM45
+			}
+			if diff := cmp.Diff([]swRelease{{"ev-1", through, nf == 0, true}}, store.releaseLog()); diff != "" {
 				t.Errorf("release (-want +got):\n%s", diff)
+			}
+			// Every timer was linked on before its batch went out, failed or not.
+			if got := len(store.linksWritten()); got != 12 {
+				t.Errorf("%d links written, want 12", got)
 			}
 		})
 	}
 }
 
-// ---------------------------------------------------------------- 7. a late sweep
+// ---------------------------------------------------------------- 7. a gap and the catch-up window
 
-// TestSweepAfterGap is the first sweep after ten minutes without one:
-// each overdue timer fires once, for its original occurrence, at once, and
-// moves to its first occurrence after now; it is not fired once for every
-// occurrence it missed.
+// swRun drives sweeps at the given instants on one store and queue, with
+// the clock at each instant, and fails t on any error or skipped sweep.
+func swRun(t *testing.T, store *swStore, q *swQueue, clock *swClock, at ...time.Time) []SweepResult {
+	t.Helper()
+	sw := newSwSweeper(store, q, time.Time{})
+	sw.Now = clock.Now
+	var out []SweepResult
+	for k, now := range at {
+		clock.Set(now)
+		res, err := sw.Sweep(t.Context(), fmt.Sprintf("ev-%s", now.Format("150405")))
+		if err != nil || res.Failed+res.Skipped > 0 {
+			t.Fatalf("sweep %d at %v: %+v, %v", k, now.Format(time.TimeOnly), res, err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// swEvery returns the instants from first to last, step apart.
+func swEvery(first, last time.Time, step time.Duration) []time.Time {
+	var out []time.Time
+	for at := first; !at.After(last); at = at.Add(step) {
+		out = append(out, at)
+	}
+	return out
+}
+
+// swOccurrences returns t's occurrences after from up to until, inclusive.
+func swOccurrences(tb testing.TB, t *Timer, from, until time.Time) []time.Time {
+	tb.Helper()
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []time.Time
+	for at := from; ; {
+		next, ok := sched.Next(at)
+		if !ok || next.After(until) {
+			return out
+		}
+		out = append(out, next.UTC())
+		at = next
+	}
+}
+
+// swOnTime reports a message that does not become visible within the
+// second before its instant (SentAt + DelaySeconds).
+func swOnTime(s swSent) error {
+	at := s.Msg.ScheduledAt
+	if visible := s.SentAt.Add(time.Duration(s.Delay) * time.Second); visible.After(at) || !visible.After(at.Add(-time.Second)) {
+		return fmt.Errorf("%s@%s sent at %s with DelaySeconds %d: visible at %s", s.Msg.TimerID, at.Format(time.TimeOnly),
+			s.SentAt.Format(time.TimeOnly), s.Delay, visible.Format(time.TimeOnly))
+	}
+	return nil
+}
+
+// TestSweepAfterGap: sweeps run every minute, stop for ten minutes, then
+// resume. Within its catch-up window each timer fires once late, for the
+// first occurrence the gap held back, at once (DelaySeconds 0), and then
+// on time: not once for every occurrence it missed. Beyond its window
+// the occurrence is recorded missed (Store.Missed, with the right next
+// link) and not sent; the timer goes on on time.
 func TestSweepAfterGap(t *testing.T) {
 	t.Parallel()
-	now := swNow // 10:44:30; the last sweep ran at 10:34:30
-	rate5 := swExpr("rate-5m", "shard0", "rate(5 minutes)", "", swAt(10, 37, 0))
+	created := swAt(10, 20, 0)
+	lastBefore, resume := swAt(10, 33, 30), swAt(10, 44, 30)
+	end := swAt(10, 55, 30)
+	window := func(tm *Timer, s int) *Timer { tm.CatchUpSeconds = s; return tm }
+	deleteAfter := func(tm *Timer) *Timer { tm.DeleteAfterCompletion = true; return tm }
+	rate5 := swTimerOf("rate-5m", "rate(5 minutes)", "")
 	rate5.Anchor = swAt(10, 2, 0)
 	tests := []struct {
-		timer     *Timer
-		wantDelay int32
-		wantNext  time.Time
-	}{
-		{swHourly("hourly-35", "shard0", swAt(10, 35, 0)), 0, swAt(11, 35, 0)},
-		{swHourly("hourly-40", "shard0", swAt(10, 40, 0)), 0, swAt(11, 40, 0)},
-		{swHourly("hourly-44", "shard0", swAt(10, 44, 0)), 0, swAt(11, 44, 0)},
-		{swHourly("hourly-45", "shard0", swAt(10, 45, 0)), 30, swAt(11, 45, 0)}, // not late
-		{swExpr("minutely-35", "shard0", "cron(* * * * ? *)", "", swAt(10, 35, 0)), 0, swAt(10, 45, 0)},
-		{swExpr("minutely-43", "shard0", "cron(* * * * ? *)", "", swAt(10, 43, 0)), 0, swAt(10, 45, 0)},
-		{swExpr("minutely-44", "shard0", "cron(* * * * ? *)", "", swAt(10, 44, 0)), 0, swAt(10, 45, 0)},
-		{swExpr("minutely-kolkata", "shard0", "cron(* * * * ? *)", "Asia/Kolkata", swAt(10, 36, 0)), 0, swAt(10, 45, 0)},
-		{swExpr("quarter-kolkata", "shard0", "cron(0/15 * * * ? *)", "Asia/Kolkata", swAt(10, 30, 0)), 0, swAt(10, 45, 0)},
-		{rate5, 0, swAt(10, 47, 0)},
-		{swExpr("daily-1035", "shard0", "cron(35 10 * * ? *)", "", swAt(10, 35, 0)), 0, time.Date(2026, 11, 23, 10, 35, 0, 0, time.UTC)},
-	}
-	var (
-		timers      []*Timer
-		wantSent    []swSent
-		wantApplied []swApplied
-	)
-	for _, tt := range tests {
-		timers = append(timers, tt.timer)
-		wantSent = append(wantSent, swWant(tt.timer, tt.wantDelay))
-		wantApplied = append(wantApplied, swApplied{ID: tt.timer.ID, From: tt.timer.NextFireAt, Next: tt.wantNext})
-	}
-	swSortSent(wantSent)
-	swSortApplied(wantApplied)
-	store := newSwStore(4, timers...)
-	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 1, now).Sweep(t.Context(), "ev-1")
-	if err != nil {
-		t.Fatalf("Sweep: %v", err)
-	}
-	q.check(t)
-	n := len(tests)
-	if diff := cmp.Diff(SweepResult{Shards: 1, Due: n, Enqueued: n, Advanced: n}, res); diff != "" {
-		t.Errorf("result (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(wantSent, q.acceptedSorted(), swRawJSON); diff != "" {
-		t.Errorf("messages (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(wantApplied, store.appliedSorted()); diff != "" {
-		t.Errorf("advances (-want +got):\n%s", diff)
-	}
-}
-
-// TestSweepSuccessiveSweeps runs a sweep every minute for two hours:
-// every occurrence up to the last sweep's interval is enqueued exactly
-// once and becomes visible within the second before its instant.
-func TestSweepSuccessiveSweeps(t *testing.T) {
-	t.Parallel()
-	start := swNow // 10:44:30
-	rate5 := swExpr("rate-5m", "shard1", "rate(5 minutes)", "", swAt(10, 47, 0))
-	rate5.Anchor = swAt(10, 2, 0)
-	timers := []struct {
 		timer  *Timer
-		period time.Duration
+		missed bool
 	}{
-		{swExpr("minutely", "shard0", "cron(* * * * ? *)", "", swAt(10, 45, 0)), time.Minute},
-		{swHourly("hourly-00", "shard1", swAt(11, 0, 0)), time.Hour},
-		{rate5, 5 * time.Minute},
-		{swExpr("quarter-kolkata", "shard0", "cron(0/15 * * * ? *)", "Asia/Kolkata", swAt(10, 45, 0)), 15 * time.Minute},
-		{swExpr("daily-1130", "shard1", "cron(30 11 * * ? *)", "Europe/London", swAt(11, 30, 0)), 24 * time.Hour},
+		{swTimerOf("minutely", "cron(* * * * ? *)", ""), false},
+		{rate5, false},
+		{swHourly("hourly-40", 40), false},
+		{swTimerOf("five-kolkata", "cron(0/5 * * * ? *)", "Asia/Kolkata"), false},
+		{deleteAfter(swTimerOf("once-kept", "at(2026-11-22T10:39:00)", "")), false},
+		{window(swTimerOf("minutely-window-60", "cron(* * * * ? *)", ""), 60), true},
+		{window(swHourly("hourly-40-window-60", 40), 60), true},
+		{window(deleteAfter(swTimerOf("once-missed", "at(2026-11-22T10:38:00)", "")), 60), true},
 	}
 	store := newSwStore(3)
-	for _, tm := range timers {
-		store.put(tm.timer)
+	clock := newSwClock(created)
+	q := &swQueue{now: clock.Now}
+	api := map[string][]time.Time{}
+	for _, tt := range tests {
+		api[tt.timer.ID] = store.create(t, tt.timer, created)
 	}
-	q := &swQueue{}
-	clock := newTestClock(start)
-	sw := newSwSweeper(store, q, 2, start)
-	sw.Now = clock.Now
-	const sweeps = 120
-	var late []string // messages not visible within the second before their instant
-	for k := range sweeps {
-		now := start.Add(time.Duration(k) * time.Minute)
-		clock.Set(now)
-		q.mu.Lock()
-		before := len(q.accepted)
-		q.mu.Unlock()
-		res, err := sw.Sweep(t.Context(), fmt.Sprintf("ev-%d", k))
-		if err != nil || res.Failed+res.Conflicts+res.Missed+res.Skipped > 0 {
-			t.Fatalf("sweep %d at %v: %+v, %v", k, now, res, err)
+	swRun(t, store, q, clock, swEvery(created.Add(30*time.Second), lastBefore, time.Minute)...)
+	before := q.acceptedCount()
+	swRun(t, store, q, clock, swEvery(resume, end, time.Minute)...)
+	q.check(t)
+
+	sent := map[string][]swSent{}
+	for _, s := range q.acceptedSorted() {
+		sent[s.Msg.TimerID] = append(sent[s.Msg.TimerID], s)
+	}
+	atResume := map[swOcc]bool{}
+	for _, s := range q.acceptedSince(before) {
+		if s.SentAt.Equal(resume) {
+			atResume[swOcc{s.Msg.TimerID, s.Msg.ScheduledAt}] = true
 		}
-		q.mu.Lock()
-		for _, s := range q.accepted[before:] {
-			at := s.Msg.ScheduledAt
-			if visible := now.Add(time.Duration(s.Delay) * time.Second); visible.After(at) || !visible.After(at.Add(-time.Second)) {
-				late = append(late, fmt.Sprintf("%s at %v: sent at %v with delay %d", s.Msg.TimerID, at, now, s.Delay))
+	}
+	var wantMissed []swMissedCall
+	for _, tt := range tests {
+		id := tt.timer.ID
+		occ := swOccurrences(t, tt.timer, created.Add(-time.Nanosecond), end.Add(time.Minute))
+		var pre, post []time.Time
+		var late *swSent
+		for _, at := range api[id] {
+			pre = append(pre, at.UTC())
+		}
+		for _, s := range sent[id] {
+			switch {
+			case s.SentAt.Before(resume):
+				pre = append(pre, s.Msg.ScheduledAt)
+			case s.Msg.ScheduledAt.Before(resume):
+				if late != nil {
+					t.Errorf("%s: fired late for %v and %v: want once", id, late.Msg.ScheduledAt.Format(time.TimeOnly), s.Msg.ScheduledAt.Format(time.TimeOnly))
+				}
+				late = &s
+			default:
+				post = append(post, s.Msg.ScheduledAt)
+				if err := swOnTime(s); err != nil {
+					t.Errorf("after the gap: %v", err)
+				}
 			}
 		}
-		q.mu.Unlock()
-	}
-	q.check(t)
-	if len(late) > 0 {
-		t.Errorf("messages not visible within the second before their instant:\n%s", strings.Join(late, "\n"))
-	}
-	lastNow := start.Add((sweeps - 1) * time.Minute)
-	var want, got []swOcc
-	seen := map[swOcc]int{}
-	for _, o := range q.acceptedOccs() {
-		seen[o]++
-		if seen[o] == 2 {
-			t.Errorf("%v enqueued more than once", o)
+		slices.SortFunc(pre, time.Time.Compare)
+		// Before the gap: every occurrence from the first, none skipped, up
+		// to at least the last sweep's.
+		if n := len(pre); n > len(occ) || !slices.Equal(pre, occ[:n]) || (n < len(occ) && !occ[n].After(lastBefore)) {
+			t.Errorf("%s: sent before the gap %v, want a prefix of %v covering %v", id, pre, occ, lastBefore.Format(time.TimeOnly))
+			continue
 		}
-		if o.ScheduledAt.After(lastNow.Add(2 * time.Minute)) {
-			t.Errorf("%v enqueued beyond the last sweep's lookahead", o)
+		held := occ[len(pre)] // the first occurrence the gap held back
+		if !held.Before(resume) {
+			t.Errorf("%s: no occurrence fell in the gap (first held back %v); the test needs one", id, held)
+			continue
 		}
-		// Beyond lastNow+1m, whether an occurrence was sent depends on how
-		// many a timer has within the lookahead: one per sweep.
-		if !o.ScheduledAt.After(lastNow.Add(time.Minute)) {
-			got = append(got, o)
+		wantLate := !tt.missed
+		switch {
+		case wantLate && late == nil:
+			t.Errorf("%s: %v never fired after the gap", id, held.Format(time.TimeOnly))
+		case wantLate && (!late.Msg.ScheduledAt.Equal(held) || late.Delay != 0 || !late.SentAt.Equal(resume)):
+			t.Errorf("%s: fired late %v sent at %v with delay %d; want %v at once on resuming", id,
+				late.Msg.ScheduledAt.Format(time.TimeOnly), late.SentAt.Format(time.TimeOnly), late.Delay, held.Format(time.TimeOnly))
+		case !wantLate && late != nil:
+			t.Errorf("%s: %v fired %v late, beyond its %d s window", id, late.Msg.ScheduledAt.Format(time.TimeOnly),
+				resume.Sub(late.Msg.ScheduledAt), tt.timer.CatchUpSeconds)
+		}
+		// After the gap: every occurrence from the resumed sweep's on, once.
+		var wantPost []time.Time
+		for _, at := range occ {
+			if at.After(resume) && !at.After(end.Add(time.Minute)) {
+				wantPost = append(wantPost, at)
+			}
+		}
+		var gotPost []time.Time
+		for _, at := range post {
+			if !at.After(end.Add(time.Minute)) {
+				gotPost = append(gotPost, at)
+			}
+		}
+		if diff := cmp.Diff(wantPost, gotPost, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: occurrences after the gap (-want +got):\n%s", id, diff)
+		}
+		if tt.missed {
+			mc := swMissedCall{ID: id, At: held, SweptAt: resume, Applied: true, Deleted: tt.timer.DeleteAfterCompletion}
+			if next := swOccurrences(t, tt.timer, resume.Add(shortNotice), end.Add(24*time.Hour)); len(next) > 0 {
+				mc.Next = next[0]
+			}
+			wantMissed = append(wantMissed, mc)
+		}
+		if late != nil && tt.timer.DeleteAfterCompletion && !late.Msg.Final {
+			t.Errorf("%s: its last occurrence was not marked final", id)
 		}
 	}
-	for _, tm := range timers {
-		for at := tm.timer.NextFireAt; !at.After(lastNow.Add(time.Minute)); at = at.Add(tm.period) {
-			want = append(want, swOcc{tm.timer.ID, at})
-		}
+	slices.SortFunc(wantMissed, func(a, b swMissedCall) int { return strings.Compare(a.ID, b.ID) })
+	if diff := cmp.Diff(wantMissed, store.missedLog()); diff != "" {
+		t.Errorf("Missed calls (-want +got):\n%s", diff)
 	}
-	swSortOccs(want)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("occurrences up to %v enqueued (-want +got):\n%s", lastNow.Add(time.Minute), diff)
+	// The missed timers: counted, or deleted; linked on from after now.
+	if tm, ok := store.timer("hourly-40-window-60"); !ok || tm.MissedCount != 1 || tm.LastMissedAt != swAt(10, 40, 0).Unix() {
+		t.Errorf("hourly-40-window-60 stored %+v, %v; want one missed at 10:40", tm, ok)
+	}
+	if got := store.linkInstants()["hourly-40-window-60"]; !slices.Contains(got, swAt(11, 40, 0)) {
+		t.Errorf("hourly-40-window-60 links %v, want one at 11:40", got)
+	}
+	if _, ok := store.timer("once-missed"); ok {
+		t.Error("once-missed was kept after its only occurrence was missed")
+	}
+	if got := len(atResume); got == 0 {
+		t.Error("the resumed sweep sent nothing")
 	}
 }
 
-// ---------------------------------------------------------------- 8. catch-up window
-
-// TestSweepCatchUp: an occurrence later than its timer's catch-up window
-// is not sent but skipped: the timer moves past now and counts it missed.
-// One within the window (the bound included) is sent.
+// TestSweepCatchUp: an occurrence later than its entry's catch-up window
+// is not sent but recorded missed, with the timer's first link beyond
+// the sweep's short notice; the occurrences in between are sent on time.
+// One within the window (the bound included) is sent at once, and the
+// timer goes on from now: its other missed occurrences are not sent.
 func TestSweepCatchUp(t *testing.T) {
 	t.Parallel()
-	minutely := func(id string, catchUp int, next time.Time) *Timer {
-		tm := swExpr(id, "shard0", "cron(* * * * ? *)", "", next)
+	minutely := func(id string, catchUp int) *Timer {
+		tm := swTimerOf(id, "cron(* * * * ? *)", "")
 		tm.CatchUpSeconds = catchUp
 		return tm
 	}
-	hourly := func(id string, catchUp int, next time.Time) *Timer {
-		tm := swHourly(id, "shard0", next)
+	hourly := func(id string, catchUp int, minute int) *Timer {
+		tm := swHourly(id, minute)
 		tm.CatchUpSeconds = catchUp
 		return tm
 	}
-	once := swExpr("once-missed", "shard0", "at(2026-11-22T08:00:00)", "", swAt(8, 0, 0))
+	once := swTimerOf("once-missed", "at(2026-11-22T08:00:00)", "")
 	once.DeleteAfterCompletion = true
+	yesterday := time.Date(2026, 11, 21, 12, 30, 0, 0, time.UTC)
+	onTime := []time.Time{swAt(10, 45, 0), swAt(10, 46, 0), swAt(10, 47, 0)} // a minutely timer's within short notice
 	tests := []struct {
 		timer    *Timer
-		sent     bool
-		wantNext time.Time
+		at       time.Time
+		sent     bool        // the late occurrence is sent
+		direct   []time.Time // sent with it, on time
+		wantNext time.Time   // the link written (zero: none)
 	}{
-		{hourly("hourly-2h-late", 3600, swAt(8, 44, 0)), false, swAt(11, 44, 0)},
-		{minutely("minutely-150s-late-window-60", 60, swAt(10, 42, 0)), false, swAt(10, 45, 0)},
-		{hourly("hourly-59m-late", 3600, swAt(9, 45, 0)), true, swAt(10, 45, 0)},
-		{minutely("minutely-90s-late-window-90", 90, swAt(10, 43, 0)), true, swAt(10, 45, 0)},
-		{minutely("minutely-90s-late-window-89", 89, swAt(10, 43, 0)), false, swAt(10, 45, 0)},
-		{hourly("old-timer-29m-late", 0, swAt(10, 15, 0)), true, swAt(11, 15, 0)}, // 0: stored before the window existed
-		{hourly("old-timer-64m-late", 0, swAt(9, 40, 0)), false, swAt(11, 40, 0)},
-		{hourly("day-window-22h-late", 86400, time.Date(2026, 11, 21, 12, 30, 0, 0, time.UTC)), true, swAt(11, 30, 0)},
-		{once, false, time.Time{}},
+		{hourly("hourly-2h-late", 3600, 44), swAt(8, 44, 0), false, nil, swAt(11, 44, 0)},
+		{minutely("minutely-150s-late-window-60", 60), swAt(10, 42, 0), false, onTime, swAt(10, 48, 0)},
+		{hourly("hourly-59m-late", 3600, 45), swAt(9, 45, 0), true, []time.Time{swAt(10, 45, 0)}, swAt(11, 45, 0)},
+		{minutely("minutely-90s-late-window-90", 90), swAt(10, 43, 0), true, onTime, swAt(10, 48, 0)},
+		{minutely("minutely-90s-late-window-89", 89), swAt(10, 43, 0), false, onTime, swAt(10, 48, 0)},
+		{hourly("old-timer-29m-late", 0, 15), swAt(10, 15, 0), true, nil, swAt(11, 15, 0)}, // 0: the default window
+		{hourly("old-timer-64m-late", 0, 40), swAt(9, 40, 0), false, nil, swAt(11, 40, 0)},
+		{hourly("day-window-22h-late", 86400, 30), yesterday, true, nil, swAt(11, 30, 0)},
+		{once, swAt(8, 0, 0), false, nil, time.Time{}},
 	}
+	store := newSwStore(100)
+	store.setThrough(swMinute(yesterday))
 	var (
-		timers      []*Timer
-		wantSent    []swSent
-		wantApplied []swApplied
-		missed      int
+		wantSent   []swSent
+		wantMissed []swMissedCall
+		missed     int
 	)
 	for _, tt := range tests {
-		timers = append(timers, tt.timer)
+		e := store.addTimer(tt.timer, tt.at, tt.at.Add(-time.Hour))
 		if tt.sent {
-			wantSent = append(wantSent, swWant(tt.timer, 0))
+			wantSent = append(wantSent, swSent{Msg: swMsg(e, tt.at, tt.wantNext, false), Delay: 0})
 		} else {
 			missed++
+			wantMissed = append(wantMissed, swMissedCall{ID: e.TimerID, At: tt.at, SweptAt: swNow, Next: tt.wantNext,
+				Applied: true, Deleted: tt.timer == once})
 		}
-		wantApplied = append(wantApplied, swApplied{ID: tt.timer.ID, From: tt.timer.NextFireAt, Next: tt.wantNext,
-			Missed: !tt.sent, Deleted: tt.timer == once})
+		for _, at := range tt.direct {
+			wantSent = append(wantSent, swSent{Msg: swMsg(e, at, tt.wantNext, false), Delay: int32(at.Sub(swNow) / time.Second)})
+		}
 	}
 	swSortSent(wantSent)
-	swSortApplied(wantApplied)
-	store := newSwStore(100, timers...)
+	slices.SortFunc(wantMissed, func(a, b swMissedCall) int { return strings.Compare(a.ID, b.ID) })
 	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
 	q.check(t)
 	n := len(tests)
-	if diff := cmp.Diff(SweepResult{Shards: 1, Due: n, Enqueued: n - missed, Missed: missed, Advanced: n}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swM45 - swMinute(yesterday) + 1), Due: n, Enqueued: len(wantSent), Missed: missed}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantSent, q.acceptedSorted(), swRawJSON); diff != "" {
+	if diff := cmp.Diff(wantSent, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantApplied, store.appliedSorted()); diff != "" {
-		t.Errorf("advances (-want +got):\n%s", diff)
+	if diff := cmp.Diff(wantMissed, store.missedLog()); diff != "" {
+		t.Errorf("Missed calls (-want +got):\n%s", diff)
 	}
 	for _, tt := range tests {
-		got, ok := store.get(tt.timer.ID)
-		if tt.timer == once {
+		got := store.linkInstants()[tt.timer.ID]
+		want := []time.Time{tt.at}
+		if !tt.wantNext.IsZero() {
+			want = append(want, tt.wantNext)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: links (-want +got):\n%s", tt.timer.ID, diff)
+		}
+		tm, ok := store.timer(tt.timer.ID)
+		switch {
+		case tt.timer == once:
 			if ok {
 				t.Errorf("%s: kept, want deleted after its missed last occurrence", once.ID)
 			}
-			continue
-		}
-		wantCount, wantLast := 0, (*time.Time)(nil)
-		if !tt.sent {
-			wantCount, wantLast = 1, &tt.timer.NextFireAt
-		}
-		if got.MissedCount != wantCount || !cmp.Equal(wantLast, got.LastMissedAt) || !got.NextFireAt.Equal(tt.wantNext) {
-			t.Errorf("%s stored: next %v, missed %d, last missed %v; want %v, %d, %v", tt.timer.ID,
-				got.NextFireAt, got.MissedCount, got.LastMissedAt, tt.wantNext, wantCount, wantLast)
+		case tt.sent && (tm.MissedCount != 0 || tm.LastMissedAt != 0):
+			t.Errorf("%s: counted missed: %+v", tt.timer.ID, tm)
+		case !tt.sent && (tm.MissedCount != 1 || tm.LastMissedAt != tt.at.Unix()):
+			t.Errorf("%s: stored %+v, want one missed at %v", tt.timer.ID, tm, tt.at)
 		}
 	}
 }
 
-// ---------------------------------------------------------------- 9. Advance outcomes
-
-// TestSweepAdvanceOutcomes: a timer changed between Due and Advance is a
-// conflict the other writer wins, not an error; a step not written, or an
-// Advance call failing, is Failed and makes the sweep fail.
-func TestSweepAdvanceOutcomes(t *testing.T) {
+// TestSweepMissedOutcomes: Missed writes nothing for a timer that was
+// replaced, paused or deleted since its entry was written (its own links
+// carry on), and the sweep goes on; a Missed that fails is Failed and
+// holds the next sweep back to its minute.
+func TestSweepMissedOutcomes(t *testing.T) {
 	t.Parallel()
 	errDB := errors.New("dynamodb unavailable")
-	replacedNext := swAt(12, 0, 0)
+	store := newSwStore(100)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	for _, id := range []string{"ok", "replaced", "paused", "deleted", "failing"} {
+		tm := swHourly(id, 40)
+		tm.CatchUpSeconds = 60
+		store.addTimer(tm, swAt(10, 40, 0), swAt(9, 40, 0))
+	}
+	store.setTimer("replaced", &swTimer{Version: 4})
+	store.setTimer("paused", &swTimer{Version: 3, Paused: true})
+	store.setTimer("deleted", nil)
+	store.missedErr = func(e DueEntry) error {
+		if e.TimerID == "failing" {
+			return errDB
+		}
+		return nil
+	}
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if !errors.Is(err, errDB) {
+		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: 5, Missed: 4, Failed: 1}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	var want []swMissedCall
+	for _, id := range []string{"deleted", "ok", "paused", "replaced"} {
+		want = append(want, swMissedCall{ID: id, At: swAt(10, 40, 0), SweptAt: swNow, Next: swAt(11, 40, 0), Applied: id == "ok"})
+	}
+	if diff := cmp.Diff(want, store.missedLog()); diff != "" {
+		t.Errorf("Missed calls (-want +got):\n%s", diff)
+	}
+	for id, wantLinks := range map[string]int{"ok": 2, "replaced": 1, "paused": 1, "deleted": 1, "failing": 1} {
+		if got := store.linkInstants()[id]; len(got) != wantLinks {
+			t.Errorf("%s: links %v, want %d", id, got, wantLinks)
+		}
+	}
+	if tm, _ := store.timer("replaced"); tm.MissedCount != 0 {
+		t.Errorf("the replaced timer was counted missed: %+v", tm)
+	}
+	if n := q.callCount(); n != 0 {
+		t.Errorf("%d SQS calls for missed occurrences, want none", n)
+	}
+	if diff := cmp.Diff([]swRelease{{"ev-1", swMinute(swAt(10, 40, 0)), false, true}}, store.releaseLog()); diff != "" {
+		t.Errorf("release (-want +got):\n%s", diff)
+	}
+}
+
+// ---------------------------------------------------------------- 8. short notice and handOn
+
+// TestSweepShortNotice: an entry whose occurrence is within shortNotice of
+// when it was written is its writer's, who sent it at once: the sweeper
+// skips it (not due, not sent, not linked on). Beyond, it is the
+// sweeper's.
+func TestSweepShortNotice(t *testing.T) {
+	t.Parallel()
+	at := swAt(10, 45, 0)
 	tests := []struct {
-		name          string
-		writeBatch    int
-		beforeAdvance func(f *swStore, steps []Step)
-		failStep      func(st Step) bool
-		advanceErr    func(steps []Step) error
-		nilOutcomes   bool
-		wantApplied   []string // nil: every step neither failed nor conflicting
-		wantRes       SweepResult
-		wantErr       error // nil: any error when wantRes.Failed > 0, else none
+		name    string
+		notice  time.Duration // at - WrittenAt
+		sweeper bool
 	}{
-		{
-			name: "changed meanwhile: replaced, deleted, advanced by another sweep",
-			beforeAdvance: func(f *swStore, _ []Step) {
-				if t1, ok := f.timers["t1"]; ok && t1.Version == 3 {
-					r := *t1 // replaced through the API
-					r.Version, r.NextFireAt = 4, replacedNext
-					f.timers["t1"] = &r
-					delete(f.timers, "t2")
-					a := *f.timers["t3"]
-					a.NextFireAt = a.NextFireAt.Add(time.Hour)
-					f.timers["t3"] = &a
-				}
-			},
-			wantApplied: []string{"t0", "t4", "t5"},
-			wantRes:     SweepResult{Shards: 1, Due: 6, Enqueued: 6, Advanced: 3, Conflicts: 3},
-		},
-		{
-			name:        "a step not written",
-			failStep:    func(st Step) bool { return st.Timer.ID == "t4" },
-			wantApplied: []string{"t0", "t1", "t2", "t3", "t5"},
-			wantRes:     SweepResult{Shards: 1, Due: 6, Enqueued: 6, Advanced: 5, Failed: 1},
-		},
-		{
-			name:       "Advance fails with every outcome StepFailed",
-			advanceErr: func([]Step) error { return errDB },
-			wantRes:    SweepResult{Shards: 1, Due: 6, Enqueued: 6, Failed: 6},
-			wantErr:    errDB,
-		},
-		{
-			name:        "Advance fails without outcomes",
-			advanceErr:  func([]Step) error { return errDB },
-			nilOutcomes: true,
-			wantRes:     SweepResult{Shards: 1, Due: 6, Enqueued: 6, Failed: 6},
-			wantErr:     errDB,
-		},
-		{
-			name:       "the second of two Advance calls fails",
-			writeBatch: 4,
-			advanceErr: func(steps []Step) error {
-				if len(steps) == 2 {
-					return errDB
-				}
-				return nil
-			},
-			wantRes: SweepResult{Shards: 1, Due: 6, Enqueued: 6, Advanced: 4, Failed: 2},
-			wantErr: errDB,
-		},
+		{"written at its instant", 0, false},
+		{"a second before", time.Second, false},
+		{"a minute before", time.Minute, false},
+		{"shortNotice before: the bound is the writer's", shortNotice, false},
+		{"a second more", shortNotice + time.Second, true},
+		{"an hour before", time.Hour, true},
+		{"written after its instant", -time.Minute, false},
+	}
+	store := newSwStore(10)
+	var want []string
+	for i, tt := range tests {
+		id := fmt.Sprintf("t%d", i)
+		e := store.addTimer(swHourly(id, 45), at, at.Add(-tt.notice))
+		if got := e.sweepersOwn(); got != tt.sweeper {
+			t.Errorf("%s: sweepersOwn() = %v, want %v", tt.name, got, tt.sweeper)
+		}
+		if tt.sweeper {
+			want = append(want, id)
+		}
+	}
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: len(want), Enqueued: len(want)}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
+		t.Errorf("sent by the sweeper (-want +got):\n%s", diff)
+	}
+	var linked []string
+	for _, l := range store.linksWritten() {
+		linked = append(linked, l.TimerID)
+	}
+	if diff := cmp.Diff(want, linked); diff != "" {
+		t.Errorf("linked on by the sweeper (-want +got):\n%s", diff)
+	}
+}
+
+// TestHandOn: the occurrences within shortNotice of now are the writer's
+// to send (the horizon included), and the first beyond is linked, as a
+// copy of the entry with its instant and now as written; none when the
+// schedule ends first.
+func TestHandOn(t *testing.T) {
+	t.Parallel()
+	berlin := time.Date(2026, 10, 25, 0, 44, 30, 0, time.UTC) // clocks go back at 01:00 UTC
+	withEnd := func(tm *Timer, end time.Time) *Timer { tm.EndAt = &end; return tm }
+	withStart := func(tm *Timer, start time.Time) *Timer { tm.StartAt = &start; return tm }
+	withAnchor := func(tm *Timer, a time.Time) *Timer { tm.Anchor = a; return tm }
+	tests := []struct {
+		name       string
+		timer      *Timer
+		from, now  time.Time
+		wantDirect []time.Time
+		wantLink   time.Time // zero: nil
+	}{
+		{"hourly: the next hour is linked", swHourly("h", 45), swAt(10, 45, 0), swNow, nil, swAt(11, 45, 0)},
+		{"minutely: two more within short notice", swTimerOf("m", "cron(* * * * ? *)", ""), swAt(10, 45, 0), swNow,
+			[]time.Time{swAt(10, 46, 0), swAt(10, 47, 0)}, swAt(10, 48, 0)},
+		{"a PUT: its instant included", swTimerOf("m", "cron(* * * * ? *)", ""), swAt(10, 44, 0).Add(-1), swAt(10, 44, 0),
+			[]time.Time{swAt(10, 44, 0), swAt(10, 45, 0), swAt(10, 46, 0)}, swAt(10, 47, 0)},
+		{"a rate to the second", withAnchor(swTimerOf("r", "rate(1 minute)", ""), swAt(10, 0, 20)), swAt(10, 44, 20), swNow,
+			[]time.Time{swAt(10, 45, 20), swAt(10, 46, 20)}, swAt(10, 47, 20)},
+		{"at the horizon: direct", swTimerOf("a", "at(2026-11-22T10:47:00)", ""), swNow, swNow, []time.Time{swAt(10, 47, 0)}, time.Time{}},
+		{"a second beyond: linked", swTimerOf("a", "at(2026-11-22T10:47:01)", ""), swNow, swNow, nil, swAt(10, 47, 1)},
+		{"an at() past", swTimerOf("a", "at(2026-11-22T10:40:00)", ""), swNow, swNow, nil, time.Time{}},
+		{"endAt within short notice", withEnd(swTimerOf("e", "cron(* * * * ? *)", ""), swAt(10, 46, 30)), swAt(10, 45, 0), swNow,
+			[]time.Time{swAt(10, 46, 0)}, time.Time{}},
+		{"startAt later", withStart(swTimerOf("s", "rate(5 minutes)", ""), swAt(11, 0, 0)), swNow, swNow, nil, swAt(11, 0, 0)},
+		{"late: from now, not from the occurrence", swTimerOf("m", "cron(* * * * ? *)", ""), swNow, swNow,
+			[]time.Time{swAt(10, 45, 0), swAt(10, 46, 0), swAt(10, 47, 0)}, swAt(10, 48, 0)},
+		// Europe/Berlin's 02:00-02:59 happens twice on 2026-10-25; a cron
+		// fires at the first: after 02:45 CEST (00:45 UTC) comes 03:00 CET.
+		{"across a change of offset", swTimerOf("b", "cron(0/15 * * * ? *)", "Europe/Berlin"), berlin.Add(30 * time.Second), berlin,
+			nil, time.Date(2026, 10, 25, 2, 0, 0, 0, time.UTC)},
+		{"on a 30-minute zone", swTimerOf("k", "cron(0/15 * * * ? *)", "Asia/Kolkata"), swAt(10, 44, 0), swNow,
+			[]time.Time{swAt(10, 45, 0)}, swAt(11, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var timers []*Timer
-			for i := range 6 {
-				timers = append(timers, swHourly(fmt.Sprintf("t%d", i), "shard0", swAt(10, 45, 0)))
+			sched, err := tt.timer.Schedule(loadZone)
+			if err != nil {
+				t.Fatal(err)
 			}
-			store := newSwStore(100, timers...)
-			store.beforeAdvance, store.failStep, store.advanceErr, store.nilOutcomes = tt.beforeAdvance, tt.failStep, tt.advanceErr, tt.nilOutcomes
-			q := &swQueue{}
-			sw := newSwSweeper(store, q, 1, swNow)
-			if tt.writeBatch > 0 {
-				sw.WriteBatch = tt.writeBatch
+			e := dueEntryOf(tt.timer, tt.from, tt.now.Add(-time.Hour))
+			direct, link := handOn(e, sched, tt.from, tt.now)
+			if diff := cmp.Diff(tt.wantDirect, direct, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("direct (-want +got):\n%s", diff)
 			}
-			res, err := sw.Sweep(t.Context(), "ev-1")
-			if diff := cmp.Diff(tt.wantRes, res); diff != "" {
-				t.Errorf("result (-want +got):\n%s", diff)
+			var want *DueEntry
+			if !tt.wantLink.IsZero() {
+				l := e
+				l.At, l.WrittenAt = tt.wantLink.Unix(), tt.now.Unix()
+				want = &l
 			}
-			switch {
-			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
-				t.Errorf("Sweep error = %v, want one wrapping %v", err, tt.wantErr)
-			case tt.wantRes.Failed > 0 && err == nil:
-				t.Error("Sweep succeeded, want an error")
-			case tt.wantRes.Failed == 0 && err != nil:
-				t.Errorf("Sweep: %v, want no error for conflicts", err)
+			if diff := cmp.Diff(want, link); diff != "" {
+				t.Errorf("link (-want +got):\n%s", diff)
 			}
-			if got := len(q.acceptedSorted()); got != 6 {
-				t.Errorf("%d messages enqueued, want 6", got)
-			}
-			// Each step is applied, conflicting or not written, never two.
-			var notWritten, others []string
-			for i := range 6 {
-				if id := fmt.Sprintf("t%d", i); slices.Contains(store.notWritten, id) {
-					notWritten = append(notWritten, id)
-				} else if !slices.Contains(store.conflicts, id) {
-					others = append(others, id)
-				}
-			}
-			if len(notWritten) != tt.wantRes.Failed || len(store.notWritten) != tt.wantRes.Failed {
-				t.Errorf("steps not written: %v, want %d", store.notWritten, tt.wantRes.Failed)
-			}
-			wantApplied := tt.wantApplied
-			if wantApplied == nil {
-				wantApplied = others
-			}
-			if diff := cmp.Diff(wantApplied, store.appliedIDs(), cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("timers advanced (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", tt.wantRes.Failed == 0, true}}, store.releaseLog()); diff != "" {
-				t.Errorf("release (-want +got):\n%s", diff)
-			}
-			if tt.beforeAdvance != nil {
-				if got, _ := store.get("t1"); got.Version != 4 || !got.NextFireAt.Equal(replacedNext) {
-					t.Errorf("the replaced timer was changed by the sweep: %+v", got)
-				}
-				if _, ok := store.get("t2"); ok {
-					t.Error("the deleted timer came back")
-				}
+			if link != nil && !link.sweepersOwn() {
+				t.Errorf("the link at %v is not the sweeper's: it would never be sent", link.occurrence())
 			}
 		})
 	}
 }
 
-// ---------------------------------------------------------------- 10. one-off timers
+// ---------------------------------------------------------------- 9. one-off and ending timers
 
-// TestSweepCompletedTimers: a timer with no occurrence left after the one
-// sent is advanced with a zero Next and kept without a next occurrence.
-// When it asked for deleteAfterCompletion its message is marked final, for
-// the invoker to delete it once delivered: deleted now, the invoker would
-// drop the occurrence as stale.
+// TestSweepCompletedTimers: a timer with no occurrence after the ones
+// sent gets no link; when it asked for deleteAfterCompletion its last
+// message is marked final, for the invoker to delete it once delivered.
 func TestSweepCompletedTimers(t *testing.T) {
 	t.Parallel()
 	deleteAfter := func(tm *Timer) *Timer { tm.DeleteAfterCompletion = true; return tm }
-	endsAt := swAt(11, 0, 0)
-	bounded := deleteAfter(swExpr("cron-ending", "shard0", "cron(45 * * * ? *)", "", swAt(10, 45, 0)))
-	bounded.EndAt = &endsAt
+	withEnd := func(tm *Timer, end time.Time) *Timer { tm.EndAt = &end; return tm }
 	tests := []struct {
-		timer     *Timer
-		wantDelay int32
-		final     bool
+		timer *Timer
+		at    time.Time
+		want  []swSent // messages, Msg.TimerID and Version filled in below
 	}{
-		{deleteAfter(swExpr("at-delete", "shard0", "at(2026-11-22T10:45:00)", "", swAt(10, 45, 0))), 30, true},
-		{swExpr("at-keep", "shard0", "at(2026-11-22T10:46:00)", "", swAt(10, 46, 0)), 90, false},
-		{deleteAfter(swExpr("at-berlin", "shard0", "at(2026-11-22T11:45:00)", "Europe/Berlin", swAt(10, 45, 0))), 30, true},
-		{deleteAfter(swExpr("at-overdue", "shard0", "at(2026-11-22T10:40:00)", "", swAt(10, 40, 0))), 0, true},
-		{bounded, 30, true},
+		{deleteAfter(swTimerOf("at-delete", "at(2026-11-22T10:45:00)", "")), swAt(10, 45, 0),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 45, 0), Final: true}, Delay: 30}}},
+		{swTimerOf("at-keep", "at(2026-11-22T10:45:40)", ""), swAt(10, 45, 40),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 45, 40)}, Delay: 70}}},
+		{deleteAfter(swTimerOf("at-berlin", "at(2026-11-22T11:45:20)", "Europe/Berlin")), swAt(10, 45, 20),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 45, 20), Final: true}, Delay: 50}}},
+		{deleteAfter(swTimerOf("at-overdue", "at(2026-11-22T10:40:00)", "")), swAt(10, 40, 0),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 40, 0), Final: true}, Delay: 0}}},
+		{deleteAfter(withEnd(swTimerOf("cron-ending", "cron(45 * * * ? *)", ""), swAt(11, 0, 0))), swAt(10, 45, 0),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 45, 0), Final: true}, Delay: 30}}},
+		{deleteAfter(withEnd(swTimerOf("minutely-ending", "cron(* * * * ? *)", ""), swAt(10, 46, 30))), swAt(10, 45, 0),
+			[]swSent{{Msg: FireMessage{ScheduledAt: swAt(10, 45, 0)}, Delay: 30}, {Msg: FireMessage{ScheduledAt: swAt(10, 46, 0), Final: true}, Delay: 90}}},
 	}
-	var (
-		timers      []*Timer
-		wantSent    []swSent
-		wantApplied []swApplied
-	)
+	store := newSwStore(2)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	var want []swSent
 	for _, tt := range tests {
-		timers = append(timers, tt.timer)
-		sent := swWant(tt.timer, tt.wantDelay)
-		sent.Msg.Final = tt.final
-		wantSent = append(wantSent, sent)
-		wantApplied = append(wantApplied, swApplied{ID: tt.timer.ID, From: tt.timer.NextFireAt})
+		store.addTimer(tt.timer, tt.at, tt.at.Add(-time.Hour))
+		for _, s := range tt.want {
+			s.Msg.TimerID, s.Msg.Version = tt.timer.ID, tt.timer.Version
+			want = append(want, s)
+		}
 	}
-	swSortSent(wantSent)
-	swSortApplied(wantApplied)
-	store := newSwStore(2, timers...)
+	swSortSent(want)
 	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	n := len(tests)
-	if diff := cmp.Diff(SweepResult{Shards: 1, Due: n, Enqueued: n, Advanced: n}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: len(tests), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantSent, q.acceptedSorted(), swRawJSON); diff != "" {
+	if diff := cmp.Diff(want, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantApplied, store.appliedSorted()); diff != "" {
-		t.Errorf("advances (-want +got):\n%s", diff)
+	if n := len(store.linkCalls); n != 0 {
+		t.Errorf("%d PutLinks calls for timers with nothing left, want none", n)
 	}
-	for _, tt := range tests {
-		if got, ok := store.get(tt.timer.ID); !ok || !got.NextFireAt.IsZero() {
-			t.Errorf("%s: stored %v (next %v), want kept with no next occurrence", tt.timer.ID, ok, got.NextFireAt)
-		}
-	}
-	// Nothing is due any more, however far ahead a sweep looks.
-	later := newSwSweeper(store, q, 1, swNow.Add(time.Hour))
-	later.Lookahead = 15 * time.Minute
-	if res, err := later.Sweep(t.Context(), "ev-2"); err != nil || res.Due != 0 {
+	// Nothing is due any more, however much later a sweep runs.
+	if res, err := newSwSweeper(store, q, swNow.Add(time.Hour)).Sweep(t.Context(), "ev-2"); err != nil || res.Due != 0 {
 		t.Errorf("a later sweep: %+v, %v; want nothing due", res, err)
 	}
 }
 
-// ---------------------------------------------------------------- 11. delaySeconds
+// ---------------------------------------------------------------- 10. delaySeconds
 
 func TestDelaySeconds(t *testing.T) {
 	t.Parallel()
@@ -1713,6 +1504,7 @@ func TestDelaySeconds(t *testing.T) {
 		{"at now", 0, 0},
 		{"1 ns in the past", -1, 0},
 		{"3 h in the past", -3 * time.Hour, 0},
+		{"short notice", shortNotice, 150},
 		{"just under 15 minutes", 15*time.Minute - 1, 899},
 		{"exactly 15 minutes", 15 * time.Minute, 900},
 		{"just over 15 minutes", 15*time.Minute + 1, 900},
@@ -1729,192 +1521,79 @@ func TestDelaySeconds(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------- more failure paths
-
-// TestSweepReadAndLeaseFailures: a failing page query, a failing lease and
-// an unusable schedule each fail the sweep without losing or repeating
-// anything, and leave the shard to be swept again.
-func TestSweepReadAndLeaseFailures(t *testing.T) {
-	t.Parallel()
-	errDB := errors.New("dynamodb unavailable")
-
-	t.Run("a page query fails", func(t *testing.T) {
-		t.Parallel()
-		var timers []*Timer
-		for i := range 9 {
-			timers = append(timers, swHourly(fmt.Sprintf("t%d", i), "shard0", swAt(10, 45, 0)))
-		}
-		store := newSwStore(4, timers...)
-		store.dueErr = func(shard string, n int) error {
-			if n == 1 {
-				return errDB
-			}
-			return nil
-		}
-		q := &swQueue{}
-		res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
-		if !errors.Is(err, errDB) {
-			t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
-		}
-		// The first page is sent and advanced; the rest waits.
-		if diff := cmp.Diff(SweepResult{Shards: 1, Due: 4, Enqueued: 4, Advanced: 4}, res); diff != "" {
-			t.Errorf("result (-want +got):\n%s", diff)
-		}
-		want := []string{"t0", "t1", "t2", "t3"}
-		if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
-			t.Errorf("enqueued (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(want, store.appliedIDs()); diff != "" {
-			t.Errorf("advanced (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", false, true}}, store.releaseLog()); diff != "" {
-			t.Errorf("release (-want +got):\n%s", diff)
-		}
-		store.mu.Lock()
-		store.dueErr = nil
-		store.mu.Unlock()
-		res, err = newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1") // the same event, retried
-		if err != nil || res.Enqueued != 5 || len(q.acceptedIDs()) != 9 {
-			t.Errorf("retried sweep: %+v, %v, %d enqueued in all; want the other 5", res, err, len(q.acceptedIDs()))
-		}
-	})
-
-	t.Run("a lease fails", func(t *testing.T) {
-		t.Parallel()
-		store := newSwStore(4, swHourly("a", "shard0", swAt(10, 45, 0)), swHourly("b", "shard1", swAt(10, 45, 0)))
-		store.leaseErr = func(shard string) error {
-			if shard == "shard0" {
-				return errDB
-			}
-			return nil
-		}
-		q := &swQueue{}
-		res, err := newSwSweeper(store, q, 2, swNow).Sweep(t.Context(), "ev-1")
-		if !errors.Is(err, errDB) {
-			t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
-		}
-		if diff := cmp.Diff(SweepResult{Shards: 2, Skipped: 1, Due: 1, Enqueued: 1, Advanced: 1}, res); diff != "" {
-			t.Errorf("result (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]string{"b"}, q.acceptedIDs()); diff != "" {
-			t.Errorf("enqueued (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]swDueCall{{"shard1", swNow.Add(2 * time.Minute)}}, store.dueCalls); diff != "" {
-			t.Errorf("Due calls (-want +got):\n%s", diff)
-		}
-	})
-
-	t.Run("an unusable schedule", func(t *testing.T) {
-		t.Parallel()
-		bad := swExpr("bad-zone", "shard0", "cron(45 * * * ? *)", "Mars/Olympus_Mons", swAt(10, 45, 0))
-		store := newSwStore(4, bad, swHourly("good", "shard0", swAt(10, 45, 0)))
-		q := &swQueue{}
-		res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
-		if err == nil {
-			t.Error("Sweep succeeded, want an error for the unusable schedule")
-		}
-		if diff := cmp.Diff(SweepResult{Shards: 1, Due: 2, Enqueued: 1, Advanced: 1, Failed: 1}, res); diff != "" {
-			t.Errorf("result (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]string{"good"}, q.acceptedIDs()); diff != "" {
-			t.Errorf("enqueued (-want +got):\n%s", diff)
-		}
-		if got, _ := store.get("bad-zone"); !got.NextFireAt.Equal(swAt(10, 45, 0)) {
-			t.Errorf("the unusable timer moved to %v", got.NextFireAt)
-		}
-		if diff := cmp.Diff([]swRelease{{"shard0", "ev-1", false, true}}, store.releaseLog()); diff != "" {
-			t.Errorf("release (-want +got):\n%s", diff)
-		}
-	})
-}
-
-// ---------------------------------------------------------------- regressions
-
 // TestSweepDelayCountsFromTheSend: a message must become visible at its
 // instant however long the sweep has been running when it is sent. SQS
 // counts DelaySeconds from when it receives the message, so the sweeper
 // computes every delay when it sends, not from the sweep's start.
 func TestSweepDelayCountsFromTheSend(t *testing.T) {
 	t.Parallel()
-	checkDelayCountsFromTheSend(t)
-}
-
-func checkDelayCountsFromTheSend(t *testing.T) {
-	// Three chunks of 50, one worker: each chunk is sent after the one
-	// before it has been written, and each write takes 7 s of sweep time,
-	// so the later chunks are sent 7 and 14 s into the sweep.
-	var timers []*Timer
-	for i := range 3 * chunkSize {
-		timers = append(timers, swHourly(fmt.Sprintf("t%03d", i), "shard0", swAt(10, 46, 0)))
+	// Three chunks of 50, one worker: each chunk is sent after its links
+	// are written, and each PutLinks takes 7 s of sweep time, so the later
+	// chunks are sent 14 and 21 s into the sweep.
+	store := newSwStore(1000)
+	at := swAt(10, 45, 50)
+	for _, id := range swIDsInPart("t", 0, 3*chunkSize) {
+		tm := swTimerOf(id, "rate(1 hour)", "")
+		tm.Anchor = at
+		store.addTimer(tm, at, at.Add(-time.Hour))
 	}
-	store := newSwStore(1000, timers...)
-	clock := newTestClock(swNow)
-	store.beforeAdvance = func(*swStore, []Step) { clock.Add(7 * time.Second) }
-	var mu sync.Mutex
-	sentAt := map[int]time.Time{} // call → instant SQS received it
-	q := &swQueue{before: func(_ context.Context, call int, _ []FireMessage) error {
-		mu.Lock()
-		defer mu.Unlock()
-		sentAt[call] = clock.Now()
-		return nil
-	}}
-	sw := newSwSweeper(store, q, 1, swNow)
+	clock := newSwClock(swNow)
+	store.beforePutLinks = func([]DueEntry) { clock.Advance(7 * time.Second) }
+	q := &swQueue{now: clock.Now}
+	sw := newSwSweeper(store, q, swNow)
 	sw.Now = clock.Now
 	sw.Workers = 1
 	if _, err := sw.Sweep(t.Context(), "ev-1"); err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if last := sentAt[len(sentAt)]; last.Sub(swNow) < 14*time.Second {
-		t.Fatalf("the last call was sent %v into the sweep; the test needs it 14 s in", last.Sub(swNow))
+	sent := q.acceptedSorted()
+	if len(sent) != 3*chunkSize {
+		t.Fatalf("%d sent, want %d", len(sent), 3*chunkSize)
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i, c := range q.calls {
-		for _, e := range c.Entries {
-			visible := sentAt[i+1].Add(time.Duration(e.DelaySeconds) * time.Second)
-			if at := swAt(10, 46, 0); visible.After(at) || !visible.After(at.Add(-time.Second)) {
-				t.Errorf("call %d sent at %v with DelaySeconds %d: visible at %v, want within the second before %v",
-					i+1, sentAt[i+1].Format(time.TimeOnly), e.DelaySeconds, visible.Format(time.TimeOnly), at.Format(time.TimeOnly))
-				break // one line per call
-			}
+	last := sent[0].SentAt
+	for _, s := range sent {
+		last = maxTime(last, s.SentAt)
+		if err := swOnTime(s); err != nil {
+			t.Error(err)
+			break
 		}
+	}
+	if last.Sub(swNow) < 21*time.Second {
+		t.Fatalf("the last call was sent %v into the sweep; the test needs it 21 s in", last.Sub(swNow))
 	}
 }
 
 // TestSweepFullBatchesAroundMissedTimers: only the last SQS batch of a
-// shard may be partial, also when some of its due timers are skipped as
-// missed: missed timers go into chunks of their own.
+// bucket partition may be partial, also when some of its entries are
+// skipped as missed: the old sweeper put missed timers into chunks of
+// their own, and so must this one (see the report on issue 11).
 func TestSweepFullBatchesAroundMissedTimers(t *testing.T) {
 	t.Parallel()
-	checkFullBatchesAroundMissedTimers(t)
-}
-
-func checkFullBatchesAroundMissedTimers(t *testing.T) {
-	// In due order: 45 sent, 5 missed, 45 sent, 5 missed, so that each
-	// chunk of 50 holds 45 timers to send. The sent ones are within the
-	// default catch-up window; the missed ones have a 60 s window.
-	var timers []*Timer
-	for g, at := range []time.Time{swAt(10, 0, 0), swAt(10, 1, 0), swAt(10, 2, 0), swAt(10, 3, 0)} {
-		missed := g%2 == 1
-		n := 45
-		if missed {
-			n = 5
-		}
+	// In id order: 45 sent, 5 missed, 45 sent, 5 missed, all at 10:40
+	// (270 s late): the sent ones have the default window, the missed 60 s.
+	store := newSwStore(100)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	for g := range 4 {
+		n := map[bool]int{false: 45, true: 5}[g%2 == 1]
 		for i := range n {
-			tm := swHourly(fmt.Sprintf("g%d-%02d", g, i), "shard0", at)
-			if missed {
+			tm := swHourly(fmt.Sprintf("g%d-%02d", g, i), 40)
+			if g%2 == 1 {
 				tm.CatchUpSeconds = 60
 			}
-			timers = append(timers, tm)
+			// All in one partition: the bucket key of the first id.
+			e := dueEntryOf(tm, swAt(10, 40, 0), swAt(9, 40, 0))
+			store.setTimer(tm.ID, &swTimer{Version: tm.Version})
+			store.mu.Lock()
+			store.putRaw(bucketKey(e.At/60, 0), e)
+			store.mu.Unlock()
 		}
 	}
-	store := newSwStore(100, timers...)
 	q := &swQueue{}
-	res, err := newSwSweeper(store, q, 1, swNow).Sweep(t.Context(), "ev-1")
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Shards: 1, Due: 100, Enqueued: 90, Missed: 10, Advanced: 100}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: 100, Enqueued: 90, Missed: 10}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	// 90 messages: nine full batches.
@@ -1923,47 +1602,171 @@ func checkFullBatchesAroundMissedTimers(t *testing.T) {
 	}
 }
 
-// swDynamo is a dynamoAPI whose TransactWriteItems answers with transact.
-type swDynamo struct {
-	dynamoAPI
-	transact func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error)
-}
+// ---------------------------------------------------------------- 11. failures around the schedule and the lease
 
-func (d swDynamo) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	return d.transact(in)
-}
-
-// TestSweepStoreAdvanceCancelledWhileBackingOff: Store.Advance must not
-// report a step as applied that it never wrote, as when the context ends
-// while it waits to retry throttled steps (the sweep's deadline). Found
-// while writing these tests; store.go has since been fixed.
-func TestSweepStoreAdvanceCancelledWhileBackingOff(t *testing.T) {
+// TestSweepUnusableSchedule: an entry whose schedule cannot be used (a
+// zone tzdata no longer knows, an expression that no longer parses) is
+// counted failed and logged, without panicking; the others are sent,
+// and the minute is left for the next sweep.
+func TestSweepUnusableSchedule(t *testing.T) {
 	t.Parallel()
-	checkStoreAdvanceCancelled(t)
+	store := newSwStore(10)
+	store.addTimer(swHourly("good", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+	badZone := swLinked(swTimerOf("bad-zone", "cron(45 * * * ? *)", ""), swAt(10, 45, 0))
+	badZone.Zone = "Mars/Olympus_Mons"
+	badExpr := swLinked(swTimerOf("bad-expr", "cron(45 * * * ? *)", ""), swAt(10, 45, 0))
+	badExpr.Expr = "cron(sometimes)"
+	store.link(badZone, badExpr)
+	var logs bytes.Buffer
+	q := &swQueue{}
+	sw := newSwSweeper(store, q, swNow)
+	sw.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	res, err := sw.Sweep(t.Context(), "ev-1")
+	if err == nil {
+		t.Error("Sweep succeeded, want an error for the unusable schedules")
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 3, Enqueued: 1, Failed: 2}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"good"}, q.acceptedIDs()); diff != "" {
+		t.Errorf("enqueued (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]swRelease{{"ev-1", swM45, false, true}}, store.releaseLog()); diff != "" {
+		t.Errorf("release (-want +got):\n%s", diff)
+	}
+	var unusable []string
+	for _, rec := range swLogRecords(t, &logs) {
+		if rec["msg"] == "timer schedule unusable" && rec["level"] == "ERROR" {
+			unusable = append(unusable, rec["timerId"].(string))
+		}
+	}
+	slices.Sort(unusable)
+	if diff := cmp.Diff([]string{"bad-expr", "bad-zone"}, unusable); diff != "" {
+		t.Errorf("logged unusable (-want +got):\n%s", diff)
+	}
 }
 
-func checkStoreAdvanceCancelled(t *testing.T) {
-	db := swDynamo{transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-		reasons := make([]dbtypes.CancellationReason, len(in.TransactItems))
-		for i := range reasons {
-			reasons[i].Code = aws.String("None")
+// TestSweepLeaseFails: a failing lease fails the sweep, which reads and
+// sends nothing and releases nothing.
+func TestSweepLeaseFails(t *testing.T) {
+	t.Parallel()
+	errDB := errors.New("dynamodb unavailable")
+	store := newSwStore(10)
+	store.addTimer(swHourly("a", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+	store.leaseErr = func() error { return errDB }
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if !errors.Is(err, errDB) {
+		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
+	}
+	if diff := cmp.Diff(SweepResult{Skipped: 1}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if len(store.bucketCalls) != 0 || q.callCount() != 0 || len(store.releases) != 0 {
+		t.Errorf("a sweep without its lease read %d buckets, made %d SQS calls, %d releases", len(store.bucketCalls), q.callCount(), len(store.releases))
+	}
+}
+
+// ---------------------------------------------------------------- 12. metrics and the summary log line
+
+// swLogRecords decodes JSON log lines.
+func swLogRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
 		}
-		reasons[0].Code = aws.String("ThrottlingError")
-		reasons[1].Code = aws.String("ConditionalCheckFailed")
-		return nil, &dbtypes.TransactionCanceledException{Message: aws.String("cancelled"), CancellationReasons: reasons}
-	}}
-	s := NewStore(db, "timers")
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel() // the sweep's deadline passed
-	var steps []Step
-	for i := range 3 {
-		steps = append(steps, Step{Timer: swHourly(fmt.Sprintf("t%d", i), "shard0", swAt(10, 45, 0)), Next: swAt(11, 45, 0)})
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, rec)
 	}
-	out, err := s.Advance(ctx, steps)
-	if err == nil {
-		t.Error("Advance succeeded with a cancelled context")
+	return out
+}
+
+// TestSweepMetricsAndLog checks the one summary log line and the one
+// metrics record of a sweep that sent, missed and failed, of a clean
+// sweep, and of a skipped one.
+func TestSweepMetricsAndLog(t *testing.T) {
+	t.Parallel()
+	store := newSwStore(10)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	store.addTimer(swHourly("a", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+	store.addTimer(swHourly("b", 45), swAt(10, 45, 0), swAt(9, 45, 0))
+	missed := swHourly("m", 40)
+	missed.CatchUpSeconds = 60
+	store.addTimer(missed, swAt(10, 40, 0), swAt(9, 40, 0))
+	bad := swLinked(swHourly("bad", 45), swAt(10, 45, 0))
+	bad.Zone = "Mars/Olympus_Mons"
+	store.link(bad)
+
+	var logs, metrics bytes.Buffer
+	sweep := func(now time.Time, event string) {
+		t.Helper()
+		sw := newSwSweeper(store, &swQueue{}, now)
+		sw.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+		sw.Metrics = NewMetrics(&metrics)
+		sw.Metrics.Now = func() time.Time { return now }
+		sw.Sweep(t.Context(), event) //nolint:errcheck // the records say how it went
 	}
-	if diff := cmp.Diff([]StepOutcome{StepFailed, StepConflict, StepFailed}, out); diff != "" {
-		t.Errorf("outcomes of steps never written (-want +got):\n%s", diff)
+	ignoreTime := cmpopts.IgnoreMapEntries(func(k string, _ any) bool { return k == "time" || k == "_aws" })
+
+	sweep(swNow, "ev-1")
+	recs := swLogRecords(t, &logs)
+	var summary []map[string]any
+	var warned []map[string]any
+	for _, r := range recs {
+		switch r["msg"] {
+		case "sweep":
+			summary = append(summary, r)
+		case "occurrence missed":
+			warned = append(warned, r)
+		}
+	}
+	wantSummary := []map[string]any{{"level": "INFO", "msg": "sweep", "eventId": "ev-1", "minutes": 6.0, "due": 4.0, "enqueued": 2.0,
+		"missed": 1.0, "failed": 1.0, "from": "2026-11-22T10:40:00Z", "until": "2026-11-22T10:46:00Z", "durationMs": 0.0}}
+	if diff := cmp.Diff(wantSummary, summary, ignoreTime); diff != "" {
+		t.Errorf("summary log line (-want +got):\n%s", diff)
+	}
+	wantWarn := []map[string]any{{"level": "WARN", "msg": "occurrence missed", "timerId": "m", "scheduledAt": "2026-11-22T10:40:00Z",
+		"latenessMs": 270000.0, "catchUpSeconds": 60.0}}
+	if diff := cmp.Diff(wantWarn, warned, ignoreTime); diff != "" {
+		t.Errorf("missed log line (-want +got):\n%s", diff)
+	}
+	got := swLogRecords(t, &metrics)
+	want := []map[string]any{{"Part": "sweeper", "SweepCompleted": 0.0, "Due": 4.0, "Enqueued": 2.0, "Missed": 1.0,
+		"SweepFailures": 1.0, "SweepsSkipped": 0.0, "SweepDuration": 0.0}}
+	if diff := cmp.Diff(want, got, ignoreTime); diff != "" {
+		t.Errorf("metrics of a failed sweep (-want +got):\n%s", diff)
+	}
+	if aws, _ := got[0]["_aws"].(map[string]any); aws == nil || aws["Timestamp"] != float64(swNow.UnixMilli()) {
+		t.Errorf("metrics record without its EMF definitions: %v", got[0])
+	}
+
+	// The next sweep, once the bad entry is gone, is clean.
+	store.mu.Lock()
+	delete(store.items[bucketKey(swM45, partOf("bad"))], "bad")
+	store.mu.Unlock()
+	logs.Reset()
+	metrics.Reset()
+	sweep(swNow.Add(time.Minute), "ev-2")
+	want = []map[string]any{{"Part": "sweeper", "SweepCompleted": 1.0, "Due": 2.0, "Enqueued": 2.0, "Missed": 0.0,
+		"SweepFailures": 0.0, "SweepsSkipped": 0.0, "SweepDuration": 0.0}}
+	if diff := cmp.Diff(want, swLogRecords(t, &metrics), ignoreTime); diff != "" {
+		t.Errorf("metrics of a clean sweep (-want +got):\n%s", diff)
+	}
+
+	// The same event again is skipped.
+	logs.Reset()
+	metrics.Reset()
+	sweep(swNow.Add(time.Minute), "ev-2")
+	if diff := cmp.Diff([]map[string]any{{"level": "INFO", "msg": "sweep", "eventId": "ev-2", "skipped": 1.0}}, swLogRecords(t, &logs), ignoreTime); diff != "" {
+		t.Errorf("log of a skipped sweep (-want +got):\n%s", diff)
+	}
+	want = []map[string]any{{"Part": "sweeper", "SweepCompleted": 1.0, "SweepsSkipped": 1.0}}
+	if diff := cmp.Diff(want, swLogRecords(t, &metrics), ignoreTime); diff != "" {
+		t.Errorf("metrics of a skipped sweep (-want +got):\n%s", diff)
 	}
 }

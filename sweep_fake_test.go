@@ -1,0 +1,773 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// ---------------------------------------------------------------- the fake store
+
+// swStore is an in-memory dueStore with the real Store's semantics (due.go):
+//
+//   - Link entries are items keyed by (bucketKey, timer id): writing a
+//     timer's link at one instant twice leaves one item, the last written.
+//   - Bucket answers a Query of one partition key: its entries in sort-key
+//     (timer id) order, in pages of pageSize. Like a Query with Limit it
+//     reads each page when it is asked for, starting after the last key of
+//     the previous one; a full page is followed by another request, which
+//     may come back empty. Entries are handed over as copies.
+//   - LeaseSweep is the conditional update of the sweep's item: refused
+//     while another holds an unexpired lease (leaseUntil >= now) and when
+//     the same event already completed a sweep; it returns through, kept
+//     across sweeps (0 before the first release with one).
+//   - ReleaseSweep acts only for the lease's owner (otherwise nothing, no
+//     error, as the real one swallows ConditionalCheckFailed); it sets
+//     through when above 0 and records the event when completed.
+//   - Missed is one transaction: when the timer still has the entry's
+//     version and is not paused, the occurrence is recorded missed (unless
+//     it has an outcome already), the timer's count goes up and the next
+//     link is written; a deleteAfterCompletion timer without a next link is
+//     deleted instead. When the condition fails nothing is written and nil
+//     is returned.
+//   - PutLinks writes every link (no condition).
+type swStore struct {
+	mu       sync.Mutex
+	pageSize int
+	items    map[string]map[string]DueEntry // bucket key → timer id → entry
+	timers   map[string]*swTimer
+	sweep    swSweepState
+	missed   map[swOcc]time.Time // missed occurrences → when the sweep recorded them
+	trace    *swTrace
+
+	// What happened, for the assertions.
+	bucketCalls []string         // keys, in call order
+	pages       map[string][]int // page sizes handed over, per key
+	linkCalls   [][]DueEntry     // PutLinks calls
+	missedCalls []swMissedCall
+	leaseCalls  []swLeaseCall
+	releases    []swRelease
+
+	// Hooks, all optional; they run with mu held unless said otherwise.
+	// bucketErr fails the request for page n (from 0) of key.
+	bucketErr func(key string, n int) error
+	// putLinksErr fails a PutLinks call: nothing of it is written.
+	putLinksErr func(links []DueEntry) error
+	// beforePutLinks runs at the start of every PutLinks call, without mu.
+	beforePutLinks func(links []DueEntry)
+	// missedErr fails a Missed call: nothing of it is written.
+	missedErr func(e DueEntry) error
+	// leaseErr fails LeaseSweep.
+	leaseErr func() error
+	// onLease reports every LeaseSweep answer, without mu.
+	onLease func(eventID string, granted bool)
+	// onBucket reports every Bucket call, without mu.
+	onBucket func(ctx context.Context, key string)
+}
+
+// swTimer is what the fake keeps of a timer: what Missed's conditions
+// read and its writes change.
+type swTimer struct {
+	Version      int64
+	Paused       bool
+	MissedCount  int
+	LastMissedAt int64
+}
+
+type swSweepState struct {
+	Owner       string
+	UntilMs     int64 // 0: no leaseUntil attribute
+	LastEventID string
+	Through     int64
+	CompletedAt time.Time
+}
+
+type swMissedCall struct {
+	ID      string
+	At      time.Time
+	SweptAt time.Time
+	Next    time.Time // zero: no next link
+	Applied bool      // false: the timer's condition failed, nothing written
+	Deleted bool
+}
+
+type swLeaseCall struct {
+	EventID string
+	Granted bool
+	Through int64
+}
+
+type swRelease struct {
+	EventID   string
+	Through   int64
+	Completed bool
+	Owned     bool // whether the caller still held the lease
+}
+
+func newSwStore(pageSize int) *swStore {
+	return &swStore{pageSize: pageSize, items: map[string]map[string]DueEntry{}, timers: map[string]*swTimer{},
+		missed: map[swOcc]time.Time{}, pages: map[string][]int{}}
+}
+
+// putRaw stores e under key, whatever its instant says.
+func (f *swStore) putRaw(key string, e DueEntry) {
+	m := f.items[key]
+	if m == nil {
+		m = map[string]DueEntry{}
+		f.items[key] = m
+	}
+	m[e.TimerID] = e
+}
+
+// link stores e where the real store puts it.
+func (f *swStore) link(es ...DueEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range es {
+		f.putRaw(bucketKey(e.At/60, partOf(e.TimerID)), e)
+	}
+}
+
+// addTimer registers timer t (for Missed's conditions) and links its
+// occurrence at, written at writtenAt, as if an earlier writer had handed
+// it on: the entry the sweep will find.
+func (f *swStore) addTimer(t *Timer, at, writtenAt time.Time) DueEntry {
+	f.mu.Lock()
+	f.timers[t.ID] = &swTimer{Version: t.Version, Paused: t.PausedAt != nil}
+	f.mu.Unlock()
+	e := dueEntryOf(t, at, writtenAt)
+	f.link(e)
+	return e
+}
+
+// create is the API's PUT of t at now (Store.PutTimer): the timer is
+// registered, its occurrences within shortNotice are returned for the
+// API to send itself, and the link of the first one beyond is written.
+func (f *swStore) create(tb testing.TB, t *Timer, now time.Time) []time.Time {
+	tb.Helper()
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		tb.Fatalf("schedule of %s: %v", t.ID, err)
+	}
+	f.mu.Lock()
+	f.timers[t.ID] = &swTimer{Version: t.Version}
+	f.mu.Unlock()
+	direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
+	if link != nil {
+		f.link(*link)
+	}
+	return direct
+}
+
+// setTimer changes the fake's record of timer id (replace: a new version;
+// pause; delete with nil).
+func (f *swStore) setTimer(id string, t *swTimer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t == nil {
+		delete(f.timers, id)
+		return
+	}
+	c := *t
+	f.timers[id] = &c
+}
+
+func (f *swStore) timer(id string) (swTimer, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.timers[id]
+	if !ok {
+		return swTimer{}, false
+	}
+	return *t, true
+}
+
+// linksOf returns every link entry of timer id, by instant.
+func (f *swStore) linksOf(id string) []DueEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []DueEntry
+	for _, m := range f.items {
+		if e, ok := m[id]; ok {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b DueEntry) int { return int(a.At - b.At) })
+	return out
+}
+
+// linkInstants returns, per timer, the instants of its links.
+func (f *swStore) linkInstants() map[string][]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]time.Time{}
+	for _, m := range f.items {
+		for id, e := range m {
+			out[id] = append(out[id], e.occurrence())
+		}
+	}
+	for _, v := range out {
+		slices.SortFunc(v, time.Time.Compare)
+	}
+	return out
+}
+
+// linksWritten returns the links of every PutLinks call, sorted by timer
+// id then instant, repeats included.
+func (f *swStore) linksWritten() []DueEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []DueEntry
+	for _, c := range f.linkCalls {
+		out = append(out, c...)
+	}
+	swSortEntries(out)
+	return out
+}
+
+func (f *swStore) linkCallSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n []int
+	for _, c := range f.linkCalls {
+		n = append(n, len(c))
+	}
+	slices.Sort(n)
+	return n
+}
+
+func (f *swStore) state() swSweepState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sweep
+}
+
+func (f *swStore) setThrough(m int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweep.Through = m
+}
+
+func (f *swStore) bucketCallsSorted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := slices.Clone(f.bucketCalls)
+	slices.Sort(c)
+	return c
+}
+
+func (f *swStore) missedLog() []swMissedCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := slices.Clone(f.missedCalls)
+	slices.SortFunc(m, func(a, b swMissedCall) int {
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return a.At.Compare(b.At)
+	})
+	return m
+}
+
+func (f *swStore) releaseLog() []swRelease {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.releases)
+}
+
+func (f *swStore) Bucket(ctx context.Context, key string, page func([]DueEntry) error) error {
+	f.mu.Lock()
+	f.bucketCalls = append(f.bucketCalls, key)
+	onBucket := f.onBucket
+	f.mu.Unlock()
+	if onBucket != nil {
+		onBucket(ctx, key)
+	}
+	var (
+		lastID  string
+		started bool
+	)
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		if f.bucketErr != nil {
+			if err := f.bucketErr(key, n); err != nil {
+				f.mu.Unlock()
+				return fmt.Errorf("read bucket %s: %w", key, err)
+			}
+		}
+		var entries []DueEntry
+		for id, e := range f.items[key] {
+			if started && id <= lastID {
+				continue
+			}
+			entries = append(entries, e)
+		}
+		f.mu.Unlock()
+		slices.SortFunc(entries, func(a, b DueEntry) int { return strings.Compare(a.TimerID, b.TimerID) })
+		more := len(entries) >= f.pageSize // DynamoDB returns a LastEvaluatedKey when Limit is reached
+		if more {
+			entries = entries[:f.pageSize]
+		}
+		f.mu.Lock()
+		f.pages[key] = append(f.pages[key], len(entries))
+		f.mu.Unlock()
+		if err := page(entries); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		lastID, started = entries[len(entries)-1].TimerID, true
+	}
+}
+
+func (f *swStore) PutLinks(_ context.Context, links []DueEntry) error {
+	if f.beforePutLinks != nil {
+		f.beforePutLinks(links)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.putLinksErr != nil {
+		if err := f.putLinksErr(links); err != nil {
+			return fmt.Errorf("link next occurrences: %w", err)
+		}
+	}
+	f.linkCalls = append(f.linkCalls, slices.Clone(links))
+	for _, e := range links {
+		f.putRaw(bucketKey(e.At/60, partOf(e.TimerID)), e)
+		f.trace.add("link " + e.TimerID)
+	}
+	return nil
+}
+
+func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.missedErr != nil {
+		if err := f.missedErr(e); err != nil {
+			return fmt.Errorf("record the missed occurrence of %s: %w", e.TimerID, err)
+		}
+	}
+	c := swMissedCall{ID: e.TimerID, At: e.occurrence(), SweptAt: sweptAt}
+	if next != nil {
+		c.Next = next.occurrence()
+	}
+	t, ok := f.timers[e.TimerID]
+	if ok && t.Version == e.Version && !t.Paused {
+		c.Applied = true
+		o := swOcc{e.TimerID, e.occurrence()}
+		if _, had := f.missed[o]; !had {
+			f.missed[o] = sweptAt
+		}
+		if next == nil && e.DeleteAfter {
+			delete(f.timers, e.TimerID)
+			c.Deleted = true
+		} else {
+			t.MissedCount++
+			t.LastMissedAt = e.At
+		}
+		if next != nil {
+			f.putRaw(bucketKey(next.At/60, partOf(next.TimerID)), *next)
+			f.trace.add("link " + next.TimerID)
+		}
+	}
+	f.missedCalls = append(f.missedCalls, c)
+	return nil
+}
+
+func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error) {
+	f.mu.Lock()
+	if f.leaseErr != nil {
+		if err := f.leaseErr(); err != nil {
+			f.mu.Unlock()
+			return 0, false, fmt.Errorf("lease the sweep: %w", err)
+		}
+	}
+	s := &f.sweep
+	granted := (s.UntilMs == 0 || s.UntilMs < now.UnixMilli()) && (s.LastEventID == "" || s.LastEventID != eventID)
+	if granted {
+		s.Owner, s.UntilMs = owner, now.Add(ttl).UnixMilli()
+	}
+	through := s.Through
+	if !granted {
+		through = 0 // a failed condition returns no attributes
+	}
+	f.leaseCalls = append(f.leaseCalls, swLeaseCall{eventID, granted, through})
+	onLease := f.onLease
+	f.mu.Unlock()
+	if onLease != nil {
+		onLease(eventID, granted)
+	}
+	return through, granted, nil
+}
+
+func (f *swStore) ReleaseSweep(_ context.Context, owner, eventID string, through int64, completed bool, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &f.sweep
+	owned := s.Owner == owner && owner != ""
+	f.releases = append(f.releases, swRelease{eventID, through, completed, owned})
+	if !owned {
+		return nil // the lease expired and another sweep took it
+	}
+	if through > 0 {
+		s.Through = through
+	}
+	if completed {
+		s.LastEventID, s.CompletedAt = eventID, now
+	}
+	s.Owner, s.UntilMs = "", 0
+	return nil
+}
+
+// ---------------------------------------------------------------- a trace
+
+// swTrace is the order in which links were written and messages accepted,
+// across both fakes. A nil trace records nothing.
+type swTrace struct {
+	mu  sync.Mutex
+	ops []string
+}
+
+func (t *swTrace) add(op string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ops = append(t.ops, op)
+}
+
+func (t *swTrace) list() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.ops)
+}
+
+// ---------------------------------------------------------------- the fake SQS
+
+// swFate is what the fake queue does with one entry.
+type swFate int
+
+const (
+	swAccept      swFate = iota
+	swTransient          // Failed, SenderFault false: SQS's own trouble
+	swSenderFault        // Failed, SenderFault true: the message is wrong
+	swNoAnswer           // in neither Successful nor Failed
+)
+
+// swOcc is one occurrence: a timer and the instant it fires.
+type swOcc struct {
+	TimerID     string
+	ScheduledAt time.Time
+}
+
+func (o swOcc) String() string { return o.TimerID + "@" + o.ScheduledAt.UTC().Format(time.RFC3339) }
+
+// swSent is one entry SQS accepted, decoded, and when (by the queue's
+// clock) it was accepted.
+type swSent struct {
+	Msg    FireMessage
+	Delay  int32
+	SentAt time.Time
+}
+
+// swIgnoreSentAt leaves SentAt out of comparisons of swSent.
+var swIgnoreSentAt = cmpopts.IgnoreFields(swSent{}, "SentAt")
+
+// swQueue is a batchSender with SQS's limits: it records every call,
+// checks it against SQS's rules (1-10 entries, unique non-empty ids,
+// DelaySeconds 0-900, the queue URL), decodes every body strictly as a
+// FireMessage, and answers with the successful entries in reverse order
+// (SQS promises no order).
+type swQueue struct {
+	mu       sync.Mutex
+	calls    []*sqs.SendMessageBatchInput
+	accepted []swSent
+	attempts map[swOcc]int // entries received per occurrence, failed calls included
+	problems []string      // broken SQS rules
+	trace    *swTrace
+	// now stamps accepted entries. Nil: the zero time.
+	now func() time.Time
+
+	// before runs before each call is answered, outside the lock: it may
+	// block, or fail the whole call. call counts from 1; msgs are the
+	// call's entries, decoded.
+	before func(ctx context.Context, call int, msgs []FireMessage) error
+	// fate decides each entry; attempt counts earlier receipts of the same
+	// occurrence. Nil accepts everything.
+	fate func(m FireMessage, attempt int) swFate
+}
+
+func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	q.mu.Lock()
+	cp := *in
+	cp.Entries = slices.Clone(in.Entries)
+	q.calls = append(q.calls, &cp)
+	call := len(q.calls)
+	if got := aws.ToString(in.QueueUrl); got != swQueueURL {
+		q.problems = append(q.problems, fmt.Sprintf("call %d: QueueUrl %q", call, got))
+	}
+	if n := len(in.Entries); n < 1 || n > sqsBatch {
+		q.problems = append(q.problems, fmt.Sprintf("call %d: %d entries (SQS takes 1-10)", call, n))
+		q.mu.Unlock()
+		return nil, fmt.Errorf("fake SQS: %d entries", n)
+	}
+	if q.attempts == nil {
+		q.attempts = map[swOcc]int{}
+	}
+	ids := map[string]bool{}
+	msgs := make([]FireMessage, len(in.Entries))
+	attempts := make([]int, len(in.Entries)) // earlier receipts of each entry's occurrence
+	for i, e := range in.Entries {
+		if id := aws.ToString(e.Id); ids[id] || id == "" {
+			q.problems = append(q.problems, fmt.Sprintf("call %d: entry id %q empty or repeated", call, id))
+		} else {
+			ids[id] = true
+		}
+		if e.DelaySeconds < 0 || e.DelaySeconds > 900 {
+			q.problems = append(q.problems, fmt.Sprintf("call %d: DelaySeconds %d", call, e.DelaySeconds))
+		}
+		dec := json.NewDecoder(strings.NewReader(aws.ToString(e.MessageBody)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&msgs[i]); err != nil {
+			q.problems = append(q.problems, fmt.Sprintf("call %d: body is not a FireMessage: %v", call, err))
+			q.mu.Unlock()
+			return nil, fmt.Errorf("fake SQS: undecodable body: %w", err)
+		}
+		o := swOcc{msgs[i].TimerID, msgs[i].ScheduledAt.UTC()}
+		attempts[i] = q.attempts[o]
+		q.attempts[o]++
+	}
+	q.mu.Unlock()
+
+	if q.before != nil {
+		if err := q.before(ctx, call, msgs); err != nil {
+			return nil, err
+		}
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var at time.Time
+	if q.now != nil {
+		at = q.now()
+	}
+	out := &sqs.SendMessageBatchOutput{}
+	for i := len(in.Entries) - 1; i >= 0; i-- {
+		e, m := in.Entries[i], msgs[i]
+		fate := swAccept
+		if q.fate != nil {
+			fate = q.fate(m, attempts[i])
+		}
+		switch fate {
+		case swAccept:
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{
+				Id: e.Id, MessageId: aws.String(fmt.Sprintf("msg-%d-%d", call, i)),
+			})
+			q.accepted = append(q.accepted, swSent{m, e.DelaySeconds, at})
+			q.trace.add("send " + m.TimerID)
+		case swTransient:
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{
+				Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: false,
+			})
+		case swSenderFault:
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{
+				Id: e.Id, Code: aws.String("InvalidParameterValue"), Message: aws.String("bad message"), SenderFault: true,
+			})
+		case swNoAnswer:
+		}
+	}
+	return out, nil
+}
+
+// acceptedSorted returns the accepted entries by timer id, then instant.
+func (q *swQueue) acceptedSorted() []swSent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	a := slices.Clone(q.accepted)
+	swSortSent(a)
+	return a
+}
+
+// acceptedOccs returns the accepted occurrences, sorted, repeats included.
+func (q *swQueue) acceptedOccs() []swOcc {
+	var occs []swOcc
+	for _, s := range q.acceptedSorted() {
+		occs = append(occs, swOcc{s.Msg.TimerID, s.Msg.ScheduledAt.UTC()})
+	}
+	return occs
+}
+
+func (q *swQueue) acceptedIDs() []string {
+	var ids []string
+	for _, s := range q.acceptedSorted() {
+		ids = append(ids, s.Msg.TimerID)
+	}
+	return ids
+}
+
+// acceptedCount is how many entries SQS accepted so far.
+func (q *swQueue) acceptedCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.accepted)
+}
+
+// acceptedSince returns the entries accepted after the first n, in order.
+func (q *swQueue) acceptedSince(n int) []swSent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.accepted[n:])
+}
+
+// callSizes returns the number of entries of each call, sorted.
+func (q *swQueue) callSizes() []int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var n []int
+	for _, c := range q.calls {
+		n = append(n, len(c.Entries))
+	}
+	slices.Sort(n)
+	return n
+}
+
+func (q *swQueue) callCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.calls)
+}
+
+// check fails t for every SQS rule a call broke.
+func (q *swQueue) check(t *testing.T) {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.problems {
+		t.Errorf("SendMessageBatch: %s", p)
+	}
+}
+
+// ---------------------------------------------------------------- helpers
+
+const swQueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire"
+
+// swNow is the sweeps' clock: half a minute before minute 45.
+var swNow = time.Date(2026, 11, 22, 10, 44, 30, 0, time.UTC)
+
+// swAt is an instant on swNow's day, UTC.
+func swAt(h, m, s int) time.Time { return time.Date(2026, 11, 22, h, m, s, 0, time.UTC) }
+
+// swMinute is the bucket of instant t.
+func swMinute(t time.Time) int64 { return unixMinute(t) }
+
+// swClock is a settable clock, safe for concurrent use.
+type swClock struct{ ns atomic.Int64 }
+
+func newSwClock(t time.Time) *swClock      { c := &swClock{}; c.Set(t); return c }
+func (c *swClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *swClock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+func (c *swClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// swTimerOf is a timer with schedule expr in zone tz, version 3 and the
+// default catch-up window.
+func swTimerOf(id, expr, tz string) *Timer {
+	return &Timer{ID: id, ScheduleExpr: expr, Timezone: tz, CatchUpSeconds: DefaultCatchUpSeconds, Version: 3}
+}
+
+// swHourly is a seed-style timer: every hour at minute, UTC.
+func swHourly(id string, minute int) *Timer {
+	return &Timer{ID: id, MinuteOfHour: minute, CatchUpSeconds: DefaultCatchUpSeconds, Version: 3}
+}
+
+// swLinked is the entry of t's occurrence at, written well before it (an
+// hour): the sweeper's to send.
+func swLinked(t *Timer, at time.Time) DueEntry { return dueEntryOf(t, at, at.Add(-time.Hour)) }
+
+// swIDsInPart returns n timer ids, prefix followed by a number, that all
+// fall in bucket partition part, in sort order.
+func swIDsInPart(prefix string, part, n int) []string {
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := fmt.Sprintf("%s%05d", prefix, i); partOf(id) == part {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// swMsg is the fire message of occurrence at of entry e: the minimal
+// message, with the link the entry was handed on to (zero: none).
+func swMsg(e DueEntry, at time.Time, nextLink time.Time, final bool) FireMessage {
+	m := FireMessage{TimerID: e.TimerID, Version: e.Version, ScheduledAt: at, Final: final}
+	if !nextLink.IsZero() {
+		m.NextLinkAt = nextLink.Unix()
+	}
+	return m
+}
+
+func swSortSent(s []swSent) {
+	sort.SliceStable(s, func(i, j int) bool {
+		if s[i].Msg.TimerID != s[j].Msg.TimerID {
+			return s[i].Msg.TimerID < s[j].Msg.TimerID
+		}
+		return s[i].Msg.ScheduledAt.Before(s[j].Msg.ScheduledAt)
+	})
+}
+
+func swSortOccs(o []swOcc) {
+	slices.SortFunc(o, func(a, b swOcc) int {
+		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
+			return c
+		}
+		return a.ScheduledAt.Compare(b.ScheduledAt)
+	})
+}
+
+func swSortEntries(e []DueEntry) {
+	slices.SortFunc(e, func(a, b DueEntry) int {
+		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
+			return c
+		}
+		return int(a.At - b.At)
+	})
+}
+
+// swKeys is the bucket keys of minutes first..last, every partition, sorted.
+func swKeys(first, last int64) []string {
+	var keys []string
+	for m := first; m <= last; m++ {
+		for p := range dueParts {
+			keys = append(keys, bucketKey(m, p))
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs and
+// MaxAttempts 3 (so that a batch's retries back off for at most 150 ms).
+func newSwSweeper(store dueStore, q batchSender, now time.Time) *Sweeper {
+	s := NewSweeper(store, q, swQueueURL)
+	s.Now = func() time.Time { return now }
+	s.Log = slog.New(slog.DiscardHandler)
+	s.MaxAttempts = 3
+	return s
+}
