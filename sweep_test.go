@@ -1770,3 +1770,169 @@ func TestSweepMetricsAndLog(t *testing.T) {
 		t.Errorf("metrics of a skipped sweep (-want +got):\n%s", diff)
 	}
 }
+
+// ---------------------------------------------------------------- 13. an hour of sweeps
+
+// TestSweepSuccessiveSweeps runs a sweep about every minute (45-60 s apart)
+// for an hour of a fake clock across a change of offset, over timers put
+// through the API's hand-on (Store.PutTimer's handOn at the PUT) before
+// and during the hour, with short notice or not: every occurrence from
+// each timer's PUT to a minute past the last sweep is enqueued exactly
+// once, by the API or by the sweeper, none is missing, each becomes
+// visible within the second before its instant, a deleteAfterCompletion
+// timer's last is final, and every NextLinkAt names a link written.
+func TestSweepSuccessiveSweeps(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 10, 25, 0, 20, 0, 0, time.UTC) // Europe/Berlin goes back an hour at 01:00 UTC
+	utc := func(h, m, s int) time.Time { return time.Date(2026, 10, 25, h, m, s, 0, time.UTC) }
+	deleteAfter := func(tm *Timer) *Timer { tm.DeleteAfterCompletion = true; return tm }
+	everyMinute := swTimerOf("every-minute", "rate(1 minute)", "")
+	everyMinute.Anchor = start
+	rate5 := swTimerOf("rate-5m", "rate(5 minutes)", "")
+	rate5.Anchor = utc(0, 2, 17)
+	bounded := deleteAfter(swTimerOf("bounded", "rate(1 minute)", ""))
+	bStart, bEnd := utc(0, 40, 0), utc(0, 50, 0)
+	bounded.StartAt, bounded.EndAt = &bStart, &bEnd
+	type put struct {
+		at    time.Time
+		timer *Timer
+	}
+	puts := []put{
+		{start, everyMinute},
+		{start, rate5},
+		{start, swTimerOf("hourly", "cron(0 * * * ? *)", "")},
+		{start, swTimerOf("berlin-quarter", "cron(0/15 * * * ? *)", "Europe/Berlin")},
+		{start, swTimerOf("berlin-daily", "cron(30 2 * * ? *)", "Europe/Berlin")},
+		{start, deleteAfter(swTimerOf("at-once", "at(2026-10-25T00:50:00)", ""))},
+		{start, bounded},
+	}
+	// Timers put during the hour, between sweeps, with every notice.
+	for k, notice := range []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 59 * time.Second, 100 * time.Second,
+		149 * time.Second, shortNotice, shortNotice + time.Second, 170 * time.Second, 4 * time.Minute, 10 * time.Minute} {
+		at := start.Add(17*time.Minute + time.Duration(k)*61*time.Second + 7*time.Second)
+		x := at.Add(notice)
+		tm := deleteAfter(swTimerOf(fmt.Sprintf("short-%03ds", int(notice/time.Second)), "at("+x.Format("2006-01-02T15:04:05")+")", ""))
+		puts = append(puts, put{at, tm})
+	}
+	late := swTimerOf("minutely-put-late", "rate(1 minute)", "")
+	late.Anchor = start.Add(23*time.Minute + 10*time.Second)
+	puts = append(puts, put{late.Anchor, late})
+	slices.SortStableFunc(puts, func(a, b put) int { return a.at.Compare(b.at) })
+
+	var sweeps []time.Time
+	gaps := []time.Duration{60, 45, 52, 60, 58, 50, 60}
+	for at, k := start.Add(30*time.Second), 0; at.Before(start.Add(time.Hour)); at, k = at.Add(gaps[k%len(gaps)]*time.Second), k+1 {
+		sweeps = append(sweeps, at)
+	}
+	lastSweep := sweeps[len(sweeps)-1]
+
+	store := newSwStore(3)
+	clock := newSwClock(start)
+	q := &swQueue{now: clock.Now}
+	sw := newSwSweeper(store, q, time.Time{})
+	sw.Now = clock.Now
+	var apiSent []swSent
+	created := map[string]time.Time{}
+	timers := map[string]*Timer{}
+	for pi, si := 0, 0; pi < len(puts) || si < len(sweeps); {
+		if pi < len(puts) && (si == len(sweeps) || !puts[pi].at.After(sweeps[si])) {
+			p := puts[pi]
+			pi++
+			clock.Set(p.at)
+			created[p.timer.ID], timers[p.timer.ID] = p.at, p.timer
+			sched, _ := p.timer.Schedule(loadZone)
+			_, link := handOn(dueEntryOf(p.timer, time.Time{}, p.at), sched, p.at.Add(-time.Nanosecond), p.at)
+			direct := store.create(t, p.timer, p.at)
+			for i, d := range direct {
+				m := FireMessage{TimerID: p.timer.ID, Version: p.timer.Version, ScheduledAt: d.UTC()}
+				if link != nil {
+					m.NextLinkAt = link.At
+				}
+				m.Final = link == nil && i == len(direct)-1 && p.timer.DeleteAfterCompletion
+				apiSent = append(apiSent, swSent{Msg: m, Delay: delaySeconds(d, p.at), SentAt: p.at})
+			}
+			continue
+		}
+		now := sweeps[si]
+		si++
+		clock.Set(now)
+		res, err := sw.Sweep(t.Context(), "ev-"+now.Format("150405"))
+		if err != nil || res.Failed+res.Skipped+res.Missed > 0 {
+			t.Fatalf("sweep at %v: %+v, %v", now.Format(time.TimeOnly), res, err)
+		}
+	}
+	q.check(t)
+
+	all := slices.Concat(apiSent, q.acceptedSorted())
+	count := map[swOcc]int{}
+	byTimer := map[string][]swSent{}
+	for _, s := range all {
+		o := swOcc{s.Msg.TimerID, s.Msg.ScheduledAt.UTC()}
+		count[o]++
+		byTimer[o.TimerID] = append(byTimer[o.TimerID], s)
+		if err := swOnTime(s); err != nil {
+			t.Errorf("late or early: %v", err)
+		}
+		if o.ScheduledAt.After(lastSweep.Add(shortNotice)) {
+			t.Errorf("%v enqueued beyond the last sweep's short notice", o)
+		}
+		if s.Msg.NextLinkAt != 0 && !slices.Contains(store.linkInstants()[o.TimerID], time.Unix(s.Msg.NextLinkAt, 0).UTC()) {
+			t.Errorf("%v names next link %v, never written", o, time.Unix(s.Msg.NextLinkAt, 0).UTC())
+		}
+	}
+	horizon := lastSweep.Add(time.Minute)
+	for id, tm := range timers {
+		occ := swOccurrences(t, tm, created[id].Add(-time.Nanosecond), horizon)
+		if len(occ) == 0 {
+			t.Errorf("%s: no occurrence within the hour; the test needs one", id)
+		}
+		for _, at := range occ {
+			if n := count[swOcc{id, at}]; n != 1 {
+				t.Errorf("%s@%s enqueued %d times, want once", id, at.Format(time.TimeOnly), n)
+			}
+		}
+		for _, s := range byTimer[id] {
+			if at := s.Msg.ScheduledAt.UTC(); !at.After(horizon) && !slices.Contains(occ, at) {
+				t.Errorf("%s@%s enqueued: not an occurrence of its schedule since its PUT", id, at.Format(time.TimeOnly))
+			}
+		}
+		if tm.DeleteAfterCompletion {
+			var finals []time.Time
+			for _, s := range byTimer[id] {
+				if s.Msg.Final {
+					finals = append(finals, s.Msg.ScheduledAt.UTC())
+				}
+			}
+			if want := occ[len(occ)-1:]; !cmp.Equal(want, finals) {
+				t.Errorf("%s: final on %v, want on its last occurrence %v", id, finals, want)
+			}
+		}
+	}
+	// Across the change of offset: the quarter-hourly Berlin cron fires at
+	// the first 02:30 and 02:45 (00:30, 00:45 UTC), skips the repeated
+	// 02:00-02:59 and is linked to 03:00 CET (02:00 UTC).
+	var berlin []time.Time
+	for _, s := range byTimer["berlin-quarter"] {
+		berlin = append(berlin, s.Msg.ScheduledAt.UTC())
+	}
+	slices.SortFunc(berlin, time.Time.Compare)
+	if diff := cmp.Diff([]time.Time{utc(0, 30, 0), utc(0, 45, 0)}, berlin); diff != "" {
+		t.Errorf("berlin-quarter (-want +got):\n%s", diff)
+	}
+	if got := store.linkInstants()["berlin-quarter"]; !slices.Contains(got, utc(2, 0, 0)) {
+		t.Errorf("berlin-quarter links %v, want one at 02:00 UTC", got)
+	}
+	// The short-notice timers: the API sent those within shortNotice, the
+	// sweeper the others.
+	for id, tm := range timers {
+		if !strings.HasPrefix(id, "short-") {
+			continue
+		}
+		byAPI := slices.ContainsFunc(apiSent, func(s swSent) bool { return s.Msg.TimerID == id })
+		x, _ := tm.Schedule(loadZone)
+		at, _ := x.Next(created[id].Add(-time.Nanosecond))
+		if want := at.Sub(created[id]) <= shortNotice; byAPI != want {
+			t.Errorf("%s: sent by the API %v, want %v", id, byAPI, want)
+		}
+	}
+}
