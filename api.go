@@ -515,7 +515,7 @@ func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequ
 			return 0, nil, err
 		}
 	}
-	now := a.Now().UTC()
+	now := a.Now().UTC().Truncate(time.Second) // as newTimer's: an occurrence in this second is still to come
 	stored, created, direct, err := a.Timers.Put(ctx, t, now)
 	if err != nil {
 		return 0, nil, err
@@ -577,7 +577,8 @@ func (a *API) withNext(t *Timer) *Timer {
 		return t
 	}
 	if sched, err := t.Schedule(loadZone); err == nil {
-		if next, ok := sched.Next(a.Now().UTC().Truncate(time.Second).Add(-time.Nanosecond)); ok {
+		// An occurrence in the current second is still next: it is firing.
+		if next, ok := sched.Next(maxTime(a.Now().UTC().Truncate(time.Second), t.DueFrom).Add(-time.Nanosecond)); ok {
 			t.NextFireAt = next
 		}
 	}

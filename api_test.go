@@ -119,7 +119,7 @@ func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer
 		return nil, false, nil, f.err
 	}
 	stored := *t
-	stored.Version = 1
+	stored.Version, stored.DueFrom = 1, now
 	old, exists := f.timers[t.ID]
 	if exists {
 		stored.CreatedAt = old.CreatedAt
@@ -195,7 +195,7 @@ func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zon
 	}
 	var direct []time.Time
 	if t.PausedAt != nil {
-		t.PausedAt, t.PauseReason = nil, ""
+		t.PausedAt, t.PauseReason, t.DueFrom = nil, "", now.Add(time.Nanosecond)
 		direct = fakeHandOn(t, now.Add(time.Nanosecond)) // after now: what fell while paused is skipped
 	}
 	c := *t

@@ -155,7 +155,8 @@ func TestIntegrationClaimAfterLostResponse(t *testing.T) {
 		o.HTTPClient = lossy
 	})
 	ctx := context.Background()
-	at, now := swNow, swNow
+	at := time.Date(2026, 11, 22, 10, 44, 30, 0, time.UTC)
+	now := at
 	lease := now.Add(time.Minute)
 	o := Occurrence{TimerID: "lost-response", At: at}
 	first := Claimant{MessageID: "msg-1", Token: "receive-1"}

@@ -88,11 +88,11 @@ func (m *metricsDue) PutLinks(context.Context, []DueEntry) error                
 func TestMetricsFromSweep(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
-	at := now.Add(90 * time.Second).Truncate(time.Minute) // 12:02, within the look-ahead
+	at := now.Add(30 * time.Second) // 12:01, a minute wholly within the look-ahead
 	var entries []DueEntry
 	for _, id := range []string{"a", "b"} {
 		entries = append(entries, DueEntry{TimerID: id, At: at.Unix(), Version: 1, WrittenAt: now.Add(-time.Hour).Unix(),
-			Expr: "cron(2 * * * ? *)", CatchUp: DefaultCatchUpSeconds})
+			Expr: "cron(1 * * * ? *)", CatchUp: DefaultCatchUpSeconds})
 	}
 	sw := NewSweeper(&metricsDue{entries: entries}, &metricsQueue{}, "q")
 	sw.Now, sw.Log, sw.Metrics = func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil)), NewMetrics(&buf)

@@ -116,7 +116,9 @@ type timerItem struct {
 	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
 	// at() schedule's one instant), for the list's state filter: the
 	// timer item changes at no firing.
-	EndsAt    int64  `dynamodbav:"endsAt,omitempty"`
+	EndsAt int64 `dynamodbav:"endsAt,omitempty"`
+	// DueFrom is Timer.DueFrom, to the nanosecond.
+	DueFrom   string `dynamodbav:"dueFrom,omitempty"`
 	CreatedAt string `dynamodbav:"createdAt"`
 	UpdatedAt string `dynamodbav:"updatedAt"`
 	Version   int64  `dynamodbav:"version"`
@@ -176,6 +178,9 @@ func toItem(t *Timer) timerItem {
 	if t.LastMissedAt != nil {
 		it.LastMissedAt = t.LastMissedAt.Unix()
 	}
+	if !t.DueFrom.IsZero() {
+		it.DueFrom = t.DueFrom.UTC().Format(time.RFC3339Nano)
+	}
 	if t.EndAt != nil {
 		it.EndsAt = t.EndAt.Unix()
 	}
@@ -225,6 +230,9 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	}
 	if it.CallbackData != "" {
 		t.CallbackData = json.RawMessage(it.CallbackData)
+	}
+	if d, err := time.Parse(time.RFC3339Nano, it.DueFrom); err == nil {
+		t.DueFrom = d
 	}
 	if c := parseTime(it.CreatedAt); c != nil {
 		t.CreatedAt = *c
@@ -285,7 +293,7 @@ func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool,
 			return nil, false, nil, err
 		}
 		stored := *t
-		stored.Version, stored.PausedAt, stored.PauseReason = 1, t.PausedAt, t.PauseReason
+		stored.Version, stored.PausedAt, stored.PauseReason, stored.DueFrom = 1, t.PausedAt, t.PauseReason, now
 		cond := "attribute_not_exists(pk)"
 		values := map[string]types.AttributeValue{}
 		if old != nil {
@@ -514,10 +522,11 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 		}
 		items := []types.TransactWriteItem{{Update: &types.Update{
 			TableName: &s.Table, Key: timerKey(id),
-			UpdateExpression:    aws.String("REMOVE pausedAt, pauseReason"),
+			UpdateExpression:    aws.String("SET dueFrom = :from REMOVE pausedAt, pauseReason"),
 			ConditionExpression: aws.String("attribute_exists(pausedAt) AND version = :version"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
+				":from":    &types.AttributeValueMemberS{Value: now.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano)},
 			},
 		}}}
 		direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now, now)
@@ -536,7 +545,7 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 		if err != nil {
 			return nil, nil, fmt.Errorf("resume timer %s: %w", id, err)
 		}
-		t.PausedAt, t.PauseReason = nil, ""
+		t.PausedAt, t.PauseReason, t.DueFrom = nil, "", now.Add(time.Nanosecond)
 		return t, direct, nil
 	}
 	return nil, nil, Errorf(ECONFLICT, "timer %s kept changing while it was resumed; try again", id)

@@ -63,8 +63,14 @@ type Timer struct {
 	// NextFireAt is the next occurrence not yet handed to the fire queue;
 	// zero when the timer will not fire again.
 	NextFireAt time.Time `json:"-"`
-	CreatedAt  time.Time `json:"-"`
-	UpdatedAt  time.Time `json:"-"`
+	// DueFrom is the instant from which the timer's occurrences are due:
+	// its PUT (an occurrence at that instant included), or just after its
+	// resume (what fell while it was paused is skipped). NextFireAt is
+	// derived from it and the schedule, since the timer item changes at no
+	// firing.
+	DueFrom   time.Time `json:"-"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
 	// Version counts replacements; a fire message names the version it was
 	// made from.
 	Version int64 `json:"version"`
