@@ -63,7 +63,9 @@ func TestIntegrationDelivery(t *testing.T) {
 			t.Fatalf("PUT %s: %d %s", id, code, resp)
 		}
 	}
-	if out, err := router.Invoke(ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","id":"e1"}`)); err != nil || !strings.Contains(string(out), `"enqueued":2`) {
+	// Each PUT sent its first occurrence itself (short notice): a sweep
+	// has nothing to send.
+	if out, err := router.Invoke(ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","id":"e1"}`)); err != nil || !strings.Contains(string(out), `"enqueued":0`) {
 		t.Fatalf("sweep: %s %v", out, err)
 	}
 	waitFor(t, "the ok target's call", 20*time.Second, func() bool { return count("/ok") == 1 })

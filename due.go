@@ -44,7 +44,12 @@ const (
 	// shortNotice is how far from its writing an occurrence is sent by its
 	// writer rather than the sweeper: the sweeper's look-ahead, plus a
 	// margin for the writer's own request and clocks that differ a little.
-	shortNotice = 2*time.Minute + 30*time.Second
+	shortNotice = defaultLookahead + 30*time.Second
+	// defaultLookahead is the sweeper's: a minute's bucket is read once the
+	// whole minute is within it, so three minutes read each bucket at
+	// least a minute before it begins, whenever in its minute EventBridge
+	// starts the sweep.
+	defaultLookahead = 3 * time.Minute
 	// linkTTL is how long a link entry outlives its occurrence, for a
 	// sweep that comes late (the longest catch-up window).
 	linkTTL = 2 * 24 * time.Hour

@@ -149,7 +149,7 @@ func TestIntegrationE2E(t *testing.T) {
 	}
 	var res SweepResult
 	json.Unmarshal(out, &res)
-	if diff := cmp.Diff(SweepResult{Due: 2, Enqueued: 2}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 5, Due: 2, Enqueued: 2}, res); diff != "" { // 10:03 to 10:07: the first sweep, at start, read to 10:02
 		t.Fatalf("sweep result (-want +got):\n%s", diff)
 	}
 	select {
@@ -167,6 +167,7 @@ func TestIntegrationE2E(t *testing.T) {
 	})
 
 	// Both timers moved on to the next hour; a second sweep finds nothing.
+	clock.Set(time.Date(2026, 1, 1, 10, 5, 1, 0, time.UTC))
 	_, body = signedDo(t, testCreds, "GET", api+"/periodic/e2e-callback", "")
 	if !strings.Contains(body, `"nextFireAt":"2026-01-01T11:05:00Z"`) {
 		t.Fatalf("after the sweep, GET = %s, want nextFireAt 11:05", body)

@@ -52,9 +52,10 @@ type Sweeper struct {
 	Timers   dueStore
 	Queue    batchSender
 	QueueURL string
-	// Lookahead is how far ahead of now occurrences are sent. It must cover
-	// the sweep interval plus the scheduler's start delay, and stay within
-	// shortNotice. Default 2 minutes.
+	// Lookahead is how far ahead of now the minute buckets are read (each
+	// once wholly within it). It must cover the sweep interval, the
+	// scheduler's start delay and a minute, and stay within shortNotice.
+	// Default 3 minutes.
 	Lookahead time.Duration
 	// Concurrency bounds the bucket partitions read at once. Default 16.
 	Concurrency int
@@ -81,7 +82,7 @@ type Sweeper struct {
 // NewSweeper returns a Sweeper with the defaults above.
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
 	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL,
-		Lookahead: 2 * time.Minute, Concurrency: 16, Workers: 64, LeaseTTL: 90 * time.Second,
+		Lookahead: defaultLookahead, Concurrency: 16, Workers: 64, LeaseTTL: 90 * time.Second,
 		MaxBacklog: MaxCatchUpSeconds * time.Second, MaxAttempts: 5,
 		Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }

@@ -11,48 +11,54 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestIntegrationSweepPages sweeps 3 shards of 80 due timers on
-// moto_server with pages of 7, so every shard takes several pages, and
-// checks that every occurrence reaches the fire queue exactly once, that
-// every timer moves on, and that a repeated event sweeps nothing.
+// TestIntegrationSweepPages sweeps 80 timers' links on moto_server with
+// pages of 2, so that every bucket partition takes several pages, and
+// checks that every occurrence reaches the fire queue exactly once (the
+// linked one and the ones within short notice after it), that every
+// timer is linked on, and that a repeated event sweeps nothing.
 func TestIntegrationSweepPages(t *testing.T) {
 	clients, cfg := motoStack(t, 0)
 	ctx := context.Background()
 	store := NewStore(clients.DynamoDB, cfg.Table)
-	store.PageLimit = 7
+	store.PageLimit = 2
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	const n, shards = 80, 3
-	perShard := map[string]int{}
+	const n = 80
+	perPart := map[int]int{}
 	for i := range n {
 		id := fmt.Sprintf("page-%03d", i)
-		t0 := &Timer{ID: id, ShardID: shardFor(id, shards), ScheduleExpr: "cron(* * * * ? *)", CatchUpSeconds: 3600,
-			CallbackData: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), NextFireAt: now, CreatedAt: now, UpdatedAt: now}
-		if _, _, _, err := store.Put(ctx, t0, now.Add(-time.Hour)); err != nil {
-			t.Fatal(err)
+		t0 := &Timer{ID: id, ShardID: "shard0", ScheduleExpr: "cron(* * * * ? *)", CatchUpSeconds: 3600,
+			CallbackData: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), CreatedAt: now, UpdatedAt: now}
+		// Written at 09:56, its first link is 10:00: the first occurrence
+		// beyond short notice.
+		if _, _, direct, err := store.Put(ctx, t0, now.Add(-4*time.Minute)); err != nil || len(direct) != 4 {
+			t.Fatalf("put %s: %v, %d occurrences to send at once, want 09:56-09:59", id, err, len(direct))
 		}
-		perShard[t0.ShardID]++
+		perPart[partOf(id)]++
 	}
-	for shard, c := range perShard {
+	for part, c := range perPart {
 		if c <= int(store.PageLimit) {
-			t.Fatalf("%s has %d timers, not more than one page of %d", shard, c, store.PageLimit)
+			t.Fatalf("partition %d has %d links, not more than one page of %d", part, c, store.PageLimit)
 		}
 	}
 	sw := NewSweeper(store, clients.SQS, cfg.FireQueueURL)
 	sw.Now, sw.Log = func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	sw.Lookahead = 30 * time.Second // only the 10:00 occurrences
 
 	res, err := sw.Sweep(ctx, "event-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(SweepResult{Due: n, Enqueued: n}, res); diff != "" {
+	// 10:00 to 10:02, the minutes wholly within the look-ahead; each
+	// timer's 10:00 link, sent with 10:01 to 10:03 (within short notice),
+	// and linked on at 10:04.
+	if diff := cmp.Diff(SweepResult{Minutes: 3, Due: n, Enqueued: 4 * n}, res); diff != "" {
 		t.Errorf("sweep (-want +got):\n%s", diff)
 	}
 	got := map[string]int{}
-	for len(got) < n {
+	for {
 		out, err := clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &cfg.FireQueueURL, MaxNumberOfMessages: 10})
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +75,8 @@ func TestIntegrationSweepPages(t *testing.T) {
 			clients.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &cfg.FireQueueURL, ReceiptHandle: m.ReceiptHandle})
 		}
 	}
+	// The 10:00 ones are visible at once (the clock is fake, SQS's is
+	// not); the later ones wait out their delays.
 	want := map[string]int{}
 	for i := range n {
 		want[fmt.Sprintf("page-%03d 2026-05-04T10:00:00Z", i)] = 1
@@ -76,22 +84,25 @@ func TestIntegrationSweepPages(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("fire messages (-want +got):\n%s", diff)
 	}
-	for i := range n {
-		tm, err := store.Get(ctx, fmt.Sprintf("page-%03d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !tm.NextFireAt.Equal(now.Add(time.Minute)) {
-			t.Fatalf("%s: nextFireAt %s, want 10:01", tm.ID, tm.NextFireAt)
-		}
+	attrs, err := clients.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &cfg.FireQueueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)]; got != fmt.Sprint(3*n) {
+		t.Errorf("%s messages delayed, want %d (10:01 to 10:03)", got, 3*n)
+	}
+	linked := bucketEntries(t, store, unixMinute(now.Add(4*time.Minute)))
+	if len(linked) != n {
+		t.Errorf("%d timers linked at 10:04, want %d", len(linked), n)
 	}
 
-	// The same event again sweeps nothing; the next one finds nothing due
-	// within its look-ahead.
-	if res, err := sw.Sweep(ctx, "event-1"); err != nil || res.Skipped != shards || res.Enqueued != 0 {
-		t.Errorf("repeated event: %+v, %v; want every shard skipped", res, err)
+	// The same event again sweeps nothing; the next one, at the same
+	// instant, finds every minute within its look-ahead read already.
+	if res, err := sw.Sweep(ctx, "event-1"); err != nil || res.Skipped != 1 || res.Enqueued != 0 {
+		t.Errorf("repeated event: %+v, %v; want it skipped", res, err)
 	}
-	if res, err := sw.Sweep(ctx, "event-2"); err != nil || res.Due != 0 || res.Skipped != 0 {
-		t.Errorf("next event at the same instant: %+v, %v; want nothing due", res, err)
+	if res, err := sw.Sweep(ctx, "event-2"); err != nil || res.Due != 0 || res.Minutes != 0 {
+		t.Errorf("next event at the same instant: %+v, %v; want nothing read", res, err)
 	}
 }
