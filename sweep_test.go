@@ -19,14 +19,45 @@ import (
 
 // The sweeper's tests run it over swStore and swQueue (sweep_fake_test.go):
 // in-memory fakes of the dueStore and of SQS with the real ones' semantics
-// and limits. With swNow (10:44:30) and the default 2-minute look-ahead a
-// first sweep reads the buckets of 10:44 and 10:45.
+// and limits. They follow the deployed look-ahead and shortNotice: with
+// swNow (10:44:30) and a 3-minute look-ahead a first sweep reads the
+// buckets of 10:44 to 10:46 (swLast), and hands on what falls within
+// 3m30s of now (swHorizon, 10:48).
 
 var (
 	swM44 = swMinute(swAt(10, 44, 0))
 	swM45 = swMinute(swAt(10, 45, 0))
-	swM46 = swMinute(swAt(10, 46, 0))
+	// swLast is the last minute a sweep at swNow reads.
+	swLast = swLastRead(swNow)
+	// swFirstMinutes is how many minutes a first sweep at swNow reads.
+	swFirstMinutes = int(swLast - swM44 + 1)
+	// swHorizon is how far a sweep at swNow sends occurrences itself.
+	swHorizon = swNow.Add(shortNotice)
 )
+
+// swLastRead is the last minute a sweep at now reads: the last wholly
+// within its look-ahead.
+func swLastRead(now time.Time) int64 {
+	return now.Add(min(defaultLookahead, shortNotice)).Unix()/60 - 1
+}
+
+// swMinuteTime is the first instant of minute m.
+func swMinuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
+
+// swMinutes returns the whole minutes in (from, to], plus offset: what a
+// minutely schedule at that second of the minute has there.
+func swMinutes(from, to time.Time, offset time.Duration) []time.Time {
+	var out []time.Time
+	for at := from.Add(-offset).Truncate(time.Minute).Add(time.Minute); !at.Add(offset).After(to); at = at.Add(time.Minute) {
+		out = append(out, at.Add(offset))
+	}
+	return out
+}
+
+// swAfter is the first whole minute, plus offset, after t.
+func swAfter(t time.Time, offset time.Duration) time.Time {
+	return t.Add(-offset).Truncate(time.Minute).Add(time.Minute + offset)
+}
 
 // ---------------------------------------------------------------- 1. paging, chunks, batches
 
@@ -84,11 +115,11 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 				t.Fatalf("Sweep: %v", err)
 			}
 			q.check(t)
-			if diff := cmp.Diff(SweepResult{Minutes: 2, Due: tt.n, Enqueued: tt.n}, res); diff != "" {
+			if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: tt.n, Enqueued: tt.n}, res); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
 			wantPages := map[string][]int{}
-			for _, k := range swKeys(swM44, swM45) {
+			for _, k := range swKeys(swM44, swLast) {
 				wantPages[k] = []int{0}
 			}
 			wantPages[bucketKey(swM45, part)] = tt.wantPages
@@ -113,10 +144,10 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 					t.Errorf("%s has links at %v, want the one read and the next", l.TimerID, got)
 				}
 			}
-			if diff := cmp.Diff([]swRelease{{"ev-1", swM46, true, true}}, store.releaseLog()); diff != "" {
+			if diff := cmp.Diff([]swRelease{{"ev-1", swLast + 1, true, true}}, store.releaseLog()); diff != "" {
 				t.Errorf("releases (-want +got):\n%s", diff)
 			}
-			if st := store.state(); st.Through != swM46 || st.LastEventID != "ev-1" || st.Owner != "" {
+			if st := store.state(); st.Through != swLast+1 || st.LastEventID != "ev-1" || st.Owner != "" {
 				t.Errorf("sweep state after the sweep: %+v", st)
 			}
 		})
@@ -145,9 +176,10 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 				tm.ScheduleExpr, tm.Anchor = "rate(1 hour)", at
 				store.addTimer(tm, at, at.Add(-time.Hour))
 				want = append(want, swOcc{id, at})
-			case i == n: // the next minute: not read
-				tm.MinuteOfHour = 46
-				store.addTimer(tm, swAt(10, 46, 0), swAt(9, 46, 0))
+			case i == n: // the minute after the last read: not read
+				next := swMinuteTime(swLast + 1)
+				tm.MinuteOfHour = next.Minute()
+				store.addTimer(tm, next, next.Add(-time.Hour))
 			case i == n+1: // the minute before: a first sweep starts at the current minute
 				tm.MinuteOfHour = 43
 				store.addTimer(tm, swAt(10, 43, 0), swAt(9, 43, 0))
@@ -156,9 +188,9 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 				store.mu.Lock()
 				store.putRaw(bucketKey(swM45, part), swLinked(tm, swAt(10, 50, 0)))
 				store.mu.Unlock()
-			default: // written 2 minutes before its occurrence: its writer sent it
+			default: // written shortNotice before its occurrence: its writer sent it
 				tm.MinuteOfHour = 45
-				store.addTimer(tm, swAt(10, 45, 0), swAt(10, 43, 0))
+				store.addTimer(tm, swAt(10, 45, 0), swAt(10, 45, 0).Add(-shortNotice))
 			}
 		}
 	}
@@ -169,10 +201,10 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 		t.Fatalf("Sweep: %v", err)
 	}
 	q.check(t)
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: len(want), Enqueued: len(want)}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: len(want), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swM44, swM45), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swKeys(swM44, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets read (-want +got):\n%s", diff)
 	}
 	if got := store.pages[bucketKey(swM45, 4)]; len(got) < 2 {
@@ -188,8 +220,8 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 	if diff := cmp.Diff(want, linked); diff != "" {
 		t.Errorf("timers linked on, by the occurrence sent (-want +got):\n%s", diff)
 	}
-	if st := store.state(); st.Through != swM46 {
-		t.Errorf("through = %d, want %d (10:46)", st.Through, swM46)
+	if st := store.state(); st.Through != swLast+1 {
+		t.Errorf("through = %d, want %d", st.Through, swLast+1)
 	}
 }
 
@@ -201,16 +233,17 @@ func TestSweepFirstSweep(t *testing.T) {
 	store := newSwStore(10)
 	store.addTimer(swHourly("old", 30), swAt(10, 30, 0), swAt(9, 30, 0))
 	store.addTimer(swHourly("now", 44), swAt(10, 44, 0), swAt(9, 44, 0))
-	store.addTimer(swHourly("next", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+	next := swMinuteTime(swLast + 1)
+	store.addTimer(swHourly("next", next.Minute()), next, next.Add(-time.Hour))
 	q := &swQueue{}
 	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("first sweep: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("first sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swM44, swM45), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swKeys(swM44, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets of the first sweep (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]swLeaseCall{{"ev-1", true, 0}}, store.leaseCalls); diff != "" {
@@ -224,7 +257,7 @@ func TestSweepFirstSweep(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("second sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swM46, swM46), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swKeys(swLast+1, swLast+1), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets of the second sweep (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"next", "now"}, q.acceptedIDs()); diff != "" {
@@ -256,18 +289,18 @@ func TestSweepMaxBacklog(t *testing.T) {
 		t.Fatalf("Sweep: %v", err)
 	}
 	from := swMinute(swNow.Add(-30 * time.Minute)) // 10:14
-	if diff := cmp.Diff(SweepResult{Minutes: int(swM45 - from + 1), Due: 1, Enqueued: 1}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - from + 1), Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(from, swM45), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swKeys(from, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets read (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]swSent{{Msg: swMsg(swLinked(recent, swAt(10, 25, 0)), swAt(10, 25, 0), swAt(11, 25, 0), false), Delay: 0}},
 		q.acceptedSorted(), swIgnoreSentAt); diff != "" {
 		t.Errorf("enqueued (-want +got):\n%s", diff)
 	}
-	if st := store.state(); st.Through != swM46 {
-		t.Errorf("through = %d, want %d", st.Through, swM46)
+	if st := store.state(); st.Through != swLast+1 {
+		t.Errorf("through = %d, want %d", st.Through, swLast+1)
 	}
 }
 
@@ -354,7 +387,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 		if err1 != nil {
 			t.Errorf("first sweep: %v", err1)
 		}
-		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 60, Enqueued: 60}, res1); diff != "" {
+		if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 60, Enqueued: 60}, res1); diff != "" {
 			t.Errorf("first sweep's result (-want +got):\n%s", diff)
 		}
 		q.check(t)
@@ -368,7 +401,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 			t.Errorf("leases (-want +got):\n%s", diff)
 		}
 		// The skipped sweep releases nothing: the lease is not its own.
-		if diff := cmp.Diff([]swRelease{{"ev-1", swM46, true, true}}, store.releaseLog()); diff != "" {
+		if diff := cmp.Diff([]swRelease{{"ev-1", swLast + 1, true, true}}, store.releaseLog()); diff != "" {
 			t.Errorf("releases (-want +got):\n%s", diff)
 		}
 	})
@@ -409,13 +442,13 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 				t.Errorf("round %d: enqueued %d+%d, want %d in total", round, res[0].Enqueued, res[1].Enqueued, len(want))
 			}
 			// Either one was skipped, or the later found nothing left to read.
-			if res[0].Skipped+res[1].Skipped != 1 && res[0].Minutes+res[1].Minutes != 2 {
+			if res[0].Skipped+res[1].Skipped != 1 && res[0].Minutes+res[1].Minutes != swFirstMinutes {
 				t.Errorf("round %d: %+v: both read minutes", round, res)
 			}
 			if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
 				t.Fatalf("round %d: occurrences enqueued (-want +got):\n%s", round, diff)
 			}
-			if st := store.state(); st.Through != swM46 || st.Owner != "" {
+			if st := store.state(); st.Through < swLast+1 || st.Owner != "" {
 				t.Fatalf("round %d: sweep state %+v", round, st)
 			}
 		}
@@ -433,15 +466,16 @@ func TestSweepSameEventTwice(t *testing.T) {
 	for i := range 6 {
 		store.addTimer(swHourly(fmt.Sprintf("a%d", i), 45), swAt(10, 45, 0), swAt(9, 45, 0))
 	}
-	store.addTimer(swHourly("late0", 46), swAt(10, 46, 0), swAt(9, 46, 0))
-	store.addTimer(swHourly("late1", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+	next := swMinuteTime(swLast + 1) // within the look-ahead a minute later
+	store.addTimer(swHourly("late0", next.Minute()), next, next.Add(-time.Hour))
+	store.addTimer(swHourly("late1", next.Minute()), next, next.Add(-time.Hour))
 	q := &swQueue{}
 
 	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 6, Enqueued: 6}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 6, Enqueued: 6}, res); diff != "" {
 		t.Errorf("first delivery (-want +got):\n%s", diff)
 	}
 	calls, buckets := q.callCount(), len(store.bucketCalls)
@@ -470,8 +504,8 @@ func TestSweepSameEventTwice(t *testing.T) {
 	if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
 		t.Errorf("timers enqueued (-want +got):\n%s", diff)
 	}
-	if st := store.state(); st.LastEventID != "ev-2" || st.Through != swM46+1 {
-		t.Errorf("sweep state %+v, want ev-2 through 10:47", st)
+	if st := store.state(); st.LastEventID != "ev-2" || st.Through != swLast+2 {
+		t.Errorf("sweep state %+v, want ev-2 through %d", st, swLast+2)
 	}
 }
 
@@ -486,7 +520,8 @@ func TestSweepLeaseOfDeadSweep(t *testing.T) {
 		store := newSwStore(10)
 		store.setThrough(swM44)
 		store.addTimer(swHourly("s0", 45), swAt(10, 45, 0), swAt(9, 45, 0))
-		store.addTimer(swHourly("s1", 46), swAt(10, 46, 0), swAt(9, 46, 0))
+		s1At := swMinuteTime(swLastRead(swNow.Add(61 * time.Second))) // read only after the lease expired
+		store.addTimer(swHourly("s1", s1At.Minute()), s1At, s1At.Add(-time.Hour))
 		// The dead sweep leased it 30 s ago for 90 s.
 		if _, ok, _ := store.LeaseSweep(t.Context(), "dead", "ev-0", swNow.Add(-30*time.Second), 90*time.Second); !ok {
 			t.Fatal("setup: lease refused")
@@ -504,10 +539,10 @@ func TestSweepLeaseOfDeadSweep(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Sweep: %v", err)
 		}
-		if diff := cmp.Diff(SweepResult{Minutes: 3, Due: 2, Enqueued: 2}, res); diff != "" {
+		if diff := cmp.Diff(SweepResult{Minutes: int(swLastRead(swNow.Add(61*time.Second)) - swM44 + 1), Due: 2, Enqueued: 2}, res); diff != "" {
 			t.Errorf("sweep after the lease expired (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]swOcc{{"s0", swAt(10, 45, 0)}, {"s1", swAt(10, 46, 0)}}, q.acceptedOccs()); diff != "" {
+		if diff := cmp.Diff([]swOcc{{"s0", swAt(10, 45, 0)}, {"s1", s1At}}, q.acceptedOccs()); diff != "" {
 			t.Errorf("enqueued (-want +got):\n%s", diff)
 		}
 	})
@@ -516,7 +551,8 @@ func TestSweepLeaseOfDeadSweep(t *testing.T) {
 		t.Parallel()
 		store := newSwStore(10)
 		store.addTimer(swHourly("a", 45), swAt(10, 45, 0), swAt(9, 45, 0))
-		store.addTimer(swHourly("b", 47), swAt(10, 47, 0), swAt(9, 47, 0))
+		bAt := swMinuteTime(swLast + 1) // beyond the first sweep, read by the second
+		store.addTimer(swHourly("b", bAt.Minute()), bAt, bAt.Add(-time.Hour))
 		clock := newSwClock(swNow)
 		q := &swQueue{now: clock.Now}
 		var (
@@ -543,21 +579,23 @@ func TestSweepLeaseOfDeadSweep(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("sweeps: %v, %v", err1, err2)
 		}
-		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res1); diff != "" {
+		if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 1, Enqueued: 1}, res1); diff != "" {
 			t.Errorf("first sweep (-want +got):\n%s", diff)
 		}
 		// The second had no through to start from: it read from its minute.
-		if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 1, Enqueued: 1}, res2); diff != "" {
+		secondAt := swNow.Add(100 * time.Second)
+		secondLast := swLastRead(secondAt)
+		if diff := cmp.Diff(SweepResult{Minutes: int(secondLast - swMinute(secondAt) + 1), Due: 1, Enqueued: 1}, res2); diff != "" {
 			t.Errorf("second sweep (-want +got):\n%s", diff)
 		}
-		wantRel := []swRelease{{"ev-2", swM46 + 2, true, true}, {"ev-1", swM46, true, false}}
+		wantRel := []swRelease{{"ev-2", secondLast + 1, true, true}, {"ev-1", swLast + 1, true, false}}
 		if diff := cmp.Diff(wantRel, store.releaseLog()); diff != "" {
 			t.Errorf("releases (-want +got):\n%s", diff)
 		}
-		if st := store.state(); st.Through != swM46+2 || st.LastEventID != "ev-2" {
+		if st := store.state(); st.Through != secondLast+1 || st.LastEventID != "ev-2" {
 			t.Errorf("sweep state %+v: the fenced release changed it", st)
 		}
-		if diff := cmp.Diff([]swOcc{{"a", swAt(10, 45, 0)}, {"b", swAt(10, 47, 0)}}, q.acceptedOccs()); diff != "" {
+		if diff := cmp.Diff([]swOcc{{"a", swAt(10, 45, 0)}, {"b", bAt}}, q.acceptedOccs()); diff != "" {
 			t.Errorf("enqueued (-want +got):\n%s", diff)
 		}
 	})
@@ -638,9 +676,9 @@ func TestSweepDiesHalfWay(t *testing.T) {
 					t.Errorf("Sweep error = %v, want one wrapping %v", err, wantErr)
 				}
 				q.check(t)
-				wantRes := SweepResult{Minutes: 2, Due: 150, Enqueued: 70, Failed: 80}
+				wantRes := SweepResult{Minutes: swFirstMinutes, Due: 150, Enqueued: 70, Failed: 80}
 				if kind == "read" {
-					wantRes = SweepResult{Minutes: 2, Due: 90, Enqueued: 90}
+					wantRes = SweepResult{Minutes: swFirstMinutes, Due: 90, Enqueued: 90}
 				}
 				if diff := cmp.Diff(wantRes, res); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)
@@ -673,10 +711,11 @@ func TestSweepDiesHalfWay(t *testing.T) {
 				if err != nil {
 					t.Fatalf("second sweep: %v", err)
 				}
-				if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 120, Enqueued: 120}, res); diff != "" {
+				retryLast := swLastRead(swNow.Add(20 * time.Second))
+				if diff := cmp.Diff(SweepResult{Minutes: int(retryLast - swM45 + 1), Due: 120, Enqueued: 120}, res); diff != "" {
 					t.Errorf("second sweep's result (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(swKeys(swM45, swM45), store.bucketCallsSorted()); diff != "" {
+				if diff := cmp.Diff(swKeys(swM45, retryLast), store.bucketCallsSorted()); diff != "" {
 					t.Errorf("buckets read by the second sweep (-want +got):\n%s", diff)
 				}
 				// Every occurrence once, but those of 10:45 the failed sweep sent.
@@ -695,7 +734,7 @@ func TestSweepDiesHalfWay(t *testing.T) {
 						break
 					}
 				}
-				if st := store.state(); st.Through != swM46 || st.LastEventID != retry {
+				if st := store.state(); st.Through != retryLast+1 || st.LastEventID != retry {
 					t.Errorf("sweep state after the second sweep: %+v", st)
 				}
 			})
@@ -730,7 +769,7 @@ func TestSweepLinksBeforeSending(t *testing.T) {
 	if !errors.Is(err, errDB) {
 		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 120, Enqueued: 70, Failed: 50}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 120, Enqueued: 70, Failed: 50}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	want := slices.Concat(ids[:50], ids[100:])
@@ -926,7 +965,7 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 				t.Errorf("timers enqueued (-want +got):\n%s", diff)
 			}
 			nf := len(tt.wantFailed)
-			if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 12, Enqueued: 12 - nf, Failed: nf}, res); diff != "" {
+			if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 12, Enqueued: 12 - nf, Failed: nf}, res); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
 			switch {
@@ -937,7 +976,7 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
 				t.Errorf("Sweep error = %v, want one wrapping %v", err, tt.wantErr)
 			}
-			through := swM46
+			through := swLast + 1
 			if nf > 0 {
 				through = swM45
 			}
@@ -1174,7 +1213,8 @@ func TestSweepCatchUp(t *testing.T) {
 	once := swTimerOf("once-missed", "at(2026-11-22T08:00:00)", "")
 	once.DeleteAfterCompletion = true
 	yesterday := time.Date(2026, 11, 21, 12, 30, 0, 0, time.UTC)
-	onTime := []time.Time{swAt(10, 45, 0), swAt(10, 46, 0), swAt(10, 47, 0)} // a minutely timer's within short notice
+	onTime := swMinutes(swNow, swHorizon, 0) // a minutely timer's within short notice: 10:45 to 10:48
+	nextMinutely := swAfter(swHorizon, 0)
 	tests := []struct {
 		timer    *Timer
 		at       time.Time
@@ -1183,10 +1223,10 @@ func TestSweepCatchUp(t *testing.T) {
 		wantNext time.Time   // the link written (zero: none)
 	}{
 		{hourly("hourly-2h-late", 3600, 44), swAt(8, 44, 0), false, nil, swAt(11, 44, 0)},
-		{minutely("minutely-150s-late-window-60", 60), swAt(10, 42, 0), false, onTime, swAt(10, 48, 0)},
+		{minutely("minutely-150s-late-window-60", 60), swAt(10, 42, 0), false, onTime, nextMinutely},
 		{hourly("hourly-59m-late", 3600, 45), swAt(9, 45, 0), true, []time.Time{swAt(10, 45, 0)}, swAt(11, 45, 0)},
-		{minutely("minutely-90s-late-window-90", 90), swAt(10, 43, 0), true, onTime, swAt(10, 48, 0)},
-		{minutely("minutely-90s-late-window-89", 89), swAt(10, 43, 0), false, onTime, swAt(10, 48, 0)},
+		{minutely("minutely-90s-late-window-90", 90), swAt(10, 43, 0), true, onTime, nextMinutely},
+		{minutely("minutely-90s-late-window-89", 89), swAt(10, 43, 0), false, onTime, nextMinutely},
 		{hourly("old-timer-29m-late", 0, 15), swAt(10, 15, 0), true, nil, swAt(11, 15, 0)}, // 0: the default window
 		{hourly("old-timer-64m-late", 0, 40), swAt(9, 40, 0), false, nil, swAt(11, 40, 0)},
 		{hourly("day-window-22h-late", 86400, 30), yesterday, true, nil, swAt(11, 30, 0)},
@@ -1221,7 +1261,7 @@ func TestSweepCatchUp(t *testing.T) {
 	}
 	q.check(t)
 	n := len(tests)
-	if diff := cmp.Diff(SweepResult{Minutes: int(swM45 - swMinute(yesterday) + 1), Due: n, Enqueued: len(wantSent), Missed: missed}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(yesterday) + 1), Due: n, Enqueued: len(wantSent), Missed: missed}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(wantSent, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
@@ -1281,7 +1321,7 @@ func TestSweepMissedOutcomes(t *testing.T) {
 	if !errors.Is(err, errDB) {
 		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: 5, Missed: 4, Failed: 1}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(swAt(10, 40, 0)) + 1), Due: 5, Missed: 4, Failed: 1}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	var want []swMissedCall
@@ -1346,7 +1386,7 @@ func TestSweepShortNotice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: len(want), Enqueued: len(want)}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: len(want), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(want, q.acceptedIDs()); diff != "" {
@@ -1379,20 +1419,20 @@ func TestHandOn(t *testing.T) {
 		wantLink   time.Time // zero: nil
 	}{
 		{"hourly: the next hour is linked", swHourly("h", 45), swAt(10, 45, 0), swNow, nil, swAt(11, 45, 0)},
-		{"minutely: two more within short notice", swTimerOf("m", "cron(* * * * ? *)", ""), swAt(10, 45, 0), swNow,
-			[]time.Time{swAt(10, 46, 0), swAt(10, 47, 0)}, swAt(10, 48, 0)},
+		{"minutely: the rest within short notice", swTimerOf("m", "cron(* * * * ? *)", ""), swAt(10, 45, 0), swNow,
+			swMinutes(swAt(10, 45, 0), swHorizon, 0), swAfter(swHorizon, 0)},
 		{"a PUT: its instant included", swTimerOf("m", "cron(* * * * ? *)", ""), swAt(10, 44, 0).Add(-1), swAt(10, 44, 0),
-			[]time.Time{swAt(10, 44, 0), swAt(10, 45, 0), swAt(10, 46, 0)}, swAt(10, 47, 0)},
+			swMinutes(swAt(10, 44, 0).Add(-1), swAt(10, 44, 0).Add(shortNotice), 0), swAfter(swAt(10, 44, 0).Add(shortNotice), 0)},
 		{"a rate to the second", withAnchor(swTimerOf("r", "rate(1 minute)", ""), swAt(10, 0, 20)), swAt(10, 44, 20), swNow,
-			[]time.Time{swAt(10, 45, 20), swAt(10, 46, 20)}, swAt(10, 47, 20)},
-		{"at the horizon: direct", swTimerOf("a", "at(2026-11-22T10:47:00)", ""), swNow, swNow, []time.Time{swAt(10, 47, 0)}, time.Time{}},
-		{"a second beyond: linked", swTimerOf("a", "at(2026-11-22T10:47:01)", ""), swNow, swNow, nil, swAt(10, 47, 1)},
+			swMinutes(swAt(10, 44, 20), swHorizon, 20*time.Second), swAfter(swHorizon, 20*time.Second)},
+		{"at the horizon: direct", swTimerOf("a", "at("+swHorizon.Format("2006-01-02T15:04:05")+")", ""), swNow, swNow, []time.Time{swHorizon}, time.Time{}},
+		{"a second beyond: linked", swTimerOf("a", "at("+swHorizon.Add(time.Second).Format("2006-01-02T15:04:05")+")", ""), swNow, swNow, nil, swHorizon.Add(time.Second)},
 		{"an at() past", swTimerOf("a", "at(2026-11-22T10:40:00)", ""), swNow, swNow, nil, time.Time{}},
 		{"endAt within short notice", withEnd(swTimerOf("e", "cron(* * * * ? *)", ""), swAt(10, 46, 30)), swAt(10, 45, 0), swNow,
 			[]time.Time{swAt(10, 46, 0)}, time.Time{}},
 		{"startAt later", withStart(swTimerOf("s", "rate(5 minutes)", ""), swAt(11, 0, 0)), swNow, swNow, nil, swAt(11, 0, 0)},
 		{"late: from now, not from the occurrence", swTimerOf("m", "cron(* * * * ? *)", ""), swNow, swNow,
-			[]time.Time{swAt(10, 45, 0), swAt(10, 46, 0), swAt(10, 47, 0)}, swAt(10, 48, 0)},
+			swMinutes(swNow, swHorizon, 0), swAfter(swHorizon, 0)},
 		// Europe/Berlin's 02:00-02:59 happens twice on 2026-10-25; a cron
 		// fires at the first: after 02:45 CEST (00:45 UTC) comes 03:00 CET.
 		{"across a change of offset", swTimerOf("b", "cron(0/15 * * * ? *)", "Europe/Berlin"), berlin.Add(30 * time.Second), berlin,
@@ -1471,7 +1511,7 @@ func TestSweepCompletedTimers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: len(tests), Enqueued: len(want)}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(swAt(10, 40, 0)) + 1), Due: len(tests), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(want, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
@@ -1504,7 +1544,7 @@ func TestDelaySeconds(t *testing.T) {
 		{"at now", 0, 0},
 		{"1 ns in the past", -1, 0},
 		{"3 h in the past", -3 * time.Hour, 0},
-		{"short notice", shortNotice, 150},
+		{"2.5 minutes", 150 * time.Second, 150},
 		{"just under 15 minutes", 15*time.Minute - 1, 899},
 		{"exactly 15 minutes", 15 * time.Minute, 900},
 		{"just over 15 minutes", 15*time.Minute + 1, 900},
@@ -1593,7 +1633,7 @@ func TestSweepFullBatchesAroundMissedTimers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 6, Due: 100, Enqueued: 90, Missed: 10}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(swAt(10, 40, 0)) + 1), Due: 100, Enqueued: 90, Missed: 10}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	// 90 messages: nine full batches.
@@ -1625,7 +1665,7 @@ func TestSweepUnusableSchedule(t *testing.T) {
 	if err == nil {
 		t.Error("Sweep succeeded, want an error for the unusable schedules")
 	}
-	if diff := cmp.Diff(SweepResult{Minutes: 2, Due: 3, Enqueued: 1, Failed: 2}, res); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 3, Enqueued: 1, Failed: 2}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"good"}, q.acceptedIDs()); diff != "" {
@@ -1725,8 +1765,9 @@ func TestSweepMetricsAndLog(t *testing.T) {
 			warned = append(warned, r)
 		}
 	}
-	wantSummary := []map[string]any{{"level": "INFO", "msg": "sweep", "eventId": "ev-1", "minutes": 6.0, "due": 4.0, "enqueued": 2.0,
-		"missed": 1.0, "failed": 1.0, "from": "2026-11-22T10:40:00Z", "until": "2026-11-22T10:46:00Z", "durationMs": 0.0}}
+	wantSummary := []map[string]any{{"level": "INFO", "msg": "sweep", "eventId": "ev-1", "minutes": float64(swLast - swMinute(swAt(10, 40, 0)) + 1),
+		"due": 4.0, "enqueued": 2.0, "missed": 1.0, "failed": 1.0, "from": "2026-11-22T10:40:00Z",
+		"until": swMinuteTime(swLast + 1).Format(time.RFC3339), "durationMs": 0.0}}
 	if diff := cmp.Diff(wantSummary, summary, ignoreTime); diff != "" {
 		t.Errorf("summary log line (-want +got):\n%s", diff)
 	}
