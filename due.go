@@ -15,8 +15,11 @@ import (
 
 // The due path: how the sweeper finds what is due without an index.
 //
-// Every UTC minute is a bucket. A timer's next occurrence is a link entry
-// in its minute's bucket, split over dueParts partitions by the timer's id;
+// Every UTC minute is a bucket: a timer's next occurrence is a link entry
+// in its minute's bucket. A bucket partition holds an hour of them (the
+// sort key starts with the minute), split over dueParts partitions by the
+// timer's id, so that a sweep reads a range of minutes in one query per
+// partition, and a sweep after a long outage reads its backlog by the hour;
 // whoever hands an occurrence on writes the link of the next one: the API
 // (PUT, resume), and the invoker when it claims an occurrence. So a firing
 // moves nothing in an index: the sweeper reads the minute's partitions and
@@ -30,7 +33,8 @@ import (
 // read has X - W below the look-ahead: the writer's. Neither misses an
 // occurrence, and neither sends one the other sends.
 const (
-	// pkDue is a bucket partition: pkDue + minute + "#" + part.
+	// pkDue is a bucket partition: pkDue + hour + "#" + part, with sort key
+	// the minute of the hour (two digits), "#" and the timer id.
 	pkDue = "#due#"
 	// pkSweep is the sweep's state: how far it has read, and its lease.
 	pkSweep = "#sweep"
@@ -50,16 +54,17 @@ const (
 	// least a minute before it begins, whenever in its minute EventBridge
 	// starts the sweep.
 	defaultLookahead = 3 * time.Minute
-	// linkTTL is how long a link entry outlives its occurrence, for a
-	// sweep that comes late (the longest catch-up window).
-	linkTTL = 2 * 24 * time.Hour
+	// linkTTL is how long a link entry outlives its occurrence: a sweep
+	// after an outage as long as this still finds it, and hands its timer
+	// on; DynamoDB's TTL deletes it after that, for free.
+	linkTTL = 35 * 24 * time.Hour
 )
 
 // DueEntry is one entry of a bucket: the link of a timer's next
 // occurrence, with what the sweeper needs to send it and to handle it when
 // it is late, without reading the timer.
 type DueEntry struct {
-	TimerID string `dynamodbav:"sk"`
+	TimerID string `dynamodbav:"tid"`
 	// At is the occurrence, in Unix seconds.
 	At      int64 `dynamodbav:"at"`
 	Version int64 `dynamodbav:"v"`
@@ -123,9 +128,36 @@ func isRate(expr string) bool { return len(expr) > 5 && expr[:5] == "rate(" }
 // unixMinute is the bucket of instant t.
 func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
 
-// bucketKey is the partition of minute's bucket that timer ids of part go to.
-func bucketKey(minute int64, part int) string {
-	return pkDue + strconv.FormatInt(minute, 10) + "#" + strconv.Itoa(part)
+// BucketRange is what one query of the due path reads: the minutes From
+// to To (of the hour, inclusive) of partition Part of hour Hour (Unix
+// hours).
+type BucketRange struct {
+	Hour     int64
+	Part     int
+	From, To int
+}
+
+// bucketRanges are the ranges that cover the minutes first to last.
+func bucketRanges(first, last int64) []BucketRange {
+	var out []BucketRange
+	for h := first / 60; h <= last/60; h++ {
+		from, to := 0, 59
+		if h == first/60 {
+			from = int(first % 60)
+		}
+		if h == last/60 {
+			to = int(last % 60)
+		}
+		for part := range dueParts {
+			out = append(out, BucketRange{Hour: h, Part: part, From: from, To: to})
+		}
+	}
+	return out
+}
+
+// linkKey is the key of timer id's link to its occurrence in minute.
+func linkKey(minute int64, id string) map[string]types.AttributeValue {
+	return itemKey(pkDue+strconv.FormatInt(minute/60, 10)+"#"+strconv.Itoa(partOf(id)), fmt.Sprintf("%02d#%s", minute%60, id))
 }
 
 // partOf is the bucket partition of timer id.
@@ -137,7 +169,9 @@ func linkItem(e DueEntry) (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the link of %s: %w", e.TimerID, err)
 	}
-	av[attrPK] = &types.AttributeValueMemberS{Value: bucketKey(e.At/60, partOf(e.TimerID))}
+	for k, v := range linkKey(e.At/60, e.TimerID) {
+		av[k] = v
+	}
 	av["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.occurrence().Add(linkTTL).Unix(), 10)}
 	return av, nil
 }
@@ -199,7 +233,7 @@ func (s *Store) PutLinks(ctx context.Context, links []DueEntry) error {
 func (s *Store) DeleteLink(ctx context.Context, id string, at int64, version int64) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           &s.Table,
-		Key:                 itemKey(bucketKey(at/60, partOf(id)), id),
+		Key:                 linkKey(at/60, id),
 		ConditionExpression: aws.String("v = :v"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
@@ -212,14 +246,19 @@ func (s *Store) DeleteLink(ctx context.Context, id string, at int64, version int
 	return nil
 }
 
-// Bucket calls page with each page of the entries of one bucket partition
-// (bucketKey). Reads are eventually consistent: an entry is the sweeper's
-// only long after it was written (shortNotice).
-func (s *Store) Bucket(ctx context.Context, key string, page func([]DueEntry) error) error {
+// Bucket calls page with each page of the links in r, in order of their
+// minute. Reads are eventually consistent: a link is the sweeper's only
+// long after it was written (shortNotice).
+func (s *Store) Bucket(ctx context.Context, r BucketRange, page func([]DueEntry) error) error {
+	key := pkDue + strconv.FormatInt(r.Hour, 10) + "#" + strconv.Itoa(r.Part)
 	in := &dynamodb.QueryInput{
-		TableName:                 &s.Table,
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: key}},
+		TableName:              &s.Table,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk":   &types.AttributeValueMemberS{Value: key},
+			":from": &types.AttributeValueMemberS{Value: fmt.Sprintf("%02d#", r.From)},
+			":to":   &types.AttributeValueMemberS{Value: fmt.Sprintf("%02d#~", r.To)}, // '~' sorts after every id character
+		},
 	}
 	if s.PageLimit > 0 {
 		in.Limit = aws.Int32(s.PageLimit)

@@ -72,10 +72,10 @@ func (m *metricsDue) LeaseSweep(context.Context, string, string, time.Time, time
 func (m *metricsDue) ReleaseSweep(context.Context, string, string, int64, bool, time.Time) error {
 	return nil
 }
-func (m *metricsDue) Bucket(_ context.Context, key string, page func([]DueEntry) error) error {
+func (m *metricsDue) Bucket(_ context.Context, br BucketRange, page func([]DueEntry) error) error {
 	var in []DueEntry
 	for _, e := range m.entries {
-		if bucketKey(e.At/60, partOf(e.TimerID)) == key {
+		if min := e.At / 60; min/60 == br.Hour && partOf(e.TimerID) == br.Part && int(min%60) >= br.From && int(min%60) <= br.To {
 			in = append(in, e)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 func bucketEntries(t *testing.T, s *Store, minute int64) map[string]DueEntry {
 	t.Helper()
 	got := map[string]DueEntry{}
-	for part := range dueParts {
-		if err := s.Bucket(context.Background(), bucketKey(minute, part), func(page []DueEntry) error {
+	for _, br := range bucketRanges(minute, minute) {
+		if err := s.Bucket(context.Background(), br, func(page []DueEntry) error {
 			for _, e := range page {
 				got[e.TimerID] = e
 			}
@@ -61,7 +61,7 @@ func TestIntegrationStore(t *testing.T) {
 		t.Fatalf("replace: new=%v err=%v", isNew, err)
 	}
 	want := &Timer{ID: "a", ShardID: "shard0", ScheduleExpr: "cron(20 12 * * ? *)", HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment,
-		CatchUpSeconds: DefaultCatchUpSeconds, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
+		CatchUpSeconds: DefaultCatchUpSeconds, DueFrom: t0, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
 	replaced.Anchor = time.Time{} // kept for rate schedules only
 	if diff := cmp.Diff(want, replaced); diff != "" {
 		t.Fatalf("replaced (-want +got):\n%s", diff)
@@ -91,13 +91,13 @@ func TestIntegrationStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)}, direct); diff != "" {
+	if diff := cmp.Diff([]time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute), t0.Add(3 * time.Minute)}, direct); diff != "" {
 		t.Errorf("rate(1 minute)'s occurrences to send at once (-want +got):\n%s", diff)
 	}
-	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(3*time.Minute)))["b"]; !ok {
-		t.Error("rate(1 minute) has no link at its fourth occurrence, the first beyond short notice")
+	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(4*time.Minute)))["b"]; !ok {
+		t.Error("rate(1 minute) has no link at its fifth occurrence, the first beyond short notice")
 	}
-	for m := range 3 {
+	for m := range 4 {
 		if _, ok := bucketEntries(t, s, unixMinute(t0.Add(time.Duration(m)*time.Minute)))["b"]; ok {
 			t.Errorf("rate(1 minute) linked at minute %d, an occurrence sent at once", m)
 		}

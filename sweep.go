@@ -19,7 +19,7 @@ import (
 type dueStore interface {
 	LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error)
 	ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error
-	Bucket(ctx context.Context, key string, page func([]DueEntry) error) error
+	Bucket(ctx context.Context, r BucketRange, page func([]DueEntry) error) error
 	Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error
 	PutLinks(ctx context.Context, links []DueEntry) error
 }
@@ -64,8 +64,10 @@ type Sweeper struct {
 	// LeaseTTL is how long the sweep stays leased to a sweep that died
 	// without releasing it. Default 90 seconds, beyond a sweep's 60.
 	LeaseTTL time.Duration
-	// MaxBacklog is how far back a sweep after an outage reads: the longest
-	// catch-up window. Default 24 hours.
+	// MaxBacklog is how far back a sweep after an outage reads: as long as a
+	// link is kept (linkTTL), so that every timer is handed on however long
+	// the outage (read by the hour, 35 days are some 13,000 queries).
+	// Default linkTTL.
 	MaxBacklog time.Duration
 	// MaxAttempts bounds the tries of one SQS batch. Default 5.
 	MaxAttempts int
@@ -83,7 +85,7 @@ type Sweeper struct {
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
 	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL,
 		Lookahead: defaultLookahead, Concurrency: 16, Workers: 64, LeaseTTL: 90 * time.Second,
-		MaxBacklog: MaxCatchUpSeconds * time.Second, MaxAttempts: 5,
+		MaxBacklog: linkTTL, MaxAttempts: 5,
 		Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }
 
@@ -149,9 +151,10 @@ func (r *sweepRun) schedule(e DueEntry) (Schedule, error) {
 	return s, err
 }
 
-// chunk is up to chunkSize entries of one minute, and how to report back.
+// chunk is up to chunkSize entries of one bucket range, and how to report
+// back.
 type chunk struct {
-	minute  int64
+	br      BucketRange
 	entries []DueEntry
 	done    func(SweepResult, error)
 }
@@ -206,22 +209,20 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 		go func() {
 			defer workers.Done()
 			for c := range run.work {
-				c.done(run.process(ctx, c.minute, c.entries))
+				c.done(run.process(ctx, c.br, c.entries))
 			}
 		}()
 	}
 	var readers sync.WaitGroup
 	slots := make(chan struct{}, max(1, s.Concurrency))
-	for m := first; m <= last; m++ {
-		run.res.Minutes++
-		for part := range dueParts {
-			readers.Add(1)
-			slots <- struct{}{}
-			go func() {
-				defer func() { <-slots; readers.Done() }()
-				run.sweepBucket(ctx, m, part)
-			}()
-		}
+	run.res.Minutes = int(max(0, last-first+1))
+	for _, br := range bucketRanges(first, last) {
+		readers.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; readers.Done() }()
+			run.sweepBucket(ctx, br)
+		}()
 	}
 	readers.Wait()
 	close(run.work)
@@ -259,19 +260,19 @@ func boolCount(b bool) int {
 
 // sweepBucket streams one bucket partition's entries page by page into
 // chunks for the workers and waits until every chunk is done.
-func (r *sweepRun) sweepBucket(ctx context.Context, minute int64, part int) {
+func (r *sweepRun) sweepBucket(ctx context.Context, br BucketRange) {
 	var pending sync.WaitGroup
-	done := func(res SweepResult, err error) {
-		r.record(minute, res, err)
-		pending.Done()
-	}
 	var buf []DueEntry
 	flush := func() {
 		pending.Add(1)
-		r.work <- chunk{minute: minute, entries: buf, done: done}
+		minute := buf[0].At / 60 // a chunk's entries are in order of their minute
+		r.work <- chunk{br: br, entries: buf, done: func(res SweepResult, err error) {
+			r.record(minute, res, err)
+			pending.Done()
+		}}
 		buf = nil
 	}
-	err := r.s.Timers.Bucket(ctx, bucketKey(minute, part), func(page []DueEntry) error {
+	err := r.s.Timers.Bucket(ctx, br, func(page []DueEntry) error {
 		for _, e := range page {
 			if buf == nil {
 				buf = make([]DueEntry, 0, chunkSize)
@@ -288,7 +289,7 @@ func (r *sweepRun) sweepBucket(ctx context.Context, minute int64, part int) {
 	}
 	pending.Wait()
 	if err != nil {
-		r.record(minute, SweepResult{Failed: 0}, err)
+		r.record(br.Hour*60+int64(br.From), SweepResult{}, err)
 	}
 }
 
@@ -319,7 +320,7 @@ func handOn(e DueEntry, sched Schedule, from, now time.Time) (direct []time.Time
 // timer is handed on: the next link written (in one batch for the chunk)
 // before any message is sent, so that a sweep that fails half way never
 // leaves a timer without its next link.
-func (r *sweepRun) process(ctx context.Context, minute int64, entries []DueEntry) (SweepResult, error) {
+func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEntry) (SweepResult, error) {
 	var (
 		res   SweepResult
 		errs  []error
@@ -327,8 +328,8 @@ func (r *sweepRun) process(ctx context.Context, minute int64, entries []DueEntry
 		links []DueEntry
 	)
 	for _, e := range entries {
-		if e.At/60 != minute || !e.sweepersOwn() {
-			continue // not this minute's (a stray item), or its writer's to send
+		if m := e.At/60 - br.Hour*60; m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn() {
+			continue // not this range's (a stray item), or its writer's to send
 		}
 		res.Due++
 		at := e.occurrence()
