@@ -360,6 +360,29 @@ func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through
 	return nil
 }
 
+// startSweep makes sure, before the first link this Store writes, that the
+// sweep's state exists, so that the first sweep reads from before that
+// link rather than from its own start: a table's first timers may be
+// written before its first sweep runs. Once per Store.
+func (s *Store) startSweep(ctx context.Context, link *DueEntry, now time.Time) error {
+	if link == nil || s.sweepStarted.Load() {
+		return nil
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.Table,
+		Key:              sweepKey(),
+		UpdateExpression: aws.String("SET through = if_not_exists(through, :minute)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":minute": &types.AttributeValueMemberN{Value: strconv.FormatInt(unixMinute(now), 10)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start the sweep: %w", err)
+	}
+	s.sweepStarted.Store(true)
+	return nil
+}
+
 func joinComma(s []string) string {
 	out := ""
 	for i, x := range s {

@@ -1173,7 +1173,9 @@ func queueMessages(t *testing.T, c *sqs.Client, queue string) []string {
 // function's role, and fails on any the policies do not allow. Grants no
 // call used are logged.
 func TestIntegrationIAMLeastPrivilege(t *testing.T) {
-	clock := newTestClock(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
+	// 09:55: far enough before the timers' 10:01 that each PUT links its
+	// occurrence for the sweeper rather than sending it itself.
+	clock := newTestClock(time.Date(2026, 3, 2, 9, 55, 0, 0, time.UTC))
 	env := newIAMStack(t, clock)
 	ctx := context.Background()
 
@@ -1201,7 +1203,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 	putSecret(t, env.harness, "/callclock/iam/token", secret)
 	putSecret(t, env.harness, "/callclock/iam/webhook", hits.hook.URL+"/slack")
 
-	// 10:00:30: the timers, all due at 10:01 (minute 1 of the hour, or at()).
+	// 09:55: the timers, all due at 10:01 (minute 1 of the hour, or at()).
 	timers := map[string]string{
 		// An HTTP target with a secret header; a webhook from a secret, told of successes too.
 		"iam-http": `{"minuteOfHour":1,"group":"iam-g","http":{"url":"` + hits.target.URL + `/ok","headers":{"Authorization":"Bearer aws-secret(/callclock/iam/token)"}},` +
@@ -1243,12 +1245,14 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		t.Errorf("GET /periodic: %v, want %v", got, sortedKeys(timers))
 	}
 
-	// 10:02:30: one sweep sends five occurrences and skips iam-missed and
-	// iam-once-missed, 90 s late for their 60 s window, recording each in
-	// the history in the same transaction as its advance; iam-once-missed
-	// is deleted in its advance, iam-once kept for the invoker to delete.
+	// 10:02:30: the first sweep reads from 09:55 (the first PUT started
+	// it) to 10:04; it sends five occurrences and links their timers' next
+	// ones (11:01) in a batch, and skips iam-missed and iam-once-missed, 90
+	// s late for their 60 s window, recording each as missed in a
+	// transaction that also links iam-missed's next occurrence and deletes
+	// iam-once-missed; iam-once is kept for the invoker to delete.
 	clock.Set(time.Date(2026, 3, 2, 10, 2, 30, 0, time.UTC))
-	if diff := cmp.Diff(SweepResult{Due: 7, Enqueued: 5, Missed: 2}, sweepFn.sweep(t, "iam-event-1", clock.Now())); diff != "" {
+	if diff := cmp.Diff(SweepResult{Minutes: 10, Due: 7, Enqueued: 5, Missed: 2}, sweepFn.sweep(t, "iam-event-1", clock.Now())); diff != "" {
 		t.Fatalf("sweep (-want +got):\n%s", diff)
 	}
 	// The same event again: every shard's lease says it was swept.
@@ -1376,11 +1380,13 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 			{"dynamodb:UpdateItem", table, ""}, {"dynamodb:GetItem", table, ""}, {"dynamodb:DeleteItem", table, ""},
 			{"dynamodb:Scan", table + "/index/byGroup", ""}, {"dynamodb:Query", table + "/index/byGroup", ""}, {"dynamodb:Query", table, ""},
 			{"sqs:SendMessage", queueARN(env.fireQueue), ""},
+			{"dynamodb:PutItem", table, "TransactWriteItems item 1"}, {"dynamodb:PutItem", table, "TransactWriteItems item 2"},
 		},
 		"SweepFunction": {
-			{"dynamodb:Query", table + "/index/byShardDue", ""}, {"dynamodb:UpdateItem", table, ""},
-			{"dynamodb:UpdateItem", table, "TransactWriteItems item"}, {"dynamodb:UpdateItem", table, "TransactWriteItems item 2"},
-			{"dynamodb:DeleteItem", table, "TransactWriteItems item"}, {"sqs:SendMessage", queueARN(env.fireQueue), "SendMessageBatch entry"},
+			{"dynamodb:Query", table, ""}, {"dynamodb:UpdateItem", table, ""}, {"dynamodb:BatchWriteItem", table, "BatchWriteItem entry"},
+			{"dynamodb:UpdateItem", table, "TransactWriteItems item 1"}, {"dynamodb:UpdateItem", table, "TransactWriteItems item 2"},
+			{"dynamodb:DeleteItem", table, "TransactWriteItems item 2"}, {"dynamodb:PutItem", table, "TransactWriteItems item 3"},
+			{"sqs:SendMessage", queueARN(env.fireQueue), "SendMessageBatch entry"},
 		},
 		"InvokeFunction": {
 			{"dynamodb:GetItem", table, ""}, {"dynamodb:UpdateItem", table, ""}, {"dynamodb:DeleteItem", table, ""},

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,9 +78,13 @@ type dynamoAPI interface {
 type Store struct {
 	DB    dynamoAPI
 	Table string
-	// PageLimit caps the items of one due-index page. Default 0: DynamoDB's
+	// PageLimit caps the items of one bucket page. Default 0: DynamoDB's
 	// own 1 MB pages.
 	PageLimit int32
+
+	// sweepStarted is set once this Store has made sure the sweep's state
+	// exists (see startSweep).
+	sweepStarted atomic.Bool
 }
 
 // NewStore returns a Store on table.
@@ -319,6 +324,9 @@ func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool,
 		if stored.PausedAt == nil {
 			var link *DueEntry
 			direct, link = handOn(dueEntryOf(&stored, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
+			if err := s.startSweep(ctx, link, now); err != nil {
+				return nil, false, nil, err
+			}
 			if link != nil {
 				l, err := linkItem(*link)
 				if err != nil {
@@ -530,6 +538,9 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 			},
 		}}}
 		direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now, now)
+		if err := s.startSweep(ctx, link, now); err != nil {
+			return nil, nil, err
+		}
 		if link != nil {
 			l, err := linkItem(*link)
 			if err != nil {
