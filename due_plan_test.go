@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -212,6 +214,39 @@ func TestPlanDueFromEverywhere(t *testing.T) {
 	}
 }
 
+// TestPlanDueEveryZone plans crons at wall times that daylight saving time
+// skips or repeats somewhere (02:30, midnight, 01:15 on Sundays) in every
+// zone the system's zone1970.tab names, or in the fuzzer's zones without it.
+func TestPlanDueEveryZone(t *testing.T) {
+	t.Parallel()
+	zones := fuzzDueZones
+	if tab, err := os.ReadFile("/usr/share/zoneinfo/zone1970.tab"); err == nil {
+		zones = []string{""}
+		for _, line := range strings.Split(string(tab), "\n") {
+			if f := strings.Split(line, "\t"); len(f) >= 3 && !strings.HasPrefix(line, "#") {
+				zones = append(zones, f[2])
+			}
+		}
+	}
+	for _, zone := range zones {
+		if _, err := loadZone(zone); err != nil {
+			continue // a zone newer than Go's copy of the zone data
+		}
+		t.Run(zone, func(t *testing.T) {
+			t.Parallel()
+			for _, expr := range []string{"cron(30 2 * * ? *)", "cron(0 0 * * ? *)", "cron(15 1 ? * SUN *)"} {
+				c := duePlanCase{expr: expr, zone: zone}
+				sched := c.schedule(t, duePlanFrom)
+				slots, ok := PlanDue(sched, duePlanFrom)
+				checkDuePlan(t, sched, duePlanFrom, slots, ok)
+				if !ok {
+					t.Errorf("%s: ok=false, want a plan", c.name())
+				}
+			}
+		})
+	}
+}
+
 // checkDuePlan is the judge: it walks every occurrence of sched in the
 // window with Next and checks the plan's coverage, bounds and slots, then
 // checks that the plan is the one an exhaustive search over the periods
@@ -324,8 +359,9 @@ func dueReferencePlan(minutes []int64, m0, m1 int64) ([]DueSlot, bool) {
 		var c candidate
 		for s := range set {
 			c.slots = append(c.slots, DueSlot{p, s})
-			for m := m0 + dueFloorMod(int64(s)-m0, int64(p)); m <= m1; m += int64(p) {
-				c.visits++
+			// The first minute ≥ m0 in the slot, then one every p.
+			if first := m0 + dueFloorMod(int64(s)-m0, int64(p)); first <= m1 {
+				c.visits += (m1-first)/int64(p) + 1
 			}
 		}
 		if c.visits > MaxDueAmplification*int64(len(minutes)) {
