@@ -335,8 +335,12 @@ func dueReferencePlan(minutes []int64, m0, m1 int64) ([]DueSlot, bool) {
 		return nil, false
 	}
 	var week [DueWeekMinutes]bool
+	var hit []int // the minutes of the week hit, each once
 	for _, m := range minutes {
-		week[dueFloorMod(m, DueWeekMinutes)] = true
+		if r := dueFloorMod(m, DueWeekMinutes); !week[r] {
+			week[r] = true
+			hit = append(hit, int(r))
+		}
 	}
 	type candidate struct {
 		slots  []DueSlot
@@ -348,10 +352,8 @@ func dueReferencePlan(minutes []int64, m0, m1 int64) ([]DueSlot, bool) {
 			continue
 		}
 		set := map[int]bool{}
-		for r, hit := range week {
-			if hit {
-				set[r%p] = true
-			}
+		for _, r := range hit {
+			set[r%p] = true
 		}
 		if len(set) > MaxDueSlots {
 			continue
