@@ -19,8 +19,9 @@ const (
 	// that does not fire costs the sweeper a read, never a write.
 	MaxDueAmplification = 8
 	// DuePlanYears is the window a plan is checked over, from the PUT: long
-	// enough to see every offset of a zone's year, and what a plan
-	// promises. A timer kept longer is planned again when it is replaced.
+	// enough to see every offset of a zone's year twice. Past it nothing
+	// is checked (a cron's years, a zone's new rules), so a timer kept
+	// longer should be planned again (a PUT does).
 	DuePlanYears = 2
 )
 
@@ -51,7 +52,12 @@ var dueDivisors = func() []int {
 // MaxDueSlots slots and at most MaxDueAmplification visits per occurrence
 // over the window. That is the case of monthly and yearly crons, at(), most
 // rates that do not divide a week, and schedules that end soon after from.
+// The bounds decide, not the kind of schedule: rate(2 days) gets one daily
+// slot (2 visits per firing), and cron(0 9 ? * 2#1 *) in UTC one weekly
+// slot (4.3), while in New York its two weekly slots make 8.7, too many.
 //
+// The visits of a slot are the minutes of the window it names, whether
+// the timer fires in them or not.
 // The slots share one period and are sorted. Among the periods that meet
 // both bounds, PlanDue takes the fewest slots, then the fewest visits, then
 // the largest period: equal visits cost the same reads, and a larger
