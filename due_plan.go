@@ -180,17 +180,14 @@ func dueGCD(a, b int64) int64 {
 	return a
 }
 
-// steadyMargin is how far from a change of offset a wall time must be for
-// resolveWall to read it with time.Date (27 hours), and a little more.
-const steadyMargin = 28 * time.Hour
-
-// collectCron adds a cron's occurrences day by day. On a local day far from
-// any change of the zone's offset, the occurrences are the day's wall
-// minutes shifted by that offset, so the day adds a known count and its
-// midnight's minute of the week; only the days near a change, and the
-// window's partial first and last days, are walked with Next, which knows
-// the skipped and repeated wall times. A dense cron in a zone with daylight
-// saving time thus calls Next for about 16 days of two years.
+// collectCron adds a cron's occurrences without walking them where the
+// zone's offset is steady. Away from a change of offset by more than the
+// zone's offsets differ (dueSteadyMargin), a wall time happens once, at the
+// wall time minus the offset, and resolveWall reads it so: there a matching
+// day adds a known count and its midnight's minute of the week, and a part
+// of a day its minutes. Next walks only the rest: about an hour either side
+// of each change (a DST zone's walls skipped and repeated), and a few hours
+// where Go misreads the zone data's bounds (golang/go#81583).
 func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
 	var pattern []int64 // the minutes of a matching day, from its midnight
 	for hours := c.hours; hours != 0; hours &= hours - 1 {
@@ -202,66 +199,129 @@ func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
 	if len(pattern) == 0 {
 		return
 	}
-	var midnights [dueWeekWords]uint64 // minutes of the week of steady matching days' midnights
-	var (
-		monthY  int
-		monthM  time.Month
-		monthDs uint64
-	)
+	margin := dueSteadyMargin(c.loc, lo, hi)
+	d := dueCronDays{c: c, pattern: pattern}
 	pending := lo // occurrences before it are collected
-	ly, lm, ld := lo.In(c.loc).Date()
-	for day := time.Date(ly, lm, ld, 0, 0, 0, 0, time.UTC); ; day = day.AddDate(0, 0, 1) {
-		y, mo, d := day.Date()
-		g := time.Date(y, mo, d, 0, 0, 0, 0, c.loc)
-		if !g.Before(hi) {
+	for t := lo; t.Before(hi); {
+		lt := t.In(c.loc)
+		start, end := lt.ZoneBounds()
+		if (!end.IsZero() && !end.After(t)) || start.After(t) {
+			t = t.Add(time.Hour) // misread bounds: leave the hour to Next
+			continue
+		}
+		_, off := lt.Zone()
+		s0, s1 := t, hi
+		if !start.IsZero() && start.Add(margin).After(s0) {
+			s0 = start.Add(margin)
+		}
+		if !end.IsZero() && end.Add(-margin).Before(s1) {
+			s1 = end.Add(-margin)
+		}
+		if s0.Before(s1) && dueSamePeriod(s1.Add(-time.Nanosecond).In(c.loc), start, end, off) {
+			o.collectNext(c, pending, s0)
+			d.collect(o, dueCeilSecond(s0), dueCeilSecond(s1), int64(off))
+			pending = s1
+		}
+		if end.IsZero() {
 			break
 		}
-		next := g.Add(24 * time.Hour)
-		if g.Before(pending) || next.After(hi) || !steadyDay(g) {
-			continue
-		}
-		o.collectNext(c, pending, g)
-		pending = next
-		if !c.hasYear(y) || c.months&(1<<mo) == 0 {
-			continue
-		}
-		if y != monthY || mo != monthM {
-			monthY, monthM, monthDs = y, mo, c.days(y, mo)
-		}
-		if monthDs&(1<<d) == 0 {
-			continue
-		}
-		o.n += int64(len(pattern))
-		r := dueFloorMod(dueMinute(g), DueWeekMinutes)
-		midnights[r/64] |= 1 << (r % 64)
+		t = end
 	}
 	o.collectNext(c, pending, hi)
-	for i, w := range midnights {
-		for ; w != 0; w &= w - 1 {
-			base := int64(i*64 + bits.TrailingZeros64(w))
-			for _, p := range pattern {
-				o.mark(base + p)
+	d.flush(o)
+}
+
+// dueSteadyMargin is how far from a change of offset an instant of [lo, hi)
+// must be for its wall time to happen only there: more than the zone's
+// offsets differ within three days either side (resolveWall looks 27 hours
+// either side of a wall time for the offsets that may read it).
+func dueSteadyMargin(loc *time.Location, lo, hi time.Time) time.Duration {
+	lt := lo.Add(-72 * time.Hour).In(loc)
+	_, first := lt.Zone()
+	least, most := first, first
+	for p, stop := lo.Add(-72*time.Hour), hi.Add(72*time.Hour); p.Before(stop); {
+		lt := p.In(loc)
+		_, off := lt.Zone()
+		least, most = min(least, off), max(most, off)
+		_, next := lt.ZoneBounds()
+		if next.IsZero() {
+			break
+		}
+		if !next.After(p) {
+			next = p.Add(time.Hour)
+		}
+		p = next
+	}
+	return time.Duration(most-least)*time.Second + time.Minute
+}
+
+// dueSamePeriod reports whether lt lies in the zone period [start, end)
+// with offset off, as a check on the bounds Go reported at the period's
+// other end.
+func dueSamePeriod(lt time.Time, start, end time.Time, off int) bool {
+	s, e := lt.ZoneBounds()
+	_, o := lt.Zone()
+	return s.Equal(start) && e.Equal(end) && o == off
+}
+
+// dueCeilSecond is the first whole Unix second at or after t.
+func dueCeilSecond(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
+}
+
+// dueCronDays adds a cron's occurrences in spans of steady offset.
+type dueCronDays struct {
+	c         *cronSchedule
+	pattern   []int64
+	midnights [dueWeekWords]uint64 // minutes of the week of whole matching days' midnights
+	monthY    int
+	monthM    time.Month
+	monthDays uint64
+}
+
+// collect adds the occurrences in the Unix seconds [s0, s1), all read
+// with offset off.
+func (d *dueCronDays) collect(o *dueOccurrences, s0, s1, off int64) {
+	for day := dueFloorDiv(s0+off, 86400); day*86400-off < s1; day++ {
+		midnight := day*86400 - off // the Unix second of the day's wall 00:00
+		y, mo, dd := time.Unix(day*86400, 0).UTC().Date()
+		if !d.c.hasYear(y) || d.c.months&(1<<mo) == 0 {
+			continue
+		}
+		if y != d.monthY || mo != d.monthM {
+			d.monthY, d.monthM, d.monthDays = y, mo, d.c.days(y, mo)
+		}
+		if d.monthDays&(1<<dd) == 0 {
+			continue
+		}
+		if midnight >= s0 && midnight+86400 <= s1 {
+			o.n += int64(len(d.pattern))
+			r := dueFloorMod(dueFloorDiv(midnight, 60), DueWeekMinutes)
+			d.midnights[r/64] |= 1 << (r % 64)
+			continue
+		}
+		for _, p := range d.pattern {
+			if x := midnight + 60*p; x >= s0 && x < s1 {
+				o.n++
+				o.mark(dueFloorDiv(x, 60))
 			}
 		}
 	}
 }
 
-// steadyDay reports whether the local day starting at midnight g, and
-// steadyMargin either side, lie in one zone period: then every wall time of
-// the day is g plus its time of day.
-func steadyDay(g time.Time) bool {
-	start, end := g.ZoneBounds()
-	if !start.IsZero() && g.Sub(start) < steadyMargin {
-		return false
+// flush marks the minutes of the whole days collected.
+func (d *dueCronDays) flush(o *dueOccurrences) {
+	for i, w := range d.midnights {
+		for ; w != 0; w &= w - 1 {
+			base := int64(i*64 + bits.TrailingZeros64(w))
+			for _, p := range d.pattern {
+				o.mark(base + p)
+			}
+		}
 	}
-	if !end.IsZero() && end.Sub(g) < 24*time.Hour+steadyMargin {
-		return false
-	}
-	// Past the zone data's last transition Go can report bounds that do
-	// not hold (golang/go#81583): check the offset at the day's end too.
-	_, a := g.Zone()
-	_, b := g.Add(24*time.Hour - time.Second).Zone()
-	return a == b
 }
 
 // plan picks the period, as PlanDue says, for occurrences that touch the

@@ -389,8 +389,10 @@ func dueReferencePlan(minutes []int64, m0, m1 int64) ([]DueSlot, bool) {
 
 // The fuzzer's expressions are built from these parts.
 var (
-	fuzzDueZones   = []string{"", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Australia/Sydney", "Pacific/Chatham", "America/Santiago", "Africa/Casablanca", "America/St_Johns", "Europe/London", "Asia/Tokyo", "Pacific/Apia"}
-	fuzzDueMinutes = []string{"*", "0", "30", "0/15", "*/5", "5,35", "10-20", "0/7", "59", "0/20", "3-57/9", "0/30", "45"}
+	fuzzDueZones = []string{"", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Australia/Sydney", "Pacific/Chatham", "America/Santiago", "Africa/Casablanca", "America/St_Johns", "Europe/London", "Asia/Tokyo", "Pacific/Apia"}
+	// No "*": two years of every minute take the judge's Next walk longer
+	// than the fuzzer waits for an input under load (the table has them).
+	fuzzDueMinutes = []string{"0", "30", "0/15", "*/5", "5,35", "10-20", "0/7", "59", "0/20", "3-57/9", "0/30", "45"}
 	fuzzDueHours   = []string{"*", "9", "0", "2", "1", "9-17", "0/6", "1,13", "*/3", "23", "0-3", "2-3"}
 	fuzzDueDOM     = []string{"*", "1", "L", "LW", "15W", "1-28", "1,15", "31", "29", "1W", "*/2", "1-7"}
 	fuzzDueDOW     = []string{"*", "MON", "MON-FRI", "2#1", "6L", "SAT,SUN", "L", "2-6/2", "1#5", "SUN", "4", "1,3,5,7"}
