@@ -56,16 +56,16 @@ var dueDivisors = func() []int {
 // slot (2 visits per firing), and cron(0 9 ? * 2#1 *) in UTC one weekly
 // slot (4.3), while in New York its two weekly slots make 8.7, too many.
 //
-// The visits of a slot are the minutes of the window it names, whether
-// the timer fires in them or not.
-// The slots share one period and are sorted. Among the periods that meet
-// both bounds, PlanDue takes the fewest slots, then the fewest visits, then
-// the largest period: equal visits cost the same reads, and a larger
-// period spreads the timers with the same phase over more bucket keys.
+// The slots share one period and are sorted. A slot's visits are the
+// minutes of the window it names, whether the timer fires in them or not.
+// Among the periods that meet both bounds, PlanDue takes the fewest slots,
+// then the fewest visits, then the largest period: equal visits cost the
+// same reads, and a larger period spreads the timers with the same phase
+// over more bucket keys.
 //
 // PlanDue is a pure function of its inputs, and cheap enough for the PUT
-// path: rates are planned analytically, and crons day by day, calling Next
-// only near a change of the zone's offset and at the window's ends.
+// path: rates are planned analytically, and crons span by span of steady
+// offset, calling Next only around a change of the zone's offset.
 func PlanDue(sched Schedule, from time.Time) (slots []DueSlot, ok bool) {
 	end, m0, m1 := dueWindow(from)
 	var occ dueOccurrences
@@ -157,7 +157,7 @@ func (o *dueOccurrences) collectNext(s Schedule, lo, hi time.Time) {
 // collectRate adds a rate's occurrences without enumerating them: with a
 // period of whole minutes, occurrence k falls in minute m0 + k·step whatever
 // the anchor's seconds, and those minutes repeat modulo a week after
-// 10080/dueGCD(step, 10080) occurrences.
+// 10080/gcd(step, 10080) occurrences.
 func (o *dueOccurrences) collectRate(r rateSchedule, lo, hi time.Time) {
 	x0, ok := r.Next(lo.Add(-time.Nanosecond))
 	if !ok || !x0.Before(hi) {
@@ -217,7 +217,7 @@ func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
 		if !end.IsZero() && end.Add(-margin).Before(s1) {
 			s1 = end.Add(-margin)
 		}
-		if s0.Before(s1) && dueSamePeriod(s1.Add(-time.Nanosecond).In(c.loc), start, end, off) {
+		if s0.Before(s1) && dueSamePeriod(s0.In(c.loc), start, end, off) && dueSamePeriod(s1.Add(-time.Nanosecond).In(c.loc), start, end, off) {
 			o.collectNext(c, pending, s0)
 			d.collect(o, dueCeilSecond(s0), dueCeilSecond(s1), int64(off))
 			pending = s1
@@ -255,9 +255,9 @@ func dueSteadyMargin(loc *time.Location, lo, hi time.Time) time.Duration {
 	return time.Duration(most-least)*time.Second + time.Minute
 }
 
-// dueSamePeriod reports whether lt lies in the zone period [start, end)
-// with offset off, as a check on the bounds Go reported at the period's
-// other end.
+// dueSamePeriod reports whether Go reports the zone period [start, end)
+// with offset off at lt too: a span read by offset is trusted to Go's
+// bounds only where they agree from both of its ends.
 func dueSamePeriod(lt time.Time, start, end time.Time, off int) bool {
 	s, e := lt.ZoneBounds()
 	_, o := lt.Zone()

@@ -194,11 +194,13 @@ func TestPlanDueFromEverywhere(t *testing.T) {
 		time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC),               // New York in its repeated hour
 		time.Date(2026, 10, 3, 15, 30, 0, 1, time.UTC),              // Lord Howe, Sydney, Chatham forward on the 4th
 		time.Date(2027, 4, 3, 14, 45, 30, 0, time.UTC),              // Sydney and Lord Howe back
+		time.Date(2011, 6, 1, 0, 0, 0, 0, time.UTC),                 // Samoa skips 2011-12-30: a 24-hour jump
 		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Hour), // before the Unix epoch and cron years
+		time.Date(2040, 12, 15, 0, 0, 0, 0, time.UTC),               // Go misreads zone bounds at year ends from 2040
 		time.Date(2199, 6, 1, 0, 0, 0, 0, time.UTC),                 // the last cron year, past the zone data
 	}
 	exprs := []string{"cron(30 2 * * ? *)", "cron(0 * * * ? *)", "cron(0/20 0-3 ? * SUN,MON *)", "cron(0 9 ? * MON-FRI *)", "rate(1 day)", "rate(30 minutes)"}
-	zones := []string{"", "America/New_York", "Australia/Lord_Howe", "Australia/Sydney", "Asia/Kathmandu"}
+	zones := []string{"", "America/New_York", "Australia/Lord_Howe", "Australia/Sydney", "Asia/Kathmandu", "Pacific/Apia"}
 	for _, from := range froms {
 		for _, expr := range exprs {
 			for _, zone := range zones {
