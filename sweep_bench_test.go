@@ -300,7 +300,7 @@ type benchDB struct {
 	latency time.Duration
 	fireAt  time.Time
 	minute  int64
-	// nextPK is the key of every next link, by partition.
+	// nextPK is the partition key of every next link, by partition.
 	nextPK [dueParts]string
 	nextAt string // the next link's "at", fireAt + 1 h
 	// wantDelay is every message's DelaySeconds in the sweep running.
@@ -336,12 +336,13 @@ func newBenchDB(n int, fireAt, now time.Time) *benchDB {
 	a := &benchDB{n: n, latency: benchLatency, fireAt: fireAt, minute: unixMinute(fireAt),
 		nextAt: strconv.FormatInt(fireAt.Add(time.Hour).Unix(), 10),
 		sent:   make([]atomic.Int32, n), linked: make([]atomic.Int32, n), keys: map[string]*benchKey{}}
-	for p := range dueParts {
-		a.nextPK[p] = bucketKey(unixMinute(fireAt.Add(time.Hour)), p)
-	}
 	for i := range n {
-		p := partOf(benchTimerID(i))
+		id := benchTimerID(i)
+		p := partOf(id)
 		a.parts[p] = append(a.parts[p], int32(i))
+		if a.nextPK[p] == "" {
+			a.nextPK[p] = benchS(linkKey(unixMinute(fireAt.Add(time.Hour)), id)[attrPK])
+		}
 	}
 	a.itemBytes = benchItemSize(a.item(0))
 	a.wantDelay.Store(delaySeconds(fireAt, now))
@@ -380,9 +381,11 @@ func (a *benchDB) item(i int) map[string]dbtypes.AttributeValue {
 	n := func(v int64) *dbtypes.AttributeValueMemberN {
 		return &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 	}
+	key := linkKey(a.minute, e.TimerID)
 	return map[string]dbtypes.AttributeValue{
-		attrPK:      &dbtypes.AttributeValueMemberS{Value: bucketKey(a.minute, partOf(e.TimerID))},
-		"sk":        &dbtypes.AttributeValueMemberS{Value: e.TimerID},
+		attrPK:      key[attrPK],
+		attrSK:      key[attrSK],
+		"tid":       &dbtypes.AttributeValueMemberS{Value: e.TimerID},
 		"at":        n(e.At),
 		"v":         n(e.Version),
 		"w":         n(e.WrittenAt),
@@ -539,20 +542,32 @@ func throttled(key string) error {
 	return &dbtypes.ProvisionedThroughputExceededException{Message: aws.String("The level of configured provisioned throughput for the table was exceeded (key " + key + ")")}
 }
 
-func (a *benchDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	key := ""
-	if v, ok := in.ExpressionAttributeValues[":pk"].(*dbtypes.AttributeValueMemberS); ok {
-		key = v.Value
+// benchS is a string attribute's value.
+func benchS(v dbtypes.AttributeValue) string {
+	if s, ok := v.(*dbtypes.AttributeValueMemberS); ok {
+		return s.Value
 	}
+	return ""
+}
+
+func (a *benchDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	vals := in.ExpressionAttributeValues
+	key, skFrom, skTo := benchS(vals[":pk"]), benchS(vals[":from"]), benchS(vals[":to"])
+	if aws.ToString(in.KeyConditionExpression) != "pk = :pk AND sk BETWEEN :from AND :to" {
+		a.fail("Query %q", aws.ToString(in.KeyConditionExpression))
+	}
+	// Every entry's sort key is the minute of the hour, "#" and its id.
+	mine := fmt.Sprintf("%02d#", a.minute%60)
 	var idx []int32
-	if m, p, ok := benchParseKey(key); ok && m == a.minute {
-		idx = a.parts[p]
-	} else if !ok {
+	if h, p, ok := benchParseKey(key); !ok {
 		a.fail("Query of %q", key)
+	} else if h == a.minute/60 && skFrom <= mine && mine+"~" <= skTo {
+		idx = a.parts[p]
 	}
 	from := 0
-	if sk, ok := in.ExclusiveStartKey["sk"].(*dbtypes.AttributeValueMemberS); ok {
-		last, _ := benchIndex(sk.Value)
+	if sk := benchS(in.ExclusiveStartKey[attrSK]); sk != "" {
+		_, id, _ := strings.Cut(sk, "#")
+		last, _ := benchIndex(id)
 		from = sort.Search(len(idx), func(j int) bool { return int(idx[j]) > last })
 	}
 	count := min(len(idx)-from, benchPageBytes/a.itemBytes)
@@ -583,18 +598,18 @@ func (a *benchDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(
 	out.Count = int32(count)
 	// A full page comes with a LastEvaluatedKey, even when nothing follows.
 	if count > 0 && (count == benchPageBytes/a.itemBytes || (in.Limit != nil && count == int(*in.Limit))) {
-		out.LastEvaluatedKey = map[string]dbtypes.AttributeValue{attrPK: &dbtypes.AttributeValueMemberS{Value: key}, "sk": out.Items[count-1]["sk"]}
+		out.LastEvaluatedKey = map[string]dbtypes.AttributeValue{attrPK: &dbtypes.AttributeValueMemberS{Value: key}, attrSK: out.Items[count-1][attrSK]}
 	}
 	return out, nil
 }
 
-// benchParseKey splits a bucket key into its minute and partition.
+// benchParseKey splits a bucket partition's key into its hour and part.
 func benchParseKey(key string) (int64, int, bool) {
 	rest, ok := strings.CutPrefix(key, pkDue)
-	m, p, ok2 := strings.Cut(rest, "#")
-	minute, err1 := strconv.ParseInt(m, 10, 64)
+	h, p, ok2 := strings.Cut(rest, "#")
+	hour, err1 := strconv.ParseInt(h, 10, 64)
 	part, err2 := strconv.Atoi(p)
-	return minute, part, ok && ok2 && err1 == nil && err2 == nil && part >= 0 && part < dueParts
+	return hour, part, ok && ok2 && err1 == nil && err2 == nil && part >= 0 && part < dueParts
 }
 
 func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -615,20 +630,19 @@ func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteIte
 			continue
 		}
 		item := r.PutRequest.Item
-		pk, _ := item[attrPK].(*dbtypes.AttributeValueMemberS)
-		sk, _ := item["sk"].(*dbtypes.AttributeValueMemberS)
+		pk, sk, id := benchS(item[attrPK]), benchS(item[attrSK]), benchS(item["tid"])
 		at, _ := item["at"].(*dbtypes.AttributeValueMemberN)
-		if pk == nil || sk == nil || at == nil {
-			a.fail("link item without pk, sk or at: %v", item)
+		if pk == "" || sk == "" || id == "" || at == nil {
+			a.fail("link item without pk, sk, tid or at: %v", item)
 			continue
 		}
-		i, ok := benchIndex(sk.Value)
-		if !ok || i >= a.n || at.Value != a.nextAt || pk.Value != a.nextPK[partOf(sk.Value)] {
-			a.fail("unexpected link %s at %s under %s", sk.Value, at.Value, pk.Value)
+		i, ok := benchIndex(id)
+		if !ok || i >= a.n || at.Value != a.nextAt || pk != a.nextPK[partOf(id)] || sk != fmt.Sprintf("%02d#%s", a.minute%60, id) {
+			a.fail("unexpected link %s at %s under %s, %s", id, at.Value, pk, sk)
 			continue
 		}
 		units := math.Ceil(float64(benchItemSize(item)) / 1024)
-		if !a.take(pk.Value, units, true) {
+		if !a.take(pk, units, true) {
 			a.itemThrottles.Add(1)
 			unprocessed = append(unprocessed, r)
 			continue
@@ -744,7 +758,8 @@ func TestSweepBenchItem(t *testing.T) {
 	store := &Store{DB: a, Table: benchTable}
 	var got []DueEntry
 	for p := range dueParts {
-		if err := store.Bucket(t.Context(), bucketKey(a.minute, p), func(page []DueEntry) error {
+		br := BucketRange{Hour: a.minute / 60, Part: p, From: int(a.minute%60) - 1, To: int(a.minute%60) + 1}
+		if err := store.Bucket(t.Context(), br, func(page []DueEntry) error {
 			got = append(got, page...)
 			return nil
 		}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -23,13 +24,16 @@ import (
 
 // swStore is an in-memory dueStore with the real Store's semantics (due.go):
 //
-//   - Link entries are items keyed by (bucketKey, timer id): writing a
-//     timer's link at one instant twice leaves one item, the last written.
-//   - Bucket answers a Query of one partition key: its entries in sort-key
-//     (timer id) order, in pages of pageSize. Like a Query with Limit it
-//     reads each page when it is asked for, starting after the last key of
-//     the previous one; a full page is followed by another request, which
-//     may come back empty. Entries are handed over as copies.
+//   - Link entries are items keyed by linkKey (partition: the hour and the
+//     timer's part; sort key: the minute of the hour and the timer id):
+//     writing a timer's link at one instant twice leaves one item, the last
+//     written.
+//   - Bucket answers a Query of one partition key with the sort key
+//     between the range's minutes: its entries in sort-key order (minute,
+//     then timer id), in pages of pageSize. Like a Query with Limit it reads
+//     each page when it is asked for, starting after the last key of the
+//     previous one; a full page is followed by another request, which may
+//     come back empty. Entries are handed over as copies.
 //   - LeaseSweep is the conditional update of the sweep's item: refused
 //     while another holds an unexpired lease (leaseUntil >= now) and when
 //     the same event already completed a sweep; it returns through, kept
@@ -47,23 +51,23 @@ import (
 type swStore struct {
 	mu       sync.Mutex
 	pageSize int
-	items    map[string]map[string]DueEntry // bucket key → timer id → entry
+	items    map[string]map[string]DueEntry // partition key → sort key → entry
 	timers   map[string]*swTimer
 	sweep    swSweepState
 	missed   map[swOcc]time.Time // missed occurrences → when the sweep recorded them
 	trace    *swTrace
 
 	// What happened, for the assertions.
-	bucketCalls []string         // keys, in call order
-	pages       map[string][]int // page sizes handed over, per key
-	linkCalls   [][]DueEntry     // PutLinks calls
+	bucketCalls []BucketRange         // in call order
+	pages       map[BucketRange][]int // page sizes handed over, per range
+	linkCalls   [][]DueEntry          // PutLinks calls
 	missedCalls []swMissedCall
 	leaseCalls  []swLeaseCall
 	releases    []swRelease
 
 	// Hooks, all optional; they run with mu held unless said otherwise.
-	// bucketErr fails the request for page n (from 0) of key.
-	bucketErr func(key string, n int) error
+	// bucketErr fails the request for page n (from 0) of range br.
+	bucketErr func(br BucketRange, n int) error
 	// putLinksErr fails a PutLinks call: nothing of it is written.
 	putLinksErr func(links []DueEntry) error
 	// beforePutLinks runs at the start of every PutLinks call, without mu.
@@ -75,7 +79,7 @@ type swStore struct {
 	// onLease reports every LeaseSweep answer, without mu.
 	onLease func(eventID string, granted bool)
 	// onBucket reports every Bucket call, without mu.
-	onBucket func(ctx context.Context, key string)
+	onBucket func(ctx context.Context, br BucketRange)
 }
 
 // swTimer is what the fake keeps of a timer: what Missed's conditions
@@ -119,17 +123,26 @@ type swRelease struct {
 
 func newSwStore(pageSize int) *swStore {
 	return &swStore{pageSize: pageSize, items: map[string]map[string]DueEntry{}, timers: map[string]*swTimer{},
-		missed: map[swOcc]time.Time{}, pages: map[string][]int{}}
+		missed: map[swOcc]time.Time{}, pages: map[BucketRange][]int{}}
 }
 
-// putRaw stores e under key, whatever its instant says.
-func (f *swStore) putRaw(key string, e DueEntry) {
-	m := f.items[key]
+// swKeyOf is the partition and sort key linkKey gives timer id's link in
+// minute.
+func swKeyOf(minute int64, id string) (pk, sk string) {
+	k := linkKey(minute, id)
+	return k[attrPK].(*dbtypes.AttributeValueMemberS).Value, k[attrSK].(*dbtypes.AttributeValueMemberS).Value
+}
+
+// putRaw stores e under the key of its timer's link in minute, whatever
+// its instant says. Callers hold mu.
+func (f *swStore) putRaw(minute int64, e DueEntry) {
+	pk, sk := swKeyOf(minute, e.TimerID)
+	m := f.items[pk]
 	if m == nil {
 		m = map[string]DueEntry{}
-		f.items[key] = m
+		f.items[pk] = m
 	}
-	m[e.TimerID] = e
+	m[sk] = e
 }
 
 // link stores e where the real store puts it.
@@ -137,8 +150,16 @@ func (f *swStore) link(es ...DueEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range es {
-		f.putRaw(bucketKey(e.At/60, partOf(e.TimerID)), e)
+		f.putRaw(e.At/60, e)
 	}
+}
+
+// unlink deletes timer id's link in minute.
+func (f *swStore) unlink(minute int64, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pk, sk := swKeyOf(minute, id)
+	delete(f.items[pk], sk)
 }
 
 // addTimer registers timer t (for Missed's conditions) and links its
@@ -153,9 +174,11 @@ func (f *swStore) addTimer(t *Timer, at, writtenAt time.Time) DueEntry {
 	return e
 }
 
-// create is the API's PUT of t at now (Store.PutTimer): the timer is
+// create is the API's PUT of t at now (Store.Put): the timer is
 // registered, its occurrences within shortNotice are returned for the
-// API to send itself, and the link of the first one beyond is written.
+// API to send itself, and the link of the first one beyond is written,
+// after the sweep's state is started (startSweep: through set to now's
+// minute unless set).
 func (f *swStore) create(tb testing.TB, t *Timer, now time.Time) []time.Time {
 	tb.Helper()
 	sched, err := t.Schedule(loadZone)
@@ -167,6 +190,11 @@ func (f *swStore) create(tb testing.TB, t *Timer, now time.Time) []time.Time {
 	f.mu.Unlock()
 	direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
 	if link != nil {
+		f.mu.Lock()
+		if f.sweep.Through == 0 {
+			f.sweep.Through = unixMinute(now)
+		}
+		f.mu.Unlock()
 		f.link(*link)
 	}
 	return direct
@@ -201,8 +229,10 @@ func (f *swStore) linksOf(id string) []DueEntry {
 	defer f.mu.Unlock()
 	var out []DueEntry
 	for _, m := range f.items {
-		if e, ok := m[id]; ok {
-			out = append(out, e)
+		for _, e := range m {
+			if e.TimerID == id {
+				out = append(out, e)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b DueEntry) int { return int(a.At - b.At) })
@@ -215,8 +245,8 @@ func (f *swStore) linkInstants() map[string][]time.Time {
 	defer f.mu.Unlock()
 	out := map[string][]time.Time{}
 	for _, m := range f.items {
-		for id, e := range m {
-			out[id] = append(out[id], e.occurrence())
+		for _, e := range m {
+			out[e.TimerID] = append(out[e.TimerID], e.occurrence())
 		}
 	}
 	for _, v := range out {
@@ -261,12 +291,24 @@ func (f *swStore) setThrough(m int64) {
 	f.sweep.Through = m
 }
 
-func (f *swStore) bucketCallsSorted() []string {
+func (f *swStore) bucketCallsSorted() []BucketRange {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := slices.Clone(f.bucketCalls)
-	slices.Sort(c)
+	swSortRanges(c)
 	return c
+}
+
+func swSortRanges(r []BucketRange) {
+	slices.SortFunc(r, func(a, b BucketRange) int {
+		if a.Hour != b.Hour {
+			return int(a.Hour - b.Hour)
+		}
+		if a.Part != b.Part {
+			return a.Part - b.Part
+		}
+		return a.From - b.From
+	})
 }
 
 func (f *swStore) missedLog() []swMissedCall {
@@ -288,16 +330,22 @@ func (f *swStore) releaseLog() []swRelease {
 	return slices.Clone(f.releases)
 }
 
-func (f *swStore) Bucket(ctx context.Context, key string, page func([]DueEntry) error) error {
+func (f *swStore) Bucket(ctx context.Context, br BucketRange, page func([]DueEntry) error) error {
 	f.mu.Lock()
-	f.bucketCalls = append(f.bucketCalls, key)
+	f.bucketCalls = append(f.bucketCalls, br)
 	onBucket := f.onBucket
 	f.mu.Unlock()
 	if onBucket != nil {
-		onBucket(ctx, key)
+		onBucket(ctx, br)
+	}
+	key := fmt.Sprintf("%s%d#%d", pkDue, br.Hour, br.Part)
+	from, to := fmt.Sprintf("%02d#", br.From), fmt.Sprintf("%02d#~", br.To)
+	type kv struct {
+		sk string
+		e  DueEntry
 	}
 	var (
-		lastID  string
+		lastSK  string
 		started bool
 	)
 	for n := 0; ; n++ {
@@ -306,26 +354,30 @@ func (f *swStore) Bucket(ctx context.Context, key string, page func([]DueEntry) 
 		}
 		f.mu.Lock()
 		if f.bucketErr != nil {
-			if err := f.bucketErr(key, n); err != nil {
+			if err := f.bucketErr(br, n); err != nil {
 				f.mu.Unlock()
 				return fmt.Errorf("read bucket %s: %w", key, err)
 			}
 		}
-		var entries []DueEntry
-		for id, e := range f.items[key] {
-			if started && id <= lastID {
+		var items []kv
+		for sk, e := range f.items[key] {
+			if sk < from || sk > to || (started && sk <= lastSK) {
 				continue
 			}
-			entries = append(entries, e)
+			items = append(items, kv{sk, e})
 		}
 		f.mu.Unlock()
-		slices.SortFunc(entries, func(a, b DueEntry) int { return strings.Compare(a.TimerID, b.TimerID) })
-		more := len(entries) >= f.pageSize // DynamoDB returns a LastEvaluatedKey when Limit is reached
+		slices.SortFunc(items, func(a, b kv) int { return strings.Compare(a.sk, b.sk) })
+		more := len(items) >= f.pageSize // DynamoDB returns a LastEvaluatedKey when Limit is reached
 		if more {
-			entries = entries[:f.pageSize]
+			items = items[:f.pageSize]
+		}
+		entries := make([]DueEntry, len(items))
+		for i, it := range items {
+			entries[i] = it.e
 		}
 		f.mu.Lock()
-		f.pages[key] = append(f.pages[key], len(entries))
+		f.pages[br] = append(f.pages[br], len(entries))
 		f.mu.Unlock()
 		if err := page(entries); err != nil {
 			return err
@@ -333,7 +385,7 @@ func (f *swStore) Bucket(ctx context.Context, key string, page func([]DueEntry) 
 		if !more {
 			return nil
 		}
-		lastID, started = entries[len(entries)-1].TimerID, true
+		lastSK, started = items[len(items)-1].sk, true
 	}
 }
 
@@ -350,7 +402,7 @@ func (f *swStore) PutLinks(_ context.Context, links []DueEntry) error {
 	}
 	f.linkCalls = append(f.linkCalls, slices.Clone(links))
 	for _, e := range links {
-		f.putRaw(bucketKey(e.At/60, partOf(e.TimerID)), e)
+		f.putRaw(e.At/60, e)
 		f.trace.add("link " + e.TimerID)
 	}
 	return nil
@@ -383,7 +435,7 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 			t.LastMissedAt = e.At
 		}
 		if next != nil {
-			f.putRaw(bucketKey(next.At/60, partOf(next.TimerID)), *next)
+			f.putRaw(next.At/60, *next)
 			f.trace.add("link " + next.TimerID)
 		}
 	}
@@ -750,16 +802,30 @@ func swSortEntries(e []DueEntry) {
 	})
 }
 
-// swKeys is the bucket keys of minutes first..last, every partition, sorted.
-func swKeys(first, last int64) []string {
-	var keys []string
+// swRanges is what a sweep of minutes first..last queries: each
+// partition of each hour once, for the minutes of that hour, sorted.
+func swRanges(first, last int64) []BucketRange {
+	var out []BucketRange
 	for m := first; m <= last; m++ {
-		for p := range dueParts {
-			keys = append(keys, bucketKey(m, p))
+		if m == first || m%60 == 0 {
+			for p := range dueParts {
+				out = append(out, BucketRange{Hour: m / 60, Part: p, From: int(m % 60), To: int(min(last, m/60*60+59) % 60)})
+			}
 		}
 	}
-	slices.Sort(keys)
-	return keys
+	swSortRanges(out)
+	return out
+}
+
+// swRangeOf is the range of swRanges(first, last) that holds timer id's
+// link in minute.
+func swRangeOf(first, last, minute int64, id string) BucketRange {
+	for _, r := range swRanges(first, last) {
+		if r.Hour == minute/60 && r.Part == partOf(id) {
+			return r
+		}
+	}
+	panic("no range")
 }
 
 // newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs and

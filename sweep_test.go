@@ -118,11 +118,11 @@ func TestSweepPagesChunksAndBatches(t *testing.T) {
 			if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: tt.n, Enqueued: tt.n}, res); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
-			wantPages := map[string][]int{}
-			for _, k := range swKeys(swM44, swLast) {
-				wantPages[k] = []int{0}
+			wantPages := map[BucketRange][]int{}
+			for _, br := range swRanges(swM44, swLast) {
+				wantPages[br] = []int{0}
 			}
-			wantPages[bucketKey(swM45, part)] = tt.wantPages
+			wantPages[BucketRange{Hour: swM45 / 60, Part: part, From: 44, To: int(swLast % 60)}] = tt.wantPages
 			if diff := cmp.Diff(wantPages, store.pages); diff != "" {
 				t.Errorf("bucket pages (-want +got):\n%s", diff)
 			}
@@ -186,7 +186,7 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 			case i == n+2: // 10:50's entry stored under 10:45: a stray, skipped
 				tm.MinuteOfHour = 50
 				store.mu.Lock()
-				store.putRaw(bucketKey(swM45, part), swLinked(tm, swAt(10, 50, 0)))
+				store.putRaw(swM45, swLinked(tm, swAt(10, 50, 0)))
 				store.mu.Unlock()
 			default: // written shortNotice before its occurrence: its writer sent it
 				tm.MinuteOfHour = 45
@@ -204,11 +204,11 @@ func TestSweepBucketsAndPartitions(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: len(want), Enqueued: len(want)}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swM44, swLast), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swRanges(swM44, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets read (-want +got):\n%s", diff)
 	}
-	if got := store.pages[bucketKey(swM45, 4)]; len(got) < 2 {
-		t.Errorf("partition 4 of 10:45 read in pages %v, want several", got)
+	if got := store.pages[swRangeOf(swM44, swLast, swM45, swIDsInPart("p04-", 4, 1)[0])]; len(got) < 2 {
+		t.Errorf("partition 4 read in pages %v, want several", got)
 	}
 	if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
 		t.Errorf("occurrences enqueued (-want +got):\n%s", diff)
@@ -243,7 +243,7 @@ func TestSweepFirstSweep(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Minutes: swFirstMinutes, Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("first sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swM44, swLast), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swRanges(swM44, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets of the first sweep (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]swLeaseCall{{"ev-1", true, 0}}, store.leaseCalls); diff != "" {
@@ -257,7 +257,7 @@ func TestSweepFirstSweep(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Minutes: 1, Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("second sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(swLast+1, swLast+1), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swRanges(swLast+1, swLast+1), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets of the second sweep (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"next", "now"}, q.acceptedIDs()); diff != "" {
@@ -266,13 +266,13 @@ func TestSweepFirstSweep(t *testing.T) {
 }
 
 // TestSweepMaxBacklog: after a long outage a sweep reads no further back
-// than MaxBacklog (the longest catch-up window by default): an entry
-// older than that is not read (its timer's chain ends there: see the
-// report on issue 11), one within it is, and is sent late.
+// than MaxBacklog (by default as long as a link is kept, linkTTL, so that
+// no timer is stranded by an outage: an older link is gone anyway): an
+// entry older than that is not read, one within it is, and is sent late.
 func TestSweepMaxBacklog(t *testing.T) {
 	t.Parallel()
-	if d := NewSweeper(nil, nil, "").MaxBacklog; d != MaxCatchUpSeconds*time.Second {
-		t.Errorf("default MaxBacklog %v, want the longest catch-up window", d)
+	if d := NewSweeper(nil, nil, "").MaxBacklog; d < linkTTL {
+		t.Errorf("default MaxBacklog %v: a sweep after a longer outage would leave the links before it unread, their timers stopped", d)
 	}
 	store := newSwStore(10)
 	store.setThrough(swMinute(swNow.Add(-3 * time.Hour)))
@@ -292,7 +292,7 @@ func TestSweepMaxBacklog(t *testing.T) {
 	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - from + 1), Due: 1, Enqueued: 1}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(swKeys(from, swLast), store.bucketCallsSorted()); diff != "" {
+	if diff := cmp.Diff(swRanges(from, swLast), store.bucketCallsSorted()); diff != "" {
 		t.Errorf("buckets read (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]swSent{{Msg: swMsg(swLinked(recent, swAt(10, 25, 0)), swAt(10, 25, 0), swAt(11, 25, 0), false), Delay: 0}},
@@ -351,7 +351,7 @@ func TestSweepOverlappingSweeps(t *testing.T) {
 			mu       sync.Mutex
 			bySecond int // Bucket calls made by the second sweep
 		)
-		store.onBucket = func(ctx context.Context, _ string) {
+		store.onBucket = func(ctx context.Context, _ BucketRange) {
 			if ctx.Value(swSweepKey{}) == 2 {
 				mu.Lock()
 				bySecond++
@@ -621,8 +621,9 @@ func TestSweepDiesHalfWay(t *testing.T) {
 				t.Parallel()
 				store := newSwStore(30)
 				const part = 3
-				// 30 entries at 10:44, 120 at 10:45, all in one partition:
-				// 10:45's chunks are ids 0-49, 50-99 and 100-119 in order.
+				// 30 entries at 10:44, 120 at 10:45, all in one partition, so
+				// one query, in minute then id order: chunks of 50 are 10:44's
+				// 30 and 10:45's ids 0-19, then 20-69, then 70-119.
 				ids44 := swIDsInPart("a", part, 30)
 				ids45 := swIDsInPart("b", part, 120)
 				var all []swOcc
@@ -658,11 +659,11 @@ func TestSweepDiesHalfWay(t *testing.T) {
 						return nil
 					}
 				case "read":
-					// The third page of 10:45's partition fails: its first 60
-					// entries are sent.
-					firstOK = ids45[:60]
-					store.bucketErr = func(key string, n int) error {
-						if !healthy && key == bucketKey(swM45, part) && n == 2 {
+					// The third page of the partition fails: 10:44's 30 and
+					// 10:45's first 30 are read and sent.
+					firstOK = ids45[:30]
+					store.bucketErr = func(br BucketRange, n int) error {
+						if !healthy && br.Part == part && n == 2 {
 							return errDB
 						}
 						return nil
@@ -678,7 +679,7 @@ func TestSweepDiesHalfWay(t *testing.T) {
 				q.check(t)
 				wantRes := SweepResult{Minutes: swFirstMinutes, Due: 150, Enqueued: 70, Failed: 80}
 				if kind == "read" {
-					wantRes = SweepResult{Minutes: swFirstMinutes, Due: 90, Enqueued: 90}
+					wantRes = SweepResult{Minutes: swFirstMinutes, Due: 60, Enqueued: 60}
 				}
 				if diff := cmp.Diff(wantRes, res); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)
@@ -715,7 +716,7 @@ func TestSweepDiesHalfWay(t *testing.T) {
 				if diff := cmp.Diff(SweepResult{Minutes: int(retryLast - swM45 + 1), Due: 120, Enqueued: 120}, res); diff != "" {
 					t.Errorf("second sweep's result (-want +got):\n%s", diff)
 				}
-				if diff := cmp.Diff(swKeys(swM45, retryLast), store.bucketCallsSorted()); diff != "" {
+				if diff := cmp.Diff(swRanges(swM45, retryLast), store.bucketCallsSorted()); diff != "" {
 					t.Errorf("buckets read by the second sweep (-want +got):\n%s", diff)
 				}
 				// Every occurrence once, but those of 10:45 the failed sweep sent.
@@ -1615,17 +1616,12 @@ func TestSweepFullBatchesAroundMissedTimers(t *testing.T) {
 	store.setThrough(swMinute(swAt(10, 40, 0)))
 	for g := range 4 {
 		n := map[bool]int{false: 45, true: 5}[g%2 == 1]
-		for i := range n {
-			tm := swHourly(fmt.Sprintf("g%d-%02d", g, i), 40)
+		for _, id := range swIDsInPart(fmt.Sprintf("g%d-", g), 0, n) { // all in one partition
+			tm := swHourly(id, 40)
 			if g%2 == 1 {
 				tm.CatchUpSeconds = 60
 			}
-			// All in one partition: the bucket key of the first id.
-			e := dueEntryOf(tm, swAt(10, 40, 0), swAt(9, 40, 0))
-			store.setTimer(tm.ID, &swTimer{Version: tm.Version})
-			store.mu.Lock()
-			store.putRaw(bucketKey(e.At/60, 0), e)
-			store.mu.Unlock()
+			store.addTimer(tm, swAt(10, 40, 0), swAt(9, 40, 0))
 		}
 	}
 	q := &swQueue{}
@@ -1735,7 +1731,9 @@ func TestSweepMetricsAndLog(t *testing.T) {
 	store.setThrough(swMinute(swAt(10, 40, 0)))
 	store.addTimer(swHourly("a", 45), swAt(10, 45, 0), swAt(9, 45, 0))
 	store.addTimer(swHourly("b", 45), swAt(10, 45, 0), swAt(9, 45, 0))
-	missed := swHourly("m", 40)
+	// The missed timer is in another partition than the failing one: a
+	// failure reads its partition again from the failing chunk's minute.
+	missed := swHourly(swIDsInPart("m", (partOf("bad")+1)%dueParts, 1)[0], 40)
 	missed.CatchUpSeconds = 60
 	store.addTimer(missed, swAt(10, 40, 0), swAt(9, 40, 0))
 	bad := swLinked(swHourly("bad", 45), swAt(10, 45, 0))
@@ -1771,7 +1769,7 @@ func TestSweepMetricsAndLog(t *testing.T) {
 	if diff := cmp.Diff(wantSummary, summary, ignoreTime); diff != "" {
 		t.Errorf("summary log line (-want +got):\n%s", diff)
 	}
-	wantWarn := []map[string]any{{"level": "WARN", "msg": "occurrence missed", "timerId": "m", "scheduledAt": "2026-11-22T10:40:00Z",
+	wantWarn := []map[string]any{{"level": "WARN", "msg": "occurrence missed", "timerId": missed.ID, "scheduledAt": "2026-11-22T10:40:00Z",
 		"latenessMs": 270000.0, "catchUpSeconds": 60.0}}
 	if diff := cmp.Diff(wantWarn, warned, ignoreTime); diff != "" {
 		t.Errorf("missed log line (-want +got):\n%s", diff)
@@ -1787,9 +1785,7 @@ func TestSweepMetricsAndLog(t *testing.T) {
 	}
 
 	// The next sweep, once the bad entry is gone, is clean.
-	store.mu.Lock()
-	delete(store.items[bucketKey(swM45, partOf("bad"))], "bad")
-	store.mu.Unlock()
+	store.unlink(swM45, "bad")
 	logs.Reset()
 	metrics.Reset()
 	sweep(swNow.Add(time.Minute), "ev-2")
@@ -1974,6 +1970,63 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 		at, _ := x.Next(created[id].Add(-time.Nanosecond))
 		if want := at.Sub(created[id]) <= shortNotice; byAPI != want {
 			t.Errorf("%s: sent by the API %v, want %v", id, byAPI, want)
+		}
+	}
+}
+
+// TestSweepFailureRereadsFromItsMinute: a failure holds the next sweep
+// back to the minute of what failed, not to the first minute of the
+// chunk or query it was in: the next sweep neither sends the earlier
+// minutes' occurrences again nor records their missed ones twice.
+func TestSweepFailureRereadsFromItsMinute(t *testing.T) {
+	t.Parallel()
+	// One partition, one query, one chunk: a missed occurrence at 10:40,
+	// ten on time at 10:44, ten at 10:45 of which one is unusable.
+	const part = 7
+	store := newSwStore(100)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	missed := swHourly(swIDsInPart("a", part, 1)[0], 40)
+	missed.CatchUpSeconds = 60
+	store.addTimer(missed, swAt(10, 40, 0), swAt(9, 40, 0))
+	for _, id := range swIDsInPart("b", part, 10) {
+		store.addTimer(swHourly(id, 44), swAt(10, 44, 0), swAt(9, 44, 0))
+	}
+	ids45 := swIDsInPart("c", part, 10)
+	for i, id := range ids45 {
+		e := swLinked(swHourly(id, 45), swAt(10, 45, 0))
+		if i == 3 {
+			e.Zone = "Mars/Olympus_Mons"
+		}
+		store.link(e)
+	}
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if err == nil {
+		t.Error("Sweep succeeded, want an error for the unusable schedule")
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(swAt(10, 40, 0)) + 1), Due: 21, Enqueued: 19, Missed: 1, Failed: 1}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if st := store.state(); st.Through != swM45 {
+		t.Errorf("through = %v, want 10:45, the failed occurrence's minute", swMinuteTime(st.Through).Format(time.TimeOnly))
+	}
+	res, err = newSwSweeper(store, q, swNow.Add(time.Minute)).Sweep(t.Context(), "ev-2")
+	if err == nil {
+		t.Error("the next sweep succeeded, want the unusable schedule to fail again")
+	}
+	if res.Missed != 0 {
+		t.Errorf("the next sweep recorded %d missed again", res.Missed)
+	}
+	if tm, _ := store.timer(missed.ID); tm.MissedCount != 1 {
+		t.Errorf("the missed occurrence was counted %d times", tm.MissedCount)
+	}
+	count := map[string]int{}
+	for _, id := range q.acceptedIDs() {
+		count[id]++
+	}
+	for _, id := range swIDsInPart("b", part, 10) {
+		if count[id] != 1 {
+			t.Errorf("%s (10:44) sent %d times, want once", id, count[id])
 		}
 	}
 }
