@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -2029,4 +2031,98 @@ func TestSweepFailureRereadsFromItsMinute(t *testing.T) {
 			t.Errorf("%s (10:44) sent %d times, want once", id, count[id])
 		}
 	}
+}
+
+// ---------------------------------------------------------------- 14. the Store's side of the sweep
+
+// swDynamo is a dynamoAPI whose BatchWriteItem answers with batch.
+type swDynamo struct {
+	dynamoAPI
+	batch func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+func (d swDynamo) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	return d.batch(in)
+}
+
+// TestSweepStorePutLinks: Store.PutLinks writes links in batches of 25
+// under their link keys, retries what DynamoDB leaves unprocessed (each
+// link written once in the end), and never reports as written a link it
+// did not write: not after its retries are spent, not when the context
+// ends while it backs off (the sweep's deadline).
+func TestSweepStorePutLinks(t *testing.T) {
+	t.Parallel()
+	var links []DueEntry
+	for i := range 60 {
+		links = append(links, swLinked(swHourly(fmt.Sprintf("t%02d", i), 45), swAt(11, 45, 0)))
+	}
+	key := func(r dbtypes.WriteRequest) string {
+		return r.PutRequest.Item[attrPK].(*dbtypes.AttributeValueMemberS).Value + " " + r.PutRequest.Item[attrSK].(*dbtypes.AttributeValueMemberS).Value
+	}
+
+	t.Run("batches of 25, unprocessed items retried", func(t *testing.T) {
+		t.Parallel()
+		var (
+			sizes   []int
+			written = map[string]int{}
+			refused = map[string]bool{}
+		)
+		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			reqs := in.RequestItems["timers"]
+			sizes = append(sizes, len(reqs))
+			out := &dynamodb.BatchWriteItemOutput{}
+			for i, r := range reqs {
+				if k := key(r); i%4 == 0 && !refused[k] { // throttled once
+					refused[k] = true
+					out.UnprocessedItems = map[string][]dbtypes.WriteRequest{"timers": append(out.UnprocessedItems["timers"], r)}
+					continue
+				}
+				written[key(r)]++
+				if got := r.PutRequest.Item["expiresAt"]; got == nil {
+					t.Errorf("link %s without expiresAt", key(r))
+				}
+			}
+			return out, nil
+		}}
+		if err := NewStore(db, "timers").PutLinks(t.Context(), links); err != nil {
+			t.Fatalf("PutLinks: %v", err)
+		}
+		want := map[string]int{}
+		for _, l := range links {
+			k := linkKey(l.At/60, l.TimerID)
+			want[k[attrPK].(*dbtypes.AttributeValueMemberS).Value+" "+k[attrSK].(*dbtypes.AttributeValueMemberS).Value] = 1
+		}
+		if diff := cmp.Diff(want, written); diff != "" {
+			t.Errorf("links written (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]int{25, 7, 25, 7, 10, 3}, sizes); diff != "" {
+			t.Errorf("BatchWriteItem sizes (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("retries spent", func(t *testing.T) {
+		t.Parallel()
+		calls := 0
+		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			calls++
+			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil // throttled for good
+		}}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a guard: the store's own backoff is bounded
+		defer cancel()
+		if err := NewStore(db, "timers").PutLinks(ctx, links[:3]); err == nil {
+			t.Errorf("PutLinks succeeded after %d calls that wrote nothing", calls)
+		}
+	})
+
+	t.Run("cancelled while backing off", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			cancel() // the sweep's deadline passes while the throttled write waits
+			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
+		}}
+		if err := NewStore(db, "timers").PutLinks(ctx, links); err == nil {
+			t.Error("PutLinks succeeded with its links unprocessed and its context ended")
+		}
+	})
 }
