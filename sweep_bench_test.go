@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -61,8 +62,9 @@ const (
 // an hour later) and reports:
 //
 //	s/sweep                wall time of the first sweep
-//	cpu-us/occurrence      process CPU (user+sys, getrusage) per occurrence:
-//	                       the sweeper's and the real Store's codec, but also
+//	cpu-us/occurrence      process CPU (user+sys, getrusage) per occurrence
+//	                       in the first sweep: the sweeper's and the real
+//	                       Store's codec (BenchmarkSweepLinkCodec), but also
 //	                       the fakes' and the Go runtime's (GC) work
 //	peak-heap-MB           the largest /memory/classes/heap/objects:bytes
 //	                       sampled every 10 ms (the fakes hold 8 bytes per
@@ -775,4 +777,30 @@ func TestSweepBenchItem(t *testing.T) {
 			t.Errorf("entry %d (-want +got):\n%s", i, diff)
 		}
 	}
+}
+
+// BenchmarkSweepLinkCodec measures the real Store's codec work per
+// occurrence inside BenchmarkSweep's CPU figure: decoding a bucket item
+// into a DueEntry (Store.Bucket) and encoding the next link (linkItem, in
+// Store.PutLinks), for an entry like the benchmark's. The SDK's own HTTP
+// and JSON work is not included.
+func BenchmarkSweepLinkCodec(b *testing.B) {
+	fireAt := time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC)
+	a := newBenchDB(1, fireAt, fireAt)
+	item := a.item(0)
+	const items = 10_000
+	start := time.Now()
+	for b.Loop() {
+		for range items {
+			var e DueEntry
+			if err := attributevalue.UnmarshalMap(item, &e); err != nil {
+				b.Fatal(err)
+			}
+			e.At += 3600
+			if _, err := linkItem(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*items), "ns/entry")
 }
