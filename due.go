@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -36,6 +38,12 @@ const (
 	// pkDue is a bucket partition: pkDue + hour + "#" + part, with sort key
 	// the minute of the hour (two digits), "#" and the timer id.
 	pkDue = "#due#"
+	// pkSlot is a slot partition: pkSlot + period + "#" + slot/60 + "#" +
+	// part, with sort key slot%60 (two digits), "#" and the timer id.
+	pkSlot = "#slot#"
+	// pkPeriods is the set of slot periods in use, which the sweeper reads.
+	pkPeriods = "#periods"
+	skPeriods = "periods"
 	// pkSweep is the sweep's state: how far it has read, and its lease.
 	pkSweep = "#sweep"
 	skSweep = "sweep"
@@ -81,6 +89,11 @@ type DueEntry struct {
 	// CatchUp is the timer's catch-up window in seconds.
 	CatchUp     int  `dynamodbav:"c"`
 	DeleteAfter bool `dynamodbav:"d,omitempty"`
+	// Period and Slot make it a slot entry (see PlanDue), written once and
+	// read every Period minutes: it stands for each of its timer's
+	// occurrences in a minute m with m mod Period == Slot. Period 0: a link.
+	Period int `dynamodbav:"p,omitempty"`
+	Slot   int `dynamodbav:"q,omitempty"`
 }
 
 // dueEntryOf is timer t's link to its occurrence at, written at now.
@@ -130,11 +143,73 @@ func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
 
 // BucketRange is what one query of the due path reads: the minutes From
 // to To (of the hour, inclusive) of partition Part of hour Hour (Unix
-// hours).
+// hours); or, with Period set, the slots Hour*60+From to Hour*60+To of
+// that period's slot entries.
 type BucketRange struct {
+	Period   int
 	Hour     int64
 	Part     int
 	From, To int
+}
+
+// partitionKey is the partition a range reads.
+func (r BucketRange) partitionKey() string {
+	if r.Period > 0 {
+		return pkSlot + strconv.Itoa(r.Period) + "#" + strconv.FormatInt(r.Hour, 10) + "#" + strconv.Itoa(r.Part)
+	}
+	return pkDue + strconv.FormatInt(r.Hour, 10) + "#" + strconv.Itoa(r.Part)
+}
+
+// slotRanges are the ranges of period's slot entries that cover the
+// minutes first to last: every slot once the minutes span a period.
+func slotRanges(period int, first, last int64) []BucketRange {
+	p := int64(period)
+	var spans [][2]int64
+	switch {
+	case last < first:
+	case last-first+1 >= p:
+		spans = append(spans, [2]int64{0, p - 1})
+	case first%p <= last%p:
+		spans = append(spans, [2]int64{first % p, last % p})
+	default: // wraps round the period's end
+		spans = append(spans, [2]int64{first % p, p - 1}, [2]int64{0, last % p})
+	}
+	var out []BucketRange
+	for _, sp := range spans {
+		for h := sp[0] / 60; h <= sp[1]/60; h++ {
+			from, to := 0, 59
+			if h == sp[0]/60 {
+				from = int(sp[0] % 60)
+			}
+			if h == sp[1]/60 {
+				to = int(sp[1] % 60)
+			}
+			for part := range dueParts {
+				out = append(out, BucketRange{Period: period, Hour: h, Part: part, From: from, To: to})
+			}
+		}
+	}
+	return out
+}
+
+// slotKey is the key of timer id's entry for slot s.
+func slotKey(s DueSlot, id string) map[string]types.AttributeValue {
+	return itemKey(pkSlot+strconv.Itoa(s.Period)+"#"+strconv.Itoa(s.Slot/60)+"#"+strconv.Itoa(partOf(id)), fmt.Sprintf("%02d#%s", s.Slot%60, id))
+}
+
+// slotItem is the DynamoDB item of timer t's entry for slot s, written at
+// now.
+func slotItem(t *Timer, s DueSlot, now time.Time) (map[string]types.AttributeValue, error) {
+	e := dueEntryOf(t, time.Time{}, now)
+	e.Period, e.Slot = s.Period, s.Slot
+	av, err := attributevalue.MarshalMap(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode the slot of %s: %w", t.ID, err)
+	}
+	for k, v := range slotKey(s, t.ID) {
+		av[k] = v
+	}
+	return av, nil
 }
 
 // bucketRanges are the ranges that cover the minutes first to last.
@@ -250,7 +325,7 @@ func (s *Store) DeleteLink(ctx context.Context, id string, at int64, version int
 // minute. Reads are eventually consistent: a link is the sweeper's only
 // long after it was written (shortNotice).
 func (s *Store) Bucket(ctx context.Context, r BucketRange, page func([]DueEntry) error) error {
-	key := pkDue + strconv.FormatInt(r.Hour, 10) + "#" + strconv.Itoa(r.Part)
+	key := r.partitionKey()
 	in := &dynamodb.QueryInput{
 		TableName:              &s.Table,
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
@@ -360,12 +435,74 @@ func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through
 	return nil
 }
 
+// DeleteSlot deletes slot entry e, whose timer has no occurrence left, if
+// it is still that version's.
+func (s *Store) DeleteSlot(ctx context.Context, e DueEntry) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.Table, Key: slotKey(DueSlot{Period: e.Period, Slot: e.Slot}, e.TimerID),
+		ConditionExpression: aws.String("v = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Version, 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("delete a finished slot of %s: %w", e.TimerID, err)
+	}
+	return nil
+}
+
+// Periods returns the slot periods in use: those of every slot entry
+// written (see usePeriods). Consistent, so that a period added before a
+// slot's first occurrence that is the sweeper's is always seen.
+func (s *Store) Periods(ctx context.Context) ([]int, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: itemKey(pkPeriods, skPeriods), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read the slot periods: %w", err)
+	}
+	var p struct {
+		Periods []int `dynamodbav:"ps,numberset"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &p); err != nil {
+		return nil, fmt.Errorf("decode the slot periods: %w", err)
+	}
+	sort.Ints(p.Periods)
+	return p.Periods, nil
+}
+
+// usePeriods adds the periods of slots to the set the sweeper reads,
+// before any slot entry of theirs is written; a period this Store added
+// once is not added again (the set only grows).
+func (s *Store) usePeriods(ctx context.Context, slots []DueSlot) error {
+	var add []string
+	for _, sl := range slots {
+		if _, known := s.periods.Load(sl.Period); !known && !slices.Contains(add, strconv.Itoa(sl.Period)) {
+			add = append(add, strconv.Itoa(sl.Period))
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: itemKey(pkPeriods, skPeriods),
+		UpdateExpression:          aws.String("ADD ps :ps"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":ps": &types.AttributeValueMemberNS{Value: add}},
+	})
+	if err != nil {
+		return fmt.Errorf("record the slot periods: %w", err)
+	}
+	for _, sl := range slots {
+		s.periods.Store(sl.Period, true)
+	}
+	return nil
+}
+
 // startSweep makes sure, before the first link this Store writes, that the
 // sweep's state exists, so that the first sweep reads from before that
 // link rather than from its own start: a table's first timers may be
 // written before its first sweep runs. Once per Store.
-func (s *Store) startSweep(ctx context.Context, link *DueEntry, now time.Time) error {
-	if link == nil || s.sweepStarted.Load() {
+func (s *Store) startSweep(ctx context.Context, due bool, now time.Time) error {
+	if !due || s.sweepStarted.Load() {
 		return nil
 	}
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -402,7 +539,7 @@ func joinComma(s []string) string {
 // paused: a replaced timer has links of its own, and a paused one gets
 // them again when it resumes. A deleteAfterCompletion timer whose last
 // occurrence this was is deleted instead.
-func (s *Store) Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error {
+func (s *Store) Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error {
 	o := Occurrence{TimerID: e.TimerID, At: e.occurrence()}
 	const cond = "version = :version AND attribute_not_exists(pausedAt)"
 	version := map[string]types.AttributeValue{":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Version, 10)}}
@@ -417,7 +554,7 @@ func (s *Store) Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next 
 			":version": version[":version"],
 		},
 	}}
-	if next == nil && e.DeleteAfter {
+	if last && e.DeleteAfter {
 		// Its last occurrence was missed: nothing is left to deliver, so
 		// nothing is left for the invoker to delete it after.
 		timer = types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: timerKey(e.TimerID),

@@ -1211,16 +1211,16 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		// Callback data for the callback queue.
 		"iam-callback": `{"minuteOfHour":1,"group":"iam-g","timerCallbackData":{"hello":"iam"}}`,
 		// A failing target: one retry, then the dead-letter queue and a notification.
-		"iam-retry": `{"minuteOfHour":1,"retry":{"maxAttempts":1,"maxAgeSeconds":600},"http":{"url":"` + hits.target.URL + `/broken"},` +
+		"iam-retry": `{"schedule":"cron(1 10 2 * ? *)","retry":{"maxAttempts":1,"maxAgeSeconds":600},"http":{"url":"` + hits.target.URL + `/broken"},` +
 			`"notify":{"webhook":"` + hits.hook.URL + `/slack"}}`,
 		// A one-shot that deletes itself once its occurrence is delivered.
 		"iam-once": `{"schedule":"at(2026-03-02T10:01:00)","deleteAfterCompletion":true,"timerCallbackData":{"once":true}}`,
 		// One whose only occurrence is missed: the sweeper deletes it.
 		"iam-once-missed": `{"schedule":"at(2026-03-02T10:01:00)","deleteAfterCompletion":true,"catchUpSeconds":60,"timerCallbackData":{"once":"missed"}}`,
 		// The shortest catch-up window: the 10:02:30 sweep is too late for it.
-		"iam-missed": `{"minuteOfHour":1,"catchUpSeconds":60,"timerCallbackData":{"missed":true}}`,
+		"iam-missed": `{"schedule":"cron(1 10 2 * ? *)","catchUpSeconds":60,"timerCallbackData":{"missed":true}}`,
 		// Paused after its occurrence is on the queue: the invoker drops it.
-		"iam-paused": `{"minuteOfHour":1,"timerCallbackData":{"paused":true}}`,
+		"iam-paused": `{"schedule":"cron(1 10 2 * ? *)","timerCallbackData":{"paused":true}}`,
 	}
 	for _, id := range sortedKeys(timers) {
 		doc := apiFn.apiDoc(t, "PUT", "/periodic/"+id, timers[id], 201)
@@ -1269,7 +1269,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		}
 	}
 	missed := apiFn.apiDoc(t, "GET", "/periodic/iam-missed", "", 200)
-	if missed["missedCount"] != 1.0 || missed["lastMissedAt"] != "2026-03-02T10:01:00Z" || missed["nextFireAt"] != "2026-03-02T11:01:00Z" {
+	if missed["missedCount"] != 1.0 || missed["lastMissedAt"] != "2026-03-02T10:01:00Z" || missed["nextFireAt"] != "2026-04-02T10:01:00Z" { // monthly
 		t.Errorf("iam-missed after the sweep: missedCount %v lastMissedAt %v nextFireAt %v", missed["missedCount"], missed["lastMissedAt"], missed["nextFireAt"])
 	}
 	if got := outcomes(t, apiFn, "iam-missed"); !cmp.Equal(got, []string{"missed#0"}) {
@@ -1390,6 +1390,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		},
 		"InvokeFunction": {
 			{"dynamodb:GetItem", table, ""}, {"dynamodb:UpdateItem", table, ""}, {"dynamodb:DeleteItem", table, ""},
+			{"dynamodb:DeleteItem", table, "TransactWriteItems item 1"}, // a deleteAfterCompletion timer, with its slots
 			{"sqs:SendMessage", queueARN(env.callback), ""}, {"sqs:SendMessage", queueARN(env.dlq), ""},
 			{"sqs:ChangeMessageVisibility", queueARN(env.fireQueue), ""},
 			{"ssm:GetParameters", parameterARN("/callclock/iam/token"), ""}, {"ssm:GetParameters", parameterARN("/callclock/iam/webhook"), ""},

@@ -81,8 +81,10 @@ func (m *metricsDue) Bucket(_ context.Context, br BucketRange, page func([]DueEn
 	}
 	return page(in)
 }
-func (m *metricsDue) Missed(context.Context, DueEntry, time.Time, *DueEntry) error { return nil }
-func (m *metricsDue) PutLinks(context.Context, []DueEntry) error                   { return nil }
+func (m *metricsDue) Missed(context.Context, DueEntry, time.Time, *DueEntry, bool) error { return nil }
+func (m *metricsDue) Periods(context.Context) ([]int, error)                             { return nil, nil }
+func (m *metricsDue) DeleteSlot(context.Context, DueEntry) error                         { return nil }
+func (m *metricsDue) PutLinks(context.Context, []DueEntry) error                         { return nil }
 
 // TestMetricsFromSweep checks the sweeper's record after a clean sweep.
 func TestMetricsFromSweep(t *testing.T) {

@@ -153,21 +153,21 @@ func TestIntegrationSchedules(t *testing.T) {
 		t.Errorf("rate after second sweep: nextFireAt %v, want its occurrence on its way", got)
 	}
 	// The Sunday after spring forward: 02:30 EDT is 06:30Z, then a week on.
-	// The rate's 12:10:30 link, 8 days overdue, is past its hour of
-	// catch-up: recorded as missed, not sent, and the rate moves past now
-	// (its 06:30:30, within short notice, is sent at once). The sweep reads
-	// the whole backlog since 12:08 on the 7th, by the hour.
-	if diff := cmp.Diff(SweepResult{Due: 2, Enqueued: 2, Missed: 1}, sweep(time.Date(2026, 3, 15, 6, 30, 0, 0, time.UTC)),
+	// The rate (a slot entry, every 5 minutes) is 8 days overdue: a sweep
+	// looks a day back for a slot's occurrences (the longest catch-up
+	// window), finds 06:30:30 on the 14th past its hour of catch-up,
+	// records it as missed, and sends the rate's next, 06:30:30 today.
+	if diff := cmp.Diff(SweepResult{Due: 3, Enqueued: 2, Missed: 1}, sweep(time.Date(2026, 3, 15, 6, 30, 0, 0, time.UTC)),
 		cmpopts.IgnoreFields(SweepResult{}, "Minutes")); diff != "" {
 		t.Errorf("third sweep (-want +got):\n%s", diff)
 	}
 	clock.Add(time.Second)
-	if code, doc := invokeAPI(t, router, "GET", "/periodic/rate", ""); code != 200 || doc["missedCount"] != 1.0 || doc["lastMissedAt"] != "2026-03-07T12:10:30Z" {
+	if code, doc := invokeAPI(t, router, "GET", "/periodic/rate", ""); code != 200 || doc["missedCount"] != 1.0 || doc["lastMissedAt"] != "2026-03-14T06:30:30Z" {
 		t.Errorf("rate after a missed occurrence: %d missedCount %v lastMissedAt %v", code, doc["missedCount"], doc["lastMissedAt"])
 	}
 	if code, doc := invokeAPI(t, router, "GET", "/periodic/rate/history", ""); code != 200 || len(doc["history"].([]any)) != 1 ||
 		doc["history"].([]any)[0].(map[string]any)["outcome"] != "missed" ||
-		doc["history"].([]any)[0].(map[string]any)["scheduledAt"] != "2026-03-07T12:10:30Z" {
+		doc["history"].([]any)[0].(map[string]any)["scheduledAt"] != "2026-03-14T06:30:30Z" {
 		t.Errorf("rate history after a missed occurrence: %d %v", code, doc)
 	}
 	if got := next("ny"); got != "2026-03-22T06:30:00Z" {

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +88,8 @@ type Store struct {
 	// sweepStarted is set once this Store has made sure the sweep's state
 	// exists (see startSweep).
 	sweepStarted atomic.Bool
+	// periods are the slot periods this Store has added (see usePeriods).
+	periods sync.Map
 }
 
 // NewStore returns a Store on table.
@@ -123,10 +128,12 @@ type timerItem struct {
 	// timer item changes at no firing.
 	EndsAt int64 `dynamodbav:"endsAt,omitempty"`
 	// DueFrom is Timer.DueFrom, to the nanosecond.
-	DueFrom   string `dynamodbav:"dueFrom,omitempty"`
-	CreatedAt string `dynamodbav:"createdAt"`
-	UpdatedAt string `dynamodbav:"updatedAt"`
-	Version   int64  `dynamodbav:"version"`
+	DueFrom string `dynamodbav:"dueFrom,omitempty"`
+	// Slots are Timer.Slots, each "period/slot".
+	Slots     []string `dynamodbav:"slots,omitempty,stringset"`
+	CreatedAt string   `dynamodbav:"createdAt"`
+	UpdatedAt string   `dynamodbav:"updatedAt"`
+	Version   int64    `dynamodbav:"version"`
 }
 
 func formatTime(t *time.Time) string {
@@ -186,6 +193,9 @@ func toItem(t *Timer) timerItem {
 	if !t.DueFrom.IsZero() {
 		it.DueFrom = t.DueFrom.UTC().Format(time.RFC3339Nano)
 	}
+	for _, s := range t.Slots {
+		it.Slots = append(it.Slots, fmt.Sprintf("%d/%d", s.Period, s.Slot))
+	}
 	if t.EndAt != nil {
 		it.EndsAt = t.EndAt.Unix()
 	}
@@ -239,6 +249,13 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	if d, err := time.Parse(time.RFC3339Nano, it.DueFrom); err == nil {
 		t.DueFrom = d
 	}
+	for _, s := range it.Slots {
+		var sl DueSlot
+		if _, err := fmt.Sscanf(s, "%d/%d", &sl.Period, &sl.Slot); err == nil {
+			t.Slots = append(t.Slots, sl)
+		}
+	}
+	sort.Slice(t.Slots, func(i, j int) bool { return t.Slots[i].Slot < t.Slots[j].Slot })
 	if c := parseTime(it.CreatedAt); c != nil {
 		t.CreatedAt = *c
 	}
@@ -319,22 +336,19 @@ func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool,
 		if len(values) > 0 {
 			put.ExpressionAttributeValues = values
 		}
-		items := []types.TransactWriteItem{{Put: put}}
-		var direct []time.Time
-		if stored.PausedAt == nil {
-			var link *DueEntry
-			direct, link = handOn(dueEntryOf(&stored, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
-			if err := s.startSweep(ctx, link, now); err != nil {
-				return nil, false, nil, err
-			}
-			if link != nil {
-				l, err := linkItem(*link)
-				if err != nil {
-					return nil, false, nil, err
-				}
-				items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: l}})
-			}
+		var oldSlots []DueSlot
+		if old != nil {
+			oldSlots = old.Slots
 		}
+		hand, direct, err := s.handOnItems(ctx, &stored, sched, now.Add(-time.Nanosecond), now, oldSlots)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		if item, err = s.timerItem(&stored); err != nil { // with its slots
+			return nil, false, nil, err
+		}
+		put.Item = item
+		items := append([]types.TransactWriteItem{{Put: put}}, hand...)
 		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
@@ -357,6 +371,83 @@ func zoneOrUTC(name string) *time.Location {
 	return time.UTC
 }
 
+// handOnItems are the writes, beside the timer's own, that hand timer t on
+// from from (exclusive) at now, in the timer's transaction: its slot
+// entries when its schedule repeats within a week (PlanDue), or else the
+// link of its first occurrence that is the sweeper's, and the deletes of
+// the old slots it has no longer. It returns them with the occurrences
+// within short notice, which the caller sends itself, and sets t.Slots. A
+// paused timer gets none: its old slots are deleted.
+func (s *Store) handOnItems(ctx context.Context, t *Timer, sched Schedule, from, now time.Time, old []DueSlot) ([]types.TransactWriteItem, []time.Time, error) {
+	var (
+		items  []types.TransactWriteItem
+		direct []time.Time
+		link   *DueEntry
+	)
+	t.Slots = nil
+	if t.PausedAt == nil {
+		direct, link = handOn(dueEntryOf(t, time.Time{}, now), sched, from, now)
+		if slots, ok := PlanDue(sched, now); ok && link != nil {
+			t.Slots, link = slots, nil
+		}
+	}
+	if err := s.usePeriods(ctx, t.Slots); err != nil {
+		return nil, nil, err
+	}
+	if err := s.startSweep(ctx, link != nil || len(t.Slots) > 0, now); err != nil {
+		return nil, nil, err
+	}
+	for _, sl := range t.Slots {
+		item, err := slotItem(t, sl, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: item}})
+	}
+	for _, sl := range old {
+		if !slices.Contains(t.Slots, sl) {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: slotKey(sl, t.ID)}})
+		}
+	}
+	if link != nil {
+		l, err := linkItem(*link)
+		if err != nil {
+			return nil, nil, err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: l}})
+	}
+	return items, direct, nil
+}
+
+// slotDeletes are the deletes of t's slot entries.
+func (s *Store) slotDeletes(t *Timer) []types.TransactWriteItem {
+	var items []types.TransactWriteItem
+	for _, sl := range t.Slots {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: slotKey(sl, t.ID)}})
+	}
+	return items
+}
+
+// transact runs items, all hanging on the condition of timer id's own
+// write (item 0): it reports false when that condition failed (the timer
+// changed meanwhile), for the caller to read it again.
+func (s *Store) transact(ctx context.Context, id string, items []types.TransactWriteItem) (bool, error) {
+	_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("write timer %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// versionIs is the condition that timer t is still at its version.
+func versionIs(t *Timer) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)}}
+}
+
 // timerItem is the DynamoDB item of t.
 func (s *Store) timerItem(t *Timer) (map[string]types.AttributeValue, error) {
 	av, err := attributevalue.MarshalMap(toItem(t))
@@ -366,21 +457,28 @@ func (s *Store) timerItem(t *Timer) (map[string]types.AttributeValue, error) {
 	return av, nil
 }
 
-// Delete removes the timer with id, or returns an ENOTFOUND error.
+// Delete removes the timer with id and its slot entries in one
+// transaction, or returns an ENOTFOUND error. Its link, if it has one,
+// ends when the invoker drops the occurrence before it.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:           &s.Table,
-		Key:                 timerKey(id),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return Errorf(ENOTFOUND, "timer %s not found", id)
+	for range 3 {
+		t, err := s.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok, err := s.deleteTimer(ctx, t); ok || err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("delete timer %s: %w", id, err)
-	}
-	return nil
+	return Errorf(ECONFLICT, "timer %s kept changing while it was deleted; try again", id)
+}
+
+// deleteTimer deletes t, at its version, with its slot entries.
+func (s *Store) deleteTimer(ctx context.Context, t *Timer) (bool, error) {
+	return s.transact(ctx, t.ID, append([]types.TransactWriteItem{{Delete: &types.Delete{
+		TableName: &s.Table, Key: timerKey(t.ID), ConditionExpression: aws.String("version = :version"),
+		ExpressionAttributeValues: versionIs(t),
+	}}}, s.slotDeletes(t)...))
 }
 
 // queryPages runs a query page by page, handing each page's timers to
@@ -439,19 +537,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // outcome (deleteAfterCompletion), unless it was replaced since (version). Already gone is no error. Its occurrence
 // items, its history, stay until their TTL.
 func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) error {
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:           &s.Table,
-		Key:                 timerKey(id),
-		ConditionExpression: aws.String("version = :version"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("delete completed timer %s: %w", id, err)
+	t, err := s.Get(ctx, id)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
 	}
-	return nil
+	if err != nil {
+		return err
+	}
+	if t.Version != version {
+		return nil // replaced: the replacement has occurrences of its own
+	}
+	_, err = s.deleteTimer(ctx, t)
+	return err
 }
 
 // groupKey is the item that records a group's pause, so that a timer
@@ -503,6 +600,9 @@ func (s *Store) GroupPause(ctx context.Context, group string) (*time.Time, strin
 // Pause stops timer id from firing: the invoker drops its occurrences
 // already on their way, and ends its chain of links (see due.go). Pausing
 // again keeps the first pause's instant and takes the new reason, if any.
+//
+// A running timer's slot entries are deleted in the same transaction, so
+// that the sweeper stops reading them.
 func (s *Store) Pause(ctx context.Context, id, reason string, now time.Time) (*Timer, error) {
 	expr := "SET pausedAt = if_not_exists(pausedAt, :now)"
 	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)}}
@@ -510,7 +610,28 @@ func (s *Store) Pause(ctx context.Context, id, reason string, now time.Time) (*T
 		expr += ", pauseReason = :reason"
 		values[":reason"] = &types.AttributeValueMemberS{Value: reason}
 	}
-	return s.update(ctx, id, expr, "attribute_exists(pk)", values)
+	for range 3 {
+		t, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if t.PausedAt != nil || len(t.Slots) == 0 {
+			return s.update(ctx, id, expr, "attribute_exists(pk)", values)
+		}
+		values[":version"] = versionIs(t)[":version"]
+		ok, err := s.transact(ctx, id, append([]types.TransactWriteItem{{Update: &types.Update{
+			TableName: &s.Table, Key: timerKey(id), UpdateExpression: aws.String(expr + " REMOVE slots"),
+			ConditionExpression: aws.String("version = :version AND attribute_not_exists(pausedAt)"), ExpressionAttributeValues: values,
+		}}}, s.slotDeletes(t)...))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s.Get(ctx, id)
+		}
+		delete(values, ":version")
+	}
+	return nil, Errorf(ECONFLICT, "timer %s kept changing while it was paused; try again", id)
 }
 
 // Resume lets a paused timer fire again from its first occurrence after
@@ -528,36 +649,34 @@ func (s *Store) Resume(ctx context.Context, id string, now time.Time, zone func(
 		if err != nil {
 			return nil, nil, err
 		}
-		items := []types.TransactWriteItem{{Update: &types.Update{
-			TableName: &s.Table, Key: timerKey(id),
-			UpdateExpression:    aws.String("SET dueFrom = :from REMOVE pausedAt, pauseReason"),
-			ConditionExpression: aws.String("attribute_exists(pausedAt) AND version = :version"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
-				":from":    &types.AttributeValueMemberS{Value: now.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano)},
-			},
-		}}}
-		direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now, now)
-		if err := s.startSweep(ctx, link, now); err != nil {
+		resumed := *t
+		resumed.PausedAt, resumed.PauseReason, resumed.DueFrom = nil, "", now.Add(time.Nanosecond)
+		hand, direct, err := s.handOnItems(ctx, &resumed, sched, now, now, nil)
+		if err != nil {
 			return nil, nil, err
 		}
-		if link != nil {
-			l, err := linkItem(*link)
+		expr := "SET dueFrom = :from REMOVE pausedAt, pauseReason, slots"
+		values := versionIs(t)
+		values[":from"] = &types.AttributeValueMemberS{Value: resumed.DueFrom.UTC().Format(time.RFC3339Nano)}
+		if len(resumed.Slots) > 0 {
+			expr = "SET dueFrom = :from, slots = :slots REMOVE pausedAt, pauseReason"
+			item, err := s.timerItem(&resumed)
 			if err != nil {
 				return nil, nil, err
 			}
-			items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: l}})
+			values[":slots"] = item["slots"]
 		}
-		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+		ok, err := s.transact(ctx, id, append([]types.TransactWriteItem{{Update: &types.Update{
+			TableName: &s.Table, Key: timerKey(id), UpdateExpression: &expr,
+			ConditionExpression: aws.String("attribute_exists(pausedAt) AND version = :version"), ExpressionAttributeValues: values,
+		}}}, hand...))
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
 			continue // changed meanwhile: read it again
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("resume timer %s: %w", id, err)
-		}
-		t.PausedAt, t.PauseReason, t.DueFrom = nil, "", now.Add(time.Nanosecond)
-		return t, direct, nil
+		return &resumed, direct, nil
 	}
 	return nil, nil, Errorf(ECONFLICT, "timer %s kept changing while it was resumed; try again", id)
 }

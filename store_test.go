@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -43,14 +45,15 @@ func TestIntegrationStore(t *testing.T) {
 
 	// Create, then replace: version counts, createdAt stays, and attributes
 	// the replacement lacks are removed.
-	created, isNew, direct, err := s.Put(ctx, mk("a", "cron(10 12 * * ? *)"), t0)
+	// Monthly: linked (PlanDue plans no slots for it).
+	created, isNew, direct, err := s.Put(ctx, mk("a", "cron(10 12 1 * ? *)"), t0)
 	if err != nil || !isNew || created.Version != 1 || len(direct) != 0 {
 		t.Fatalf("create: %+v new=%v direct=%v err=%v", created, isNew, direct, err)
 	}
 	if e, ok := bucketEntries(t, s, unixMinute(t0.Add(10*time.Minute)))["a"]; !ok || e.Version != 1 || e.WrittenAt != t0.Unix() {
 		t.Fatalf("a's first link: %+v %v, want version 1 written at %s", e, ok, t0)
 	}
-	repl := mk("a", "cron(20 12 * * ? *)")
+	repl := mk("a", "cron(20 12 1 * ? *)")
 	repl.CallbackData = nil
 	repl.HTTP = &HTTPTarget{Method: "POST", URL: "https://example.com/x", Headers: map[string]string{"A": "b"}}
 	repl.Notify = &Notify{Webhook: "aws-secret(/callclock/slack)", Channel: "qa-alerts"}
@@ -60,7 +63,7 @@ func TestIntegrationStore(t *testing.T) {
 	if err != nil || isNew {
 		t.Fatalf("replace: new=%v err=%v", isNew, err)
 	}
-	want := &Timer{ID: "a", ShardID: "shard0", ScheduleExpr: "cron(20 12 * * ? *)", HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment,
+	want := &Timer{ID: "a", ShardID: "shard0", ScheduleExpr: "cron(20 12 1 * ? *)", HTTP: repl.HTTP, Notify: repl.Notify, Deployment: repl.Deployment,
 		CatchUpSeconds: DefaultCatchUpSeconds, DueFrom: t0, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Version: 2}
 	replaced.Anchor = time.Time{} // kept for rate schedules only
 	if diff := cmp.Diff(want, replaced); diff != "" {
@@ -81,25 +84,26 @@ func TestIntegrationStore(t *testing.T) {
 
 	// A replacement without them removes the notification and the
 	// deployment metadata.
-	if again, _, _, err := s.Put(ctx, mk("a", "cron(20 12 * * ? *)"), t0); err != nil || again.Notify != nil || again.Deployment != nil {
+	if again, _, _, err := s.Put(ctx, mk("a", "cron(20 12 1 * ? *)"), t0); err != nil || again.Notify != nil || again.Deployment != nil {
 		t.Fatalf("replace without notify and deploymentInfo: %+v, %v", again, err)
 	}
 
 	// Short notice: occurrences within shortNotice of now are handed back
-	// to send at once, and the first beyond is linked.
-	_, _, direct, err = s.Put(ctx, mk("b", "rate(1 minute)"), t0)
+	// to send at once, and the first beyond is linked (every minute of
+	// 12:xx on 1 March: yearly, so linked).
+	_, _, direct, err = s.Put(ctx, mk("b", "cron(* 12 1 3 ? *)"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute), t0.Add(3 * time.Minute)}, direct); diff != "" {
-		t.Errorf("rate(1 minute)'s occurrences to send at once (-want +got):\n%s", diff)
+		t.Errorf("the occurrences to send at once (-want +got):\n%s", diff)
 	}
 	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(4*time.Minute)))["b"]; !ok {
-		t.Error("rate(1 minute) has no link at its fifth occurrence, the first beyond short notice")
+		t.Error("no link at the fifth occurrence, the first beyond short notice")
 	}
 	for m := range 4 {
 		if _, ok := bucketEntries(t, s, unixMinute(t0.Add(time.Duration(m)*time.Minute)))["b"]; ok {
-			t.Errorf("rate(1 minute) linked at minute %d, an occurrence sent at once", m)
+			t.Errorf("linked at minute %d, an occurrence sent at once", m)
 		}
 	}
 
@@ -130,6 +134,85 @@ func TestIntegrationStore(t *testing.T) {
 	}
 	if err := s.Delete(ctx, "a"); ErrorCode(err) != ENOTFOUND {
 		t.Fatalf("second Delete: %v, want not_found", err)
+	}
+}
+
+// slotEntries is timer id's slot entries of period, by slot.
+func slotEntries(t *testing.T, s *Store, period int, id string) []int {
+	t.Helper()
+	var got []int
+	for _, br := range slotRanges(period, 0, int64(period-1)) {
+		if err := s.Bucket(context.Background(), br, func(page []DueEntry) error {
+			for _, e := range page {
+				if e.TimerID == id {
+					got = append(got, e.Slot)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Ints(got)
+	return got
+}
+
+// TestIntegrationSlots: a timer whose schedule repeats within a week is
+// found through static slot entries, written with it in one transaction
+// and never rewritten as it fires; a replacement, a pause, a resume and a
+// delete keep them in step with the timer, and the period is recorded for
+// the sweeper.
+func TestIntegrationSlots(t *testing.T) {
+	ctx := context.Background()
+	s := motoStore(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tm := &Timer{ID: "h", ShardID: "shard0", ScheduleExpr: "cron(10 * * * ? *)", CallbackData: json.RawMessage(`1`),
+		CatchUpSeconds: DefaultCatchUpSeconds, CreatedAt: t0, UpdatedAt: t0}
+	stored, _, _, err := s.Put(ctx, tm, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]DueSlot{{Period: 60, Slot: 10}}, stored.Slots); diff != "" {
+		t.Fatalf("hourly at :10, slots (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{10}, slotEntries(t, s, 60, "h")); diff != "" {
+		t.Errorf("slot entries (-want +got):\n%s", diff)
+	}
+	if _, ok := bucketEntries(t, s, unixMinute(t0.Add(70*time.Minute)))["h"]; ok {
+		t.Error("a slotted timer is linked too")
+	}
+	if ps, err := s.Periods(ctx); err != nil || !slices.Contains(ps, 60) {
+		t.Errorf("periods %v %v, want 60 among them", ps, err)
+	}
+	tm2 := *tm
+	tm2.ScheduleExpr = "cron(20 * * * ? *)"
+	if _, _, _, err := s.Put(ctx, &tm2, t0); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{20}, slotEntries(t, s, 60, "h")); diff != "" {
+		t.Errorf("after a replacement at :20, slot entries (-want +got):\n%s", diff)
+	}
+	if _, err := s.Pause(ctx, "h", "", t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotEntries(t, s, 60, "h"); len(got) != 0 {
+		t.Errorf("paused, slot entries %v, want none", got)
+	}
+	if got, _ := s.Get(ctx, "h"); len(got.Slots) != 0 {
+		t.Errorf("paused, the timer lists slots %v", got.Slots)
+	}
+	resumed, direct, err := s.Resume(ctx, "h", t0.Add(time.Hour), loadZone)
+	if err != nil || len(direct) != 0 {
+		t.Fatalf("resume: %v, direct %v", err, direct)
+	}
+	if diff := cmp.Diff([]int{20}, slotEntries(t, s, 60, "h")); diff != "" || len(resumed.Slots) != 1 {
+		t.Errorf("resumed, slot entries (-want +got):\n%s (timer's: %v)", diff, resumed.Slots)
+	}
+	if err := s.Delete(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotEntries(t, s, 60, "h"); len(got) != 0 {
+		t.Errorf("deleted, slot entries %v, want none", got)
 	}
 }
 

@@ -20,8 +20,10 @@ type dueStore interface {
 	LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error)
 	ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error
 	Bucket(ctx context.Context, r BucketRange, page func([]DueEntry) error) error
-	Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error
+	Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error
 	PutLinks(ctx context.Context, links []DueEntry) error
+	Periods(ctx context.Context) ([]int, error)
+	DeleteSlot(ctx context.Context, e DueEntry) error
 }
 
 // batchSender is the one SQS call the sweeper makes.
@@ -113,8 +115,13 @@ type sweepRun struct {
 	s     *Sweeper
 	now   time.Time
 	until time.Time
-	zones func(string) (*time.Location, error)
-	work  chan chunk
+	// slotFirst and last are the minutes whose slot occurrences this sweep
+	// sends: slot entries are static, so occurrences older than the
+	// longest catch-up window are not looked for (a link is always read,
+	// whatever its age, since its timer goes on from it).
+	slotFirst, last int64
+	zones           func(string) (*time.Location, error)
+	work            chan chunk
 	// schedules caches parsed schedules for this sweep: a million timers
 	// share few expressions, and parsing is most of a sweep's CPU.
 	schedules      sync.Map // scheduleKey -> Schedule
@@ -216,7 +223,16 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	var readers sync.WaitGroup
 	slots := make(chan struct{}, max(1, s.Concurrency))
 	run.res.Minutes = int(max(0, last-first+1))
-	for _, br := range bucketRanges(first, last) {
+	run.slotFirst, run.last = max(first, unixMinute(now.Add(-MaxCatchUpSeconds*time.Second))), last
+	ranges := bucketRanges(first, last)
+	periods, err := s.Timers.Periods(ctx)
+	if err != nil {
+		run.record(first, SweepResult{}, err)
+	}
+	for _, p := range periods {
+		ranges = append(ranges, slotRanges(p, run.slotFirst, last)...)
+	}
+	for _, br := range ranges {
 		readers.Add(1)
 		slots <- struct{}{}
 		go func() {
@@ -328,11 +344,12 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		links []DueEntry
 	)
 	for _, e := range entries {
-		if m := e.At/60 - br.Hour*60; m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn() {
+		if m := e.At/60 - br.Hour*60; e.Period == 0 && (m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn()) {
 			continue // not this range's (a stray item), or its writer's to send
 		}
-		res.Due++
-		at := e.occurrence()
+		if e.Period != br.Period {
+			continue // a stray item
+		}
 		sched, err := r.schedule(e)
 		if err != nil {
 			// The API validated it; a zone that vanished from tzdata could
@@ -341,13 +358,19 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", e.TimerID, "error", err.Error())
 			continue
 		}
+		if e.Period > 0 {
+			sends = r.processSlot(ctx, e, sched, &res, &errs, sends)
+			continue
+		}
+		res.Due++
+		at := e.occurrence()
 		if late := r.now.Sub(at); late > time.Duration(e.CatchUp)*time.Second {
 			// A late sweep moves an overdue timer past now rather than
 			// through every occurrence it missed.
 			direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
 			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", at.Format(time.RFC3339),
 				"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
-			if err := r.s.Timers.Missed(ctx, e, r.now, link); err != nil {
+			if err := r.s.Timers.Missed(ctx, e, r.now, link, link == nil && len(direct) == 0); err != nil {
 				res.Failed++
 				errs = append(errs, err)
 				continue
@@ -409,6 +432,61 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 	}
 	wg.Wait()
 	return res, errors.Join(errs...)
+}
+
+// processSlot handles a slot entry: its timer's occurrences in this
+// sweep's minutes that fall in its slot. Of the ones already past (a sweep
+// after an outage), only the timer's first is handled, sent or recorded as
+// missed, as a link's would be; the others are skipped. A slot whose timer
+// has no occurrence left is deleted, once.
+func (r *sweepRun) processSlot(ctx context.Context, e DueEntry, sched Schedule, res *SweepResult, errs *[]error, sends []fireSend) []fireSend {
+	period, slot := int64(e.Period), int64(e.Slot)
+	mine := func(x time.Time) bool {
+		m := x.Unix() / 60
+		return m%period == slot && m >= r.slotFirst && m <= r.last
+	}
+	own := time.Unix(e.WrittenAt, 0).Add(shortNotice) // the occurrences up to it were its writer's
+	x, ok := sched.Next(maxTime(time.Unix(r.slotFirst*60, 0).Add(-time.Nanosecond), own))
+	if _, left := sched.Next(r.now.Add(-time.Nanosecond)); !left {
+		if err := r.s.Timers.DeleteSlot(ctx, e); err != nil {
+			*errs = append(*errs, err)
+		}
+		if !ok || !x.Before(r.now) {
+			return sends
+		}
+	}
+	final := func(x time.Time) bool {
+		_, more := sched.Next(x)
+		return e.DeleteAfter && !more
+	}
+	if ok && x.Before(r.now) {
+		if mine(x) {
+			res.Due++
+			if late := r.now.Sub(x); late > time.Duration(e.CatchUp)*time.Second {
+				m := e
+				m.At = x.Unix()
+				r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", x.UTC().Format(time.RFC3339),
+					"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
+				if err := r.s.Timers.Missed(ctx, m, r.now, nil, final(x)); err != nil {
+					res.Failed++
+					*errs = append(*errs, err)
+				} else {
+					res.Missed++
+				}
+			} else {
+				sends = append(sends, fireSend{e: e, at: x, final: final(x)})
+			}
+		}
+		x, ok = sched.Next(r.now.Add(-time.Nanosecond))
+	}
+	end := time.Unix((r.last+1)*60, 0)
+	for ; ok && x.Before(end); x, ok = sched.Next(x) {
+		if mine(x) && x.After(own) {
+			res.Due++
+			sends = append(sends, fireSend{e: e, at: x, final: final(x)})
+		}
+	}
+	return sends
 }
 
 // fireSend is one fire message a chunk sends: entry e's occurrence at,

@@ -68,7 +68,11 @@ type Timer struct {
 	// resume (what fell while it was paused is skipped). NextFireAt is
 	// derived from it and the schedule, since the timer item changes at no
 	// firing.
-	DueFrom   time.Time `json:"-"`
+	DueFrom time.Time `json:"-"`
+	// Slots are the timer's slot entries (see PlanDue), when its schedule
+	// repeats within a week: the sweeper finds its occurrences there, and
+	// a replacement, a pause or a delete removes them.
+	Slots []DueSlot `json:"-"`
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`
 	// Version counts replacements; a fire message names the version it was
