@@ -72,7 +72,7 @@ type Timer struct {
 	// Slots are the timer's slot entries (see PlanDue), when its schedule
 	// repeats within a week: the sweeper finds its occurrences there, and
 	// a replacement, a pause or a delete removes them.
-	Slots []DueSlot `json:"-"`
+	Slots     []DueSlot `json:"-"`
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`
 	// Version counts replacements; a fire message names the version it was
