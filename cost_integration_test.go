@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -514,4 +516,156 @@ func describeIndexes(s *tableSchema) string {
 		return "none"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// TestIntegrationCostRecorder checks the recorder's pricing on moto_server
+// against writes whose units the AWS rules give by hand, on a table of its
+// own with a KEYS_ONLY index and a sparse ALL one.
+func TestIntegrationCostRecorder(t *testing.T) {
+	endpoint := needMoto(t)
+	ctx := context.Background()
+	table := uniqueNames(t).Table
+	plain := motoClients(t, endpoint)
+	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
+	n := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberN{Value: v} }
+	_, err := plain.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: &table, BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: "S"},
+			{AttributeName: aws.String("shard"), AttributeType: "S"}, {AttributeName: aws.String("at"), AttributeType: "N"},
+			{AttributeName: aws.String("group"), AttributeType: "S"}},
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: "HASH"}},
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{
+			{IndexName: aws.String("due"), KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("shard"), KeyType: "HASH"},
+				{AttributeName: aws.String("at"), KeyType: "RANGE"}}, Projection: &ddbtypes.Projection{ProjectionType: "KEYS_ONLY"}},
+			{IndexName: aws.String("byGroup"), KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("group"), KeyType: "HASH"}},
+				Projection: &ddbtypes.Projection{ProjectionType: "ALL"}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := newCostLedger(endpoint)
+	errs := make(chan error, 16)
+	p := newCostPart(t, endpoint, "test", ledger, errs)
+	db := p.clients.DynamoDB
+	big := strings.Repeat("x", 1500)
+	update := func(id, expr string, vals map[string]ddbtypes.AttributeValue) error {
+		names := map[string]string{}
+		for k, v := range map[string]string{"#g": "group", "#at": "at"} {
+			if strings.Contains(expr, k) {
+				names[k] = v
+			}
+		}
+		if len(names) == 0 {
+			names = nil
+		}
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{"id": s(id)},
+			UpdateExpression: &expr, ExpressionAttributeValues: vals, ExpressionAttributeNames: names})
+		return err
+	}
+	steps := []struct {
+		what string
+		do   func() error
+		wcu  map[string]float64
+		rcu  float64
+	}{
+		{"a new item, in the KEYS_ONLY index only", func() error {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]ddbtypes.AttributeValue{
+				"id": s("a"), "shard": s("s0"), "at": n("100"), "x": s("1")}})
+			return err
+		}, map[string]float64{"": 1, "due": 1}, 0},
+		{"its index key moved: a delete and a put there", func() error {
+			return update("a", "SET #at = :v", map[string]ddbtypes.AttributeValue{":v": n("160")})
+		}, map[string]float64{"": 1, "due": 2}, 0},
+		{"an attribute KEYS_ONLY does not project", func() error {
+			return update("a", "SET x = :v", map[string]ddbtypes.AttributeValue{":v": s("2")})
+		}, map[string]float64{"": 1}, 0},
+		{"into the sparse ALL index", func() error {
+			return update("a", "SET #g = :v", map[string]ddbtypes.AttributeValue{":v": s("G")})
+		}, map[string]float64{"": 1, "byGroup": 1}, 0},
+		{"any attribute, under ALL", func() error {
+			return update("a", "SET x = :v", map[string]ddbtypes.AttributeValue{":v": s("3")})
+		}, map[string]float64{"": 1, "byGroup": 1}, 0},
+		{"a failed condition still costs the table's unit", func() error {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]ddbtypes.AttributeValue{"id": s("a")},
+				ConditionExpression: aws.String("attribute_not_exists(id)")})
+			if err == nil {
+				return fmt.Errorf("the condition held")
+			}
+			return nil
+		}, map[string]float64{"": 1}, 0},
+		{"a transaction: 2 units per KB, the index writes once", func() error {
+			_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
+				{Update: &ddbtypes.Update{TableName: &table, Key: map[string]ddbtypes.AttributeValue{"id": s("a")},
+					UpdateExpression: aws.String("SET #at = :v"), ExpressionAttributeNames: map[string]string{"#at": "at"},
+					ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":v": n("220")}}},
+				{Put: &ddbtypes.Put{TableName: &table, Item: map[string]ddbtypes.AttributeValue{"id": s("b"), "shard": s("s0"), "at": n("5"), "x": s(big)}}},
+			}})
+			return err
+		}, map[string]float64{"": 2 + 4, "due": 2 + 1, "byGroup": 1}, 0},
+		{"a batch: the 1.5 KB delete 2, the put 1", func() error {
+			_, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]ddbtypes.WriteRequest{table: {
+				{DeleteRequest: &ddbtypes.DeleteRequest{Key: map[string]ddbtypes.AttributeValue{"id": s("b")}}},
+				{PutRequest: &ddbtypes.PutRequest{Item: map[string]ddbtypes.AttributeValue{"id": s("c"), "shard": s("s1"), "at": n("7")}}},
+			}}})
+			return err
+		}, map[string]float64{"": 3, "due": 2}, 0},
+		{"a strongly consistent read of 1 KB", func() error {
+			_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{"id": s("a")}, ConsistentRead: aws.Bool(true)})
+			return err
+		}, nil, 1},
+		{"an eventually consistent read of nothing", func() error {
+			_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{"id": s("none")}})
+			return err
+		}, nil, 0.5},
+		{"a query on an index, filtered: the items before the filter", func() error {
+			_, err := db.Query(ctx, &dynamodb.QueryInput{TableName: &table, IndexName: aws.String("due"),
+				KeyConditionExpression: aws.String("shard = :s"), FilterExpression: aws.String("#at > :big"),
+				ExpressionAttributeNames:  map[string]string{"#at": "at"},
+				ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":s": s("s0"), ":big": n("1000")}})
+			return err
+		}, nil, float64(itemSize(avItem{"id": av{"S": "a"}, "shard": av{"S": "s0"}, "at": av{"N": "220"}})) / 4096 / 2},
+		{"a delete: the item's size, and out of both indexes", func() error {
+			_, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{"id": s("a")}})
+			return err
+		}, map[string]float64{"": 1, "due": 1, "byGroup": 1}, 0},
+	}
+	for _, st := range steps {
+		ledger.setLabel(st.what)
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+	}
+	got := map[string]tally{}
+	for _, c := range ledger.snapshot() {
+		tl, ok := got[c.Label]
+		if !ok {
+			tl = newTally()
+		}
+		tl.add(c)
+		got[c.Label] = tl
+	}
+	for _, st := range steps {
+		g := got[st.what]
+		w := map[string]float64{}
+		for k, v := range g.wcuBy {
+			if v != 0 {
+				w[k] = v
+			}
+		}
+		if st.wcu == nil {
+			st.wcu = map[string]float64{}
+		}
+		if fmt.Sprint(w) != fmt.Sprint(st.wcu) {
+			t.Errorf("%s: write units %v, want %v", st.what, w, st.wcu)
+		}
+		if math.Abs(g.scaleRCU-st.rcu) > 1e-9 {
+			t.Errorf("%s: read units %v, want %v", st.what, g.scaleRCU, st.rcu)
+		}
+	}
+	if seen, tried := p.rec.seen.Load(), p.attempts.n.Load(); seen != tried || seen < int64(len(steps)) {
+		t.Errorf("the recorder saw %d requests, the SDK made %d attempts", seen, tried)
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("pricing: %v", err)
+	}
 }
