@@ -67,6 +67,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -475,6 +476,12 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
 	target := req.Header.Get("X-Amz-Target")
+	if target == "" {
+		// The query protocol (older SQS clients): Action=SendMessage&...
+		if q, err := url.ParseQuery(string(body)); err == nil && q.Get("Action") != "" {
+			target = "AmazonSQS." + q.Get("Action")
+		}
+	}
 	service, op, _ := strings.Cut(target, ".")
 	switch {
 	case strings.HasPrefix(service, "DynamoDB"):
@@ -502,6 +509,12 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 
+	if !dynamoPriced[op] {
+		select {
+		case r.errs <- fmt.Errorf("%s: DynamoDB %s is not priced by the recorder; teach it", r.fn, op):
+		default:
+		}
+	}
 	r.ledger.mu.Lock()
 	if r.ledger.auth == "" {
 		r.ledger.auth = req.Header.Get("Authorization")
@@ -562,6 +575,17 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 	}
 	r.ledger.add(c)
 	return resp, nil
+}
+
+// dynamoPriced are the DynamoDB operations the recorder prices (the data
+// plane) or that cost no units (the control plane). Any other fails the
+// test rather than pass for free.
+var dynamoPriced = map[string]bool{
+	"GetItem": true, "BatchGetItem": true, "TransactGetItems": true, "Query": true, "Scan": true,
+	"PutItem": true, "UpdateItem": true, "DeleteItem": true, "BatchWriteItem": true, "TransactWriteItems": true,
+	"DescribeTable": true, "CreateTable": true, "UpdateTable": true, "DeleteTable": true, "ListTables": true,
+	"DescribeTimeToLive": true, "UpdateTimeToLive": true, "DescribeContinuousBackups": true,
+	"UpdateContinuousBackups": true, "TagResource": true, "ListTagsOfResource": true, "DescribeEndpoints": true,
 }
 
 // touchedItems lists the items a DynamoDB write request names.
