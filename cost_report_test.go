@@ -21,8 +21,21 @@ import (
 
 var costUpdate = flag.Bool("update", false, "TestIntegrationCost rewrites BENCHMARKS.md's cost table (as COST_UPDATE=1 does)")
 
-// us-east-1 list prices, checked on 2026-12-01 (see the report's notes for
-// the pages).
+// us-east-1 list prices, as checked on 2026-12-01 in stored copies of:
+//   - DynamoDB on demand: aws.amazon.com/dynamodb/pricing/on-demand (the key
+//     terms), and the $0.625 / $0.125 per million request units as quoted by
+//     pricing guides after the November 2024 price cut (airbyte.com's
+//     "Amazon DynamoDB Pricing");
+//   - DynamoDB provisioned: aws.amazon.com/dynamodb/pricing/provisioned (the
+//     key terms; its price table was not in the stored copy); $0.0065 per 10
+//     WCU-hours and per 50 RCU-hours in us-east-1, as the dynamo-autoscale
+//     gem's UnitCost quotes them, i.e. $0.00065 and $0.00013 per unit-hour;
+//   - SQS: $0.40 per million standard requests, each 64 KB chunk of a
+//     payload one request (cloudburn.io's and factualminds.com's SQS pricing
+//     guides, 2026, citing aws.amazon.com/sqs/pricing);
+//   - Lambda arm64: $0.0000133334 per GB-second (first 7.5 billion a month)
+//     and $0.20 per million requests (aws.amazon.com/lambda/pricing, as
+//     cloudchipr.com's guide tabulates it).
 const (
 	priceWRU         = 0.625 / 1e6  // DynamoDB on demand, per write request unit
 	priceRRU         = 0.125 / 1e6  // DynamoDB on demand, per read request unit
@@ -396,6 +409,8 @@ func (r *costReport) markdown() string {
 	fmt.Fprintln(&b, "  million requests (each 64 KB chunk of a payload is a request); Lambda arm64 $0.0000133334 per GB-s and")
 	fmt.Fprintf(&b, "  $0.20 per million requests, with template.yaml's memory (API %.0f MB, sweeper %.0f MB, invoker %.0f MB).\n",
 		r.mem[fnAPI], r.mem[fnSweeper], r.mem[fnInvoker])
+	fmt.Fprintln(&b, "  Sources: the AWS pricing pages for DynamoDB (on demand, provisioned), SQS and Lambda, as")
+	fmt.Fprintln(&b, "  `cost_report_test.go` lists; check them before relying on these figures.")
 	fmt.Fprintln(&b, "- **Write units** come from each written item's before and after images (read around every write), index")
 	fmt.Fprintln(&b, "  writes included: a moved index key is a delete and a put there, a changed projected attribute one write.")
 	fmt.Fprintln(&b, "- **Read units** of a Query are a firing's bytes on a page (/4 KB, halved when eventually consistent): at a")

@@ -37,7 +37,9 @@ package main
 //     the projected attributes: all of them for ALL). Index writes are not
 //     doubled in a transaction: the transaction commits the table items,
 //     and DynamoDB propagates to the index afterwards (issue 11's own
-//     figures count them once, too).
+//     figures count them once, too). The AWS whitepaper "Comparing DynamoDB
+//     and HBase" (Global Secondary Index Considerations) says the same: a
+//     write costs the table's units plus those of updating the indexes.
 //   - Read units (read-write-operations.html, "Capacity unit consumption for
 //     read operations"): 1 unit per 4 KB for a strongly consistent read,
 //     half for an eventually consistent one, 2 for a transactional one; a
@@ -47,7 +49,9 @@ package main
 //     does not reduce it (Query.FilterExpression.html: "a Query consumes the
 //     same amount of read capacity, regardless of whether a filter
 //     expression is present"); a Query on a global secondary index is
-//     always eventually consistent and reads the projected items.
+//     always eventually consistent and reads the projected items (the same
+//     whitepaper: "the sum of all projected attribute sizes across all of
+//     the items returned").
 //   - SQS (the SQS pricing page, and every pricing summary of it): each
 //     request is billed per 64 KB chunk of its payload; a batch is one
 //     request (of up to 10 messages) billed by its total payload.
