@@ -223,10 +223,10 @@ func TestIntegrationCost(t *testing.T) {
 
 	handle := func(stage, method, path, body string) (int, string) {
 		ledger.setLabel(stage)
-		start := time.Now()
+		start, raw0 := time.Now(), ledger.rawNanos.Load()
 		resp := api.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Body: body})
 		ledger.add(call{Fn: fnAPI, Service: "lambda", Op: "Invoke", Synthetic: true, Invocations: 1,
-			Seconds: time.Since(start).Seconds()})
+			Seconds: ledger.since(start, raw0)})
 		return resp.StatusCode, resp.Body
 	}
 	nextFire := func(id string) time.Time {
@@ -293,9 +293,9 @@ func TestIntegrationCost(t *testing.T) {
 				n := float64(len(out.Messages))
 				share := max(n/10, float64(payload)/65536)
 				ledger.add(call{Fn: fnInvoker, Service: "sqs", Op: "ReceiveMessage(fire, event source)", Synthetic: true, ExactSQS: 1, ScaleSQS: share})
-				start := time.Now()
+				start, raw0 := time.Now(), ledger.rawNanos.Load()
 				resp := inv.Invoke(ctx, ev)
-				secs := time.Since(start).Seconds()
+				secs := ledger.since(start, raw0)
 				ledger.add(call{Fn: fnInvoker, Service: "lambda", Op: "Invoke", Synthetic: true, Invocations: n / 10,
 					Seconds: n * secs / 10})
 				failed := map[string]bool{}
@@ -339,12 +339,12 @@ func TestIntegrationCost(t *testing.T) {
 	sweep := func(stage string) {
 		t.Helper()
 		ledger.setLabel(stage)
-		start := time.Now()
+		start, raw0 := time.Now(), ledger.rawNanos.Load()
 		if _, err := sw.Sweep(ctx, ""); err != nil {
 			t.Errorf("%s: sweep: %v", stage, err)
 		}
 		ledger.add(call{Fn: fnSweeper, Service: "lambda", Op: "Invoke", Synthetic: true, Invocations: 1,
-			Seconds: time.Since(start).Seconds()})
+			Seconds: ledger.since(start, raw0)})
 	}
 
 	var expected []string // every "id instant" that must be delivered exactly once

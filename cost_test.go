@@ -77,6 +77,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // av is one DynamoDB attribute value in its JSON wire form, such as
@@ -356,6 +357,15 @@ type costLedger struct {
 	// delayed counts the messages sent with one.
 	zeroDelays bool
 	delayed    atomic.Int64
+	// rawNanos is the time spent in the recorders' own reads, which a
+	// function's measured duration leaves out (see since).
+	rawNanos atomic.Int64
+}
+
+// since is the seconds from start, less the recorders' own reads since
+// raw0 (a rawNanos reading taken at start): what the function itself took.
+func (l *costLedger) since(start time.Time, raw0 int64) float64 {
+	return max(0, time.Since(start)-time.Duration(l.rawNanos.Load()-raw0)).Seconds()
 }
 
 func newCostLedger(endpoint string) *costLedger {
@@ -398,6 +408,8 @@ func (l *costLedger) rawDynamoDB(op string, body any) (map[string]any, error) {
 	l.mu.Lock()
 	req.Header.Set("Authorization", l.auth)
 	l.mu.Unlock()
+	start := time.Now()
+	defer func() { l.rawNanos.Add(int64(time.Since(start))) }()
 	resp, err := l.raw.Do(req)
 	if err != nil {
 		return nil, err
