@@ -423,8 +423,10 @@ func (l *costLedger) rawDynamoDB(op string, body any) (map[string]any, error) {
 		return nil, fmt.Errorf("raw %s: %d %s", op, resp.StatusCode, out)
 	}
 	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(out))
-	return m, d.Decode(&m)
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, fmt.Errorf("raw %s: %w", op, err)
+	}
+	return m, nil
 }
 
 // schema returns the key schema of table, asking DescribeTable once.
