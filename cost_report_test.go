@@ -192,11 +192,14 @@ func buildCostReport(calls []call, runs map[string]*costRun, mem map[string]floa
 		}
 		return newTally()
 	}
+	// all is every function's calls under label, each read billed with its
+	// own rounding: an API request serves one timer.
 	all := func(label string) tally {
 		r := newTally()
 		for _, fn := range costFunctions {
 			r = lin(1, r, 1, get(label, fn))
 		}
+		r.scaleRCU = r.exactRCU
 		return r
 	}
 	per := func(t tally, n int) tally {
@@ -228,6 +231,12 @@ func buildCostReport(calls []call, runs map[string]*costRun, mem map[string]floa
 					// tenth of its time.
 					row.localBatchSecs = steady.seconds / steady.invocations
 					steady.seconds = steady.invocations * invokeBatchSecs
+				}
+				if fn != fnSweeper {
+					// Only a sweep's pages hold many firings; the API's and
+					// the invoker's reads serve one each, and are billed
+					// with their own rounding.
+					steady.scaleRCU = steady.exactRCU
 				}
 				row.perFn[fn] = per(steady, run.firings)
 				total = lin(1, total, 1, row.perFn[fn])
@@ -430,8 +439,9 @@ func (r *costReport) markdown() string {
 	fmt.Fprintln(&b, "  writes included: a moved index key is a delete and a put there, a changed projected attribute one write.")
 	fmt.Fprintln(&b, "  Two readings of the docs are assumptions: an index write of a transactional write counts once (the")
 	fmt.Fprintln(&b, "  index is updated after the commit), and a cancelled transaction is billed its table units.")
-	fmt.Fprintln(&b, "- **Read units** of a Query are a firing's bytes on a page (/4 KB, halved when eventually consistent): at a")
-	fmt.Fprintln(&b, "  million firings an hour a sweep's pages are full, so the per-request rounding is part of the overhead.")
+	fmt.Fprintln(&b, "- **Read units** of the sweeper's queries are a firing's bytes on a page (/4 KB, halved when eventually")
+	fmt.Fprintln(&b, "  consistent): at a million firings an hour a sweep's pages are full, so the per-request rounding is part")
+	fmt.Fprintln(&b, "  of the overhead. The API's and the invoker's reads serve one firing each and keep their rounding.")
 	fmt.Fprintln(&b, "- **SQS**: a fire message's share of a full `SendMessageBatch` of 10, and Lambda's event source receiving")
 	fmt.Fprintln(&b, "  and deleting in batches of 10 (computed from the messages consumed, not the local poller's calls); the")
 	fmt.Fprintln(&b, "  invoker's own sends (callback queue, dead-letter queue) one request each. Empty receives of the event")
