@@ -41,6 +41,9 @@ func TestHTTPTargetValidateUnsendable(t *testing.T) {
 		{name: "header name with colon", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X:A": "v"}}, wantErr: "not a valid header name"},
 		{name: "header name with control char", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X\x01A": "v"}}, wantErr: "not a valid header name"},
 		{name: "header name empty", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"": "v"}}, wantErr: "not a valid header name"},
+		{name: "header names differing only in case", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-Key": "a", "x-key": "b"}}, wantErr: `"X-Key" and "x-key" are the same header`},
+		{name: "header names differing only in case, three", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-A": "1", "authorization": "a", "Authorization": "b"}}, wantErr: `"Authorization" and "authorization" are the same header`},
+		{name: "header names differing other than in case", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-Key": "a", "X-Key2": "b", "X-Kez": "c"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +83,7 @@ func TestAPIPutRefusesUnsendableTarget(t *testing.T) {
 		`{"http":{"url":"https://example.com/","headers":{"X-A":"a\u007f"}}}`,
 		`{"http":{"url":"https://example.com:99999/"}}`,
 		`{"timerCallbackData":1,"notify":{"webhook":"https://h:0/w"}}`,
+		`{"http":{"url":"https://example.com/","headers":{"X-Key":"a","x-key":"b"}}}`,
 	} {
 		a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
 		resp := a.call(t, http.MethodPut, "/periodic/t1", body)
