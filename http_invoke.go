@@ -369,10 +369,22 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		return inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
 	}
 	// The sweeper rounds each message's delay down to the second, so a
-	// message may arrive up to a second early: wait for its instant.
+	// message may arrive up to a second early: wait for its instant, but
+	// not past the point where a call is cut short (CallReserve before the
+	// deadline), or the hold itself could run into the deadline and leave
+	// no trace of the attempt.
 	if early := msg.ScheduledAt.Sub(inv.now()); early > 0 && early <= inv.MaxEarly {
-		if err := sleepCtx(ctx, early); err != nil {
-			return err
+		if deadline, ok := ctx.Deadline(); ok {
+			reserve := inv.CallReserve
+			if reserve <= 0 {
+				reserve = 2 * inv.recordReserve() // callResolved's default
+			}
+			early = min(early, time.Until(deadline.Add(-reserve)))
+		}
+		if early > 0 {
+			if err := sleepCtx(ctx, early); err != nil {
+				return err
+			}
 		}
 	}
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
@@ -581,12 +593,25 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		slack["channel"] = msg.Notify.Channel
 	}
 	body, _ := marshalJSON(slack)
-	secrets, err := inv.resolve(ctx, msg.Notify.Webhook)
+	// At most 10 seconds, and ending RecordReserve before the function's
+	// deadline like every record of an outcome, so that a webhook that
+	// hangs cannot keep the batch from being returned.
+	timeout := 10 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline) - inv.recordReserve()
+		if left <= 0 {
+			inv.Log.WarnContext(ctx, "notification skipped: the function is about to time out", "timerId", msg.TimerID,
+				"webhook", msg.Notify.Webhook, "outcome", fire.Outcome)
+			return
+		}
+		timeout = min(timeout, left)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	secrets, err := inv.resolve(callCtx, msg.Notify.Webhook)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
 		var req *http.Request
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
+		req, err = http.NewRequestWithContext(callCtx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
 		if err != nil {
 			// url.Parse quotes the part it rejects, which may be a secret's.
 			err = errors.New("the webhook is not a valid URL once its secrets are resolved")
