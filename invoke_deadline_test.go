@@ -171,11 +171,11 @@ func TestNotifySkippedNearDeadline(t *testing.T) {
 	}
 }
 
-// TestEarlyHoldEndsBeforeCallReserve: a message that arrives early is
+// TestEarlyHoldEndsAtDeadlineReserve: a message that arrives early is
 // held until its instant only as long as the call reserve allows; with
 // 100 ms to go before the reserve and 2 s to the instant, the hold ends at
 // the reserve and the attempt is recorded as cut short, not slept through.
-func TestEarlyHoldEndsBeforeCallReserve(t *testing.T) {
+func TestEarlyHoldEndsAtDeadlineReserve(t *testing.T) {
 	t.Parallel()
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
 	tg := newTarget(t, answer(http.StatusOK))
@@ -202,9 +202,9 @@ func TestEarlyHoldEndsBeforeCallReserve(t *testing.T) {
 	}
 }
 
-// TestEarlyHoldWithTimeToSpare: far from the deadline, an early message is
+// TestEarlyHoldFarFromDeadline: far from the deadline, an early message is
 // still held until its instant.
-func TestEarlyHoldWithTimeToSpare(t *testing.T) {
+func TestEarlyHoldFarFromDeadline(t *testing.T) {
 	t.Parallel()
 	e := newIGEnv(t, noSecrets(t), igTimer("t-1", 1))
 	tg := newTarget(t, answer(http.StatusOK))
