@@ -175,10 +175,14 @@ func prefixes(blocks ...string) []netip.Prefix {
 }
 
 // notGlobalV4 is every block of the IANA IPv4 Special-Purpose Address
-// Registry whose "Globally Reachable" is False or N/A, plus multicast. The
-// registry's globally reachable entries (192.0.0.9/32, 192.0.0.10/32,
-// AS112 and AMT) are anycast services, never a timer's target, so the
-// whole of 192.0.0.0/24 is refused rather than carved up.
+// Registry whose "Globally Reachable" is False or N/A (checked against the
+// registry of 2025-10-09), plus multicast from the IPv4 Address Space
+// registry. The two globally reachable entries inside 192.0.0.0/24
+// (192.0.0.9/32 PCP and 192.0.0.10/32 TURN anycast) are anycast services,
+// never a timer's target, so the whole /24 is refused rather than carved
+// up; the registry's other globally reachable blocks (192.31.196.0/24
+// AS112-v4, 192.52.193.0/24 AMT, 192.175.48.0/24 AS112 direct delegation)
+// are dialled like any global address.
 var notGlobalV4 = prefixes(
 	"0.0.0.0/8",          // "this network"
 	"10.0.0.0/8",         // private use
@@ -205,13 +209,19 @@ var notGlobalV4 = prefixes(
 var globalV6 = prefixes("2000::/3", "64:ff9b::/96")
 
 // notGlobalV6 is every block of the IANA IPv6 Special-Purpose Address
-// Registry inside globalV6 whose "Globally Reachable" is False or N/A;
-// the blocks outside it (loopback, ::ffff:0:0/96, 64:ff9b:1::/48,
-// 100::/64, 5f00::/16, fc00::/7, fe80::/10) are refused by not being in
-// globalV6. 2001::/23's globally reachable more-specifics are anycast and
-// overlay identifiers, never a timer's target, so all of it is refused.
+// Registry inside globalV6 whose "Globally Reachable" is False or N/A
+// (checked against the registry of 2025-10-09); the blocks outside it
+// (::/128, ::1/128, ::ffff:0:0/96, 64:ff9b:1::/48, 100::/64,
+// 100:0:0:1::/64, 5f00::/16, fc00::/7, fe80::/10) are refused by not
+// being in globalV6. 2001::/23's globally reachable more-specifics
+// (2001:1::1/128, 2001:1::2/128 and 2001:1::3/128 anycast, 2001:3::/32
+// AMT, 2001:4:112::/48 AS112-v6, 2001:20::/28 ORCHIDv2 and 2001:30::/28
+// drone entity tags) are anycast services and overlay identifiers, never
+// a timer's target, so all of it is refused, Teredo (2001::/32, N/A) and
+// benchmarking (2001:2::/48) with it. 2620:4f:8000::/48 (AS112, globally
+// reachable) is dialled like any global address.
 var notGlobalV6 = prefixes(
-	"2001::/23",     // IETF protocol assignments, with Teredo (2001::/32) and benchmarking
+	"2001::/23",     // IETF protocol assignments, all of it: see above
 	"2001:db8::/32", // documentation
 	"3fff::/20",     // documentation
 	"2002::/16",     // 6to4: allowed only through the IPv4 address it embeds, below
