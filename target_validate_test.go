@@ -124,3 +124,25 @@ func TestTimersApplyRefusesHeaderCaseVariants(t *testing.T) {
 		}
 	}
 }
+
+// TestTimersApplyRefusesDuplicateKeys: a callclock timer file with a key
+// twice (the second "http" would win in a map) is refused, as the API
+// refuses such a body, naming the key.
+func TestTimersApplyRefusesDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"top level": `{"id":"t1","group":"qa","minuteOfHour":5,"http":{"url":"https://example.com/"},"http":{"url":"http://127.0.0.1:9/"}}`,
+		"nested":    `{"id":"t1","group":"qa","minuteOfHour":5,"http":{"url":"https://example.com/","url":"http://127.0.0.1:9/"}}`,
+		"id twice":  `{"id":"t1","id":"t2","group":"qa","minuteOfHour":5,"timerCallbackData":1}`,
+	} {
+		file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := readTimerFile(file, "", func(string) (string, bool) { return "", false }, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		if err == nil || !strings.Contains(err.Error(), "duplicate") {
+			t.Errorf("%s: readTimerFile error %v, want a duplicate key refused", name, err)
+		}
+	}
+}
