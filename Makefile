@@ -2,7 +2,7 @@
 
 TESTFLAGS ?=
 
-.PHONY: build run test lint precision clean build-ApiFunction build-SweepFunction build-InvokeFunction
+.PHONY: build run test lint precision cost clean build-ApiFunction build-SweepFunction build-InvokeFunction
 
 ## build: compile the bootstrap binary for this machine
 build:
@@ -22,6 +22,12 @@ test:
 ## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
 precision:
 	python3 scripts/precision.py
+
+## cost: what a firing costs each function, measured on the local stack (DynamoDB
+## write and read units, index writes included; SQS and SSM requests; $ per million);
+## rewrites BENCHMARKS.md's cost table. Needs moto_server, as `make test` does.
+cost:
+	COST_UPDATE=1 go test -race -count=1 -run 'TestIntegrationCost|TestCost' -v .
 
 ## lint: gofmt, go vet and cfn-lint on the SAM template
 lint:

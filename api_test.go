@@ -619,6 +619,7 @@ func TestAPIPutRejectsBadInput(t *testing.T) {
 		{name: "http url missing", body: httpBody(`{"method":"POST"}`), wantCode: EINVALID},
 		{name: "http header name with space", body: httpBody(`{"url":"https://example.com","headers":{"X Bad":"v"}}`), wantCode: EINVALID},
 		{name: "http header value with CRLF", body: httpBody(`{"url":"https://example.com","headers":{"X-Ok":"v\r\nX-Evil: 1"}}`), wantCode: EINVALID},
+		{name: "http header names differing only in case", body: httpBody(`{"url":"https://example.com","headers":{"X-Key":"a","x-key":"b"}}`), wantCode: EINVALID, wantMsg: `"X-Key" and "x-key"`},
 		{name: "secret outside prefix", body: httpBody(`{"url":"https://example.com","headers":{"Authorization":"aws-secret(/other/x)"}}`), wantCode: EINVALID, wantMsg: "outside the allowed prefix"},
 		{name: "secret prefix without its slash", body: httpBody(`{"url":"https://example.com","headers":{"Authorization":"aws-secret(/callclockx/y)"}}`), wantCode: EINVALID, wantMsg: "outside the allowed prefix"},
 		{name: "malformed placeholder", body: httpBody(`{"url":"https://example.com","body":"aws-secret(/callclock/x"}`), wantCode: EINVALID, wantMsg: "malformed aws-secret"},

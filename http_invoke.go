@@ -177,10 +177,14 @@ func prefixes(blocks ...string) []netip.Prefix {
 }
 
 // notGlobalV4 is every block of the IANA IPv4 Special-Purpose Address
-// Registry whose "Globally Reachable" is False or N/A, plus multicast. The
-// registry's globally reachable entries (192.0.0.9/32, 192.0.0.10/32,
-// AS112 and AMT) are anycast services, never a timer's target, so the
-// whole of 192.0.0.0/24 is refused rather than carved up.
+// Registry whose "Globally Reachable" is False or N/A (checked against the
+// registry of 2025-10-09), plus multicast from the IPv4 Address Space
+// registry. The two globally reachable entries inside 192.0.0.0/24
+// (192.0.0.9/32 PCP and 192.0.0.10/32 TURN anycast) are anycast services,
+// never a timer's target, so the whole /24 is refused rather than carved
+// up; the registry's other globally reachable blocks (192.31.196.0/24
+// AS112-v4, 192.52.193.0/24 AMT, 192.175.48.0/24 AS112 direct delegation)
+// are dialled like any global address.
 var notGlobalV4 = prefixes(
 	"0.0.0.0/8",          // "this network"
 	"10.0.0.0/8",         // private use
@@ -207,13 +211,19 @@ var notGlobalV4 = prefixes(
 var globalV6 = prefixes("2000::/3", "64:ff9b::/96")
 
 // notGlobalV6 is every block of the IANA IPv6 Special-Purpose Address
-// Registry inside globalV6 whose "Globally Reachable" is False or N/A;
-// the blocks outside it (loopback, ::ffff:0:0/96, 64:ff9b:1::/48,
-// 100::/64, 5f00::/16, fc00::/7, fe80::/10) are refused by not being in
-// globalV6. 2001::/23's globally reachable more-specifics are anycast and
-// overlay identifiers, never a timer's target, so all of it is refused.
+// Registry inside globalV6 whose "Globally Reachable" is False or N/A
+// (checked against the registry of 2025-10-09); the blocks outside it
+// (::/128, ::1/128, ::ffff:0:0/96, 64:ff9b:1::/48, 100::/64,
+// 100:0:0:1::/64, 5f00::/16, fc00::/7, fe80::/10) are refused by not
+// being in globalV6. 2001::/23's globally reachable more-specifics
+// (2001:1::1/128, 2001:1::2/128 and 2001:1::3/128 anycast, 2001:3::/32
+// AMT, 2001:4:112::/48 AS112-v6, 2001:20::/28 ORCHIDv2 and 2001:30::/28
+// drone entity tags) are anycast services and overlay identifiers, never
+// a timer's target, so all of it is refused, Teredo (2001::/32, N/A) and
+// benchmarking (2001:2::/48) with it. 2620:4f:8000::/48 (AS112, globally
+// reachable) is dialled like any global address.
 var notGlobalV6 = prefixes(
-	"2001::/23",     // IETF protocol assignments, with Teredo (2001::/32) and benchmarking
+	"2001::/23",     // IETF protocol assignments, all of it: see above
 	"2001:db8::/32", // documentation
 	"3fff::/20",     // documentation
 	"2002::/16",     // 6to4: allowed only through the IPv4 address it embeds, below
@@ -371,10 +381,22 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		return inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
 	}
 	// The sweeper rounds each message's delay down to the second, so a
-	// message may arrive up to a second early: wait for its instant.
+	// message may arrive up to a second early: wait for its instant, but
+	// not past the point where a call is cut short (CallReserve before the
+	// deadline), or the hold itself could run into the deadline and leave
+	// no trace of the attempt.
 	if early := msg.ScheduledAt.Sub(inv.now()); early > 0 && early <= inv.MaxEarly {
-		if err := sleepCtx(ctx, early); err != nil {
-			return err
+		if deadline, ok := ctx.Deadline(); ok {
+			reserve := inv.CallReserve
+			if reserve <= 0 {
+				reserve = 2 * inv.recordReserve() // callResolved's default
+			}
+			early = min(early, time.Until(deadline.Add(-reserve)))
+		}
+		if early > 0 {
+			if err := sleepCtx(ctx, early); err != nil {
+				return err
+			}
 		}
 	}
 	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
@@ -625,12 +647,25 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		slack["channel"] = msg.Notify.Channel
 	}
 	body, _ := marshalJSON(slack)
-	secrets, err := inv.resolve(ctx, msg.Notify.Webhook)
+	// At most 10 seconds, and ending RecordReserve before the function's
+	// deadline like every record of an outcome, so that a webhook that
+	// hangs cannot keep the batch from being returned.
+	timeout := 10 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline) - inv.recordReserve()
+		if left <= 0 {
+			inv.Log.WarnContext(ctx, "notification skipped: the function is about to time out", "timerId", msg.TimerID,
+				"webhook", msg.Notify.Webhook, "outcome", fire.Outcome)
+			return
+		}
+		timeout = min(timeout, left)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	secrets, err := inv.resolve(callCtx, msg.Notify.Webhook)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
 		var req *http.Request
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
+		req, err = http.NewRequestWithContext(callCtx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
 		if err != nil {
 			// url.Parse quotes the part it rejects, which may be a secret's.
 			err = errors.New("the webhook is not a valid URL once its secrets are resolved")

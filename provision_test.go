@@ -8,9 +8,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // queueView is what the comparison of the local stack's queues with
@@ -176,5 +179,131 @@ func TestProvisionFixesExistingQueues(t *testing.T) {
 	_, max := redrive(t, out.Attributes["RedrivePolicy"])
 	if v := out.Attributes["VisibilityTimeout"]; v != "900" || max != "1000" {
 		t.Errorf("fire queue after a second provision: VisibilityTimeout %s, maxReceiveCount %s; want 900 and 1000", v, max)
+	}
+}
+
+// ddlKey is one element of a key schema.
+type ddlKey struct{ Name, Type string }
+
+// ddlAttribute is one attribute definition.
+type ddlAttribute struct{ Name, Type string }
+
+// ddlIndex is a secondary index: its name, key schema and projection.
+type ddlIndex struct {
+	Name             string
+	KeySchema        []ddlKey
+	Projection       string
+	NonKeyAttributes []string
+}
+
+// ddlTable is what TestProvisionTableMatchesTemplate compares of the
+// local table and template.yaml's: everything that decides which items and
+// queries the table accepts.
+type ddlTable struct {
+	KeySchema              []ddlKey
+	AttributeDefinitions   []ddlAttribute
+	GlobalSecondaryIndexes []ddlIndex
+	LocalSecondaryIndexes  []ddlIndex
+}
+
+// templateTableLayout reads the layout of table properties props of the
+// deployed template.
+func templateTableLayout(t *testing.T, props map[string]any) ddlTable {
+	t.Helper()
+	str := func(v any, what string) string {
+		s, ok := v.(string)
+		if !ok {
+			t.Fatalf("TimerTable's %s is %#v, not a string", what, v)
+		}
+		return s
+	}
+	list := func(v any, what string) []map[string]any {
+		var out []map[string]any
+		l, _ := v.([]any)
+		for _, e := range l {
+			m, ok := e.(map[string]any)
+			if !ok {
+				t.Fatalf("TimerTable's %s has %#v", what, e)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	keys := func(v any, what string) []ddlKey {
+		var out []ddlKey
+		for _, k := range list(v, what) {
+			out = append(out, ddlKey{str(k["AttributeName"], what), str(k["KeyType"], what)})
+		}
+		return out
+	}
+	indexes := func(v any, what string) []ddlIndex {
+		var out []ddlIndex
+		for _, ix := range list(v, what) {
+			name := str(ix["IndexName"], what)
+			p, _ := ix["Projection"].(map[string]any)
+			x := ddlIndex{Name: name, KeySchema: keys(ix["KeySchema"], name+"'s KeySchema"), Projection: str(p["ProjectionType"], name+"'s ProjectionType")}
+			nk, _ := p["NonKeyAttributes"].([]any)
+			for _, a := range nk {
+				x.NonKeyAttributes = append(x.NonKeyAttributes, str(a, name+"'s NonKeyAttributes"))
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	var l ddlTable
+	l.KeySchema = keys(props["KeySchema"], "KeySchema")
+	for _, a := range list(props["AttributeDefinitions"], "AttributeDefinitions") {
+		l.AttributeDefinitions = append(l.AttributeDefinitions, ddlAttribute{str(a["AttributeName"], "AttributeDefinitions"), str(a["AttributeType"], "AttributeDefinitions")})
+	}
+	l.GlobalSecondaryIndexes = indexes(props["GlobalSecondaryIndexes"], "GlobalSecondaryIndexes")
+	l.LocalSecondaryIndexes = indexes(props["LocalSecondaryIndexes"], "LocalSecondaryIndexes")
+	return l
+}
+
+// localTableLayout is the layout of the table provision creates.
+func localTableLayout(in *dynamodb.CreateTableInput) ddlTable {
+	keys := func(ks []ddbtypes.KeySchemaElement) []ddlKey {
+		var out []ddlKey
+		for _, k := range ks {
+			out = append(out, ddlKey{aws.ToString(k.AttributeName), string(k.KeyType)})
+		}
+		return out
+	}
+	index := func(name *string, ks []ddbtypes.KeySchemaElement, p *ddbtypes.Projection) ddlIndex {
+		x := ddlIndex{Name: aws.ToString(name), KeySchema: keys(ks)}
+		if p != nil {
+			x.Projection, x.NonKeyAttributes = string(p.ProjectionType), p.NonKeyAttributes
+		}
+		return x
+	}
+	l := ddlTable{KeySchema: keys(in.KeySchema)}
+	for _, a := range in.AttributeDefinitions {
+		l.AttributeDefinitions = append(l.AttributeDefinitions, ddlAttribute{aws.ToString(a.AttributeName), string(a.AttributeType)})
+	}
+	for _, g := range in.GlobalSecondaryIndexes {
+		l.GlobalSecondaryIndexes = append(l.GlobalSecondaryIndexes, index(g.IndexName, g.KeySchema, g.Projection))
+	}
+	for _, s := range in.LocalSecondaryIndexes {
+		l.LocalSecondaryIndexes = append(l.LocalSecondaryIndexes, index(s.IndexName, s.KeySchema, s.Projection))
+	}
+	return l
+}
+
+// TestProvisionTableMatchesTemplate checks that the table the local stack
+// creates (tableDefinition) is template.yaml's TimerTable: the same key
+// schema, attribute definitions and indexes (names, key schemas,
+// projections), so that code tested locally meets the deployed table.
+// Attribute definitions, indexes and projected attributes compare in any
+// order, as DynamoDB takes them; a key schema's order (HASH, then RANGE)
+// is part of it.
+func TestProvisionTableMatchesTemplate(t *testing.T) {
+	want := templateTableLayout(t, templateResource(t, deployedTemplate(t), "TimerTable"))
+	got := localTableLayout(tableDefinition("callclock-test"))
+	if diff := cmp.Diff(want, got,
+		cmpopts.SortSlices(func(a, b ddlAttribute) bool { return a.Name < b.Name }),
+		cmpopts.SortSlices(func(a, b ddlIndex) bool { return a.Name < b.Name }),
+		cmpopts.SortSlices(func(a, b string) bool { return a < b }),
+		cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the local table differs from template.yaml's TimerTable (-template +provision.go):\n%s", diff)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,9 @@ func TestHTTPTargetValidateUnsendable(t *testing.T) {
 		{name: "header name with colon", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X:A": "v"}}, wantErr: "not a valid header name"},
 		{name: "header name with control char", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X\x01A": "v"}}, wantErr: "not a valid header name"},
 		{name: "header name empty", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"": "v"}}, wantErr: "not a valid header name"},
+		{name: "header names differing only in case", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-Key": "a", "x-key": "b"}}, wantErr: `"X-Key" and "x-key" are the same header`},
+		{name: "header names differing only in case, three", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-A": "1", "authorization": "a", "Authorization": "b"}}, wantErr: `"Authorization" and "authorization" are the same header`},
+		{name: "header names differing other than in case", target: HTTPTarget{URL: "https://example.com/", Headers: map[string]string{"X-Key": "a", "X-Key2": "b", "X-Kez": "c"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +85,7 @@ func TestAPIPutRefusesUnsendableTarget(t *testing.T) {
 		`{"http":{"url":"https://example.com/","headers":{"X-A":"a\u007f"}}}`,
 		`{"http":{"url":"https://example.com:99999/"}}`,
 		`{"timerCallbackData":1,"notify":{"webhook":"https://h:0/w"}}`,
+		`{"http":{"url":"https://example.com/","headers":{"X-Key":"a","x-key":"b"}}}`,
 	} {
 		a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
 		resp := a.call(t, http.MethodPut, "/periodic/t1", body)
@@ -94,4 +100,49 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestTimersApplyRefusesHeaderCaseVariants: `timers apply` reads a timer
+// file as the API decodes a PUT, so a file whose http.headers name one
+// header twice in different cases is refused before anything is sent,
+// with both names in the error; so is a Deployer file's request.
+func TestTimersApplyRefusesHeaderCaseVariants(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"callclock.json": `{"id":"t1","group":"qa","minuteOfHour":5,"http":{"url":"https://example.com/","headers":{"X-Key":"a","x-key":"b"}}}`,
+		"deployer.json": `{"name":"t1","deployment":{"product":"qa","cron":"0 0 * * ? *","enabled":true},` +
+			`"request":{"protocol":"https","hostname":"example.com","path":"/p","headers":{"X-Key":"a","x-key":"b"}}}`,
+	} {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := readTimerFile(file, "", func(string) (string, bool) { return "", false }, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		if want := `"X-Key" and "x-key" are the same header`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: readTimerFile error %v, want one containing %q", name, err, want)
+		}
+	}
+}
+
+// TestTimersApplyRefusesDuplicateKeys: a callclock timer file with a key
+// twice (the second "http" would win in a map) is refused, as the API
+// refuses such a body, naming the key.
+func TestTimersApplyRefusesDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"top level": `{"id":"t1","group":"qa","minuteOfHour":5,"http":{"url":"https://example.com/"},"http":{"url":"http://127.0.0.1:9/"}}`,
+		"nested":    `{"id":"t1","group":"qa","minuteOfHour":5,"http":{"url":"https://example.com/","url":"http://127.0.0.1:9/"}}`,
+		"id twice":  `{"id":"t1","id":"t2","group":"qa","minuteOfHour":5,"timerCallbackData":1}`,
+	} {
+		file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := readTimerFile(file, "", func(string) (string, bool) { return "", false }, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		if err == nil || !strings.Contains(err.Error(), "duplicate") {
+			t.Errorf("%s: readTimerFile error %v, want a duplicate key refused", name, err)
+		}
+	}
 }

@@ -7,12 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // samTransform is the Python that turns template.yaml into the plain
@@ -181,5 +184,369 @@ func TestTimeoutsFitTogether(t *testing.T) {
 	at := HTTPTarget{URL: "https://example.com/", TimeoutSeconds: MaxTimeoutSeconds}
 	if err := at.Validate("/callclock/"); err != nil {
 		t.Errorf("timeoutSeconds %d: %v, want accepted", MaxTimeoutSeconds, err)
+	}
+}
+
+// cfnEval evaluates the deployed template for one set of parameter values,
+// as CloudFormation would before creating anything: it drops the resources
+// whose Condition is false and resolves the intrinsic functions the
+// template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If, and Fn::Equals and
+// Fn::Not in Conditions). Any other intrinsic fails the test, so that a
+// template using one cannot pass unevaluated. A resource's Ref is
+// "<Logical>" and an attribute "<Logical.Attr>", which is enough to tell
+// which resource a value names.
+type cfnEval struct {
+	t          *testing.T
+	params     map[string]any
+	conditions map[string]any
+	known      map[string]bool // every resource's logical id
+}
+
+// cfnSubVar is a ${...} of an Fn::Sub.
+var cfnSubVar = regexp.MustCompile(`\$\{[^}]*\}`)
+
+// evalTemplate returns tpl's resources (type and resolved properties) for
+// the parameters' defaults with overrides applied; a Number override is
+// parsed as CloudFormation passes it on, as a number.
+func evalTemplate(t *testing.T, tpl map[string]any, overrides map[string]string) map[string]map[string]any {
+	t.Helper()
+	e := &cfnEval{t: t, params: map[string]any{}, known: map[string]bool{}}
+	e.conditions, _ = tpl["Conditions"].(map[string]any)
+	params, _ := tpl["Parameters"].(map[string]any)
+	for name, p := range params {
+		e.params[name] = p.(map[string]any)["Default"]
+	}
+	for name, v := range overrides {
+		p, ok := params[name].(map[string]any)
+		if !ok {
+			t.Fatalf("override of unknown parameter %s", name)
+		}
+		e.params[name] = v
+		if p["Type"] == "Number" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("parameter %s: %q is not a number", name, v)
+			}
+			e.params[name] = f
+		}
+	}
+	resources, _ := tpl["Resources"].(map[string]any)
+	for logical := range resources {
+		e.known[logical] = true
+	}
+	out := map[string]map[string]any{}
+	for logical, r := range resources {
+		r := r.(map[string]any)
+		if c, ok := r["Condition"].(string); ok && !e.condition(c) {
+			continue
+		}
+		props, _ := e.resolve(r["Properties"])
+		p, _ := props.(map[string]any)
+		out[logical] = map[string]any{"Type": r["Type"], "Properties": p}
+	}
+	return out
+}
+
+// condition evaluates the template's condition name.
+func (e *cfnEval) condition(name string) bool {
+	e.t.Helper()
+	c, ok := e.conditions[name]
+	if !ok {
+		e.t.Fatalf("no condition %s", name)
+	}
+	return e.truth(c)
+}
+
+// truth evaluates a condition function.
+func (e *cfnEval) truth(v any) bool {
+	e.t.Helper()
+	m, _ := v.(map[string]any)
+	if eq, ok := m["Fn::Equals"].([]any); ok && len(m) == 1 && len(eq) == 2 {
+		a, _ := e.resolve(eq[0])
+		b, _ := e.resolve(eq[1])
+		return fmt.Sprint(a) == fmt.Sprint(b)
+	}
+	if not, ok := m["Fn::Not"].([]any); ok && len(m) == 1 && len(not) == 1 {
+		return !e.truth(not[0])
+	}
+	e.t.Fatalf("condition %v: this test evaluates only Fn::Equals and Fn::Not", v)
+	return false
+}
+
+// ref is the value of Ref name.
+func (e *cfnEval) ref(name string) any {
+	e.t.Helper()
+	if v, ok := e.params[name]; ok {
+		return v
+	}
+	if e.known[name] || strings.HasPrefix(name, "AWS::") {
+		return "<" + name + ">"
+	}
+	e.t.Fatalf("Ref %s: no such parameter or resource", name)
+	return nil
+}
+
+// resolve returns v with its intrinsic functions evaluated; present is
+// false for AWS::NoValue, which removes the property or list element.
+func (e *cfnEval) resolve(v any) (resolved any, present bool) {
+	e.t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			for k, arg := range x {
+				switch k {
+				case "Ref":
+					if arg == "AWS::NoValue" {
+						return nil, false
+					}
+					name, _ := arg.(string)
+					return e.ref(name), true
+				case "Fn::GetAtt":
+					switch a := arg.(type) {
+					case string:
+						return "<" + a + ">", true
+					case []any:
+						return fmt.Sprintf("<%v.%v>", a[0], a[1]), true
+					}
+				case "Fn::Sub":
+					// "string" or ["string", {variable: value}]
+					s, ok := arg.(string)
+					vars := map[string]any{}
+					if a, isList := arg.([]any); isList && len(a) == 2 {
+						s, ok = a[0].(string)
+						vars, _ = a[1].(map[string]any)
+					}
+					if !ok {
+						e.t.Fatalf("Fn::Sub %v", arg)
+					}
+					return cfnSubVar.ReplaceAllStringFunc(s, func(m string) string {
+						name := m[2 : len(m)-1]
+						if v, ok := vars[name]; ok {
+							r, _ := e.resolve(v)
+							return fmt.Sprint(r)
+						}
+						if strings.Contains(name, ".") {
+							return "<" + name + ">"
+						}
+						return fmt.Sprint(e.ref(name))
+					}), true
+				case "Fn::If":
+					a, _ := arg.([]any)
+					if len(a) != 3 {
+						e.t.Fatalf("Fn::If %v", arg)
+					}
+					name, _ := a[0].(string)
+					if e.condition(name) {
+						return e.resolve(a[1])
+					}
+					return e.resolve(a[2])
+				}
+				if strings.HasPrefix(k, "Fn::") {
+					e.t.Fatalf("intrinsic %s is not evaluated by this test", k)
+				}
+			}
+		}
+		out := map[string]any{}
+		for k, el := range x {
+			if r, ok := e.resolve(el); ok {
+				out[k] = r
+			}
+		}
+		return out, true
+	case []any:
+		out := []any{}
+		for _, el := range x {
+			if r, ok := e.resolve(el); ok {
+				out = append(out, r)
+			}
+		}
+		return out, true
+	}
+	return v, true
+}
+
+// templateGSIs returns every global secondary index of the evaluated
+// table properties props, in the template's order.
+func templateGSIs(t *testing.T, props map[string]any) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	gsis, _ := props["GlobalSecondaryIndexes"].([]any)
+	for _, g := range gsis {
+		gsi, ok := g.(map[string]any)
+		if !ok || gsi["IndexName"] == nil {
+			t.Fatalf("global secondary index %v has no IndexName", g)
+		}
+		out = append(out, gsi)
+	}
+	return out
+}
+
+// TestTemplateBillingModeOnDemand checks the default: the BillingMode
+// parameter offers on demand (the default) and provisioned, and with the
+// default the table and every index are on demand, with no
+// ProvisionedThroughput (DynamoDB refuses one on a PAY_PER_REQUEST table)
+// and no auto scaling resource at all.
+func TestTemplateBillingModeOnDemand(t *testing.T) {
+	tpl := deployedTemplate(t)
+	param, _ := tpl["Parameters"].(map[string]any)["BillingMode"].(map[string]any)
+	if param["Default"] != "PAY_PER_REQUEST" || fmt.Sprint(param["AllowedValues"]) != "[PAY_PER_REQUEST PROVISIONED]" {
+		t.Errorf("BillingMode: default %v, allowed %v; want PAY_PER_REQUEST of [PAY_PER_REQUEST PROVISIONED]", param["Default"], param["AllowedValues"])
+	}
+	res := evalTemplate(t, tpl, nil)
+	table := res["TimerTable"]["Properties"].(map[string]any)
+	if table["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Errorf("TimerTable's BillingMode is %v, want PAY_PER_REQUEST", table["BillingMode"])
+	}
+	if pt, ok := table["ProvisionedThroughput"]; ok {
+		t.Errorf("TimerTable has ProvisionedThroughput %v on demand", pt)
+	}
+	for _, gsi := range templateGSIs(t, table) {
+		if pt, ok := gsi["ProvisionedThroughput"]; ok {
+			t.Errorf("index %v has ProvisionedThroughput %v on demand", gsi["IndexName"], pt)
+		}
+	}
+	for logical, r := range res {
+		if typ, _ := r["Type"].(string); strings.HasPrefix(typ, "AWS::ApplicationAutoScaling::") {
+			t.Errorf("on demand deploys %s (%s)", logical, typ)
+		}
+	}
+}
+
+// TestTemplateBillingModeProvisioned checks BillingMode=PROVISIONED: the
+// table and every one of its global secondary indexes have a
+// ProvisionedThroughput,
+// and a read and a write scalable target (ResourceId table/<the table> or
+// table/<the table>/index/<the index>, DynamoDB's dimensions) between a
+// minimum and a maximum that hold the initial throughput, each with one
+// target tracking policy at 70% of its utilisation metric; nothing scales
+// anything else. The Min/Max parameters reach the targets.
+func TestTemplateBillingModeProvisioned(t *testing.T) {
+	tpl := deployedTemplate(t)
+	for _, tc := range []struct {
+		name      string
+		overrides map[string]string
+		// want is the expected [min, max] of the read and write targets;
+		// nil checks only min <= max (the defaults).
+		want map[string][2]float64
+	}{
+		{name: "defaults", overrides: map[string]string{"BillingMode": "PROVISIONED"}},
+		{name: "set", overrides: map[string]string{"BillingMode": "PROVISIONED",
+			"MinReadCapacity": "7", "MaxReadCapacity": "700", "MinWriteCapacity": "3", "MaxWriteCapacity": "300"},
+			want: map[string][2]float64{"Read": {7, 700}, "Write": {3, 300}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := evalTemplate(t, tpl, tc.overrides)
+			table := res["TimerTable"]["Properties"].(map[string]any)
+			if table["BillingMode"] != "PROVISIONED" {
+				t.Errorf("TimerTable's BillingMode is %v, want PROVISIONED", table["BillingMode"])
+			}
+			// What must scale: the table and each index, read and write,
+			// with the throughput it starts with.
+			type dim struct{ ResourceID, Dimension string }
+			initial := map[dim]float64{}
+			addThroughput := func(what, resourceID, kind string, pt any) {
+				m, ok := pt.(map[string]any)
+				if !ok {
+					t.Errorf("%s has no ProvisionedThroughput (PROVISIONED needs one on the table and on every index)", what)
+					return
+				}
+				for _, rw := range []string{"Read", "Write"} {
+					units, ok := m[rw+"CapacityUnits"].(float64)
+					if !ok || units < 1 {
+						t.Errorf("%s: %sCapacityUnits %v", what, rw, m[rw+"CapacityUnits"])
+					}
+					initial[dim{resourceID, "dynamodb:" + kind + ":" + rw + "CapacityUnits"}] = units
+				}
+			}
+			addThroughput("TimerTable", "table/<TimerTable>", "table", table["ProvisionedThroughput"])
+			indexes := templateGSIs(t, table)
+			if len(indexes) == 0 {
+				t.Fatal("TimerTable has no global secondary index; this test expects the template's byShardDue and byGroup at least")
+			}
+			for _, gsi := range indexes {
+				addThroughput(fmt.Sprintf("index %v", gsi["IndexName"]), fmt.Sprintf("table/<TimerTable>/index/%v", gsi["IndexName"]),
+					"index", gsi["ProvisionedThroughput"])
+			}
+
+			type target struct {
+				dim
+				Logical  string
+				Min, Max float64
+				Policies []string
+			}
+			targets := map[string]*target{} // by logical id
+			got := map[dim]*target{}
+			for logical, r := range res {
+				if r["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget" {
+					continue
+				}
+				p := r["Properties"].(map[string]any)
+				lo, _ := p["MinCapacity"].(float64)
+				hi, _ := p["MaxCapacity"].(float64)
+				tg := &target{dim: dim{fmt.Sprint(p["ResourceId"]), fmt.Sprint(p["ScalableDimension"])}, Logical: logical, Min: lo, Max: hi}
+				if p["ServiceNamespace"] != "dynamodb" {
+					t.Errorf("%s: ServiceNamespace %v, want dynamodb", logical, p["ServiceNamespace"])
+				}
+				if _, ok := p["RoleARN"]; ok {
+					t.Errorf("%s has a RoleARN; DynamoDB's service-linked role is the one to use", logical)
+				}
+				if prev, dup := got[tg.dim]; dup {
+					t.Errorf("%s and %s both scale %v", logical, prev.Logical, tg.dim)
+				}
+				targets[logical], got[tg.dim] = tg, tg
+			}
+			for logical, r := range res {
+				if r["Type"] != "AWS::ApplicationAutoScaling::ScalingPolicy" {
+					continue
+				}
+				p := r["Properties"].(map[string]any)
+				ref := fmt.Sprint(p["ScalingTargetId"])
+				tg := targets[strings.Trim(ref, "<>")]
+				if tg == nil {
+					t.Errorf("%s: ScalingTargetId %s is not a scalable target of the template", logical, ref)
+					continue
+				}
+				tg.Policies = append(tg.Policies, logical)
+				cfg, _ := p["TargetTrackingScalingPolicyConfiguration"].(map[string]any)
+				metric, _ := cfg["PredefinedMetricSpecification"].(map[string]any)
+				rw := "Read"
+				if strings.HasSuffix(tg.Dimension, "WriteCapacityUnits") {
+					rw = "Write"
+				}
+				if p["PolicyType"] != "TargetTrackingScaling" || cfg["TargetValue"] != 70.0 ||
+					metric["PredefinedMetricType"] != "DynamoDB"+rw+"CapacityUtilization" {
+					t.Errorf("%s (%v): PolicyType %v, TargetValue %v, metric %v; want TargetTrackingScaling at 70 of DynamoDB%sCapacityUtilization",
+						logical, tg.dim, p["PolicyType"], cfg["TargetValue"], metric["PredefinedMetricType"], rw)
+				}
+			}
+
+			var want, have []dim
+			for d := range initial {
+				want = append(want, d)
+			}
+			for d, tg := range got {
+				have = append(have, d)
+				if len(tg.Policies) != 1 {
+					t.Errorf("%v has %d scaling policies %v, want 1", d, len(tg.Policies), tg.Policies)
+				}
+				if tg.Min < 1 || tg.Min > tg.Max {
+					t.Errorf("%v scales between %v and %v", d, tg.Min, tg.Max)
+				}
+				if units, ok := initial[d]; ok && (units < tg.Min || units > tg.Max) {
+					t.Errorf("%v starts at %v units, outside its scaling range %v-%v", d, units, tg.Min, tg.Max)
+				}
+				rw := "Read"
+				if strings.HasSuffix(d.Dimension, "WriteCapacityUnits") {
+					rw = "Write"
+				}
+				if w, ok := tc.want[rw]; ok && (tg.Min != w[0] || tg.Max != w[1]) {
+					t.Errorf("%v scales between %v and %v, want the parameters' %v and %v", d, tg.Min, tg.Max, w[0], w[1])
+				}
+			}
+			byKey := func(a, b dim) bool { return a.ResourceID+a.Dimension < b.ResourceID+b.Dimension }
+			if diff := cmp.Diff(want, have, cmpopts.SortSlices(byKey)); diff != "" {
+				t.Errorf("scalable targets (-the table and its indexes, read and write +the template's targets):\n%s", diff)
+			}
+		})
 	}
 }

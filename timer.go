@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -517,7 +518,11 @@ func (h *HTTPTarget) Validate(prefix string) error {
 			return Errorf(EINVALID, "http.successCodes: %d is not an HTTP status", c)
 		}
 	}
-	for name, value := range h.Headers {
+	// In name order, so that the error for a target with several bad
+	// headers is the same at every PUT.
+	byLower := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
+		value := h.Headers[name]
 		if !tokenPattern.MatchString(name) {
 			return Errorf(EINVALID, "http.headers: %q is not a valid header name", name)
 		}
@@ -527,6 +532,13 @@ func (h *HTTPTarget) Validate(prefix string) error {
 		if err := checkSecrets("http.headers."+name, value, prefix); err != nil {
 			return err
 		}
+		// Header names are case-insensitive on the wire: of two that
+		// differ only in case, one would silently replace the other.
+		lower := strings.ToLower(name)
+		if other, ok := byLower[lower]; ok {
+			return Errorf(EINVALID, "http.headers: %q and %q are the same header (header names are case-insensitive); give it once", other, name)
+		}
+		byLower[lower] = name
 	}
 	return checkSecrets("http.body", h.Body, prefix)
 }

@@ -280,6 +280,11 @@ func readTimerFile(file, group string, lookup func(string) (string, bool), now t
 			d.Group = dt.Product
 		}
 	} else {
+		// Before the map below, which would keep a duplicate key's last
+		// value: the file is refused as the API refuses such a body.
+		if err := checkStrictJSON([]byte(text), nil); err != nil {
+			return d, errors.New(ErrorMessage(err))
+		}
 		var top map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(text), &top); err != nil {
 			return d, fmt.Errorf("not a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
