@@ -104,6 +104,11 @@ func benchmarkSweep(b *testing.B, n int) {
 		hotW, hotDemand              float64
 		once, failedSweeps           float64
 	)
+	// Every next link of the minute goes to the dueParts partitions of one
+	// hour an hour later: at 1,000 write units a second each, no sweep can
+	// write them faster than this.
+	b.Logf("write floor: %d links over %d partition keys at %d WCU/s each: at least %.1f s",
+		n, dueParts, benchWriteUnits, float64(n)/float64(dueParts*benchWriteUnits))
 	for i := 0; i < b.N; i++ {
 		sim := newBenchDB(n, fireAt, now)
 		store := &benchStore{Store: &Store{DB: sim, Table: benchTable}, sim: sim}
