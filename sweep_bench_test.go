@@ -278,8 +278,21 @@ func (s *benchStore) ReleaseSweep(_ context.Context, owner, _ string, through in
 	return nil
 }
 
-func (s *benchStore) Missed(_ context.Context, e DueEntry, _ time.Time, _ *DueEntry) error {
+func (s *benchStore) Missed(_ context.Context, e DueEntry, _ time.Time, _ *DueEntry, _ bool) error {
 	s.sim.fail("%s recorded missed", e.TimerID)
+	return nil
+}
+
+// Periods is the consistent read of the periods in use: none, the
+// benchmark's timers are linked.
+func (s *benchStore) Periods(context.Context) ([]int, error) {
+	s.sim.gets.Add(1)
+	time.Sleep(s.sim.latency)
+	return nil, nil
+}
+
+func (s *benchStore) DeleteSlot(_ context.Context, e DueEntry) error {
+	s.sim.fail("slot of %s deleted", e.TimerID)
 	return nil
 }
 
@@ -315,10 +328,10 @@ type benchDB struct {
 	parts     [dueParts][]int32 // occurrence indices of each partition, in id order
 	itemBytes int               // the size of one entry's item, as DynamoDB counts it
 
-	queries, batchWrites, leases, releases atomic.Int64
-	queryThrottles, itemThrottles          atomic.Int64
-	sqsCalls, partialBatches, bodyBytes    atomic.Int64
-	sqsRequests64k                         atomic.Int64 // billed SQS requests: one per 64 KB of payload
+	queries, batchWrites, leases, releases, gets atomic.Int64
+	queryThrottles, itemThrottles                atomic.Int64
+	sqsCalls, partialBatches, bodyBytes          atomic.Int64
+	sqsRequests64k                               atomic.Int64 // billed SQS requests: one per 64 KB of payload
 
 	sent, linked []atomic.Int32 // per occurrence
 

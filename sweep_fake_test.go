@@ -41,12 +41,16 @@ import (
 //   - ReleaseSweep acts only for the lease's owner (otherwise nothing, no
 //     error, as the real one swallows ConditionalCheckFailed); it sets
 //     through when above 0 and records the event when completed.
+//   - Slot entries (a timer whose schedule repeats within a week, see
+//     PlanDue) are items keyed by slotKey, read by the same Bucket with a
+//     range's Period set; Periods returns the periods in use; DeleteSlot
+//     deletes a slot entry if it still has the entry's version.
 //   - Missed is one transaction: when the timer still has the entry's
 //     version and is not paused, the occurrence is recorded missed (unless
 //     it has an outcome already), the timer's count goes up and the next
-//     link is written; a deleteAfterCompletion timer without a next link is
-//     deleted instead. When the condition fails nothing is written and nil
-//     is returned.
+//     link is written; a deleteAfterCompletion timer whose last occurrence
+//     it was is deleted instead. When the condition fails nothing is
+//     written and nil is returned.
 //   - PutLinks writes every link (no condition).
 type swStore struct {
 	mu       sync.Mutex
@@ -55,6 +59,7 @@ type swStore struct {
 	timers   map[string]*swTimer
 	sweep    swSweepState
 	missed   map[swOcc]time.Time // missed occurrences → when the sweep recorded them
+	periods  []int               // slot periods in use
 	trace    *swTrace
 
 	// What happened, for the assertions.
@@ -64,6 +69,7 @@ type swStore struct {
 	missedCalls []swMissedCall
 	leaseCalls  []swLeaseCall
 	releases    []swRelease
+	slotDeletes []string // timer ids of DeleteSlot calls that deleted
 
 	// Hooks, all optional; they run with mu held unless said otherwise.
 	// bucketErr fails the request for page n (from 0) of range br.
@@ -104,6 +110,7 @@ type swMissedCall struct {
 	At      time.Time
 	SweptAt time.Time
 	Next    time.Time // zero: no next link
+	Last    bool      // the timer's last occurrence
 	Applied bool      // false: the timer's condition failed, nothing written
 	Deleted bool
 }
@@ -126,17 +133,18 @@ func newSwStore(pageSize int) *swStore {
 		missed: map[swOcc]time.Time{}, pages: map[BucketRange][]int{}}
 }
 
-// swKeyOf is the partition and sort key linkKey gives timer id's link in
-// minute.
-func swKeyOf(minute int64, id string) (pk, sk string) {
-	k := linkKey(minute, id)
+// swKeyOf is the partition and sort key of an item key.
+func swKeyOf(k map[string]dbtypes.AttributeValue) (pk, sk string) {
 	return k[attrPK].(*dbtypes.AttributeValueMemberS).Value, k[attrSK].(*dbtypes.AttributeValueMemberS).Value
 }
 
 // putRaw stores e under the key of its timer's link in minute, whatever
 // its instant says. Callers hold mu.
-func (f *swStore) putRaw(minute int64, e DueEntry) {
-	pk, sk := swKeyOf(minute, e.TimerID)
+func (f *swStore) putRaw(minute int64, e DueEntry) { f.putKey(linkKey(minute, e.TimerID), e) }
+
+// putKey stores e under k. Callers hold mu.
+func (f *swStore) putKey(k map[string]dbtypes.AttributeValue, e DueEntry) {
+	pk, sk := swKeyOf(k)
 	m := f.items[pk]
 	if m == nil {
 		m = map[string]DueEntry{}
@@ -158,8 +166,24 @@ func (f *swStore) link(es ...DueEntry) {
 func (f *swStore) unlink(minute int64, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pk, sk := swKeyOf(minute, id)
+	pk, sk := swKeyOf(linkKey(minute, id))
 	delete(f.items[pk], sk)
+}
+
+// slot stores timer t's slot entries, written at now, as Store.Put does
+// (slotItem), and adds their periods to those in use.
+func (f *swStore) slot(t *Timer, now time.Time, slots ...DueSlot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, sl := range slots {
+		e := dueEntryOf(t, time.Time{}, now)
+		e.Period, e.Slot = sl.Period, sl.Slot
+		f.putKey(slotKey(sl, t.ID), e)
+		if !slices.Contains(f.periods, sl.Period) {
+			f.periods = append(f.periods, sl.Period)
+			slices.Sort(f.periods)
+		}
+	}
 }
 
 // addTimer registers timer t (for Missed's conditions) and links its
@@ -174,12 +198,20 @@ func (f *swStore) addTimer(t *Timer, at, writtenAt time.Time) DueEntry {
 	return e
 }
 
-// create is the API's PUT of t at now (Store.Put): the timer is
-// registered, its occurrences within shortNotice are returned for the
-// API to send itself, and the link of the first one beyond is written,
-// after the sweep's state is started (startSweep: through set to now's
-// minute unless set).
+// create is the API's PUT of t at now (Store.Put, handOnItems): the
+// timer is registered, its occurrences within shortNotice are returned
+// for the API to send itself, and it is handed on: by slot entries when
+// its schedule repeats within a week (PlanDue), or else by the link of
+// the first occurrence beyond short notice; after the sweep's state is
+// started (startSweep: through set to now's minute unless set).
 func (f *swStore) create(tb testing.TB, t *Timer, now time.Time) []time.Time {
+	direct, _ := f.createHow(tb, t, now)
+	return direct
+}
+
+// createHow is create, also returning the slots it wrote (none: a link
+// or nothing).
+func (f *swStore) createHow(tb testing.TB, t *Timer, now time.Time) ([]time.Time, []DueSlot) {
 	tb.Helper()
 	sched, err := t.Schedule(loadZone)
 	if err != nil {
@@ -189,15 +221,22 @@ func (f *swStore) create(tb testing.TB, t *Timer, now time.Time) []time.Time {
 	f.timers[t.ID] = &swTimer{Version: t.Version}
 	f.mu.Unlock()
 	direct, link := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
-	if link != nil {
+	var slots []DueSlot
+	if s, ok := PlanDue(sched, now); ok && link != nil {
+		slots, link = s, nil
+	}
+	if link != nil || len(slots) > 0 {
 		f.mu.Lock()
 		if f.sweep.Through == 0 {
 			f.sweep.Through = unixMinute(now)
 		}
 		f.mu.Unlock()
+	}
+	f.slot(t, now, slots...)
+	if link != nil {
 		f.link(*link)
 	}
-	return direct
+	return direct, slots
 }
 
 // setTimer changes the fake's record of timer id (replace: a new version;
@@ -223,14 +262,15 @@ func (f *swStore) timer(id string) (swTimer, bool) {
 	return *t, true
 }
 
-// linksOf returns every link entry of timer id, by instant.
+// linksOf returns every link entry (not slot entries) of timer id, by
+// instant.
 func (f *swStore) linksOf(id string) []DueEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []DueEntry
 	for _, m := range f.items {
 		for _, e := range m {
-			if e.TimerID == id {
+			if e.TimerID == id && e.Period == 0 {
 				out = append(out, e)
 			}
 		}
@@ -239,14 +279,17 @@ func (f *swStore) linksOf(id string) []DueEntry {
 	return out
 }
 
-// linkInstants returns, per timer, the instants of its links.
+// linkInstants returns, per timer, the instants of its links (not its
+// slot entries).
 func (f *swStore) linkInstants() map[string][]time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string][]time.Time{}
 	for _, m := range f.items {
 		for _, e := range m {
-			out[e.TimerID] = append(out[e.TimerID], e.occurrence())
+			if e.Period == 0 {
+				out[e.TimerID] = append(out[e.TimerID], e.occurrence())
+			}
 		}
 	}
 	for _, v := range out {
@@ -339,6 +382,9 @@ func (f *swStore) Bucket(ctx context.Context, br BucketRange, page func([]DueEnt
 		onBucket(ctx, br)
 	}
 	key := fmt.Sprintf("%s%d#%d", pkDue, br.Hour, br.Part)
+	if br.Period > 0 {
+		key = fmt.Sprintf("%s%d#%d#%d", pkSlot, br.Period, br.Hour, br.Part)
+	}
 	from, to := fmt.Sprintf("%02d#", br.From), fmt.Sprintf("%02d#~", br.To)
 	type kv struct {
 		sk string
@@ -408,7 +454,7 @@ func (f *swStore) PutLinks(_ context.Context, links []DueEntry) error {
 	return nil
 }
 
-func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next *DueEntry) error {
+func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.missedErr != nil {
@@ -416,7 +462,7 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 			return fmt.Errorf("record the missed occurrence of %s: %w", e.TimerID, err)
 		}
 	}
-	c := swMissedCall{ID: e.TimerID, At: e.occurrence(), SweptAt: sweptAt}
+	c := swMissedCall{ID: e.TimerID, At: e.occurrence(), SweptAt: sweptAt, Last: last}
 	if next != nil {
 		c.Next = next.occurrence()
 	}
@@ -427,7 +473,7 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 		if _, had := f.missed[o]; !had {
 			f.missed[o] = sweptAt
 		}
-		if next == nil && e.DeleteAfter {
+		if last && e.DeleteAfter {
 			delete(f.timers, e.TimerID)
 			c.Deleted = true
 		} else {
@@ -440,6 +486,23 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 		}
 	}
 	f.missedCalls = append(f.missedCalls, c)
+	return nil
+}
+
+func (f *swStore) Periods(context.Context) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.periods), nil
+}
+
+func (f *swStore) DeleteSlot(_ context.Context, e DueEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pk, sk := swKeyOf(slotKey(DueSlot{Period: e.Period, Slot: e.Slot}, e.TimerID))
+	if cur, ok := f.items[pk][sk]; ok && cur.Version == e.Version {
+		delete(f.items[pk], sk)
+		f.slotDeletes = append(f.slotDeletes, e.TimerID)
+	}
 	return nil
 }
 
@@ -603,7 +666,8 @@ func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatch
 			q.mu.Unlock()
 			return nil, fmt.Errorf("fake SQS: undecodable body: %w", err)
 		}
-		o := swOcc{msgs[i].TimerID, msgs[i].ScheduledAt.UTC()}
+		msgs[i].ScheduledAt = msgs[i].ScheduledAt.UTC() // a zone's offset may come with it: the instant is what counts
+		o := swOcc{msgs[i].TimerID, msgs[i].ScheduledAt}
 		attempts[i] = q.attempts[o]
 		q.attempts[o]++
 	}

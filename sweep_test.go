@@ -1067,10 +1067,20 @@ func TestSweepAfterGap(t *testing.T) {
 	deleteAfter := func(tm *Timer) *Timer { tm.DeleteAfterCompletion = true; return tm }
 	rate5 := swTimerOf("rate-5m", "rate(5 minutes)", "")
 	rate5.Anchor = swAt(10, 2, 0)
+	// Rates that do not divide a week are linked (PlanDue), the others
+	// slotted: the gap is run through both.
+	rate11 := swTimerOf("rate-11m", "rate(11 minutes)", "")
+	rate11.Anchor = swAt(10, 3, 0)
+	rate13 := window(swTimerOf("rate-13m-window-60", "rate(13 minutes)", ""), 60)
+	rate13.Anchor = swAt(10, 0, 0)
 	tests := []struct {
 		timer  *Timer
 		missed bool
 	}{
+		{rate11, false},
+		{rate13, true},
+		// Every minute of 10:xx on the 22nd of each month: not weekly, linked.
+		{swTimerOf("monthly-minutely", "cron(* 10 22 * ? *)", ""), false},
 		{swTimerOf("minutely", "cron(* * * * ? *)", ""), false},
 		{rate5, false},
 		{swHourly("hourly-40", 40), false},
@@ -1084,8 +1094,15 @@ func TestSweepAfterGap(t *testing.T) {
 	clock := newSwClock(created)
 	q := &swQueue{now: clock.Now}
 	api := map[string][]time.Time{}
+	slotted := map[string]bool{}
 	for _, tt := range tests {
-		api[tt.timer.ID] = store.create(t, tt.timer, created)
+		direct, slots := store.createHow(t, tt.timer, created)
+		api[tt.timer.ID], slotted[tt.timer.ID] = direct, len(slots) > 0
+	}
+	for id, want := range map[string]bool{"minutely": true, "rate-5m": true, "hourly-40-window-60": true, "rate-11m": false, "rate-13m-window-60": false, "monthly-minutely": false} {
+		if slotted[id] != want {
+			t.Errorf("%s slotted %v, want %v: the test means to run both paths", id, slotted[id], want)
+		}
 	}
 	swRun(t, store, q, clock, swEvery(created.Add(30*time.Second), lastBefore, time.Minute)...)
 	before := q.acceptedCount()
@@ -1167,10 +1184,13 @@ func TestSweepAfterGap(t *testing.T) {
 			t.Errorf("%s: occurrences after the gap (-want +got):\n%s", id, diff)
 		}
 		if tt.missed {
-			mc := swMissedCall{ID: id, At: held, SweptAt: resume, Applied: true, Deleted: tt.timer.DeleteAfterCompletion}
-			if next := swOccurrences(t, tt.timer, resume.Add(shortNotice), end.Add(24*time.Hour)); len(next) > 0 {
-				mc.Next = next[0]
+			mc := swMissedCall{ID: id, At: held, SweptAt: resume, Applied: true}
+			left := swOccurrences(t, tt.timer, held, end.Add(24*time.Hour))
+			if next := swOccurrences(t, tt.timer, resume.Add(shortNotice), end.Add(24*time.Hour)); len(next) > 0 && !slotted[id] {
+				mc.Next = next[0] // a slotted timer needs no link
 			}
+			mc.Last = len(left) == 0
+			mc.Deleted = mc.Last && tt.timer.DeleteAfterCompletion
 			wantMissed = append(wantMissed, mc)
 		}
 		if late != nil && tt.timer.DeleteAfterCompletion && !late.Msg.Final {
@@ -1185,8 +1205,8 @@ func TestSweepAfterGap(t *testing.T) {
 	if tm, ok := store.timer("hourly-40-window-60"); !ok || tm.MissedCount != 1 || tm.LastMissedAt != swAt(10, 40, 0).Unix() {
 		t.Errorf("hourly-40-window-60 stored %+v, %v; want one missed at 10:40", tm, ok)
 	}
-	if got := store.linkInstants()["hourly-40-window-60"]; !slices.Contains(got, swAt(11, 40, 0)) {
-		t.Errorf("hourly-40-window-60 links %v, want one at 11:40", got)
+	if got := store.linkInstants()["rate-13m-window-60"]; len(got) == 0 || got[len(got)-1].Before(end) {
+		t.Errorf("rate-13m-window-60 links %v, want one after the last sweep", got)
 	}
 	if _, ok := store.timer("once-missed"); ok {
 		t.Error("once-missed was kept after its only occurrence was missed")
@@ -1249,7 +1269,7 @@ func TestSweepCatchUp(t *testing.T) {
 		} else {
 			missed++
 			wantMissed = append(wantMissed, swMissedCall{ID: e.TimerID, At: tt.at, SweptAt: swNow, Next: tt.wantNext,
-				Applied: true, Deleted: tt.timer == once})
+				Last: tt.timer == once, Applied: true, Deleted: tt.timer == once})
 		}
 		for _, at := range tt.direct {
 			wantSent = append(wantSent, swSent{Msg: swMsg(e, at, tt.wantNext, false), Delay: int32(at.Sub(swNow) / time.Second)})
@@ -1856,6 +1876,12 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 	late := swTimerOf("minutely-put-late", "rate(1 minute)", "")
 	late.Anchor = start.Add(23*time.Minute + 10*time.Second)
 	puts = append(puts, put{late.Anchor, late})
+	// Rates that do not divide a week are linked, not slotted (PlanDue).
+	rate11 := swTimerOf("rate-11m", "rate(11 minutes)", "")
+	rate11.Anchor = utc(0, 1, 13)
+	rate11late := swTimerOf("rate-11m-put-late", "rate(11 minutes)", "")
+	rate11late.Anchor = start.Add(31*time.Minute + 41*time.Second)
+	puts = append(puts, put{start, rate11}, put{rate11late.Anchor, rate11late})
 	slices.SortStableFunc(puts, func(a, b put) int { return a.at.Compare(b.at) })
 
 	var sweeps []time.Time
@@ -1871,6 +1897,7 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 	sw := newSwSweeper(store, q, time.Time{})
 	sw.Now = clock.Now
 	var apiSent []swSent
+	slotted, linked := map[string]bool{}, map[string]bool{} // how each timer was handed on at its PUT
 	created := map[string]time.Time{}
 	timers := map[string]*Timer{}
 	for pi, si := 0, 0; pi < len(puts) || si < len(sweeps); {
@@ -1880,14 +1907,16 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 			clock.Set(p.at)
 			created[p.timer.ID], timers[p.timer.ID] = p.at, p.timer
 			sched, _ := p.timer.Schedule(loadZone)
-			_, link := handOn(dueEntryOf(p.timer, time.Time{}, p.at), sched, p.at.Add(-time.Nanosecond), p.at)
-			direct := store.create(t, p.timer, p.at)
-			for i, d := range direct {
-				m := FireMessage{TimerID: p.timer.ID, Version: p.timer.Version, ScheduledAt: d.UTC()}
-				if link != nil {
-					m.NextLinkAt = link.At
-				}
-				m.Final = link == nil && i == len(direct)-1 && p.timer.DeleteAfterCompletion
+			direct, slots := store.createHow(t, p.timer, p.at)
+			if len(slots) > 0 {
+				slotted[p.timer.ID] = true
+			} else if store.linkInstants()[p.timer.ID] != nil {
+				linked[p.timer.ID] = true
+			}
+			for i, d := range direct { // as API.sendNow
+				_, more := sched.Next(d)
+				m := FireMessage{TimerID: p.timer.ID, Version: p.timer.Version, ScheduledAt: d.UTC(),
+					Final: p.timer.DeleteAfterCompletion && i == len(direct)-1 && !more}
 				apiSent = append(apiSent, swSent{Msg: m, Delay: delaySeconds(d, p.at), SentAt: p.at})
 			}
 			continue
@@ -1958,8 +1987,19 @@ func TestSweepSuccessiveSweeps(t *testing.T) {
 	if diff := cmp.Diff([]time.Time{utc(0, 30, 0), utc(0, 45, 0)}, berlin); diff != "" {
 		t.Errorf("berlin-quarter (-want +got):\n%s", diff)
 	}
-	if got := store.linkInstants()["berlin-quarter"]; !slices.Contains(got, utc(2, 0, 0)) {
+	if got := store.linkInstants()["berlin-quarter"]; !slotted["berlin-quarter"] && !slices.Contains(got, utc(2, 0, 0)) {
 		t.Errorf("berlin-quarter links %v, want one at 02:00 UTC", got)
+	}
+	// Both ways of handing a timer on were exercised.
+	for _, id := range []string{"every-minute", "rate-5m", "hourly", "berlin-quarter"} {
+		if !slotted[id] {
+			t.Errorf("%s was not slotted: the test means it to run the slot path", id)
+		}
+	}
+	for _, id := range []string{"rate-11m", "rate-11m-put-late", "at-once", "short-600s"} {
+		if !linked[id] {
+			t.Errorf("%s was not linked: the test means it to run the link path", id)
+		}
 	}
 	// The short-notice timers: the API sent those within shortNotice, the
 	// sweeper the others.
@@ -2125,4 +2165,37 @@ func TestSweepStorePutLinks(t *testing.T) {
 			t.Error("PutLinks succeeded with its links unprocessed and its context ended")
 		}
 	})
+}
+
+// TestSweepMissedWithOccurrencesLeft: a deleteAfterCompletion timer whose
+// late occurrence is missed but which still has occurrences within short
+// notice of now, and none after: those are sent, the last marked final,
+// and the timer is kept for the invoker to delete after it (deleted now,
+// the invoker would drop them as stale).
+func TestSweepMissedWithOccurrencesLeft(t *testing.T) {
+	t.Parallel()
+	store := newSwStore(10)
+	store.setThrough(swMinute(swAt(10, 40, 0)))
+	end := swAt(10, 46, 30)
+	tm := swTimerOf("ending", "cron(* * * * ? *)", "")
+	tm.EndAt, tm.DeleteAfterCompletion, tm.CatchUpSeconds = &end, true, 60
+	e := store.addTimer(tm, swAt(10, 42, 0), swAt(9, 42, 0))
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - swMinute(swAt(10, 40, 0)) + 1), Due: 1, Enqueued: 2, Missed: 1}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	want := []swSent{
+		{Msg: swMsg(e, swAt(10, 45, 0), time.Time{}, false), Delay: 30},
+		{Msg: swMsg(e, swAt(10, 46, 0), time.Time{}, true), Delay: 90},
+	}
+	if diff := cmp.Diff(want, q.acceptedSorted(), swIgnoreSentAt); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+	if got, ok := store.timer("ending"); !ok || got.MissedCount != 1 {
+		t.Errorf("timer after the sweep: %+v, kept %v; want kept with its missed occurrence counted", got, ok)
+	}
 }
