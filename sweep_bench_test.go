@@ -86,14 +86,21 @@ const (
 //
 //	go test -run='^$' -bench=BenchmarkSweep -benchtime=1x -timeout=30m .
 func BenchmarkSweep(b *testing.B) {
-	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("occurrences=%d,parts=%d", n, dueParts), func(b *testing.B) {
-			benchmarkSweep(b, n)
-		})
+	for _, slots := range []bool{false, true} {
+		for _, n := range []int{100_000, 1_000_000} {
+			b.Run(fmt.Sprintf("%s,occurrences=%d,parts=%d", map[bool]string{false: "links", true: "slots"}[slots], n, dueParts), func(b *testing.B) {
+				benchmarkSweep(b, n, slots)
+			})
+		}
 	}
 }
 
-func benchmarkSweep(b *testing.B, n int) {
+// benchmarkSweep sweeps n occurrences of hourly timers due at one minute:
+// handed on by links (as timers whose schedules do not repeat within a
+// week are: every sweep writes each one's next link), or by slot entries
+// (as Store.Put hands on an hourly timer: PlanDue, period 60; the sweep
+// writes nothing per timer).
+func benchmarkSweep(b *testing.B, n int, slots bool) {
 	fireAt := time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC)
 	now := fireAt.Add(-30 * time.Second)
 	var (
@@ -107,10 +114,12 @@ func benchmarkSweep(b *testing.B, n int) {
 	// Every next link of the minute goes to the dueParts partitions of one
 	// hour an hour later: at 1,000 write units a second each, no sweep can
 	// write them faster than this.
-	b.Logf("write floor: %d links over %d partition keys at %d WCU/s each: at least %.1f s",
-		n, dueParts, benchWriteUnits, float64(n)/float64(dueParts*benchWriteUnits))
+	if !slots {
+		b.Logf("write floor: %d links over %d partition keys at %d WCU/s each: at least %.1f s",
+			n, dueParts, benchWriteUnits, float64(n)/float64(dueParts*benchWriteUnits))
+	}
 	for i := 0; i < b.N; i++ {
-		sim := newBenchDB(n, fireAt, now)
+		sim := newBenchDB(n, fireAt, now, slots)
 		store := &benchStore{Store: &Store{DB: sim, Table: benchTable}, sim: sim}
 		sw := NewSweeper(store, sim, benchQueueURL)
 		sw.Now = func() time.Time { return now }
@@ -283,11 +292,14 @@ func (s *benchStore) Missed(_ context.Context, e DueEntry, _ time.Time, _ *DueEn
 	return nil
 }
 
-// Periods is the consistent read of the periods in use: none, the
-// benchmark's timers are linked.
+// Periods is the consistent read of the periods in use: the hour's, when
+// the benchmark's timers are slotted.
 func (s *benchStore) Periods(context.Context) ([]int, error) {
 	s.sim.gets.Add(1)
 	time.Sleep(s.sim.latency)
+	if s.sim.slots {
+		return []int{benchPeriod}, nil
+	}
 	return nil, nil
 }
 
@@ -316,7 +328,10 @@ func (s *benchStore) DeleteSlot(_ context.Context, e DueEntry) error {
 // not fit in its key's 1,000 is returned in UnprocessedItems, which
 // Store.PutLinks retries. No adaptive capacity, no burst credit.
 type benchDB struct {
-	n       int
+	n int
+	// slots: the timers are handed on by slot entries (period benchPeriod),
+	// not links.
+	slots   bool
 	latency time.Duration
 	fireAt  time.Time
 	minute  int64
@@ -352,8 +367,11 @@ type benchKey struct {
 	totalWrite                      float64
 }
 
-func newBenchDB(n int, fireAt, now time.Time) *benchDB {
-	a := &benchDB{n: n, latency: benchLatency, fireAt: fireAt, minute: unixMinute(fireAt),
+// benchPeriod is an hourly timer's slot period.
+const benchPeriod = 60
+
+func newBenchDB(n int, fireAt, now time.Time, slots bool) *benchDB {
+	a := &benchDB{n: n, slots: slots, latency: benchLatency, fireAt: fireAt, minute: unixMinute(fireAt),
 		nextAt: strconv.FormatInt(fireAt.Add(time.Hour).Unix(), 10),
 		sent:   make([]atomic.Int32, n), linked: make([]atomic.Int32, n), keys: map[string]*benchKey{}}
 	for i := range n {
@@ -388,10 +406,25 @@ func benchIndex(id string) (int, bool) {
 	return i, err == nil
 }
 
-// entry is occurrence i's link entry, as its writer wrote it.
+// timer is occurrence i's timer.
+func (a *benchDB) timer(i int) *Timer {
+	return &Timer{ID: benchTimerID(i), MinuteOfHour: a.fireAt.Minute(), CatchUpSeconds: DefaultCatchUpSeconds, Version: 1}
+}
+
+// slot is every timer's slot entry's slot.
+func (a *benchDB) slot() DueSlot {
+	return DueSlot{Period: benchPeriod, Slot: int(a.minute % benchPeriod)}
+}
+
+// entry is occurrence i's entry, as its writer wrote it: its link,
+// written an hour before, or its slot entry, written a day before.
 func (a *benchDB) entry(i int) DueEntry {
-	t := &Timer{ID: benchTimerID(i), MinuteOfHour: a.fireAt.Minute(), CatchUpSeconds: DefaultCatchUpSeconds, Version: 1}
-	return dueEntryOf(t, a.fireAt, a.fireAt.Add(-time.Hour))
+	if a.slots {
+		e := dueEntryOf(a.timer(i), time.Time{}, a.fireAt.Add(-24*time.Hour))
+		e.Period, e.Slot = a.slot().Period, a.slot().Slot
+		return e
+	}
+	return dueEntryOf(a.timer(i), a.fireAt, a.fireAt.Add(-time.Hour))
 }
 
 // item is occurrence i's item, built by hand (linkItem's reflection would
@@ -400,6 +433,21 @@ func (a *benchDB) item(i int) map[string]dbtypes.AttributeValue {
 	e := a.entry(i)
 	n := func(v int64) *dbtypes.AttributeValueMemberN {
 		return &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	}
+	if a.slots {
+		key := slotKey(a.slot(), e.TimerID)
+		return map[string]dbtypes.AttributeValue{
+			attrPK: key[attrPK],
+			attrSK: key[attrSK],
+			"tid":  &dbtypes.AttributeValueMemberS{Value: e.TimerID},
+			"at":   n(e.At),
+			"v":    n(e.Version),
+			"w":    n(e.WrittenAt),
+			"x":    &dbtypes.AttributeValueMemberS{Value: e.Expr},
+			"c":    n(int64(e.CatchUp)),
+			"p":    n(int64(e.Period)),
+			"q":    n(int64(e.Slot)),
+		}
 	}
 	key := linkKey(a.minute, e.TimerID)
 	return map[string]dbtypes.AttributeValue{
@@ -517,7 +565,7 @@ func (a *benchDB) hotKeyReport() string {
 			hotRead = r
 		}
 	}
-	s := fmt.Sprintf("throttled: %d Query requests, %d BatchWriteItem items (%d BatchWriteItem calls, %d Query calls); keys written: %d",
+	s := fmt.Sprintf("throttled: %d Query requests, %d BatchWriteItem items (%d BatchWriteItem calls, %d Query calls); keys used: %d",
 		a.queryThrottles.Load(), a.itemThrottles.Load(), a.batchWrites.Load(), a.queries.Load(), len(rows))
 	if len(rows) > 0 {
 		h := rows[0]
@@ -576,12 +624,17 @@ func (a *benchDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(
 	if aws.ToString(in.KeyConditionExpression) != "pk = :pk AND sk BETWEEN :from AND :to" {
 		a.fail("Query %q", aws.ToString(in.KeyConditionExpression))
 	}
-	// Every entry's sort key is the minute of the hour, "#" and its id.
-	mine := fmt.Sprintf("%02d#", a.minute%60)
+	// Every entry's sort key is the minute of the hour (of the slot), "#"
+	// and its id.
+	period, hour, slot := 0, a.minute/60, a.minute%60
+	if a.slots {
+		period, hour, slot = benchPeriod, int64(a.slot().Slot/60), int64(a.slot().Slot%60)
+	}
+	mine := fmt.Sprintf("%02d#", slot)
 	var idx []int32
-	if h, p, ok := benchParseKey(key); !ok {
+	if per, h, p, ok := benchParseKey(key); !ok {
 		a.fail("Query of %q", key)
-	} else if h == a.minute/60 && skFrom <= mine && mine+"~" <= skTo {
+	} else if per == period && h == hour && skFrom <= mine && mine+"~" <= skTo {
 		idx = a.parts[p]
 	}
 	from := 0
@@ -623,13 +676,26 @@ func (a *benchDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(
 	return out, nil
 }
 
-// benchParseKey splits a bucket partition's key into its hour and part.
-func benchParseKey(key string) (int64, int, bool) {
-	rest, ok := strings.CutPrefix(key, pkDue)
-	h, p, ok2 := strings.Cut(rest, "#")
+// benchParseKey splits a bucket partition's key (pkDue hour#part, or
+// pkSlot period#hour#part) into its period (0: links), hour and part.
+func benchParseKey(key string) (int, int64, int, bool) {
+	period, rest := 0, ""
+	if r, ok := strings.CutPrefix(key, pkSlot); ok {
+		p, r2, ok2 := strings.Cut(r, "#")
+		n, err := strconv.Atoi(p)
+		if !ok2 || err != nil || n <= 0 {
+			return 0, 0, 0, false
+		}
+		period, rest = n, r2
+	} else if r, ok := strings.CutPrefix(key, pkDue); ok {
+		rest = r
+	} else {
+		return 0, 0, 0, false
+	}
+	h, p, ok := strings.Cut(rest, "#")
 	hour, err1 := strconv.ParseInt(h, 10, 64)
 	part, err2 := strconv.Atoi(p)
-	return hour, part, ok && ok2 && err1 == nil && err2 == nil && part >= 0 && part < dueParts
+	return period, hour, part, ok && err1 == nil && err2 == nil && part >= 0 && part < dueParts
 }
 
 func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -637,6 +703,9 @@ func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteIte
 	time.Sleep(a.latency)
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.slots {
+		a.fail("BatchWriteItem while sweeping slots: a slotted timer's firing writes nothing")
 	}
 	reqs := in.RequestItems[benchTable]
 	if len(in.RequestItems) != 1 || len(reqs) < 1 || len(reqs) > benchBatchWrite {
@@ -741,6 +810,9 @@ func (a *benchDB) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 		if i%1000 == 0 {
 			var m FireMessage
 			want := FireMessage{TimerID: rest[:end], Version: 1, ScheduledAt: a.fireAt, NextLinkAt: a.fireAt.Add(time.Hour).Unix()}
+			if a.slots {
+				want.NextLinkAt = 0
+			}
 			if err := json.Unmarshal([]byte(body), &m); err != nil || !cmp.Equal(want, m) {
 				a.fail("message %q decodes to %+v, %v; want %+v", body, m, err, want)
 			}
@@ -756,43 +828,52 @@ func (a *benchDB) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 	return out, nil
 }
 
-// TestSweepBenchItem checks that the benchmark's hand-built items are
-// those the real codec writes and reads, and their billed size.
+// TestSweepBenchItem checks that the benchmark's hand-built items, links
+// and slot entries, are those the real codec writes and reads, and their
+// billed size.
 func TestSweepBenchItem(t *testing.T) {
 	t.Parallel()
 	fireAt := time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC)
-	a := newBenchDB(20, fireAt, fireAt.Add(-30*time.Second))
-	for _, i := range []int{0, 7, 19} {
-		want, err := linkItem(a.entry(i))
-		if err != nil {
-			t.Fatal(err)
+	for _, slots := range []bool{false, true} {
+		a := newBenchDB(20, fireAt, fireAt.Add(-30*time.Second), slots)
+		for _, i := range []int{0, 7, 19} {
+			want, err := linkItem(a.entry(i))
+			if slots {
+				want, err = slotItem(a.timer(i), a.slot(), fireAt.Add(-24*time.Hour))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, a.item(i), cmpopts.IgnoreUnexported(dbtypes.AttributeValueMemberS{}, dbtypes.AttributeValueMemberN{})); diff != "" {
+				t.Errorf("slots %v: item %d (-real +bench):\n%s", slots, i, diff)
+			}
 		}
-		if diff := cmp.Diff(want, a.item(i), cmpopts.IgnoreUnexported(dbtypes.AttributeValueMemberS{}, dbtypes.AttributeValueMemberN{})); diff != "" {
-			t.Errorf("item %d (-linkItem +bench):\n%s", i, diff)
+		if a.itemBytes < 60 || a.itemBytes > 200 {
+			t.Errorf("slots %v: an entry's item is %d bytes; the page and unit sums assume about 80", slots, a.itemBytes)
 		}
-	}
-	if a.itemBytes < 60 || a.itemBytes > 200 {
-		t.Errorf("an entry's item is %d bytes; the page and unit sums assume about 80", a.itemBytes)
-	}
-	// A page of the real Store decodes to the entries.
-	store := &Store{DB: a, Table: benchTable}
-	var got []DueEntry
-	for p := range dueParts {
-		br := BucketRange{Hour: a.minute / 60, Part: p, From: int(a.minute%60) - 1, To: int(a.minute%60) + 1}
-		if err := store.Bucket(t.Context(), br, func(page []DueEntry) error {
-			got = append(got, page...)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		// The real Store's queries read and decode the entries.
+		store := &Store{DB: a, Table: benchTable}
+		var got []DueEntry
+		for p := range dueParts {
+			br := BucketRange{Hour: a.minute / 60, Part: p, From: int(a.minute%60) - 1, To: int(a.minute%60) + 1}
+			if slots {
+				br = BucketRange{Period: benchPeriod, Hour: int64(a.slot().Slot / 60), Part: p, From: a.slot().Slot%60 - 1, To: a.slot().Slot%60 + 1}
+			}
+			if err := store.Bucket(t.Context(), br, func(page []DueEntry) error {
+				got = append(got, page...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if len(got) != 20 {
-		t.Fatalf("%d entries read, want 20", len(got))
-	}
-	for _, e := range got {
-		i, _ := benchIndex(e.TimerID)
-		if diff := cmp.Diff(a.entry(i), e); diff != "" {
-			t.Errorf("entry %d (-want +got):\n%s", i, diff)
+		if len(got) != 20 {
+			t.Fatalf("slots %v: %d entries read, want 20", slots, len(got))
+		}
+		for _, e := range got {
+			i, _ := benchIndex(e.TimerID)
+			if diff := cmp.Diff(a.entry(i), e); diff != "" {
+				t.Errorf("slots %v: entry %d (-want +got):\n%s", slots, i, diff)
+			}
 		}
 	}
 }
@@ -804,7 +885,7 @@ func TestSweepBenchItem(t *testing.T) {
 // and JSON work is not included.
 func BenchmarkSweepLinkCodec(b *testing.B) {
 	fireAt := time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC)
-	a := newBenchDB(1, fireAt, fireAt)
+	a := newBenchDB(1, fireAt, fireAt, false)
 	item := a.item(0)
 	const items = 10_000
 	start := time.Now()
