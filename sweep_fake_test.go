@@ -82,6 +82,8 @@ type swStore struct {
 	missedErr func(e DueEntry) error
 	// leaseErr fails LeaseSweep.
 	leaseErr func() error
+	// periodsErr fails Periods.
+	periodsErr func() error
 	// onLease reports every LeaseSweep answer, without mu.
 	onLease func(eventID string, granted bool)
 	// onBucket reports every Bucket call, without mu.
@@ -492,6 +494,11 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 func (f *swStore) Periods(context.Context) ([]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.periodsErr != nil {
+		if err := f.periodsErr(); err != nil {
+			return nil, fmt.Errorf("read the slot periods: %w", err)
+		}
+	}
 	return slices.Clone(f.periods), nil
 }
 

@@ -2199,3 +2199,56 @@ func TestSweepMissedWithOccurrencesLeft(t *testing.T) {
 		t.Errorf("timer after the sweep: %+v, kept %v; want kept with its missed occurrence counted", got, ok)
 	}
 }
+
+// TestSweepSlotsAndPeriods: a timer Store.Put slots (an hourly one) is
+// sent from its slot entry every hour without a link, and only beyond its
+// writer's short notice; when the periods in use cannot be read, the
+// sweep fails and holds the next one back to its first minute, so that no
+// slot occurrence is lost (the links it sent meanwhile are sent again:
+// the only duplicates).
+func TestSweepSlotsAndPeriods(t *testing.T) {
+	t.Parallel()
+	errDB := errors.New("dynamodb unavailable")
+	store := newSwStore(10)
+	put := swAt(10, 43, 0) // 10:45 is within its short notice: the API's
+	if direct, slots := store.createHow(t, swHourly("slotted", 45), put); len(slots) == 0 || !slices.Equal(direct, []time.Time{swAt(10, 45, 0)}) {
+		t.Fatalf("setup: the hourly timer got slots %v and direct %v; want slots and 10:45 sent by the API", slots, direct)
+	}
+	if _, slots := store.createHow(t, swHourly("slotted-46", 46), swAt(9, 0, 0)); len(slots) == 0 {
+		t.Fatal("setup: no slots")
+	}
+	store.addTimer(swTimerOf("linked", "at(2026-11-22T10:45:30)", ""), swAt(10, 45, 30), swAt(9, 0, 0))
+	fail := true
+	store.periodsErr = func() error {
+		if fail {
+			return errDB
+		}
+		return nil
+	}
+	q := &swQueue{}
+	res, err := newSwSweeper(store, q, swNow).Sweep(t.Context(), "ev-1")
+	if !errors.Is(err, errDB) {
+		t.Errorf("Sweep error = %v, want one wrapping %v", err, errDB)
+	}
+	first := store.leaseCalls[0].Through // the API's PUT started the sweep's state
+	if diff := cmp.Diff([]swRelease{{"ev-1", first, false, true}}, store.releaseLog()); diff != "" {
+		t.Errorf("release (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"linked"}, q.acceptedIDs()); diff != "" {
+		t.Errorf("sent without the periods (-want +got):\n%s", diff)
+	}
+	if res.Enqueued != 1 {
+		t.Errorf("result %+v", res)
+	}
+	fail = false
+	if _, err := newSwSweeper(store, q, swNow.Add(30*time.Second)).Sweep(t.Context(), "ev-1"); err != nil {
+		t.Fatalf("the next sweep: %v", err)
+	}
+	want := []swOcc{{"linked", swAt(10, 45, 30)}, {"linked", swAt(10, 45, 30)}, {"slotted-46", swAt(10, 46, 0)}}
+	if diff := cmp.Diff(want, q.acceptedOccs()); diff != "" {
+		t.Errorf("sent over both sweeps (-want +got):\n%s", diff)
+	}
+	if got := store.linkInstants()["slotted-46"]; len(got) != 0 {
+		t.Errorf("the slotted timer was linked: %v", got)
+	}
+}
