@@ -278,34 +278,59 @@ func boolCount(b bool) int {
 // chunks for the workers and waits until every chunk is done.
 func (r *sweepRun) sweepBucket(ctx context.Context, br BucketRange) {
 	var pending sync.WaitGroup
-	var buf []DueEntry
-	flush := func() {
+	// A chunk holds the links of one minute, on time or late beyond their
+	// catch-up window (those send little or nothing: apart, they leave
+	// the others' SQS batches full), so that a failure holds the next
+	// sweep back to its own minute only.
+	var (
+		bufs       [2][]DueEntry
+		lastMinute = br.Hour*60 + int64(br.From)
+	)
+	flush := func(k int) {
+		if len(bufs[k]) == 0 {
+			return
+		}
 		pending.Add(1)
-		minute := buf[0].At / 60 // a chunk's entries are in order of their minute
-		r.work <- chunk{br: br, entries: buf, done: func(res SweepResult, err error) {
+		minute := bufs[k][0].At / 60
+		r.work <- chunk{br: br, entries: bufs[k], done: func(res SweepResult, err error) {
 			r.record(minute, res, err)
 			pending.Done()
 		}}
-		buf = nil
+		bufs[k] = nil
 	}
 	err := r.s.Timers.Bucket(ctx, br, func(page []DueEntry) error {
 		for _, e := range page {
-			if buf == nil {
-				buf = make([]DueEntry, 0, chunkSize)
+			k := 0
+			if e.Period == 0 {
+				if m := e.At/60 - br.Hour*60; m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn() {
+					continue // not this range's (a stray item), or its writer's to send
+				}
+				if m := e.At / 60; m != lastMinute {
+					flush(0)
+					flush(1)
+					lastMinute = m
+				}
+				if r.now.Sub(e.occurrence()) > time.Duration(e.CatchUp)*time.Second {
+					k = 1
+				}
 			}
-			buf = append(buf, e)
-			if len(buf) == chunkSize {
-				flush()
+			if bufs[k] == nil {
+				bufs[k] = make([]DueEntry, 0, chunkSize)
+			}
+			bufs[k] = append(bufs[k], e)
+			if len(bufs[k]) == chunkSize {
+				flush(k)
 			}
 		}
 		return ctx.Err()
 	})
-	if len(buf) > 0 {
-		flush()
-	}
+	flush(0)
+	flush(1)
 	pending.Wait()
 	if err != nil {
-		r.record(br.Hour*60+int64(br.From), SweepResult{}, err)
+		// Links come in order of their minute: what was not read is of the
+		// last minute read or later.
+		r.record(lastMinute, SweepResult{}, err)
 	}
 }
 
@@ -354,6 +379,9 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		if err != nil {
 			// The API validated it; a zone that vanished from tzdata could
 			// still get here. Leave it and say so.
+			if e.Period == 0 {
+				res.Due++ // a link's occurrence was found, and is left for the next sweep
+			}
 			res.Failed++
 			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", e.TimerID, "error", err.Error())
 			continue
@@ -376,12 +404,12 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 				continue
 			}
 			res.Missed++
-			for _, d := range direct {
-				sends = append(sends, fireSend{e: e, at: d, link: link})
+			for i, d := range direct {
+				sends = append(sends, fireSend{e: e, at: d, link: link, final: link == nil && i == len(direct)-1 && e.DeleteAfter})
 			}
 			continue
 		}
-		direct, link := handOn(e, sched, at, r.now)
+		direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
 		if link != nil {
 			links = append(links, *link)
 		}

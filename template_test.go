@@ -461,7 +461,7 @@ func TestTemplateBillingModeProvisioned(t *testing.T) {
 			addThroughput("TimerTable", "table/<TimerTable>", "table", table["ProvisionedThroughput"])
 			indexes := templateGSIs(t, table)
 			if len(indexes) == 0 {
-				t.Fatal("TimerTable has no global secondary index; this test expects the template's byShardDue and byGroup at least")
+				t.Fatal("TimerTable has no global secondary index; this test expects the template's byGroup at least")
 			}
 			for _, gsi := range indexes {
 				addThroughput(fmt.Sprintf("index %v", gsi["IndexName"]), fmt.Sprintf("table/<TimerTable>/index/%v", gsi["IndexName"]),
