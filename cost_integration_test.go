@@ -524,7 +524,7 @@ func TestIntegrationCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := buildCostReport(ledger.snapshot(), runs, mem, cfg.Shards, describeIndexes(schema))
+	rep := buildCostReport(ledger.snapshot(), runs, mem, dueParts, describeIndexes(schema))
 	for _, line := range strings.Split(rep.text(), "\n") {
 		t.Log(line)
 	}

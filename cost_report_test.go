@@ -338,7 +338,7 @@ func callsText(t tally) string {
 // text is the report TestIntegrationCost logs.
 func (r *costReport) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cost per firing, steady state (%d shards; indexes: %s; Lambda MB: api %.0f, sweeper %.0f, invoker %.0f)\n",
+	fmt.Fprintf(&b, "cost per firing, steady state (%d bucket partitions; indexes: %s; Lambda MB: api %.0f, sweeper %.0f, invoker %.0f)\n",
 		r.shards, r.indexes, r.mem[fnAPI], r.mem[fnSweeper], r.mem[fnInvoker])
 	for _, key := range r.order {
 		row := r.rows[key]
@@ -382,7 +382,7 @@ func (r *costReport) markdown() string {
 	fmt.Fprintf(&b, "Measured on %s (%s, %s/%s) on the local stack, counting every DynamoDB, SQS and SSM request\n",
 		r.generated.Format("2006-01-02"), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintln(&b, "each function makes (`cost_test.go` says how each is priced, and from which AWS page). The table")
-	fmt.Fprintf(&b, "layout is read from DescribeTable: indexes %s; %d shards.\n", mdEscape(r.indexes), r.shards)
+	fmt.Fprintf(&b, "layout is read from DescribeTable: indexes %s; %d bucket partitions.\n", mdEscape(r.indexes), r.shards)
 	fmt.Fprintln(&b, "Per firing, in steady state (3 firings of one timer after a first one; one-shot `at` timers: 3 timers), with")
 	fmt.Fprintln(&b, "the sweeper's per-sweep work (leases, empty pages) left out and shown below:")
 	fmt.Fprintln(&b)
