@@ -2,7 +2,7 @@
 
 TESTFLAGS ?=
 
-.PHONY: build run test lint precision cost clean build-ApiFunction build-SweepFunction build-InvokeFunction
+.PHONY: build run test lint precision precision-short precision-sweeper cost clean build-ApiFunction build-SweepFunction build-InvokeFunction
 
 ## build: compile the bootstrap binary for this machine
 build:
@@ -20,8 +20,14 @@ test:
 	go test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
+## precision-short: timers created 5-60 s before their instants, the deployed 60 s sweep
+## precision-sweeper: timers 4-6 minutes out, found by the sweeper, the deployed 60 s sweep
 precision:
 	python3 scripts/precision.py
+precision-short:
+	python3 scripts/precision.py --timers 100 --lead 5 --spread 55 --sweep-every 60s
+precision-sweeper:
+	python3 scripts/precision.py --timers 100 --lead 240 --spread 120 --sweep-every 60s
 
 ## cost: what a firing costs each function, measured on the local stack (DynamoDB
 ## write and read units, index writes included; SQS and SSM requests; $ per million);
