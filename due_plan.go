@@ -243,12 +243,9 @@ func dueSteadyMargin(loc *time.Location, lo, hi time.Time) time.Duration {
 		lt := p.In(loc)
 		_, off := lt.Zone()
 		least, most = min(least, off), max(most, off)
-		_, next := lt.ZoneBounds()
-		if next.IsZero() {
+		next, ok := nextZoneChange(lt)
+		if !ok {
 			break
-		}
-		if !next.After(p) {
-			next = p.Add(time.Hour)
 		}
 		p = next
 	}

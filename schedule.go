@@ -206,18 +206,29 @@ func resolveWall(y int, mo time.Month, d, h, mi, s int, loc *time.Location) (tim
 		if cy == y && cmo == mo && cd == d && ch == h && cmi == mi && cs == s && (!found || c.Before(best)) {
 			best, found = c, true
 		}
-		_, next := local.ZoneBounds()
-		if next.IsZero() {
+		next, ok := nextZoneChange(local)
+		if !ok {
 			break
-		}
-		// Past the last transition in the zone data, Go can report a bound
-		// at or before p (golang/go#81583); step on rather than loop.
-		if !next.After(p) {
-			next = p.Add(time.Hour)
 		}
 		p = next
 	}
 	return best, found
+}
+
+// nextZoneChange is the instant after local at which its zone's offset may
+// next change, the step of a walk over a zone's offsets; false when the
+// zone has no change after it.
+func nextZoneChange(local time.Time) (time.Time, bool) {
+	_, next := local.ZoneBounds()
+	if next.IsZero() {
+		return time.Time{}, false
+	}
+	// Past the last transition in the zone data, Go can report a bound at
+	// or before local (golang/go#81583); step on rather than loop.
+	if !next.After(local) {
+		next = local.Add(time.Hour)
+	}
+	return next, true
 }
 
 // cronSchedule is a parsed cron(...) expression in a zone. Each field is
