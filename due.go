@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -416,7 +417,7 @@ func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through
 		values[":now"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
 	}
 	if len(sets) > 0 {
-		expr = "SET " + joinComma(sets) + " " + expr
+		expr = "SET " + strings.Join(sets, ", ") + " " + expr
 	}
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
@@ -518,17 +519,6 @@ func (s *Store) startSweep(ctx context.Context, due bool, now time.Time) error {
 	}
 	s.sweepStarted.Store(true)
 	return nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }
 
 // Missed records e's occurrence as missed at sweptAt (later than its

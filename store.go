@@ -328,14 +328,6 @@ func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool,
 			}
 			values[":version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(old.Version, 10)}
 		}
-		item, err := s.timerItem(&stored)
-		if err != nil {
-			return nil, false, nil, err
-		}
-		put := &types.Put{TableName: &s.Table, Item: item, ConditionExpression: &cond}
-		if len(values) > 0 {
-			put.ExpressionAttributeValues = values
-		}
 		var oldSlots []DueSlot
 		if old != nil {
 			oldSlots = old.Slots
@@ -344,18 +336,20 @@ func (s *Store) Put(ctx context.Context, t *Timer, now time.Time) (*Timer, bool,
 		if err != nil {
 			return nil, false, nil, err
 		}
-		if item, err = s.timerItem(&stored); err != nil { // with its slots
+		item, err := s.timerItem(&stored) // with the slots handOnItems set
+		if err != nil {
 			return nil, false, nil, err
 		}
-		put.Item = item
-		items := append([]types.TransactWriteItem{{Put: put}}, hand...)
-		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-			continue // replaced, paused or resumed meanwhile: read it again
+		put := &types.Put{TableName: &s.Table, Item: item, ConditionExpression: &cond}
+		if len(values) > 0 {
+			put.ExpressionAttributeValues = values
 		}
+		ok, err := s.transact(ctx, t.ID, append([]types.TransactWriteItem{{Put: put}}, hand...))
 		if err != nil {
-			return nil, false, nil, fmt.Errorf("put timer %s: %w", t.ID, err)
+			return nil, false, nil, err
+		}
+		if !ok {
+			continue // replaced, paused or resumed meanwhile: read it again
 		}
 		return &stored, old == nil, direct, nil
 	}
