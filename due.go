@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,14 +21,26 @@ import (
 //
 // Every UTC minute is a bucket: a timer's next occurrence is a link entry
 // in its minute's bucket. A bucket partition holds an hour of them (the
-// sort key starts with the minute), split over dueParts partitions by the
-// timer's id, so that a sweep reads a range of minutes in one query per
-// partition, and a sweep after a long outage reads its backlog by the hour;
-// whoever hands an occurrence on writes the link of the next one: the API
-// (PUT, resume), and the invoker when it claims an occurrence. So a firing
-// moves nothing in an index: the sweeper reads the minute's partitions and
-// writes nothing per timer, and a link is one small put that DynamoDB's TTL
-// deletes for free once it is past.
+// sort key starts with the minute), split over the hour's partitions by
+// the timer's id, so that a sweep reads a range of minutes in one query per
+// partition, and a sweep after a long outage reads its backlog by the hour.
+// Whoever hands an occurrence on writes the link of the next one: the API
+// (PUT, resume) and the sweeper (for each occurrence it sends or records
+// missed). So a firing moves nothing in an index, and a link is one small
+// put that DynamoDB's TTL deletes for free once it is past. Timers whose
+// schedules repeat within a week need not even that: their slot entries,
+// written once (PlanDue), stand for every occurrence.
+//
+// Partitions that follow the load. An hour has dueParts partitions until
+// a sweep's link writes into it are throttled: the sweep then doubles the
+// hour's partitions (up to maxDueParts), recording the count in the
+// sweep's item under its lease before any link goes into the new ones
+// (RaiseParts), and every later sweep reads the hour over that many
+// (LeaseSweep). The count only goes up while the hour is ahead, and is
+// forgotten once the sweeps are past it; a link names the count it was
+// written with (DueEntry.Parts), so its partition can be found again.
+// Writers that do not raise (the API) write over dueParts, which every
+// count includes: no setting to change, none to get wrong.
 //
 // Short notice. An occurrence X of an entry written at W is the writer's to
 // send, at once and with its delay, when X - W <= shortNotice; the sweeper
@@ -49,11 +62,15 @@ const (
 	pkSweep = "#sweep"
 	skSweep = "sweep"
 
-	// dueParts is the number of partitions of each minute's bucket. A
-	// partition takes 1,000 write units and 3,000 read units a second;
-	// 16 of them take a million links written in a minute, and the sweeper
-	// reads a million entries of ~150 bytes in about 3 s.
+	// dueParts is the number of partitions of an hour's bucket (and of a
+	// slot's) unless the sweeper raised it (see SweepState.Parts). A
+	// partition key takes 1,000 write units and 3,000 read units a second:
+	// 16 of them take 16,000 links written a second, and the sweeper reads
+	// a million entries of ~150 bytes from them in about 3 s.
 	dueParts = 16
+	// maxDueParts bounds a raised bucket: 1,024 partitions take a million
+	// links a second, and a sweep reads 1,024 queries a range.
+	maxDueParts = 1024
 	// shortNotice is how far from its writing an occurrence is sent by its
 	// writer rather than the sweeper: the sweeper's look-ahead, plus a
 	// margin for the writer's own request and clocks that differ a little.
@@ -95,6 +112,10 @@ type DueEntry struct {
 	// occurrences in a minute m with m mod Period == Slot. Period 0: a link.
 	Period int `dynamodbav:"p,omitempty"`
 	Slot   int `dynamodbav:"q,omitempty"`
+	// Parts is how many partitions the link's hour had when it was
+	// written, which with the timer id names its partition (0: dueParts).
+	// The sweeper raises an hour's when its writes are throttled.
+	Parts int `dynamodbav:"n,omitempty"`
 }
 
 // dueEntryOf is timer t's link to its occurrence at, written at now.
@@ -213,8 +234,9 @@ func slotItem(t *Timer, s DueSlot, now time.Time) (map[string]types.AttributeVal
 	return av, nil
 }
 
-// bucketRanges are the ranges that cover the minutes first to last.
-func bucketRanges(first, last int64) []BucketRange {
+// bucketRanges are the ranges that cover the minutes first to last, each
+// hour's over its parts (nil: dueParts each).
+func bucketRanges(first, last int64, parts map[int64]int) []BucketRange {
 	var out []BucketRange
 	for h := first / 60; h <= last/60; h++ {
 		from, to := 0, 59
@@ -224,20 +246,34 @@ func bucketRanges(first, last int64) []BucketRange {
 		if h == last/60 {
 			to = int(last % 60)
 		}
-		for part := range dueParts {
+		for part := range partsOr(parts[h]) {
 			out = append(out, BucketRange{Hour: h, Part: part, From: from, To: to})
 		}
 	}
 	return out
 }
 
-// linkKey is the key of timer id's link to its occurrence in minute.
-func linkKey(minute int64, id string) map[string]types.AttributeValue {
-	return itemKey(pkDue+strconv.FormatInt(minute/60, 10)+"#"+strconv.Itoa(partOf(id)), fmt.Sprintf("%02d#%s", minute%60, id))
+// linkKey is the key of timer id's link to its occurrence in minute, in a
+// bucket of parts partitions (0: dueParts).
+func linkKey(minute int64, id string, parts int) map[string]types.AttributeValue {
+	return itemKey(pkDue+strconv.FormatInt(minute/60, 10)+"#"+strconv.Itoa(partIn(id, parts)), fmt.Sprintf("%02d#%s", minute%60, id))
 }
 
-// partOf is the bucket partition of timer id.
-func partOf(id string) int { return int(hash32("due:"+id) % dueParts) }
+// partOf is timer id's partition of a slot, or of a bucket of dueParts.
+func partOf(id string) int { return partIn(id, dueParts) }
+
+// partIn is timer id's partition of a bucket of parts partitions (0:
+// dueParts). parts is a power of two, so that raising it splits each
+// partition in two.
+func partIn(id string, parts int) int { return int(hash32("due:"+id) % uint32(partsOr(parts))) }
+
+// partsOr is parts, or dueParts for 0.
+func partsOr(parts int) int {
+	if parts <= 0 {
+		return dueParts
+	}
+	return parts
+}
 
 // linkItem is the DynamoDB item of e.
 func linkItem(e DueEntry) (map[string]types.AttributeValue, error) {
@@ -245,71 +281,103 @@ func linkItem(e DueEntry) (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the link of %s: %w", e.TimerID, err)
 	}
-	for k, v := range linkKey(e.At/60, e.TimerID) {
+	for k, v := range linkKey(e.At/60, e.TimerID, e.Parts) {
 		av[k] = v
 	}
 	av["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.occurrence().Add(linkTTL).Unix(), 10)}
 	return av, nil
 }
 
-// PutLink writes e, the link of its timer's next occurrence. Writing it
-// again is harmless: a timer has one link per occurrence, by its key.
-func (s *Store) PutLink(ctx context.Context, e DueEntry) error {
-	item, err := linkItem(e)
-	if err != nil {
-		return err
-	}
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
-		return fmt.Errorf("link the next occurrence of %s: %w", e.TimerID, err)
-	}
-	return nil
-}
-
 // maxBatchWrite is DynamoDB's limit on one BatchWriteItem call.
 const maxBatchWrite = 25
 
-// PutLinks writes links, in batches of 25, retrying with backoff what
-// DynamoDB leaves unprocessed (throttling). A link needs no condition: a
-// timer has one per occurrence, by its key, and a stale one is deleted by
-// the invoker when it drops the stale occurrence before it.
-func (s *Store) PutLinks(ctx context.Context, links []DueEntry) error {
+// PutLinks writes links in batches of 25, each batch once, and returns
+// the links DynamoDB left unprocessed (throttled): the sweeper raises
+// their hour's partitions and writes them again (see sweepRun.putLinks).
+// A link needs no condition: a timer has one per occurrence, by its key,
+// and a stale one is deleted by the invoker when it drops the stale
+// occurrence before it.
+func (s *Store) PutLinks(ctx context.Context, links []DueEntry) ([]DueEntry, error) {
+	// The batches go out at once: one round trip for a sweep's chunk.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		left []DueEntry
+		errs []error
+	)
 	for len(links) > 0 {
-		n := min(maxBatchWrite, len(links))
-		reqs := make([]types.WriteRequest, 0, n)
-		for _, e := range links[:n] {
-			item, err := linkItem(e)
-			if err != nil {
-				return err
-			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		}
-		links = links[n:]
-		for attempt := 0; len(reqs) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt >= 8 {
-					return fmt.Errorf("link next occurrences: %d writes still unprocessed", len(reqs))
-				}
-				if err := sleepCtx(ctx, backoff(attempt-1)); err != nil {
-					return err
-				}
-			}
-			out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.Table: reqs}})
-			if err != nil {
-				return fmt.Errorf("link next occurrences: %w", err)
-			}
-			reqs = out.UnprocessedItems[s.Table]
-		}
+		batch := links[:min(maxBatchWrite, len(links))]
+		links = links[len(batch):]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			un, err := s.putLinkBatch(ctx, batch)
+			mu.Lock()
+			defer mu.Unlock()
+			left, errs = append(left, un...), append(errs, err)
+		}()
 	}
-	return nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return left, nil
 }
 
-// DeleteLink deletes timer id's link at instant at (Unix seconds) if it
-// is still that of version: a stale timer's chain ends there. A link of
-// the timer's new version at the same instant is kept.
-func (s *Store) DeleteLink(ctx context.Context, id string, at int64, version int64) error {
+// putLinkBatch is one BatchWriteItem of at most 25 links; it returns
+// those left unprocessed.
+func (s *Store) putLinkBatch(ctx context.Context, links []DueEntry) ([]DueEntry, error) {
+	reqs := make([]types.WriteRequest, 0, len(links))
+	for _, e := range links {
+		item, err := linkItem(e)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.Table: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("link next occurrences: %w", err)
+	}
+	un := out.UnprocessedItems[s.Table]
+	if len(un) == 0 {
+		return nil, nil
+	}
+	byKey := make(map[[2]string]DueEntry, len(links))
+	for k, e := range links {
+		byKey[itemKeyOf(reqs[k].PutRequest.Item)] = e
+	}
+	var left []DueEntry
+	for _, r := range un {
+		if r.PutRequest == nil {
+			continue
+		}
+		if e, ok := byKey[itemKeyOf(r.PutRequest.Item)]; ok {
+			left = append(left, e)
+		}
+	}
+	return left, nil
+}
+
+// itemKeyOf is an item's pk and sk.
+func itemKeyOf(item map[string]types.AttributeValue) [2]string {
+	var k [2]string
+	for i, name := range []string{attrPK, attrSK} {
+		if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+			k[i] = v.Value
+		}
+	}
+	return k
+}
+
+// DeleteLink deletes timer id's link at instant at (Unix seconds), in a
+// bucket of parts partitions (0: dueParts), if it is still that of
+// version: a stale timer's chain ends there. A link of the timer's new
+// version at the same instant is kept.
+func (s *Store) DeleteLink(ctx context.Context, id string, at int64, parts int, version int64) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           &s.Table,
-		Key:                 linkKey(at/60, id),
+		Key:                 linkKey(at/60, id, parts),
 		ConditionExpression: aws.String("v = :v"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
@@ -363,12 +431,26 @@ func (s *Store) Bucket(ctx context.Context, r BucketRange, page func([]DueEntry)
 // sweepKey is the key of the sweep's state.
 func sweepKey() map[string]types.AttributeValue { return itemKey(pkSweep, skSweep) }
 
+// SweepState is what a sweep finds in the sweep's item when it takes the
+// lease.
+type SweepState struct {
+	// Through is the first minute not yet swept (0 before the first sweep).
+	Through int64
+	// Parts are the hours whose buckets a sweep raised beyond dueParts
+	// partitions (Unix hour -> partitions): a sweep reads each of their
+	// ranges over that many.
+	Parts map[int64]int
+}
+
+// partsAttr is the sweep item's attribute that holds hour's partitions,
+// when raised: "p" and the Unix hour.
+func partsAttr(hour int64) string { return "p" + strconv.FormatInt(hour, 10) }
+
 // LeaseSweep gives the sweep to owner until now+ttl, unless another sweep
 // holds an unexpired lease or the sweep of eventID already completed
 // (EventBridge can deliver one scheduled event twice). It returns the
-// first minute not yet swept (0 before the first sweep) and whether owner
-// got the lease.
-func (s *Store) LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error) {
+// sweep's state and whether owner got the lease.
+func (s *Store) LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (SweepState, bool, error) {
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.Table,
 		Key:              sweepKey(),
@@ -385,27 +467,106 @@ func (s *Store) LeaseSweep(ctx context.Context, owner, eventID string, now time.
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return 0, false, nil
+		return SweepState{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("lease the sweep: %w", err)
+		return SweepState{}, false, fmt.Errorf("lease the sweep: %w", err)
 	}
 	var st struct {
 		Through int64 `dynamodbav:"through"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Attributes, &st); err != nil {
-		return 0, false, fmt.Errorf("decode the sweep's state: %w", err)
+		return SweepState{}, false, fmt.Errorf("decode the sweep's state: %w", err)
 	}
-	return st.Through, true, nil
+	state := SweepState{Through: st.Through}
+	for name, v := range out.Attributes {
+		hour, err := strconv.ParseInt(strings.TrimPrefix(name, "p"), 10, 64)
+		n, ok := v.(*types.AttributeValueMemberN)
+		if !strings.HasPrefix(name, "p") || err != nil || !ok {
+			continue
+		}
+		parts, err := strconv.Atoi(n.Value)
+		if err != nil || parts <= 0 {
+			return SweepState{}, false, fmt.Errorf("decode the sweep's state: %s is %q", name, n.Value)
+		}
+		if state.Parts == nil {
+			state.Parts = map[int64]int{}
+		}
+		state.Parts[hour] = parts
+	}
+	return state, true, nil
+}
+
+// errLeaseLost is RaiseParts' answer to a sweep whose lease another took.
+var errLeaseLost = errors.New("the sweep's lease was taken by another sweep")
+
+// RaiseParts records that hour's bucket has parts partitions, for owner's
+// sweep, before any link is written into the new ones: every later sweep
+// reads them (LeaseSweep). It never lowers the count (a link may be in
+// any partition below it), and only the lease's owner raises it, so that
+// no sweep reads an hour with fewer partitions than were written. It
+// returns the count now recorded; errLeaseLost when owner lost the lease.
+func (s *Store) RaiseParts(ctx context.Context, owner string, hour int64, parts int) (int, error) {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.Table,
+		Key:                      sweepKey(),
+		UpdateExpression:         aws.String("SET #p = :n"),
+		ConditionExpression:      aws.String("leaseOwner = :owner AND (attribute_not_exists(#p) OR #p < :n)"),
+		ExpressionAttributeNames: map[string]string{"#p": partsAttr(hour)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": &types.AttributeValueMemberS{Value: owner},
+			":n":     &types.AttributeValueMemberN{Value: strconv.Itoa(parts)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		if err != nil {
+			return 0, fmt.Errorf("raise the partitions of hour %d: %w", hour, err)
+		}
+		return parts, nil
+	}
+	// Refused: the lease is gone, or the hour has as many already. Which,
+	// the item says (a rare path: one raise of an hour runs at a time).
+	got, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: sweepKey(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, fmt.Errorf("raise the partitions of hour %d: %w", hour, err)
+	}
+	var st struct {
+		Owner string `dynamodbav:"leaseOwner"`
+	}
+	if err := attributevalue.UnmarshalMap(got.Item, &st); err != nil || st.Owner != owner {
+		return 0, errLeaseLost
+	}
+	n, _ := got.Item[partsAttr(hour)].(*types.AttributeValueMemberN)
+	recorded := 0
+	if n != nil {
+		recorded, _ = strconv.Atoi(n.Value)
+	}
+	if recorded < parts {
+		return 0, fmt.Errorf("raise the partitions of hour %d: refused with %d recorded", hour, recorded)
+	}
+	return recorded, nil // raised already, as far or further
 }
 
 // ReleaseSweep ends owner's lease. through, when above 0, is the first
-// minute the next sweep reads: every bucket before it was swept. A
+// minute the next sweep reads: every bucket before it was swept, and the
+// raised partitions of drop's hours, all before it, are forgotten. A
 // completed sweep records its event, so that the same event delivered
 // again does nothing.
-func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error {
+func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time, drop []int64) error {
 	expr := "REMOVE leaseOwner, leaseUntil"
 	values := map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}}
+	var names map[string]string
+	for i, h := range drop {
+		if through <= 0 || h >= through/60 {
+			continue // an hour still to be read keeps its partitions
+		}
+		if names == nil {
+			names = map[string]string{}
+		}
+		names["#p"+strconv.Itoa(i)] = partsAttr(h)
+		expr += ", #p" + strconv.Itoa(i)
+	}
 	var sets []string
 	if through > 0 {
 		sets = append(sets, "through = :through")
@@ -424,6 +585,7 @@ func (s *Store) ReleaseSweep(ctx context.Context, owner, eventID string, through
 		Key:                       sweepKey(),
 		UpdateExpression:          &expr,
 		ConditionExpression:       aws.String("leaseOwner = :owner"),
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException

@@ -55,7 +55,7 @@ type claimStore interface {
 	Record(ctx context.Context, o Occurrence, f LastFire, deadLettered bool, now time.Time) error
 	Duplicate(ctx context.Context, o Occurrence, now time.Time) error
 	ReleaseClaim(ctx context.Context, o Occurrence, c Claimant) error
-	DeleteLink(ctx context.Context, id string, at int64, version int64) error
+	DeleteLink(ctx context.Context, id string, at int64, parts int, version int64) error
 	DeleteCompleted(ctx context.Context, id string, version int64) error
 }
 
@@ -445,7 +445,7 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 				// Its chain of links ends here: a replaced timer has its own,
 				// a resumed one gets one again.
 				if _, err := inv.persist(ctx, func(ctx context.Context) error {
-					return inv.Timers.DeleteLink(ctx, msg.TimerID, msg.NextLinkAt, msg.Version)
+					return inv.Timers.DeleteLink(ctx, msg.TimerID, msg.NextLinkAt, msg.NextLinkParts, msg.Version)
 				}); err != nil {
 					inv.Log.WarnContext(ctx, "stale timer's next link not deleted; it is dropped again when it comes", append(attrs, "error", err.Error())...)
 				}

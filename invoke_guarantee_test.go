@@ -74,7 +74,7 @@ type igStore struct {
 	settled    []string // occurrences
 	fires      []igFire
 	duplicates []string // Duplicate calls: occurrences
-	// linksDeleted are the DeleteLink calls: "id@unix vVersion".
+	// linksDeleted are the DeleteLink calls: "id@unix pParts vVersion".
 	linksDeleted []string
 	deletes      []string // DeleteCompleted calls
 }
@@ -164,10 +164,10 @@ func (s *igStore) ReleaseClaim(_ context.Context, o Occurrence, who Claimant) er
 }
 
 // DeleteLink records the end of a stale timer's chain.
-func (s *igStore) DeleteLink(_ context.Context, id string, at int64, version int64) error {
+func (s *igStore) DeleteLink(_ context.Context, id string, at int64, parts int, version int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.linksDeleted = append(s.linksDeleted, fmt.Sprintf("%s@%d v%d", id, at, version))
+	s.linksDeleted = append(s.linksDeleted, fmt.Sprintf("%s@%d p%d v%d", id, at, parts, version))
 	return nil
 }
 
@@ -598,9 +598,12 @@ func TestClaimStaleOrUnreadableOccurrence(t *testing.T) {
 		claimErr   error
 		getErr     error
 		wantFailed []string
+		// wantUnlinked: the stale chain's next link is deleted, in the
+		// partitions the message names.
+		wantUnlinked []string
 	}{
-		{name: "timer deleted", wantFailed: []string{}},
-		{name: "timer replaced", timers: []Timer{igTimer("t-1", 2)}, wantFailed: []string{}},
+		{name: "timer deleted", wantFailed: []string{}, wantUnlinked: []string{"t-1@1800003600 p64 v1"}},
+		{name: "timer replaced", timers: []Timer{igTimer("t-1", 2)}, wantFailed: []string{}, wantUnlinked: []string{"t-1@1800003600 p64 v1"}},
 		{name: "claim error", timers: []Timer{igTimer("t-1", 1)},
 			claimErr: errors.New("ProvisionedThroughputExceededException"), wantFailed: []string{"m-1"}},
 		{name: "get error", timers: []Timer{igTimer("t-1", 1)},
@@ -613,10 +616,18 @@ func TestClaimStaleOrUnreadableOccurrence(t *testing.T) {
 			e.store.claimErr, e.store.getErr = tt.claimErr, tt.getErr
 			tg := newTarget(t, answer(http.StatusOK))
 
-			got := e.invoke(igRecord(t, "m-1", 1, httpFire("t-1", "POST", tg.URL+"/hook")))
+			m := httpFire("t-1", "POST", tg.URL+"/hook")
+			m.NextLinkAt, m.NextLinkParts = 1800003600, 64
+			got := e.invoke(igRecord(t, "m-1", 1, m))
 
 			if diff := cmp.Diff(tt.wantFailed, got); diff != "" {
 				t.Errorf("failures (-want +got):\n%s", diff)
+			}
+			e.store.mu.Lock()
+			unlinked := slices.Clone(e.store.linksDeleted)
+			e.store.mu.Unlock()
+			if diff := cmp.Diff(tt.wantUnlinked, unlinked); diff != "" {
+				t.Errorf("links deleted (-want +got):\n%s", diff)
 			}
 			if n := len(tg.Received()); n != 0 {
 				t.Errorf("target received %d requests, want 0", n)

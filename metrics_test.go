@@ -66,10 +66,13 @@ func TestMetricsFromSweepAndInvoke(t *testing.T) {
 // sweeper's metrics.
 type metricsDue struct{ entries []DueEntry }
 
-func (m *metricsDue) LeaseSweep(context.Context, string, string, time.Time, time.Duration) (int64, bool, error) {
-	return 0, true, nil
+func (m *metricsDue) LeaseSweep(context.Context, string, string, time.Time, time.Duration) (SweepState, bool, error) {
+	return SweepState{}, true, nil
 }
-func (m *metricsDue) ReleaseSweep(context.Context, string, string, int64, bool, time.Time) error {
+func (m *metricsDue) RaiseParts(_ context.Context, _ string, _ int64, parts int) (int, error) {
+	return parts, nil
+}
+func (m *metricsDue) ReleaseSweep(context.Context, string, string, int64, bool, time.Time, []int64) error {
 	return nil
 }
 func (m *metricsDue) Bucket(_ context.Context, br BucketRange, page func([]DueEntry) error) error {
@@ -84,7 +87,7 @@ func (m *metricsDue) Bucket(_ context.Context, br BucketRange, page func([]DueEn
 func (m *metricsDue) Missed(context.Context, DueEntry, time.Time, *DueEntry, bool) error { return nil }
 func (m *metricsDue) Periods(context.Context) ([]int, error)                             { return nil, nil }
 func (m *metricsDue) DeleteSlot(context.Context, DueEntry) error                         { return nil }
-func (m *metricsDue) PutLinks(context.Context, []DueEntry) error                         { return nil }
+func (m *metricsDue) PutLinks(context.Context, []DueEntry) ([]DueEntry, error)           { return nil, nil }
 
 // TestMetricsFromSweep checks the sweeper's record after a clean sweep.
 func TestMetricsFromSweep(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,11 +19,12 @@ import (
 
 // dueStore is what the sweeper needs from the timer table.
 type dueStore interface {
-	LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error)
-	ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time) error
+	LeaseSweep(ctx context.Context, owner, eventID string, now time.Time, ttl time.Duration) (SweepState, bool, error)
+	RaiseParts(ctx context.Context, owner string, hour int64, parts int) (int, error)
+	ReleaseSweep(ctx context.Context, owner, eventID string, through int64, completed bool, now time.Time, drop []int64) error
 	Bucket(ctx context.Context, r BucketRange, page func([]DueEntry) error) error
 	Missed(ctx context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error
-	PutLinks(ctx context.Context, links []DueEntry) error
+	PutLinks(ctx context.Context, links []DueEntry) ([]DueEntry, error)
 	Periods(ctx context.Context) ([]int, error)
 	DeleteSlot(ctx context.Context, e DueEntry) error
 }
@@ -41,11 +44,11 @@ const (
 	chunkSize = 50
 )
 
-// Sweeper reads the minute buckets that come within Lookahead (see
-// due.go) and sends one fire message for each occurrence linked there,
-// delayed so that it becomes visible at its second. It writes nothing per
-// timer: the invoker links each timer's next occurrence when it claims
-// one. The sweep as a whole is leased to one sweep at a time and records
+// Sweeper reads the minute buckets and slot entries that come within
+// Lookahead (see due.go) and sends one fire message for each occurrence
+// found there, delayed so that it becomes visible at its second. A linked
+// timer's next link is written before its message is sent (slotted timers
+// need none). The sweep as a whole is leased to one sweep at a time and records
 // the first minute it has not read, so overlapping sweeps and a scheduled
 // event delivered twice read no bucket twice; a sweep that fails half way
 // leaves its minutes to the next one, which sends them again (the
@@ -127,6 +130,12 @@ type sweepRun struct {
 	schedules      sync.Map // scheduleKey -> Schedule
 	schedulesCount atomic.Int64
 
+	// owner is the sweep's lease's; parts are the hours' raised
+	// partitions (see SweepState), which only raise changes, under partsMu.
+	owner   string
+	partsMu sync.Mutex
+	parts   map[int64]int
+
 	mu       sync.Mutex
 	res      SweepResult
 	firstErr error
@@ -195,7 +204,12 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 		run.zones = loadZone
 	}
 	owner := newID()
-	through, ok, err := s.Timers.LeaseSweep(ctx, owner, eventID, now, s.LeaseTTL)
+	state, ok, err := s.Timers.LeaseSweep(ctx, owner, eventID, now, s.LeaseTTL)
+	through := state.Through
+	run.owner, run.parts = owner, maps.Clone(state.Parts)
+	if run.parts == nil {
+		run.parts = map[int64]int{}
+	}
 	if err != nil || !ok {
 		res := SweepResult{Skipped: 1}
 		s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "skipped", 1)
@@ -224,7 +238,7 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	slots := make(chan struct{}, max(1, s.Concurrency))
 	run.res.Minutes = int(max(0, last-first+1))
 	run.slotFirst, run.last = max(first, unixMinute(now.Add(-MaxCatchUpSeconds*time.Second))), last
-	ranges := bucketRanges(first, last)
+	ranges := bucketRanges(first, last, state.Parts)
 	periods, err := s.Timers.Periods(ctx)
 	if err != nil {
 		run.record(first, SweepResult{}, err)
@@ -251,7 +265,16 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	if err == nil && res.Failed > 0 {
 		err = fmt.Errorf("%d occurrences were not enqueued; the next sweep sends them", res.Failed)
 	}
-	if rerr := s.Timers.ReleaseSweep(context.WithoutCancel(ctx), owner, eventID, max(next, first), err == nil, s.Now()); rerr != nil && err == nil {
+	var drop []int64 // the raised hours now behind the sweep
+	run.partsMu.Lock()
+	for h := range run.parts {
+		if h < max(next, first)/60 {
+			drop = append(drop, h)
+		}
+	}
+	run.partsMu.Unlock()
+	slices.Sort(drop)
+	if rerr := s.Timers.ReleaseSweep(context.WithoutCancel(ctx), owner, eventID, max(next, first), err == nil, s.Now(), drop); rerr != nil && err == nil {
 		err = rerr // the lease expires by itself; the next sweep reads these minutes again
 	}
 	s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "minutes", res.Minutes, "due", res.Due,
@@ -366,7 +389,7 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		res   SweepResult
 		errs  []error
 		sends []fireSend
-		links []DueEntry
+		links []*DueEntry
 	)
 	for _, e := range entries {
 		if m := e.At/60 - br.Hour*60; e.Period == 0 && (m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn()) {
@@ -396,6 +419,7 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 			// A late sweep moves an overdue timer past now rather than
 			// through every occurrence it missed.
 			direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
+			r.partition(link)
 			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", at.Format(time.RFC3339),
 				"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
 			if err := r.s.Timers.Missed(ctx, e, r.now, link, link == nil && len(direct) == 0); err != nil {
@@ -411,14 +435,15 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		}
 		direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
 		if link != nil {
-			links = append(links, *link)
+			r.partition(link)
+			links = append(links, link)
 		}
 		for _, d := range append([]time.Time{at}, direct...) {
 			sends = append(sends, fireSend{e: e, at: d, link: link, final: link == nil && d.Equal(lastOf(at, direct)) && e.DeleteAfter})
 		}
 	}
 	if len(links) > 0 {
-		if err := r.s.Timers.PutLinks(ctx, links); err != nil {
+		if err := r.putLinks(ctx, links); err != nil {
 			// No message goes out without its timer's next link: the next
 			// sweep reads this minute again.
 			return SweepResult{Due: res.Due, Failed: res.Due}, errors.Join(append(errs, err)...)
@@ -428,7 +453,7 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 	for i, f := range sends {
 		m := FireMessage{TimerID: f.e.TimerID, Version: f.e.Version, ScheduledAt: f.at, Final: f.final}
 		if f.link != nil {
-			m.NextLinkAt = f.link.At
+			m.NextLinkAt, m.NextLinkParts = f.link.At, f.link.Parts
 		}
 		body, err := marshalJSON(m)
 		if err != nil {
@@ -460,6 +485,121 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 	}
 	wg.Wait()
 	return res, errors.Join(errs...)
+}
+
+// partition gives link, when not nil, its hour's partitions as this sweep
+// knows them.
+func (r *sweepRun) partition(link *DueEntry) {
+	if link == nil {
+		return
+	}
+	r.partsMu.Lock()
+	defer r.partsMu.Unlock()
+	link.Parts = 0
+	if n := r.parts[link.At/3600]; n > dueParts {
+		link.Parts = n
+	}
+}
+
+// maxLinkAttempts bounds the tries of one chunk's links.
+const maxLinkAttempts = 10
+
+// putLinks writes links, the next links of one chunk. What DynamoDB
+// throttles is written again, into more partitions: the throttled links'
+// hour is raised to twice the partitions they were written with (once,
+// by whichever chunk is first), and every link of that hour written from
+// then on is spread over the new ones. So the partitions follow the load
+// a sweep writes, with no setting to guess; a raise that cannot be had
+// (the lease lost, or maxDueParts reached) backs off instead. Each link's
+// Parts is the one it was written with, which its fire message names.
+func (r *sweepRun) putLinks(ctx context.Context, links []*DueEntry) error {
+	pending := links
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt >= maxLinkAttempts {
+			return fmt.Errorf("link next occurrences: %d writes still throttled after %d tries", len(pending), attempt)
+		}
+		batch := make([]DueEntry, len(pending))
+		for i, l := range pending {
+			batch[i] = *l
+		}
+		left, err := r.s.Timers.PutLinks(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		type linkOf struct {
+			id string
+			at int64
+		}
+		throttled := make(map[linkOf]bool, len(left))
+		for _, e := range left {
+			throttled[linkOf{e.TimerID, e.At}] = true
+		}
+		again := pending[:0:0]
+		for _, l := range pending {
+			if throttled[linkOf{l.TimerID, l.At}] {
+				again = append(again, l)
+			}
+		}
+		if !r.raise(ctx, left) {
+			if err := sleepCtx(ctx, backoff(min(attempt, 6))); err != nil {
+				return err
+			}
+		}
+		for _, l := range again {
+			r.partition(l)
+		}
+		pending = again
+	}
+	return nil
+}
+
+// raise raises the partitions of the hours of throttled, links written
+// with the partitions their Parts says: to twice those, unless another
+// chunk raised the hour since. It reports whether any hour has more
+// partitions now than those links were written with.
+func (r *sweepRun) raise(ctx context.Context, throttled []DueEntry) bool {
+	r.partsMu.Lock()
+	defer r.partsMu.Unlock()
+	more := false
+	seen := map[int64]bool{}
+	for _, e := range throttled {
+		h := e.At / 3600
+		if seen[h] {
+			continue
+		}
+		cur := partsOr(r.parts[h])
+		if cur > partsOr(e.Parts) {
+			more = true // raised by another chunk since
+			continue
+		}
+		if cur > dueParts && partIn(e.TimerID, cur) < cur/2 {
+			// A partition the hour had before its last raise may still be
+			// full of the writes from before it: only a throttled new one
+			// says that the raised count is not enough.
+			continue
+		}
+		seen[h] = true
+		want := min(2*cur, maxDueParts)
+		if want <= cur {
+			continue
+		}
+		// Under partsMu: a sweep's chunks wait for one raise of an hour,
+		// not race to raise it again.
+		got, err := r.s.Timers.RaiseParts(ctx, r.owner, h, want)
+		if err != nil {
+			r.s.Log.WarnContext(ctx, "bucket partitions not raised", "hour", time.Unix(h*3600, 0).UTC().Format(time.RFC3339),
+				"partitions", cur, "error", err.Error())
+			continue
+		}
+		r.parts[h] = got
+		r.s.Log.InfoContext(ctx, "bucket partitions raised", "hour", time.Unix(h*3600, 0).UTC().Format(time.RFC3339),
+			"from", cur, "to", got)
+		more = true
+	}
+	return more
 }
 
 // processSlot handles a slot entry: its timer's occurrences in this

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -111,12 +112,12 @@ func benchmarkSweep(b *testing.B, n int, slots bool) {
 		hotW, hotDemand              float64
 		once, failedSweeps           float64
 	)
-	// Every next link of the minute goes to the dueParts partitions of one
-	// hour an hour later: at 1,000 write units a second each, no sweep can
-	// write them faster than this.
+	// Every next link of the minute goes to one hour an hour later: at
+	// 1,000 write units a second a key, the dueParts partitions it starts
+	// with would take this long; the sweep raises them as it is throttled.
 	if !slots {
-		b.Logf("write floor: %d links over %d partition keys at %d WCU/s each: at least %.1f s",
-			n, dueParts, benchWriteUnits, float64(n)/float64(dueParts*benchWriteUnits))
+		b.Logf("write floor over %d partition keys: %d links at %d WCU/s each: at least %.1f s",
+			dueParts, n, benchWriteUnits, float64(n)/float64(dueParts*benchWriteUnits))
 	}
 	for i := 0; i < b.N; i++ {
 		sim := newBenchDB(n, fireAt, now, slots)
@@ -137,6 +138,11 @@ func benchmarkSweep(b *testing.B, n int, slots bool) {
 		first := sim.tally()
 		b.Logf("first sweep: %s in %v: %+v, error %v", first, time.Since(start).Round(time.Millisecond), res, errSummary(err))
 		b.Logf("first sweep: %s", sim.hotKeyReport())
+		if !slots {
+			sim.mu.Lock()
+			b.Logf("first sweep: the next links' hour raised to %d partitions (%d RaiseParts calls)", max(dueParts, sim.raised[sim.nextHour]), sim.raises.Load())
+			sim.mu.Unlock()
+		}
 		firstThrottles := sim.queryThrottles.Load() + sim.itemThrottles.Load()
 		firstHotW, firstHotDemand := sim.hottest()
 		ok := err == nil && res == (SweepResult{Minutes: int(swLastRead(now) - unixMinute(now) + 1), Due: n, Enqueued: n}) && first.once == n
@@ -162,7 +168,7 @@ func benchmarkSweep(b *testing.B, n int, slots bool) {
 		once += float64(end.once) / float64(n)
 		sqsCalls += sim.sqsCalls.Load()
 		partial += sim.partialBatches.Load()
-		ddbRequests += sim.queries.Load() + sim.batchWrites.Load() + sim.leases.Load() + sim.releases.Load()
+		ddbRequests += sim.queries.Load() + sim.batchWrites.Load() + sim.leases.Load() + sim.releases.Load() + sim.raises.Load()
 		bodyBytes += sim.bodyBytes.Load()
 		reqs += sim.sqsRequests64k.Load()
 		throttle += firstThrottles
@@ -258,20 +264,41 @@ type benchStore struct {
 	sim *benchDB
 }
 
-func (s *benchStore) LeaseSweep(_ context.Context, owner, _ string, _ time.Time, _ time.Duration) (int64, bool, error) {
+func (s *benchStore) LeaseSweep(_ context.Context, owner, _ string, _ time.Time, _ time.Duration) (SweepState, bool, error) {
 	a := s.sim
 	a.leases.Add(1)
 	time.Sleep(a.latency)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.leaseOwner != "" {
-		return 0, false, nil
+		return SweepState{}, false, nil
 	}
 	a.leaseOwner = owner
-	return a.through, true, nil
+	return SweepState{Through: a.through, Parts: maps.Clone(a.raised)}, true, nil
 }
 
-func (s *benchStore) ReleaseSweep(_ context.Context, owner, _ string, through int64, _ bool, _ time.Time) error {
+// RaiseParts is the conditional update of the sweep's item: the lease's
+// owner only, never lower.
+func (s *benchStore) RaiseParts(_ context.Context, owner string, hour int64, parts int) (int, error) {
+	a := s.sim
+	a.raises.Add(1)
+	time.Sleep(a.latency)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.leaseOwner != owner {
+		return 0, errLeaseLost
+	}
+	if a.raised[hour] >= parts {
+		return a.raised[hour], nil
+	}
+	if parts > maxDueParts || parts&(parts-1) != 0 {
+		a.fail("raised hour %d to %d partitions", hour, parts)
+	}
+	a.raised[hour] = parts
+	return parts, nil
+}
+
+func (s *benchStore) ReleaseSweep(_ context.Context, owner, _ string, through int64, _ bool, _ time.Time, drop []int64) error {
 	a := s.sim
 	a.releases.Add(1)
 	time.Sleep(a.latency)
@@ -283,6 +310,9 @@ func (s *benchStore) ReleaseSweep(_ context.Context, owner, _ string, through in
 	a.leaseOwner = ""
 	if through > 0 {
 		a.through = through
+		for _, h := range drop {
+			delete(a.raised, h)
+		}
 	}
 	return nil
 }
@@ -335,24 +365,29 @@ type benchDB struct {
 	latency time.Duration
 	fireAt  time.Time
 	minute  int64
-	// nextPK is the partition key of every next link, by partition.
-	nextPK [dueParts]string
-	nextAt string // the next link's "at", fireAt + 1 h
+	// nextHour is the hour of every next link, fireAt + 1 h; nextAt its
+	// "at".
+	nextHour int64
+	nextAt   string
 	// wantDelay is every message's DelaySeconds in the sweep running.
 	wantDelay atomic.Int32
 	parts     [dueParts][]int32 // occurrence indices of each partition, in id order
 	itemBytes int               // the size of one entry's item, as DynamoDB counts it
 
-	queries, batchWrites, leases, releases, gets atomic.Int64
-	queryThrottles, itemThrottles                atomic.Int64
-	sqsCalls, partialBatches, bodyBytes          atomic.Int64
-	sqsRequests64k                               atomic.Int64 // billed SQS requests: one per 64 KB of payload
+	queries, batchWrites, leases, releases, gets, raises atomic.Int64
+	queryThrottles, itemThrottles                        atomic.Int64
+	sqsCalls, partialBatches, bodyBytes                  atomic.Int64
+	sqsRequests64k                                       atomic.Int64 // billed SQS requests: one per 64 KB of payload
 
 	sent, linked []atomic.Int32 // per occurrence
+	// linkParts is the partitions each occurrence's next link was last
+	// written with, which its fire message must name.
+	linkParts []atomic.Int32
 
 	mu         sync.Mutex
 	leaseOwner string
 	through    int64
+	raised     map[int64]int // the sweep item's raised hours
 	keys       map[string]*benchKey
 	problem    atomic.Pointer[string]
 }
@@ -372,15 +407,12 @@ const benchPeriod = 60
 
 func newBenchDB(n int, fireAt, now time.Time, slots bool) *benchDB {
 	a := &benchDB{n: n, slots: slots, latency: benchLatency, fireAt: fireAt, minute: unixMinute(fireAt),
-		nextAt: strconv.FormatInt(fireAt.Add(time.Hour).Unix(), 10),
-		sent:   make([]atomic.Int32, n), linked: make([]atomic.Int32, n), keys: map[string]*benchKey{}}
+		nextAt: strconv.FormatInt(fireAt.Add(time.Hour).Unix(), 10), nextHour: fireAt.Add(time.Hour).Unix() / 3600,
+		sent: make([]atomic.Int32, n), linked: make([]atomic.Int32, n), linkParts: make([]atomic.Int32, n),
+		keys: map[string]*benchKey{}, raised: map[int64]int{}}
 	for i := range n {
-		id := benchTimerID(i)
-		p := partOf(id)
+		p := partOf(benchTimerID(i))
 		a.parts[p] = append(a.parts[p], int32(i))
-		if a.nextPK[p] == "" {
-			a.nextPK[p] = benchS(linkKey(unixMinute(fireAt.Add(time.Hour)), id)[attrPK])
-		}
 	}
 	a.itemBytes = benchItemSize(a.item(0))
 	a.wantDelay.Store(delaySeconds(fireAt, now))
@@ -449,7 +481,7 @@ func (a *benchDB) item(i int) map[string]dbtypes.AttributeValue {
 			"q":    n(int64(e.Slot)),
 		}
 	}
-	key := linkKey(a.minute, e.TimerID)
+	key := linkKey(a.minute, e.TimerID, 0)
 	return map[string]dbtypes.AttributeValue{
 		attrPK:      key[attrPK],
 		attrSK:      key[attrSK],
@@ -695,7 +727,7 @@ func benchParseKey(key string) (int, int64, int, bool) {
 	h, p, ok := strings.Cut(rest, "#")
 	hour, err1 := strconv.ParseInt(h, 10, 64)
 	part, err2 := strconv.Atoi(p)
-	return period, hour, part, ok && err1 == nil && err2 == nil && part >= 0 && part < dueParts
+	return period, hour, part, ok && err1 == nil && err2 == nil && part >= 0 && part < maxDueParts
 }
 
 func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -726,9 +758,22 @@ func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteIte
 			continue
 		}
 		i, ok := benchIndex(id)
-		if !ok || i >= a.n || at.Value != a.nextAt || pk != a.nextPK[partOf(id)] || sk != fmt.Sprintf("%02d#%s", a.minute%60, id) {
+		parts := dueParts
+		if n, ok := item["n"].(*dbtypes.AttributeValueMemberN); ok {
+			parts, _ = strconv.Atoi(n.Value)
+		}
+		if !ok || i >= a.n || at.Value != a.nextAt || sk != fmt.Sprintf("%02d#%s", a.minute%60, id) ||
+			pk != pkDue+strconv.FormatInt(a.nextHour, 10)+"#"+strconv.Itoa(partIn(id, parts)) {
 			a.fail("unexpected link %s at %s under %s, %s", id, at.Value, pk, sk)
 			continue
+		}
+		// The invariant that keeps every link found: none is written into
+		// a partition the sweep's item does not name.
+		a.mu.Lock()
+		recorded := max(dueParts, a.raised[a.nextHour])
+		a.mu.Unlock()
+		if parts > recorded {
+			a.fail("link %s written into %d partitions, %d recorded", id, parts, recorded)
 		}
 		units := math.Ceil(float64(benchItemSize(item)) / 1024)
 		if !a.take(pk, units, true) {
@@ -737,6 +782,7 @@ func (a *benchDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteIte
 			continue
 		}
 		a.linked[i].Add(1)
+		a.linkParts[i].Store(int32(parts))
 	}
 	out := &dynamodb.BatchWriteItemOutput{}
 	if len(unprocessed) > 0 {
@@ -812,6 +858,8 @@ func (a *benchDB) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 			want := FireMessage{TimerID: rest[:end], Version: 1, ScheduledAt: a.fireAt, NextLinkAt: a.fireAt.Add(time.Hour).Unix()}
 			if a.slots {
 				want.NextLinkAt = 0
+			} else if p := int(a.linkParts[i].Load()); p != dueParts {
+				want.NextLinkParts = p
 			}
 			if err := json.Unmarshal([]byte(body), &m); err != nil || !cmp.Equal(want, m) {
 				a.fail("message %q decodes to %+v, %v; want %+v", body, m, err, want)

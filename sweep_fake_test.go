@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -51,7 +52,11 @@ import (
 //     link is written; a deleteAfterCompletion timer whose last occurrence
 //     it was is deleted instead. When the condition fails nothing is
 //     written and nil is returned.
-//   - PutLinks writes every link (no condition).
+//   - PutLinks writes every link (no condition) but those the throttle
+//     hook refuses, which it returns, as DynamoDB's UnprocessedItems.
+//   - RaiseParts records an hour's partitions for the lease's owner only,
+//     and never lowers them; LeaseSweep returns them, ReleaseSweep drops
+//     those of hours before its through.
 type swStore struct {
 	mu       sync.Mutex
 	pageSize int
@@ -76,6 +81,8 @@ type swStore struct {
 	bucketErr func(br BucketRange, n int) error
 	// putLinksErr fails a PutLinks call: nothing of it is written.
 	putLinksErr func(links []DueEntry) error
+	// throttle leaves a link unprocessed (throttled) by its partition key.
+	throttle func(pk string) bool
 	// beforePutLinks runs at the start of every PutLinks call, without mu.
 	beforePutLinks func(links []DueEntry)
 	// missedErr fails a Missed call: nothing of it is written.
@@ -105,6 +112,8 @@ type swSweepState struct {
 	LastEventID string
 	Through     int64
 	CompletedAt time.Time
+	Parts       map[int64]int // raised hours
+	Raises      []string      // RaiseParts calls, "hour:parts" (refused ones too)
 }
 
 type swMissedCall struct {
@@ -142,7 +151,7 @@ func swKeyOf(k map[string]dbtypes.AttributeValue) (pk, sk string) {
 
 // putRaw stores e under the key of its timer's link in minute, whatever
 // its instant says. Callers hold mu.
-func (f *swStore) putRaw(minute int64, e DueEntry) { f.putKey(linkKey(minute, e.TimerID), e) }
+func (f *swStore) putRaw(minute int64, e DueEntry) { f.putKey(linkKey(minute, e.TimerID, e.Parts), e) }
 
 // putKey stores e under k. Callers hold mu.
 func (f *swStore) putKey(k map[string]dbtypes.AttributeValue, e DueEntry) {
@@ -168,7 +177,7 @@ func (f *swStore) link(es ...DueEntry) {
 func (f *swStore) unlink(minute int64, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pk, sk := swKeyOf(linkKey(minute, id))
+	pk, sk := swKeyOf(linkKey(minute, id, 0))
 	delete(f.items[pk], sk)
 }
 
@@ -437,7 +446,7 @@ func (f *swStore) Bucket(ctx context.Context, br BucketRange, page func([]DueEnt
 	}
 }
 
-func (f *swStore) PutLinks(_ context.Context, links []DueEntry) error {
+func (f *swStore) PutLinks(_ context.Context, links []DueEntry) ([]DueEntry, error) {
 	if f.beforePutLinks != nil {
 		f.beforePutLinks(links)
 	}
@@ -445,15 +454,41 @@ func (f *swStore) PutLinks(_ context.Context, links []DueEntry) error {
 	defer f.mu.Unlock()
 	if f.putLinksErr != nil {
 		if err := f.putLinksErr(links); err != nil {
-			return fmt.Errorf("link next occurrences: %w", err)
+			return nil, fmt.Errorf("link next occurrences: %w", err)
 		}
 	}
-	f.linkCalls = append(f.linkCalls, slices.Clone(links))
+	var written, left []DueEntry
 	for _, e := range links {
+		if pk, _ := swKeyOf(linkKey(e.At/60, e.TimerID, e.Parts)); f.throttle != nil && f.throttle(pk) {
+			left = append(left, e)
+			continue
+		}
+		written = append(written, e)
 		f.putRaw(e.At/60, e)
 		f.trace.add("link " + e.TimerID)
 	}
-	return nil
+	if len(written) > 0 {
+		f.linkCalls = append(f.linkCalls, written)
+	}
+	return left, nil
+}
+
+func (f *swStore) RaiseParts(_ context.Context, owner string, hour int64, parts int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &f.sweep
+	s.Raises = append(s.Raises, fmt.Sprintf("%d:%d", hour, parts))
+	if s.Owner != owner || owner == "" {
+		return 0, errLeaseLost
+	}
+	if s.Parts[hour] >= parts {
+		return s.Parts[hour], nil
+	}
+	if s.Parts == nil {
+		s.Parts = map[int64]int{}
+	}
+	s.Parts[hour] = parts
+	return parts, nil
 }
 
 func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error {
@@ -513,12 +548,12 @@ func (f *swStore) DeleteSlot(_ context.Context, e DueEntry) error {
 	return nil
 }
 
-func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.Time, ttl time.Duration) (int64, bool, error) {
+func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.Time, ttl time.Duration) (SweepState, bool, error) {
 	f.mu.Lock()
 	if f.leaseErr != nil {
 		if err := f.leaseErr(); err != nil {
 			f.mu.Unlock()
-			return 0, false, fmt.Errorf("lease the sweep: %w", err)
+			return SweepState{}, false, fmt.Errorf("lease the sweep: %w", err)
 		}
 	}
 	s := &f.sweep
@@ -526,9 +561,9 @@ func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.
 	if granted {
 		s.Owner, s.UntilMs = owner, now.Add(ttl).UnixMilli()
 	}
-	through := s.Through
+	through, parts := s.Through, maps.Clone(s.Parts)
 	if !granted {
-		through = 0 // a failed condition returns no attributes
+		through, parts = 0, nil // a failed condition returns no attributes
 	}
 	f.leaseCalls = append(f.leaseCalls, swLeaseCall{eventID, granted, through})
 	onLease := f.onLease
@@ -536,10 +571,10 @@ func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.
 	if onLease != nil {
 		onLease(eventID, granted)
 	}
-	return through, granted, nil
+	return SweepState{Through: through, Parts: parts}, granted, nil
 }
 
-func (f *swStore) ReleaseSweep(_ context.Context, owner, eventID string, through int64, completed bool, now time.Time) error {
+func (f *swStore) ReleaseSweep(_ context.Context, owner, eventID string, through int64, completed bool, now time.Time, drop []int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := &f.sweep
@@ -550,6 +585,11 @@ func (f *swStore) ReleaseSweep(_ context.Context, owner, eventID string, through
 	}
 	if through > 0 {
 		s.Through = through
+		for _, h := range drop {
+			if h < through/60 {
+				delete(s.Parts, h)
+			}
+		}
 	}
 	if completed {
 		s.LastEventID, s.CompletedAt = eventID, now

@@ -2086,85 +2086,70 @@ func (d swDynamo) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemI
 }
 
 // TestSweepStorePutLinks: Store.PutLinks writes links in batches of 25
-// under their link keys, retries what DynamoDB leaves unprocessed (each
-// link written once in the end), and never reports as written a link it
-// did not write: not after its retries are spent, not when the context
-// ends while it backs off (the sweep's deadline).
+// under their link keys, each batch once, and returns exactly the links
+// DynamoDB left unprocessed (throttled), for the sweeper to write again.
 func TestSweepStorePutLinks(t *testing.T) {
 	t.Parallel()
 	var links []DueEntry
 	for i := range 60 {
-		links = append(links, swLinked(swHourly(fmt.Sprintf("t%02d", i), 45), swAt(11, 45, 0)))
+		l := swLinked(swHourly(fmt.Sprintf("t%02d", i), 45), swAt(11, 45, 0))
+		if i%2 == 1 {
+			l.Parts = 64 // written into a raised hour
+		}
+		links = append(links, l)
 	}
-	key := func(r dbtypes.WriteRequest) string {
-		return r.PutRequest.Item[attrPK].(*dbtypes.AttributeValueMemberS).Value + " " + r.PutRequest.Item[attrSK].(*dbtypes.AttributeValueMemberS).Value
+	key := func(item map[string]dbtypes.AttributeValue) string {
+		return item[attrPK].(*dbtypes.AttributeValueMemberS).Value + " " + item[attrSK].(*dbtypes.AttributeValueMemberS).Value
 	}
-
-	t.Run("batches of 25, unprocessed items retried", func(t *testing.T) {
-		t.Parallel()
-		var (
-			sizes   []int
-			written = map[string]int{}
-			refused = map[string]bool{}
-		)
-		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
-			reqs := in.RequestItems["timers"]
-			sizes = append(sizes, len(reqs))
-			out := &dynamodb.BatchWriteItemOutput{}
-			for i, r := range reqs {
-				if k := key(r); i%4 == 0 && !refused[k] { // throttled once
-					refused[k] = true
-					out.UnprocessedItems = map[string][]dbtypes.WriteRequest{"timers": append(out.UnprocessedItems["timers"], r)}
-					continue
-				}
-				written[key(r)]++
-				if got := r.PutRequest.Item["expiresAt"]; got == nil {
-					t.Errorf("link %s without expiresAt", key(r))
-				}
+	var (
+		mu      sync.Mutex // the batches go out at once
+		sizes   []int
+		written = map[string]int{}
+	)
+	db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reqs := in.RequestItems["timers"]
+		sizes = append(sizes, len(reqs))
+		out := &dynamodb.BatchWriteItemOutput{}
+		for i, r := range reqs {
+			if i%4 == 0 { // throttled
+				out.UnprocessedItems = map[string][]dbtypes.WriteRequest{"timers": append(out.UnprocessedItems["timers"], r)}
+				continue
 			}
-			return out, nil
-		}}
-		if err := NewStore(db, "timers").PutLinks(t.Context(), links); err != nil {
-			t.Fatalf("PutLinks: %v", err)
+			written[key(r.PutRequest.Item)]++
+			if got := r.PutRequest.Item["expiresAt"]; got == nil {
+				t.Errorf("link %s without expiresAt", key(r.PutRequest.Item))
+			}
 		}
-		want := map[string]int{}
-		for _, l := range links {
-			k := linkKey(l.At/60, l.TimerID)
-			want[k[attrPK].(*dbtypes.AttributeValueMemberS).Value+" "+k[attrSK].(*dbtypes.AttributeValueMemberS).Value] = 1
+		return out, nil
+	}}
+	left, err := NewStore(db, "timers").PutLinks(t.Context(), links)
+	if err != nil {
+		t.Fatalf("PutLinks: %v", err)
+	}
+	want, wantLeft := map[string]int{}, []DueEntry(nil)
+	for i, l := range links {
+		if i%25%4 == 0 {
+			wantLeft = append(wantLeft, l)
+			continue
 		}
-		if diff := cmp.Diff(want, written); diff != "" {
-			t.Errorf("links written (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]int{25, 7, 25, 7, 10, 3}, sizes); diff != "" {
-			t.Errorf("BatchWriteItem sizes (-want +got):\n%s", diff)
-		}
-	})
-
-	t.Run("retries spent", func(t *testing.T) {
-		t.Parallel()
-		calls := 0
-		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
-			calls++
-			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil // throttled for good
-		}}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a guard: the store's own backoff is bounded
-		defer cancel()
-		if err := NewStore(db, "timers").PutLinks(ctx, links[:3]); err == nil {
-			t.Errorf("PutLinks succeeded after %d calls that wrote nothing", calls)
-		}
-	})
-
-	t.Run("cancelled while backing off", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(t.Context())
-		db := swDynamo{batch: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
-			cancel() // the sweep's deadline passes while the throttled write waits
-			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
-		}}
-		if err := NewStore(db, "timers").PutLinks(ctx, links); err == nil {
-			t.Error("PutLinks succeeded with its links unprocessed and its context ended")
-		}
-	})
+		want[key(linkKey(l.At/60, l.TimerID, l.Parts))] = 1
+	}
+	if diff := cmp.Diff(want, written); diff != "" {
+		t.Errorf("links written (-want +got):\n%s", diff)
+	}
+	swSortEntries(left)
+	if diff := cmp.Diff(wantLeft, left); diff != "" {
+		t.Errorf("links returned unprocessed (-want +got):\n%s", diff)
+	}
+	slices.Sort(sizes)
+	if diff := cmp.Diff([]int{10, 25, 25}, sizes); diff != "" {
+		t.Errorf("BatchWriteItem sizes (-want +got):\n%s", diff)
+	}
+	if k := linkKey(links[1].At/60, links[1].TimerID, 64)[attrPK].(*dbtypes.AttributeValueMemberS).Value; !strings.HasSuffix(k, fmt.Sprintf("#%d", partIn(links[1].TimerID, 64))) {
+		t.Errorf("a link of a 64-partition hour is under %s", k)
+	}
 }
 
 // TestSweepMissedWithOccurrencesLeft: a deleteAfterCompletion timer whose

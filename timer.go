@@ -286,6 +286,9 @@ type FireMessage struct {
 	// link when it finds the timer deleted, replaced or paused, so that a
 	// stale timer's chain of links ends here. 0: none.
 	NextLinkAt int64 `json:"nextLinkAt,omitempty"`
+	// NextLinkParts is the partitions of that link's hour when it was
+	// written (0: dueParts), which name its partition.
+	NextLinkParts int `json:"nextLinkParts,omitempty"`
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`
