@@ -218,10 +218,16 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	}
 	// From the first minute not yet read; a first sweep, from now on (a
 	// timer's first occurrences until then are the API's to send), and
-	// after an outage no further back than the longest catch-up window.
+	// after an outage no further back than MaxBacklog.
 	first := max(through, unixMinute(now.Add(-s.MaxBacklog)))
 	if through == 0 {
 		first = unixMinute(now)
+	} else if through < first {
+		// Links older than MaxBacklog may be gone (linkTTL): their timers
+		// wait for a PUT. Rare enough to need a person.
+		s.Log.ErrorContext(ctx, "sweep gap longer than links are kept; linked timers may need a PUT",
+			"eventId", eventID, "lastSwept", time.Unix(through*60, 0).UTC().Format(time.RFC3339),
+			"readFrom", time.Unix(first*60, 0).UTC().Format(time.RFC3339))
 	}
 	last := run.until.Unix()/60 - 1 // the last minute wholly within the look-ahead
 	var workers sync.WaitGroup

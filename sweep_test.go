@@ -286,9 +286,15 @@ func TestSweepMaxBacklog(t *testing.T) {
 	q := &swQueue{}
 	sw := newSwSweeper(store, q, swNow)
 	sw.MaxBacklog = 30 * time.Minute
+	var logs syncBuffer
+	sw.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 	res, err := sw.Sweep(t.Context(), "ev-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
+	}
+	// Someone has to know: the links of the gap's start may be gone.
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"sweep gap longer than links are kept; linked timers may need a PUT"`) {
+		t.Errorf("no error logged for a gap beyond MaxBacklog:\n%s", logs.String())
 	}
 	from := swMinute(swNow.Add(-30 * time.Minute)) // 10:14
 	if diff := cmp.Diff(SweepResult{Minutes: int(swLast - from + 1), Due: 1, Enqueued: 1}, res); diff != "" {
