@@ -232,6 +232,7 @@ func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
 	}
 	if cfg.CallbackQueueURL != "" {
 		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
+		inv.CallbackBatch = c.SQS
 		inv.Log, inv.SecretPrefix, inv.SecretTTL = log, cfg.SecretPrefix, cfg.SecretTTL
 		inv.Metrics = NewMetrics(os.Stdout)
 		inv.Client = newHTTPClient(cfg.AllowPrivateTargets)

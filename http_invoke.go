@@ -68,6 +68,13 @@ type Invoker struct {
 	Secrets          parameterGetter
 	Callback         messageSender
 	CallbackQueueURL string
+	// CallbackBatch, when set, sends the callback messages of one batch
+	// together, in SendMessageBatch calls of up to 10 (see
+	// callbackBatcher); nil sends each with Callback's SendMessage.
+	CallbackBatch batchSender
+	// CallbackWindow is how long a callback message waits for others of
+	// its batch. Default 5 ms.
+	CallbackWindow time.Duration
 	// Timers is where occurrences are claimed and outcomes recorded. Nil
 	// skips both, for unit tests of delivery alone.
 	Timers claimStore
@@ -339,7 +346,7 @@ func (inv *Invoker) Invoke(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		resp  = events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, max(1, inv.Concurrency))
-		tally = &batchTally{}
+		tally = &batchTally{callbacks: inv.newCallbackBatcher(ctx)}
 	)
 	ctx = context.WithValue(ctx, tallyKey{}, tally)
 	defer tally.emit(inv.Metrics)
@@ -761,14 +768,18 @@ func causeOf(err error) error {
 // never contain a resolved secret: they name the placeholder's URL.
 func (inv *Invoker) deliver(ctx context.Context, msg *FireMessage) (int, error) {
 	if msg.HTTP == nil {
+		attrs := map[string]sqstypes.MessageAttributeValue{
+			"IdempotencyKey": stringAttr(msg.IdempotencyKey()),
+			"TimerId":        stringAttr(msg.TimerID),
+			"ScheduledAt":    stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339)),
+		}
+		if b := tallyOf(ctx).callbacks; b != nil {
+			return 0, b.send(ctx, string(msg.CallbackData), attrs)
+		}
 		_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl:    &inv.CallbackQueueURL,
-			MessageBody: aws.String(string(msg.CallbackData)),
-			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-				"IdempotencyKey": stringAttr(msg.IdempotencyKey()),
-				"TimerId":        stringAttr(msg.TimerID),
-				"ScheduledAt":    stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339)),
-			},
+			QueueUrl:          &inv.CallbackQueueURL,
+			MessageBody:       aws.String(string(msg.CallbackData)),
+			MessageAttributes: attrs,
 		})
 		if err != nil {
 			return 0, fmt.Errorf("send callback message: %w", err)
@@ -1032,11 +1043,13 @@ func succeeded(status int, codes []int) bool {
 	return slices.Contains(codes, status)
 }
 
-// batchTally counts a batch's outcomes for its metrics record.
+// batchTally counts a batch's outcomes for its metrics record, and
+// carries its callback batcher (nil: none).
 type batchTally struct {
 	mu                                                          sync.Mutex
 	delivered, failed, retried, deadLettered, duplicates, stale int
 	lateness                                                    []float64
+	callbacks                                                   *callbackBatcher
 }
 
 type tallyKey struct{}

@@ -1391,7 +1391,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		"InvokeFunction": {
 			{"dynamodb:GetItem", table, ""}, {"dynamodb:UpdateItem", table, ""}, {"dynamodb:DeleteItem", table, ""},
 			{"dynamodb:DeleteItem", table, "TransactWriteItems item 1"}, // a deleteAfterCompletion timer, with its slots
-			{"sqs:SendMessage", queueARN(env.callback), ""}, {"sqs:SendMessage", queueARN(env.dlq), ""},
+			{"sqs:SendMessage", queueARN(env.callback), "SendMessageBatch entry"}, {"sqs:SendMessage", queueARN(env.dlq), ""},
 			{"sqs:ChangeMessageVisibility", queueARN(env.fireQueue), ""},
 			{"ssm:GetParameters", parameterARN("/callclock/iam/token"), ""}, {"ssm:GetParameters", parameterARN("/callclock/iam/webhook"), ""},
 		},
