@@ -374,7 +374,7 @@ type benchDB struct {
 	nextAt   string
 	// clock is the sweep's clock: a message's DelaySeconds is its instant
 	// less the clock when it is sent, rounded down.
-	clock func() time.Time
+	clock     func() time.Time
 	parts     [dueParts][]int32 // occurrence indices of each partition, in id order
 	itemBytes int               // the size of one entry's item, as DynamoDB counts it
 
