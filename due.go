@@ -49,19 +49,6 @@ import (
 // read has X - W below the look-ahead: the writer's. Neither misses an
 // occurrence, and neither sends one the other sends.
 const (
-	// pkDue is a bucket partition: pkDue + hour + "#" + part, with sort key
-	// the minute of the hour (two digits), "#" and the timer id.
-	pkDue = "#due#"
-	// pkSlot is a slot partition: pkSlot + period + "#" + slot/60 + "#" +
-	// part, with sort key slot%60 (two digits), "#" and the timer id.
-	pkSlot = "#slot#"
-	// pkPeriods is the set of slot periods in use, which the sweeper reads.
-	pkPeriods = "#periods"
-	skPeriods = "periods"
-	// pkSweep is the sweep's state: how far it has read, and its lease.
-	pkSweep = "#sweep"
-	skSweep = "sweep"
-
 	// dueParts is the number of partitions of an hour's bucket (and of a
 	// slot's) unless the sweeper raised it (see SweepState.Parts). A
 	// partition key takes 1,000 write units and 3,000 read units a second:

@@ -45,11 +45,26 @@ const (
 	attrPK = "pk"
 	attrSK = "sk"
 
+	// Every kind of item, by its keys (README.md, "Table and key design").
+	// A timer: pk its id; its occurrences share its partition.
 	skTimer      = "timer"
 	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
-	skGroup      = "group"
-
+	// A group's pause.
 	pkGroup = "#group#" // + group
+	skGroup = "group"
+	// A link (due.go): pkDue + Unix hour + "#" + part, with sort key the
+	// minute of the hour (two digits), "#" and the timer id.
+	pkDue = "#due#"
+	// A slot entry (due.go): pkSlot + period + "#" + slot/60 + "#" + part,
+	// with sort key slot%60 (two digits), "#" and the timer id.
+	pkSlot = "#slot#"
+	// The set of slot periods in use, which the sweeper reads.
+	pkPeriods = "#periods"
+	skPeriods = "periods"
+	// The sweep's state: its lease, how far it has read, and the hours
+	// whose partitions it raised (attributes "p" + Unix hour).
+	pkSweep = "#sweep"
+	skSweep = "sweep"
 
 	// GroupIndex holds every timer and nothing else (partition key
 	// timerGroup, sort key id): a group's timers are one query of it, and
@@ -76,8 +91,8 @@ type dynamoAPI interface {
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
-// Store keeps timers in one DynamoDB table keyed by id, with DueIndex for
-// the sweeper.
+// Store keeps timers, their occurrences and the due path in one DynamoDB
+// table (the keys above), with GroupIndex for lists.
 type Store struct {
 	DB    dynamoAPI
 	Table string
