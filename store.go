@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -521,25 +520,6 @@ func decodeTimers(items []map[string]types.AttributeValue) ([]*Timer, error) {
 		timers = append(timers, t)
 	}
 	return timers, nil
-}
-
-// backoff is the wait before retry attempt+1: exponential from 50 ms,
-// capped at 2 s, with full jitter so that retries do not march in step.
-func backoff(attempt int) time.Duration {
-	d := min(50*time.Millisecond<<attempt, 2*time.Second)
-	return time.Duration(rand.Int64N(int64(d))) + time.Millisecond
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // DeleteCompleted deletes timer id once its last occurrence has its final

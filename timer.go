@@ -460,20 +460,8 @@ func shardFor(id string, shards int) string {
 // million of them do not all fire at minute 0.
 func defaultMinute(id string) int { return int(hash32("minute:"+id) % 60) }
 
-// secretPattern finds aws-secret(...) placeholders, the second seed's syntax.
-var secretPattern = regexp.MustCompile(`aws-secret\(([^()]*)\)`)
-
 // secretNamePattern is what SSM Parameter Store accepts as a full name.
 var secretNamePattern = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]+$`)
-
-// secretNames returns the parameter names referenced in s, in order.
-func secretNames(s string) []string {
-	var names []string
-	for _, m := range secretPattern.FindAllStringSubmatch(s, -1) {
-		names = append(names, m[1])
-	}
-	return names
-}
 
 // checkSecrets validates every placeholder in s: a well-formed name under
 // prefix, because the invoker's IAM policy allows nothing else. A stray
