@@ -585,7 +585,7 @@ func (a *API) withNext(t *Timer) *Timer {
 	return t
 }
 
-// deployerRequest replaces a PUT body in the seed's Deployer format (a
+// deployerRequest replaces a PUT body in the Deployer's timer-file format (a
 // top-level "deployment" or "request"; see readDeployerTimer in deployer.go) with
 // the callclock body it stands for. Any other body is returned unchanged,
 // for the strict decoding.

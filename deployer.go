@@ -12,8 +12,8 @@ import (
 	"strings"
 )
 
-// This file reads the timer files of the Deployer (the second seed's
-// deployment tool, whose timers the Callculon Lambda fires) exactly as the
+// This file reads the timer files of the Deployer (the deployment
+// tool whose timers the Callculon Lambda fires) exactly as the
 // Deployer writes them, and turns each into callclock's PUT body. A file in
 // a product's repository looks like
 //

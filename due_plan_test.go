@@ -146,7 +146,7 @@ var duePlanCases = []duePlanCase{
 	{expr: "cron(0 9 * * ? *)", zone: "America/St_Johns", period: 1440, slots: 2},
 	{expr: "rate(1 hour)", zone: "America/New_York", period: 60, slots: 1}, // rates ignore the zone
 
-	// The seed's hourly timer.
+	// The Periodic Timer API's hourly timer.
 	{expr: "cron(45 * * * ? *)", period: 60, slots: 1, wantSlots: []int{45}},
 }
 

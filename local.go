@@ -23,7 +23,7 @@ import (
 )
 
 // queueAPI is what the local stack needs from SQS to play Lambda's event
-// source mapping and the seed's callback Lambda.
+// source mapping and the team's callback Lambda.
 type queueAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
@@ -346,7 +346,7 @@ func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn st
 	l.delete(ctx, l.FireQueueURL, done)
 }
 
-// callbackLoop plays the seed's callback Lambda: it logs each message on
+// callbackLoop plays the team's callback Lambda: it logs each message on
 // the callback queue and deletes it.
 func (l *Local) callbackLoop(ctx context.Context) {
 	for ctx.Err() == nil {

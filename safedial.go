@@ -16,7 +16,7 @@ import (
 )
 
 // newHTTPClient returns the client deliveries and notifications use: the
-// seed's 20-second connect timeout, no proxy, redirects returned to us
+// Deployer's (Callculon's) 20-second connect timeout, no proxy, redirects returned to us
 // rather than followed (a timer's target is exactly the URL its owner
 // registered), every dialled address checked by safeAddress, and one
 // connection per request.

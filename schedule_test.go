@@ -115,7 +115,7 @@ func TestCronNext(t *testing.T) {
 			// Jan 31 and Feb 28 are Saturdays, May 31 a Sunday.
 			want: []string{"2026-01-30T00:00:00Z", "2026-02-27T00:00:00Z", "2026-03-31T00:00:00Z", "2026-04-30T00:00:00Z", "2026-05-29T00:00:00Z"}},
 
-		// The seed's every-minute schedule, and sub-minute starting points.
+		// The Deployer's every-minute schedule, and sub-minute starting points.
 		{name: "every minute", expr: "cron(*/1 * * * ? *)", from: "2026-01-01T00:00:00Z",
 			want: []string{"2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z", "2026-01-01T00:03:00Z"}},
 		{name: "every minute from a nanosecond before", expr: "cron(*/1 * * * ? *)", from: "2026-01-01T00:00:59.999999999Z",

@@ -195,7 +195,7 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-// secretPattern finds aws-secret(...) placeholders, the second seed's syntax.
+// secretPattern finds aws-secret(...) placeholders, the Deployer's syntax.
 var secretPattern = regexp.MustCompile(`aws-secret\(([^()]*)\)`)
 
 // secretNames returns the parameter names referenced in s, in order.

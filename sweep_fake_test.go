@@ -855,7 +855,7 @@ func swTimerOf(id, expr, tz string) *Timer {
 	return &Timer{ID: id, ScheduleExpr: expr, Timezone: tz, CatchUpSeconds: DefaultCatchUpSeconds, Version: 3}
 }
 
-// swHourly is a seed-style timer: every hour at minute, UTC.
+// swHourly is a Periodic Timer API timer: every hour at minute, UTC.
 func swHourly(id string, minute int) *Timer {
 	return &Timer{ID: id, MinuteOfHour: minute, CatchUpSeconds: DefaultCatchUpSeconds, Version: 3}
 }

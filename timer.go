@@ -18,12 +18,13 @@ import (
 )
 
 // Timer is one registered timer, as stored and as the API shows it. The JSON
-// names are the first seed's contract: id, shardId, timeShardId and
+// names are the Periodic Timer API's contract (the CDK construct callclock
+// replaces): id, shardId, timeShardId and
 // timerCallbackData keep their meaning for existing clients.
 type Timer struct {
 	ID      string `json:"id"`
 	ShardID string `json:"shardId"`
-	// MinuteOfHour is the seed's schedule, used when ScheduleExpr is empty:
+	// MinuteOfHour is the Periodic Timer API's schedule, used when ScheduleExpr is empty:
 	// every hour at second 0 of this minute, UTC. For other schedules it is
 	// the UTC minute of the first occurrence, shown only in timeShardId.
 	MinuteOfHour int `json:"-"`
@@ -89,8 +90,8 @@ type HTTPTarget struct {
 	URL     string            `json:"url" dynamodbav:"url"`
 	Headers map[string]string `json:"headers,omitempty" dynamodbav:"headers,omitempty"`
 	Body    string            `json:"body,omitempty" dynamodbav:"body,omitempty"`
-	// TimeoutSeconds bounds one call, 1-MaxTimeoutSeconds; default 20, as the seed's
-	// invoker. The function's own deadline bounds it too.
+	// TimeoutSeconds bounds one call, 1-MaxTimeoutSeconds; default 20, as the
+	// Deployer's Callculon. The function's own deadline bounds it too.
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty" dynamodbav:"timeoutSeconds,omitempty"`
 	// SuccessCodes are the statuses that count as delivered; default any 2xx.
 	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
@@ -133,7 +134,7 @@ const (
 )
 
 // Notify posts a short Slack-compatible message about a delivery's outcome.
-// Webhook may be an aws-secret(...) placeholder, as in the seed.
+// Webhook may be an aws-secret(...) placeholder, as in the Deployer's files.
 type Notify struct {
 	Webhook string `json:"webhook" dynamodbav:"webhook"`
 	// Channel is sent as the message's "channel", as the Deployer's Slack
@@ -161,7 +162,7 @@ func (n *Notify) Validate(prefix string) error {
 	if err := checkSecrets("notify.webhook", n.Webhook, prefix); err != nil {
 		return err
 	}
-	// The seed keeps the whole webhook URL in Parameter Store: a lone
+	// The Deployer keeps the whole webhook URL in Parameter Store: a lone
 	// placeholder is checked when it is resolved, at firing.
 	w := strings.TrimSpace(n.Webhook)
 	if lone := w != "" && secretPattern.FindString(w) == w; !lone && !isHTTPURL(n.Webhook) {
@@ -334,7 +335,7 @@ func validateGroup(g string) error {
 	return nil
 }
 
-// TimeShardID is the seed's "<minute>:<id>" label.
+// TimeShardID is the Periodic Timer API's "<minute>:<id>" label.
 func (t *Timer) TimeShardID() string { return fmt.Sprintf("%02d:%s", t.MinuteOfHour, t.ID) }
 
 // Catch-up window bounds, in seconds.
@@ -364,8 +365,8 @@ func (t *Timer) State() string {
 	return StateActive
 }
 
-// Expression is the timer's schedule expression; the seed's hourly
-// schedule is the cron expression it stands for.
+// Expression is the timer's schedule expression; the Periodic Timer
+// API's hourly schedule is the cron expression it stands for.
 func (t *Timer) Expression() string {
 	if t.ScheduleExpr != "" {
 		return t.ScheduleExpr

@@ -15,11 +15,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// seedDeployer is the Deployer's own example timer file
+// deployerExample is the Deployer's own example timer file
 // (deployer-tests/timer-deployer.json in the Deployer's repository) with
 // our names: the bare six-field cron, an upper-case protocol, a Slack
 // channel.
-const seedDeployer = `{"name":"facilities-collect","deployment":{"enabled":true,"cron":"*/1 * * * ? *"},"request":{"protocol":"HTTPS","hostname":"blue.qa.example.com","port":443,"path":"/facilities/management/collect","method":"GET","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notification":{"slack":{"webhook":"aws-secret(/callclock/qa/slack)","channel":"shanktovoid","onFailure":true,"onSuccess":false}}}`
+const deployerExample = `{"name":"facilities-collect","deployment":{"enabled":true,"cron":"*/1 * * * ? *"},"request":{"protocol":"HTTPS","hostname":"blue.qa.example.com","port":443,"path":"/facilities/management/collect","method":"GET","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notification":{"slack":{"webhook":"aws-secret(/callclock/qa/slack)","channel":"shanktovoid","onFailure":true,"onSuccess":false}}}`
 
 // augmentedDeployer is a file as the Deployer hands it to Callculon, with
 // deployment.product, version and id merged in at deploy time (Callculon's
@@ -33,7 +33,7 @@ func TestReadDeployerTimer(t *testing.T) {
 		want     DeployerTimer
 		err      string
 	}{
-		{name: "the Deployer's example", in: seedDeployer, want: DeployerTimer{ID: "facilities-collect", Enabled: true,
+		{name: "the Deployer's example", in: deployerExample, want: DeployerTimer{ID: "facilities-collect", Enabled: true,
 			Body: []byte(`{"schedule":"cron(*/1 * * * ? *)","http":{"method":"GET","url":"https://blue.qa.example.com/facilities/management/collect","headers":{"Authorization":"Bearer aws-secret(/callclock/qa/token)"}},"notify":{"webhook":"aws-secret(/callclock/qa/slack)","channel":"shanktovoid","onFailure":true,"onSuccess":false}}`)}},
 		{name: "merged deployment metadata", in: augmentedDeployer, want: DeployerTimer{ID: "callculon-manual-test", Enabled: true, Product: "callculon-manual-test",
 			Body: []byte(`{"schedule":"cron(0 0 * * ? *)","http":{"method":"GET","url":"https://blue.qa.example.com/fhir/v0/dstu2/Patient/1011537977V693883","headers":{"xAuthorization":"Bearer aws-secret(/callclock/qa/token)"}},"notify":{"webhook":"aws-secret(/callclock/slack/liberty)","channel":"shanktovoid","onFailure":true,"onSuccess":true},"deploymentInfo":{"product":"callculon-manual-test","version":"1.0.0","id":"0-callculon-manual-test-0-0-0-000"}}`)}},
@@ -363,7 +363,7 @@ func TestAPIPutDeployerFormat(t *testing.T) {
 	put := func(id, body string) events.APIGatewayProxyResponse {
 		return api.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "PUT", Path: "/periodic/" + id, Body: body})
 	}
-	ok := strings.Replace(strings.Replace(seedDeployer, `"aws-secret(/callclock/qa/slack)"`, `"https://hooks.example.com/aws-secret(/callclock/qa/slack)"`, 1), "facilities-collect", "fc", 1)
+	ok := strings.Replace(strings.Replace(deployerExample, `"aws-secret(/callclock/qa/slack)"`, `"https://hooks.example.com/aws-secret(/callclock/qa/slack)"`, 1), "facilities-collect", "fc", 1)
 	resp := put("fc", ok)
 	if resp.StatusCode != 201 {
 		t.Fatalf("PUT Deployer document: %d %s", resp.StatusCode, resp.Body)
@@ -382,7 +382,7 @@ func TestAPIPutDeployerFormat(t *testing.T) {
 		{"fc", `{"name":"fc","deployment":{"cron":"0 0 * * ? *"},"request":{"hostname":"h"},"extra":1}`, "Deployer timer fc: unknown field extra"},
 		{"fc", `{"name":"fc","deployment":{"cron":"0 0 * * *"},"request":{"hostname":"h"}}`, `did you mean \"0 0 * * ? *\"?`},
 		// The API validates the converted body as any other.
-		{"facilities-collect", strings.Replace(seedDeployer, `"aws-secret(/callclock/qa/slack)"`, `"ftp://hooks.example.com/x"`, 1),
+		{"facilities-collect", strings.Replace(deployerExample, `"aws-secret(/callclock/qa/slack)"`, `"ftp://hooks.example.com/x"`, 1),
 			"notify.webhook must be an absolute http or https URL"},
 		// A callclock document is still decoded strictly.
 		{"fc", `{"timerCallbackData":1,"name":"fc"}`, `unknown field \"name\"`},
@@ -392,9 +392,9 @@ func TestAPIPutDeployerFormat(t *testing.T) {
 			t.Errorf("PUT %s %s: %d %s, want 400 with %q", tt.id, tt.body, resp.StatusCode, resp.Body, tt.want)
 		}
 	}
-	// The seed's own example, unchanged: its webhook is a lone placeholder.
-	if resp := put("facilities-collect", seedDeployer); resp.StatusCode != 201 || !strings.Contains(resp.Body, `"webhook":"aws-secret(/callclock/qa/slack)"`) {
-		t.Errorf("PUT of the seed's example: %d %s", resp.StatusCode, resp.Body)
+	// The Deployer's own example, unchanged: its webhook is a lone placeholder.
+	if resp := put("facilities-collect", deployerExample); resp.StatusCode != 201 || !strings.Contains(resp.Body, `"webhook":"aws-secret(/callclock/qa/slack)"`) {
+		t.Errorf("PUT of the Deployer's example: %d %s", resp.StatusCode, resp.Body)
 	}
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// The command line's API client: requests to the REST API signed with
+// SigV4 through the SDK's credential chain, and its errors.
+
+// eventsRequest wraps a body as an API request, for decodeBody.
+func eventsRequest(body []byte) events.APIGatewayProxyRequest {
+	return events.APIGatewayProxyRequest{Body: string(body)}
+}
+
+// apiClient calls the REST API signed with SigV4 for execute-api.
+type apiClient struct {
+	Endpoint string
+	Region   string
+	Creds    aws.CredentialsProvider
+	HTTP     *http.Client
+}
+
+// timersAPIError is a non-2xx answer.
+type timersAPIError struct {
+	Status  int
+	Message string
+}
+
+func (e *timersAPIError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message) }
+
+func (c *apiClient) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	u := c.Endpoint + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	creds, err := c.Creds.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	// The signer adds X-Amz-Security-Token when creds has a session token.
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", c.Region, time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+			Msg   string                   `json:"message"` // API Gateway's default
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && (e.Error.Message != "" || e.Msg != "") {
+			msg = e.Error.Message + e.Msg
+		}
+		return nil, &timersAPIError{resp.StatusCode, msg}
+	}
+	return b, nil
+}
+
+// groupTimers lists every timer of group, following cursors.
+func (c *apiClient) groupTimers(ctx context.Context, group string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	cursor := ""
+	for {
+		q := url.Values{"group": {group}, "limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		b, err := c.do(ctx, http.MethodGet, "/periodic", q, nil)
+		if err != nil {
+			return nil, fmt.Errorf("list group %s: %w", group, err)
+		}
+		var page struct {
+			Timers []json.RawMessage `json:"timers"`
+			Cursor string            `json:"cursor"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return nil, fmt.Errorf("list group %s: %w", group, err)
+		}
+		for _, t := range page.Timers {
+			var id struct{ ID string }
+			json.Unmarshal(t, &id)
+			doc, err := definitionOfJSON(t)
+			if err != nil {
+				return nil, err
+			}
+			out[id.ID] = doc
+		}
+		if page.Cursor == "" {
+			return out, nil
+		}
+		cursor = page.Cursor
+	}
+}
+
+// newAPIClient loads the standard credential chain.
+func newAPIClient(ctx context.Context, endpoint string) (*apiClient, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	if cfg.Credentials == nil {
+		return nil, errors.New("no AWS credentials found")
+	}
+	return &apiClient{Endpoint: strings.TrimRight(endpoint, "/"), Region: region, Creds: cfg.Credentials,
+		HTTP: &http.Client{Timeout: 60 * time.Second}}, nil
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// `bootstrap timers`, the deployment side of callclock: it applies a
+// directory of timer files to a group the way terraform applies a
+// configuration (plan, then apply), and pauses and resumes the group
+// around a rollout.
+
+// Plan actions.
+const (
+	planCreate    = "create"
+	planUpdate    = "update"
+	planUnchanged = "unchanged"
+	planDelete    = "delete"
+)
+
+var planSymbols = map[string]string{planCreate: "+", planUpdate: "~", planUnchanged: "=", planDelete: "-"}
+
+type planStep struct {
+	Action string
+	ID     string
+	Body   []byte // PUT body for create and update
+}
+
+// computePlan decides, for each desired timer, create, update or
+// unchanged against current (id -> document, the groups' timers and any
+// desired timer found elsewhere), and delete for every current timer of
+// the desired timers' groups that no enabled desired timer names. Steps
+// come in file order, deletes last by id.
+func computePlan(current map[string]map[string]any, desired []desiredTimer) []planStep {
+	var steps []planStep
+	keep := map[string]bool{}
+	for _, d := range desired {
+		if !d.Enabled {
+			continue
+		}
+		keep[d.ID] = true
+		cur, ok := current[d.ID]
+		switch {
+		case !ok:
+			steps = append(steps, planStep{planCreate, d.ID, d.Body})
+		case sameDefinition(d.Doc, cur):
+			steps = append(steps, planStep{planUnchanged, d.ID, nil})
+		default:
+			steps = append(steps, planStep{planUpdate, d.ID, d.Body})
+		}
+	}
+	groups := planGroups(desired)
+	var deletes []string
+	for id, cur := range current {
+		if g, _ := cur["group"].(string); slices.Contains(groups, g) && !keep[id] {
+			deletes = append(deletes, id)
+		}
+	}
+	sort.Strings(deletes)
+	for _, id := range deletes {
+		steps = append(steps, planStep{planDelete, id, nil})
+	}
+	return steps
+}
+
+// planGroups are the groups the desired timers belong to, sorted: the
+// groups whose timers the files define.
+func planGroups(desired []desiredTimer) []string {
+	var groups []string
+	for _, d := range desired {
+		if !slices.Contains(groups, d.Group) {
+			groups = append(groups, d.Group)
+		}
+	}
+	sort.Strings(groups)
+	return groups
+}
+
+// sameDefinition compares two documents on definitionFields.
+func sameDefinition(want, got map[string]any) bool {
+	for _, f := range definitionFields {
+		if !reflect.DeepEqual(want[f], got[f]) {
+			return false
+		}
+	}
+	return true
+}
+
+// printPlan writes the files' warnings, the groups, one line per step
+// and the summary.
+func printPlan(w io.Writer, desired []desiredTimer, steps []planStep) {
+	for _, d := range desired {
+		for _, warn := range d.Warnings {
+			fmt.Fprintf(w, "! %s: %s\n", d.File, warn)
+		}
+	}
+	fmt.Fprintf(w, "Groups: %s\n", strings.Join(planGroups(desired), ", "))
+	n := map[string]int{}
+	for _, s := range steps {
+		fmt.Fprintf(w, "%s %s %s\n", planSymbols[s.Action], s.Action, s.ID)
+		n[s.Action]++
+	}
+	fmt.Fprintf(w, "Plan: %d to create, %d to update, %d to delete, %d unchanged.\n",
+		n[planCreate], n[planUpdate], n[planDelete], n[planUnchanged])
+}
+
+const timersUsage = `usage: bootstrap timers COMMAND [flags]
+
+  timers apply  --endpoint URL [--group G] [--dry-run] FILE|DIR... make the groups' timers those of the files
+  timers pause  --endpoint URL --group G [--reason TEXT]            pause every timer of the group
+  timers resume --endpoint URL --group G                            resume every timer of the group
+
+Requests are signed with SigV4 (execute-api) with the standard AWS credential
+chain; the region is AWS_REGION (default us-east-1). Run 'bootstrap timers
+COMMAND -h' for a command's flags.
+`
+
+// runTimers is `bootstrap timers`.
+func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, timersUsage)
+		return 2
+	}
+	switch args[0] {
+	case "apply":
+		return runTimersApply(ctx, args[1:], os.LookupEnv, stdout, stderr)
+	case "pause", "resume":
+		return runTimersGroup(ctx, args[0], args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, timersUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "bootstrap timers: unknown command %q\n\n%s", args[0], timersUsage)
+	return 2
+}
+
+// timersFlags are the flags every timers command has.
+type timersFlags struct {
+	endpoint, group *string
+	// groupOptional is true for apply, whose files may name their groups.
+	groupOptional bool
+}
+
+func addTimersFlags(fs *flag.FlagSet, groupOptional bool) timersFlags {
+	groupUsage := "the timer `group` (required)"
+	if groupOptional {
+		groupUsage = "the timer `group` of every file (default: each file's group, or a Deployer file's deployment.product)"
+	}
+	return timersFlags{
+		endpoint:      fs.String("endpoint", "", "the API's stage `URL`, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod (required)"),
+		group:         fs.String("group", "", groupUsage),
+		groupOptional: groupOptional,
+	}
+}
+
+// check validates the common flags, returning an exit code or -1.
+func (f timersFlags) check(fs *flag.FlagSet) int {
+	if *f.endpoint == "" || (*f.group == "" && !f.groupOptional) {
+		msg := "--endpoint and --group are required"
+		if f.groupOptional {
+			msg = "--endpoint is required"
+		}
+		fmt.Fprintln(fs.Output(), msg)
+		fs.Usage()
+		return 2
+	}
+	if u, err := url.Parse(*f.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(fs.Output(), "--endpoint %q is not an absolute http or https URL\n", *f.endpoint)
+		return 2
+	}
+	if err := validateGroup(*f.group); err != nil && *f.group != "" {
+		fmt.Fprintf(fs.Output(), "--group: %s\n", ErrorMessage(err))
+		return 2
+	}
+	return -1
+}
+
+// parseInterspersed parses flags that may come after positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func runTimersApply(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	fs := newFlagSet("timers apply", "timers apply --endpoint URL [--group G] [--dry-run] FILE|DIR...", stderr)
+	tf := addTimersFlags(fs, true)
+	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing")
+	files, err := parseInterspersed(fs, args)
+	switch {
+	case err == flag.ErrHelp:
+		return 0
+	case err != nil:
+		return 2
+	}
+	if code := tf.check(fs); code >= 0 {
+		return code
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "bootstrap timers apply: name at least one timer FILE or DIR")
+		fs.Usage()
+		return 2
+	}
+	desired, err := readTimerFiles(files, *tf.group, lookup, time.Now().UTC())
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
+		return 2
+	}
+	c, err := newAPIClient(ctx, *tf.endpoint)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
+		return 1
+	}
+	current := map[string]map[string]any{}
+	for _, g := range planGroups(desired) {
+		timers, err := c.groupTimers(ctx, g)
+		if err != nil {
+			fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
+			return 1
+		}
+		maps.Copy(current, timers)
+	}
+	// A desired timer outside the group is updated (moved), not created.
+	for _, d := range desired {
+		if _, ok := current[d.ID]; ok || !d.Enabled {
+			continue
+		}
+		b, err := c.do(ctx, http.MethodGet, "/periodic/"+url.PathEscape(d.ID), nil, nil)
+		var ae *timersAPIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		case err != nil:
+			fmt.Fprintf(stderr, "bootstrap timers apply: get %s: %v\n", d.ID, err)
+			return 1
+		default:
+			if current[d.ID], err = definitionOfJSON(b); err != nil {
+				fmt.Fprintf(stderr, "bootstrap timers apply: get %s: %v\n", d.ID, err)
+				return 1
+			}
+		}
+	}
+	steps := computePlan(current, desired)
+	printPlan(stdout, desired, steps)
+	if *dryRun {
+		return 0
+	}
+	var failed int
+	n := map[string]int{}
+	for _, s := range steps {
+		path := "/periodic/" + url.PathEscape(s.ID)
+		var err error
+		switch s.Action {
+		case planCreate, planUpdate:
+			_, err = c.do(ctx, http.MethodPut, path, nil, s.Body)
+		case planDelete:
+			_, err = c.do(ctx, http.MethodDelete, path, nil, nil)
+		default:
+			continue
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(stderr, "bootstrap timers apply: %s %s: %v\n", s.Action, s.ID, err)
+			continue
+		}
+		n[s.Action]++
+		fmt.Fprintf(stdout, "%sd %s\n", s.Action, s.ID)
+	}
+	fmt.Fprintf(stdout, "Apply: %d created, %d updated, %d deleted.\n", n[planCreate], n[planUpdate], n[planDelete])
+	if failed > 0 {
+		fmt.Fprintf(stderr, "bootstrap timers apply: %d change(s) failed\n", failed)
+		return 1
+	}
+	return 0
+}
+
+func runTimersGroup(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
+	synopsis := "timers resume --endpoint URL --group G"
+	if action == "pause" {
+		synopsis = "timers pause --endpoint URL --group G [--reason TEXT]"
+	}
+	fs := newFlagSet("timers "+action, synopsis, stderr)
+	tf := addTimersFlags(fs, false)
+	var reason *string
+	if action == "pause" {
+		reason = fs.String("reason", "", "why the group is paused, e.g. 'deploy 1.4.2' (at most 256 characters)")
+	}
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if code := tf.check(fs); code >= 0 {
+		return code
+	}
+	c, err := newAPIClient(ctx, *tf.endpoint)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers %s: %v\n", action, err)
+		return 1
+	}
+	var body []byte
+	if reason != nil && *reason != "" {
+		body, _ = marshalJSON(pauseRequest{Reason: *reason})
+	}
+	b, err := c.do(ctx, http.MethodPost, "/groups/"+url.PathEscape(*tf.group)+"/"+action, nil, body)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers %s: %v\n", action, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(b))
+	return 0
+}
