@@ -106,10 +106,8 @@ func (e *methodError) Unwrap() error { return e.err }
 func (a *API) Handle(ctx context.Context, req events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 	status, body, err := a.route(ctx, req)
 	if err != nil {
-		code := ErrorCode(err)
-		status = errorStatus(code)
-		body = map[string]any{"error": map[string]string{"code": code, "message": ErrorMessage(err)}}
-		if code == EINTERNAL {
+		status, body = errorResponse(err)
+		if ErrorCode(err) == EINTERNAL {
 			a.Log.ErrorContext(ctx, "api request failed", "method", req.HTTPMethod, "path", req.Path,
 				"requestId", req.RequestContext.RequestID, "error", err.Error())
 		}
@@ -127,7 +125,9 @@ func (a *API) Handle(ctx context.Context, req events.APIGatewayProxyRequest) eve
 func render(status int, body any) events.APIGatewayProxyResponse {
 	b, err := marshalJSON(body)
 	if err != nil { // only our own types get here; a failure is a bug
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		var eb map[string]any
+		status, eb = errorResponse(err)
+		b, _ = marshalJSON(eb)
 	}
 	return events.APIGatewayProxyResponse{
 		StatusCode: status,

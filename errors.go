@@ -16,6 +16,12 @@ const (
 	ETOOLARGE  = "payload_too_large"  // the body is over MaxBodyBytes
 	EFORBIDDEN = "forbidden"          // authentication failed
 	EINTERNAL  = "internal"           // anything the caller cannot fix
+	// EUNAVAILABLE: this function does not serve the request (a
+	// deployment that routes the API to a function without it).
+	EUNAVAILABLE = "unavailable"
+	// EBADGATEWAY: the local API Gateway's integration (the handler)
+	// failed or timed out, as API Gateway answers then.
+	EBADGATEWAY = "bad_gateway"
 )
 
 // Error is callclock's one error type. Code is machine-readable, Message is
@@ -53,6 +59,14 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// errorResponse is err as an HTTP answer: its code's status and the one
+// error body, {"error": {"code", "message"}}, whose message is
+// ErrorMessage's (nothing internal reaches a caller).
+func errorResponse(err error) (int, map[string]any) {
+	code := ErrorCode(err)
+	return errorStatus(code), map[string]any{"error": map[string]string{"code": code, "message": ErrorMessage(err)}}
+}
+
 // errorStatus returns the HTTP status for an error code.
 func errorStatus(code string) int {
 	switch code {
@@ -68,6 +82,10 @@ func errorStatus(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case EFORBIDDEN:
 		return http.StatusForbidden
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case EBADGATEWAY:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}

@@ -103,20 +103,20 @@ const maxLocalBody = 1 << 20
 func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxLocalBody+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, EINVALID, "cannot read request body")
+		writeError(w, Errorf(EINVALID, "cannot read request body"))
 		return
 	}
 	if len(body) > maxLocalBody {
-		writeError(w, http.StatusRequestEntityTooLarge, ETOOLARGE, "request body too large")
+		writeError(w, Errorf(ETOOLARGE, "request body too large"))
 		return
 	}
 	if err := l.Verifier.Verify(r, body); err != nil {
-		writeError(w, http.StatusForbidden, EFORBIDDEN, ErrorMessage(err))
+		writeError(w, Errorf(EFORBIDDEN, "%s", ErrorMessage(err)))
 		return
 	}
 	payload, err := json.Marshal(l.proxyEvent(r, body))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, EINTERNAL, "internal error")
+		writeError(w, err)
 		return
 	}
 	out, err := l.invoke(r.Context(), l.Timeouts.API, payload)
@@ -126,7 +126,7 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil { // what API Gateway answers when the integration fails
 		l.Log.Error("api handler failed", "error", err.Error())
-		writeError(w, http.StatusBadGateway, EINTERNAL, "Internal server error")
+		writeError(w, Errorf(EBADGATEWAY, "Internal server error"))
 		return
 	}
 	for k, v := range resp.Headers {
@@ -143,8 +143,9 @@ func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(respBody)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	resp := render(status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+// writeError writes err as the local API Gateway's answer.
+func writeError(w http.ResponseWriter, err error) {
+	resp := render(errorResponse(err))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
 	io.WriteString(w, resp.Body)

@@ -85,7 +85,7 @@ func (r *Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		if r.API == nil {
 			// Still a proxy response: a Go error would reach the client as a bare 502.
-			return json.Marshal(render(503, map[string]any{"error": map[string]string{"code": EINTERNAL, "message": "this function does not serve the API"}}))
+			return json.Marshal(render(errorResponse(Errorf(EUNAVAILABLE, "this function does not serve the API"))))
 		}
 		return json.Marshal(r.API.Handle(ctx, req))
 	case len(p.Records) > 0:

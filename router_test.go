@@ -160,7 +160,7 @@ func TestRouterPartsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var resp events.APIGatewayProxyResponse
-	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"internal"`) {
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"unavailable"`) {
 		t.Fatalf("API without a handler = %s (%v), want a 503 JSON proxy response", out, err)
 	}
 }
