@@ -176,8 +176,11 @@ func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
 		inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
 		return inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
 	}
-	// The sweeper rounds each message's delay down to the second, so a
-	// message may arrive up to a second early: wait for its instant, but
+	// SQS delays are whole seconds, rounded down, so a message may arrive
+	// early: at most 0.3 s when the sweeper sent it within its send window
+	// (sendWindowFrom in sweep.go), up to a second when it was sent at once
+	// (by the API, for an occurrence under 2 s away, or by a sweep beyond
+	// Sweeper.AlignUpTo occurrences). Wait for its instant, but
 	// not past the point where a call is cut short (CallReserve before the
 	// deadline), or the hold itself could run into the deadline and leave
 	// no trace of the attempt.

@@ -44,6 +44,32 @@ const (
 	chunkSize = 50
 )
 
+// The send window. Occurrence instants are whole seconds and an SQS delay
+// is whole seconds too (delaySeconds rounds it down), so a message sent
+// at k+f (k a wall-clock second, 0 <= f < 1) becomes visible 1-f before
+// its instant, and the invoker holds it until then: paid Lambda time. Sent
+// at once, a message may be visible up to a second early; sent within
+// [k+sendWindowFrom, k+sendWindowTo) it is visible between 50 ms and
+// 300 ms early (sendWindowHold), and the invoker's hold is at most that.
+const (
+	// sendWindowFrom is where in a second the window opens: 0.70 s, so
+	// that a message is visible at most 0.30 s before its instant.
+	sendWindowFrom = 700 * time.Millisecond
+	// sendWindowTo is where it closes: 0.95 s, so that a message is
+	// visible at least 50 ms before its instant: room for the request's
+	// way to SQS, which counts the delay from when it takes the message.
+	sendWindowTo = 950 * time.Millisecond
+	// sendWindowHold is the longest a message sent within the window is
+	// visible before its instant: how long the invoker holds it at most.
+	sendWindowHold = time.Second - sendWindowFrom
+	// alignMinLead is how far off a batch's earliest occurrence must be for
+	// the batch to wait for the window: the wait is up to 0.75 s, and an
+	// occurrence sooner than this is sent at once (precision first).
+	alignMinLead = 2 * time.Second
+	// defaultAlignUpTo is Sweeper.AlignUpTo's default.
+	defaultAlignUpTo = 100000
+)
+
 // Sweeper reads the minute buckets and slot entries that come within
 // Lookahead (see due.go) and sends one fire message for each occurrence
 // found there, delayed so that it becomes visible at its second. A linked
@@ -76,6 +102,19 @@ type Sweeper struct {
 	MaxBacklog time.Duration
 	// MaxAttempts bounds the tries of one SQS batch. Default 5.
 	MaxAttempts int
+	// AlignUpTo is how many occurrences a sweep may have found (its
+	// completed chunks' Due) and still send each batch within the send
+	// window (sendWindowFrom), so that its messages arrive at most 0.3 s
+	// early instead of up to a second. Waiting for the window costs a
+	// batch up to 0.75 s: nothing to a sweep of thousands, but a sweep of a
+	// million keeps its throughput (64 workers, 5 batches each in flight)
+	// only if it does not wait, so beyond this many it sends at once.
+	// Negative: never wait. Default 100,000.
+	AlignUpTo int
+	// Sleep waits d, or until ctx is done (then it returns ctx's error): the
+	// wait for the send window goes through it. Default (and nil)
+	// sleepCtx.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Log receives one summary line per sweep. Default slog.Default().
@@ -90,7 +129,7 @@ type Sweeper struct {
 func NewSweeper(timers dueStore, queue batchSender, queueURL string) *Sweeper {
 	return &Sweeper{Timers: timers, Queue: queue, QueueURL: queueURL,
 		Lookahead: defaultLookahead, Concurrency: 16, Workers: 64, LeaseTTL: 90 * time.Second,
-		MaxBacklog: linkTTL, MaxAttempts: 5,
+		MaxBacklog: linkTTL, MaxAttempts: 5, AlignUpTo: defaultAlignUpTo, Sleep: sleepCtx,
 		Now: time.Now, Log: slog.Default(), Zones: (&zoneCache{}).Load}
 }
 
@@ -681,12 +720,17 @@ func lastOf(at time.Time, direct []time.Time) time.Time {
 }
 
 // send sends one batch of at most 10 entries, retrying with backoff what
-// SQS failed for its own reasons (throttling, a passing fault). An entry's
-// id is its index in sends. It returns the indices SQS accepted and how
-// many entries it gave up on.
+// SQS failed for its own reasons (throttling, a passing fault). Each try
+// first waits for the send window when it should (see alignWait). An
+// entry's id is its index in sends. It returns the indices SQS accepted
+// and how many entries it gave up on.
 func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry, sends []fireSend) (sent []int, failed int, err error) {
 	for attempt := 0; len(entries) > 0 && attempt < max(1, r.s.MaxAttempts); attempt++ {
 		if attempt > 0 && sleepCtx(ctx, backoff(attempt-1)) != nil {
+			break
+		}
+		if werr := r.waitWindow(ctx, entries, sends); werr != nil {
+			err = fmt.Errorf("send fire messages: waiting for the send window: %w", werr)
 			break
 		}
 		// SQS counts a delay from when it takes the message, so each try
@@ -737,6 +781,54 @@ func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchReq
 	return sent, failed + len(entries), err
 }
 
+// waitWindow waits, through Sleep, for the next send window when a batch
+// should wait for it: while the sweep has found at most AlignUpTo
+// occurrences, and when the batch's earliest occurrence is at least
+// alignMinLead after now. The caller computes its delays from the clock
+// after the wait.
+func (r *sweepRun) waitWindow(ctx context.Context, entries []types.SendMessageBatchRequestEntry, sends []fireSend) error {
+	if r.s.AlignUpTo < 0 {
+		return nil
+	}
+	r.mu.Lock()
+	found := r.res.Due
+	r.mu.Unlock()
+	if found > r.s.AlignUpTo {
+		return nil
+	}
+	now := r.s.Now()
+	for j := range entries {
+		i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
+		if sends[i].at.Sub(now) < alignMinLead {
+			return nil
+		}
+	}
+	d := alignWait(now)
+	if d <= 0 {
+		return nil
+	}
+	sleep := r.s.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	return sleep(ctx, d)
+}
+
+// alignWait is how long from now until the send window is open: 0 within
+// it, else until sendWindowFrom of this second or of the next one (at most
+// 0.75 s).
+func alignWait(now time.Time) time.Duration {
+	f := time.Duration(now.Nanosecond()) // where in its second now is
+	switch {
+	case f < sendWindowFrom:
+		return sendWindowFrom - f
+	case f < sendWindowTo:
+		return 0
+	default:
+		return time.Second - f + sendWindowFrom
+	}
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -755,8 +847,9 @@ func catchUp(t *Timer) int {
 
 // delaySeconds is how long SQS should hold a message so that it becomes
 // visible at its scheduled second, rounded down: the invoker waits out the
-// rest, so a message is never late for rounding. Never negative, at most
-// SQS's limit.
+// rest, so a message is never late for rounding. Sent within the send
+// window (sendWindowFrom), the rest is 50-300 ms; sent at once, up to a
+// second. Never negative, at most SQS's limit.
 func delaySeconds(at, now time.Time) int32 {
 	d := at.Sub(now)
 	if d <= 0 {

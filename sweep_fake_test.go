@@ -939,12 +939,19 @@ func swRangeOf(first, last, minute int64, id string) BucketRange {
 	panic("no range")
 }
 
-// newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs and
-// MaxAttempts 3 (so that a batch's retries back off for at most 150 ms).
+// newSwSweeper is a Sweeper with the defaults, a fixed clock, no logs,
+// MaxAttempts 3 (so that a batch's retries back off for at most 150 ms)
+// and a Sleep that returns at once: the clock is fixed, or moved by the
+// test, so waiting for the send window would only take real time, and
+// leave the delays as they are (sweep_window_test.go tests the wait).
 func newSwSweeper(store dueStore, q batchSender, now time.Time) *Sweeper {
 	s := NewSweeper(store, q, swQueueURL)
 	s.Now = func() time.Time { return now }
 	s.Log = slog.New(slog.DiscardHandler)
 	s.MaxAttempts = 3
+	s.Sleep = swNoWait
 	return s
 }
+
+// swNoWait is a Sleep for a fake clock: it returns at once.
+func swNoWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
