@@ -89,7 +89,7 @@ const (
 func BenchmarkSweep(b *testing.B) {
 	for _, slots := range []bool{false, true} {
 		for _, n := range []int{100_000, 1_000_000} {
-			b.Run(fmt.Sprintf("%s,occurrences=%d,parts=%d", map[bool]string{false: "links", true: "slots"}[slots], n, dueParts), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s,occurrences=%d", map[bool]string{false: "links", true: "slots"}[slots], n), func(b *testing.B) {
 				benchmarkSweep(b, n, slots)
 			})
 		}
