@@ -47,23 +47,43 @@ const (
 	autoScaleTarget  = 0.70         // provisioned: auto scaling's target utilisation
 	firingsPerHour   = 1e6          // the steady load the provisioned figure assumes
 	sweepsPerHour    = 60           // EventBridge's rate(1 minute)
-	sweepSecsPerFire = 10.3e-6      // the sweeper's wall time per occurrence: BENCHMARKS.md's 1,000,000 in 10.3 s
-	// invokeHoldSecs is the longest an invoker holds a message until its
-	// instant: the sweeper sends within its send window, so that a message
-	// is visible at most sendWindowHold (0.30 s) early (sweep.go).
-	invokeHoldSecs = float64(sendWindowHold) / float64(time.Second)
-	// invokeDeliverySecs is the delivery allowance: the invoker's three
-	// DynamoDB round trips (a GetItem and two UpdateItems, a few ms each
-	// in-Region) and a target that answers in well under 100 ms.
+	// sweepSecsPerSlot and sweepSecsPerLink are the sweeper's wall time
+	// per occurrence: BENCHMARKS.md's 1,000,000 slotted ones in 7.6 s and
+	// linked ones in 14.2 s.
+	sweepSecsPerSlot, sweepSecsPerLink = 7.6e-6, 14.2e-6
+	// invokeMaxHoldSecs and invokeMinHoldSecs bound how long the invoker
+	// holds a message until its instant: the sweeper sends within its send
+	// window, so that a message is visible 50 ms (1 s - sendWindowTo) to
+	// 300 ms (sendWindowHold) early (sweep.go).
+	invokeMaxHoldSecs = float64(sendWindowHold) / float64(time.Second)
+	invokeMinHoldSecs = float64(time.Second-sendWindowTo) / float64(time.Second)
+	// invokeHoldSecs is the hold a batch pays on average: the event
+	// source's pollers take messages as they become visible, and sends
+	// spread over the window make them visible evenly across it, so a
+	// batch, whose messages mostly share one instant, waits the mean.
+	invokeHoldSecs = (invokeMaxHoldSecs + invokeMinHoldSecs) / 2
+	// invokeDeliverySecs is the delivery allowance of an http timer: the
+	// invoker's three DynamoDB round trips (a GetItem and two UpdateItems,
+	// a few ms each in-Region) and a target that answers in well under
+	// 100 ms. invokeCallbackSecs is a callback timer's: the same round
+	// trips and one SendMessageBatch to the callback queue, after the
+	// batcher's 5 ms window.
 	invokeDeliverySecs = 0.10
-	// invokeBatchSecs is the invoker's Lambda time per batch of 10 on AWS,
-	// a model from the design, not a measurement: a batch's deliveries run
-	// at once, so a batch lasts about as long as one message's longest
-	// hold plus its delivery. The local stack's time, with moto a few ms
-	// away, a target that answers at once and a fake clock with nothing to
-	// wait for, is far less; the report shows it.
-	invokeBatchSecs = invokeHoldSecs + invokeDeliverySecs
+	invokeCallbackSecs = 0.05
 )
+
+// invokeBatchSecs is the invoker's Lambda time per batch of 10 of kind on
+// AWS, a model from the design, not a measurement: a batch's deliveries
+// run at once, so a batch lasts about as long as its hold plus one
+// delivery. The local stack's time, with moto a few ms away, a target that
+// answers at once and a fake clock with nothing to wait for, is far less;
+// the report shows it.
+func invokeBatchSecs(kind string) float64 {
+	if kind == "callback" {
+		return invokeHoldSecs + invokeCallbackSecs
+	}
+	return invokeHoldSecs + invokeDeliverySecs
+}
 
 // Markers of the generated section of BENCHMARKS.md.
 const (
@@ -231,14 +251,18 @@ func buildCostReport(calls []call, runs map[string]*costRun, mem map[string]floa
 				steady := get(key+"/steady", fn)
 				if fn == fnSweeper {
 					steady = lin(1, steady, -float64(run.sweeps), row.overhead)
-					// The sweep's Lambda time at scale, not moto's: see sweepSecsPerFire.
-					steady.invocations, steady.seconds = 0, sweepSecsPerFire*float64(run.firings)
+					// The sweep's Lambda time at scale, not moto's.
+					perFire := sweepSecsPerLink
+					if run.class == "weekly" {
+						perFire = sweepSecsPerSlot
+					}
+					steady.invocations, steady.seconds = 0, perFire*float64(run.firings)
 				}
 				if fn == fnInvoker && steady.invocations > 0 {
 					// Each firing is a tenth of a batch (invocations), and a
 					// tenth of its time.
 					row.localBatchSecs = steady.seconds / steady.invocations
-					steady.seconds = steady.invocations * invokeBatchSecs
+					steady.seconds = steady.invocations * invokeBatchSecs(run.kind)
 				}
 				if fn != fnSweeper {
 					// Only a sweep's pages hold many firings; the API's and
@@ -359,7 +383,7 @@ func (r *costReport) text() string {
 		fmt.Fprintf(&b, "  %-8s WCU %s; RCU %s; SQS requests %s; SSM calls %s; DynamoDB calls %s\n", "total", wcuText(row.total),
 			fmtNum(row.total.scaleRCU), fmtNum(row.total.scaleSQS), fmtNum(row.total.ssm), fmtNum(row.total.dynamoCalls()))
 		fmt.Fprintf(&b, "  invoker Lambda time per batch: %.0f ms measured here (a batch of 1, moto local), priced at %.0f ms\n",
-			row.localBatchSecs*1000, invokeBatchSecs*1000)
+			row.localBatchSecs*1000, invokeBatchSecs(row.kind)*1000)
 		fmt.Fprintf(&b, "  sweep overhead per sweep (nothing due): WCU %s; RCU %s; calls: %s\n", wcuText(row.overhead),
 			fmtNum(row.overhead.exactRCU), callsText(row.overhead))
 		fmt.Fprintf(&b, "  per million firings: on demand $%.2f (DynamoDB $%.2f, SQS $%.2f, Lambda $%.2f); provisioned at 1M firings/h $%.2f (DynamoDB $%.2f)\n",
@@ -454,15 +478,18 @@ func (r *costReport) markdown() string {
 	fmt.Fprintln(&b, "  and deleting in batches of 10 (computed from the messages consumed, not the local poller's calls); the")
 	fmt.Fprintln(&b, "  invoker's own sends (callback queue, dead-letter queue) one request each. Empty receives of the event")
 	fmt.Fprintln(&b, "  source's pollers are left out: a fixed few per minute, not per firing.")
-	fmt.Fprintf(&b, "- **Lambda**: the invoker at %.2f s per batch of 10, a model from the design, not a measurement: the\n", invokeBatchSecs)
-	fmt.Fprintln(&b, "  deliveries of a batch run at once, so a batch lasts about one message's longest hold plus its delivery.")
-	fmt.Fprintf(&b, "  The hold is at most %.2f s: the sweeper sends within a window of each second, so that a message is\n", invokeHoldSecs)
-	fmt.Fprintf(&b, "  visible 50-%.0f ms before its instant (`sendWindowFrom` in sweep.go). The delivery allowance is %.2f s:\n",
-		invokeHoldSecs*1000, invokeDeliverySecs)
-	fmt.Fprintln(&b, "  three DynamoDB round trips (the GetItem and two UpdateItems above, a few ms each in-Region) and a target")
-	fmt.Fprintln(&b, "  answering in well under 100 ms; a slower target costs more. The local run, with nothing to wait for,")
-	fmt.Fprintln(&b, "  measures tens of ms. A firing is a tenth of a batch. The sweeper at this file's million in 10.3 s, plus")
-	fmt.Fprintln(&b, "  60 invocations an hour; the API as measured here.")
+	fmt.Fprintf(&b, "- **Lambda**: the invoker at %.3f s per batch of 10 (http; %.3f s callback), a model from the design, not a\n",
+		invokeBatchSecs("http"), invokeBatchSecs("callback"))
+	fmt.Fprintln(&b, "  measurement: the deliveries of a batch run at once, so a batch lasts about its hold plus one delivery.")
+	fmt.Fprintf(&b, "  The sweeper sends within a window of each second, so that a message is visible %.0f-%.0f ms before its\n",
+		invokeMinHoldSecs*1000, invokeMaxHoldSecs*1000)
+	fmt.Fprintf(&b, "  instant (`sendWindowFrom` in sweep.go); the event source takes messages as they become visible, so a\n")
+	fmt.Fprintf(&b, "  batch holds %.3f s on average (%.2f s at most). The delivery allowance is %.2f s for http (three DynamoDB\n",
+		invokeHoldSecs, invokeMaxHoldSecs, invokeDeliverySecs)
+	fmt.Fprintln(&b, "  round trips, a few ms each in-Region, and a target answering in well under 100 ms; a slower target costs")
+	fmt.Fprintf(&b, "  more) and %.2f s for callback (the same round trips and one SendMessageBatch). The local run, with nothing\n", invokeCallbackSecs)
+	fmt.Fprintln(&b, "  to wait for, measures tens of ms. A firing is a tenth of a batch. The sweeper at this file's million in")
+	fmt.Fprintln(&b, "  7.6 s (slots) or 14.2 s (links), plus 60 invocations an hour; the API as measured here.")
 	fmt.Fprintln(&b, "- **DynamoDB calls** are as made here, one timer per sweep: with many due, the sweeper's batched calls")
 	fmt.Fprintln(&b, "  (transactions, batches) carry many timers each. Calls are not billed; units are.")
 	fmt.Fprintln(&b, "- **On demand** adds the overhead of 60 sweeps per million firings (a million firings an hour).")
