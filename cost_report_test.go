@@ -37,16 +37,16 @@ var costUpdate = flag.Bool("update", false, "TestIntegrationCost rewrites BENCHM
 //     and $0.20 per million requests (aws.amazon.com/lambda/pricing, as
 //     cloudchipr.com's guide tabulates it).
 const (
-	priceWRU         = 0.625 / 1e6  // DynamoDB on demand, per write request unit
-	priceRRU         = 0.125 / 1e6  // DynamoDB on demand, per read request unit
-	priceWCUHour     = 0.00065      // DynamoDB provisioned, per WCU-hour
-	priceRCUHour     = 0.00013      // DynamoDB provisioned, per RCU-hour
-	priceSQS         = 0.40 / 1e6   // SQS standard, per request (64 KB chunk)
-	priceLambdaReq   = 0.20 / 1e6   // Lambda, per request
-	priceLambdaGBs   = 0.0000133334 // Lambda arm64, per GB-second (first tier)
-	autoScaleTarget  = 0.70         // provisioned: auto scaling's target utilisation
-	firingsPerHour   = 1e6          // the steady load the provisioned figure assumes
-	sweepsPerHour    = 60           // EventBridge's rate(1 minute)
+	priceWRU        = 0.625 / 1e6  // DynamoDB on demand, per write request unit
+	priceRRU        = 0.125 / 1e6  // DynamoDB on demand, per read request unit
+	priceWCUHour    = 0.00065      // DynamoDB provisioned, per WCU-hour
+	priceRCUHour    = 0.00013      // DynamoDB provisioned, per RCU-hour
+	priceSQS        = 0.40 / 1e6   // SQS standard, per request (64 KB chunk)
+	priceLambdaReq  = 0.20 / 1e6   // Lambda, per request
+	priceLambdaGBs  = 0.0000133334 // Lambda arm64, per GB-second (first tier)
+	autoScaleTarget = 0.70         // provisioned: auto scaling's target utilisation
+	firingsPerHour  = 1e6          // the steady load the provisioned figure assumes
+	sweepsPerHour   = 60           // EventBridge's rate(1 minute)
 	// sweepSecsPerSlot and sweepSecsPerLink are the sweeper's wall time
 	// per occurrence: BENCHMARKS.md's 1,000,000 slotted ones in 7.6 s and
 	// linked ones in 14.2 s.
