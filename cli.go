@@ -127,16 +127,9 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 		// SQS or scheduled event arrives.
 		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
 	}
-	router := newRouter(cfg, clients, log)
 	// Standard output is the handler's response alone; metrics go with
 	// the logs.
-	if sw, ok := router.Sweeper.(*Sweeper); ok {
-		sw.Metrics = NewMetrics(os.Stderr)
-	}
-	if inv, ok := router.Invoker.(*Invoker); ok {
-		inv.Metrics = NewMetrics(os.Stderr)
-	}
-	return router, nil
+	return buildRouter(routerOptions{Config: cfg, Clients: clients, Log: log, Metrics: os.Stderr})
 }
 
 // runSchedule is `bootstrap schedule`: it prints the next occurrences of an

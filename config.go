@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -21,9 +20,13 @@ import (
 )
 
 // Config is what the binary reads from its environment at start. Each
-// Lambda function of the stack gets only the variables it needs; a part
-// whose variables are missing is simply not built.
+// Lambda function of the stack names its part (CALLCLOCK_PART) and gets
+// the variables that part needs.
 type Config struct {
+	// Part is the one part this function serves (CALLCLOCK_PART: api,
+	// sweeper or invoker). Empty: every part whose settings are here (the
+	// local stack, the command line).
+	Part string
 	// Table is the timer table (TABLE_NAME).
 	Table string
 	// FireQueueURL is the queue the sweeper fills and the invoker drains
@@ -52,6 +55,7 @@ type Config struct {
 // configFromEnv reads a Config through getenv and validates it.
 func configFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
+		Part:               getenv("CALLCLOCK_PART"),
 		Table:              getenv("TABLE_NAME"),
 		FireQueueURL:       getenv("FIRE_QUEUE_URL"),
 		CallbackQueueURL:   getenv("CALLBACK_QUEUE_URL"),
@@ -59,6 +63,11 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		SecretPrefix:       "/callclock/",
 		DeadLetterQueueURL: getenv("FIRE_DLQ_URL"),
 		SecretTTL:          30 * time.Second,
+	}
+	switch c.Part {
+	case "", partAPI, partSweeper, partInvoker:
+	default:
+		return c, fmt.Errorf("CALLCLOCK_PART must be api, sweeper or invoker, not %q", c.Part)
 	}
 	switch v := getenv("ALLOW_PRIVATE_TARGETS"); v {
 	case "", "false", "0":
@@ -88,6 +97,38 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		c.SecretPrefix = p
 	}
 	return c, nil
+}
+
+// availableParts are the parts whose settings c has: the API and the
+// sweeper need the table (the sweeper the fire queue too), the invoker the
+// callback queue.
+func (c Config) availableParts() []string {
+	var parts []string
+	if c.Table != "" {
+		parts = append(parts, partAPI)
+		if c.FireQueueURL != "" {
+			parts = append(parts, partSweeper)
+		}
+	}
+	if c.CallbackQueueURL != "" {
+		parts = append(parts, partInvoker)
+	}
+	return parts
+}
+
+// completeFor reports the first setting part needs that c lacks.
+func (c Config) completeFor(part string) error {
+	need := map[string][]struct{ name, value string }{
+		partAPI:     {{"TABLE_NAME", c.Table}, {"FIRE_QUEUE_URL", c.FireQueueURL}},
+		partSweeper: {{"TABLE_NAME", c.Table}, {"FIRE_QUEUE_URL", c.FireQueueURL}},
+		partInvoker: {{"TABLE_NAME", c.Table}, {"FIRE_QUEUE_URL", c.FireQueueURL}, {"CALLBACK_QUEUE_URL", c.CallbackQueueURL}},
+	}
+	for _, v := range need[part] {
+		if v.value == "" {
+			return fmt.Errorf("CALLCLOCK_PART=%s needs %s", part, v.name)
+		}
+	}
+	return nil
 }
 
 // awsClients are the SDK clients every part shares.
@@ -210,37 +251,4 @@ func loadEnv(ctx context.Context, defaultRegion string) (Config, aws.Config, aws
 	}
 	awsCfg, clients, err := loadAWS(ctx, defaultRegion)
 	return cfg, awsCfg, clients, err
-}
-
-// newRouter wires the parts that cfg configures into one Router.
-func newRouter(cfg Config, c awsClients, log *slog.Logger) *Router {
-	r := &Router{}
-	var store *Store
-	if cfg.Table != "" {
-		store = NewStore(c.DynamoDB, cfg.Table)
-		api := NewAPI(store)
-		api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, log
-		if cfg.FireQueueURL != "" {
-			api.Fire, api.FireQueueURL = c.SQS, cfg.FireQueueURL
-		}
-		r.API = api
-		if cfg.FireQueueURL != "" {
-			sw := NewSweeper(store, c.SQS, cfg.FireQueueURL)
-			sw.Log, sw.Metrics = log, NewMetrics(os.Stdout)
-			r.Sweeper = sw
-		}
-	}
-	if cfg.CallbackQueueURL != "" {
-		inv := NewInvoker(c.SSM, c.SQS, cfg.CallbackQueueURL)
-		inv.CallbackBatch = c.SQS
-		inv.Log, inv.SecretPrefix, inv.SecretTTL = log, cfg.SecretPrefix, cfg.SecretTTL
-		inv.Metrics = NewMetrics(os.Stdout)
-		inv.Client = newHTTPClient(cfg.AllowPrivateTargets)
-		inv.Visibility, inv.FireQueueURL, inv.DeadLetterQueueURL = c.SQS, cfg.FireQueueURL, cfg.DeadLetterQueueURL
-		if store != nil {
-			inv.Timers = store
-		}
-		r.Invoker = inv
-	}
-	return r
 }

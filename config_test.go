@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,24 +48,62 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
-// TestNewRouterParts checks that each function of the stack gets exactly
-// the parts its environment configures, as template.yaml sets it up.
-func TestNewRouterParts(t *testing.T) {
-	tests := []struct {
-		name                 string
-		cfg                  Config
-		api, sweeper, invoke bool
+// TestRouterPartsFromTemplate builds each function of template.yaml from
+// exactly its environment there (after the SAM transform), as Lambda runs
+// it, and checks that it gets exactly its own part; without a part named,
+// as on the local stack, every part whose settings are there.
+func TestRouterPartsFromTemplate(t *testing.T) {
+	resources := evalTemplate(t, deployedTemplate(t), nil)
+	parts := func(r *Router) [3]bool { return [3]bool{r.API != nil, r.Sweeper != nil, r.Invoker != nil} }
+	for _, tc := range []struct {
+		logical string
+		want    [3]bool // api, sweeper, invoker
 	}{
-		{"ApiFunction", Config{Table: "t"}, true, false, false},
-		{"SweepFunction", Config{Table: "t", FireQueueURL: "f"}, true, true, false},
-		{"InvokeFunction", Config{CallbackQueueURL: "c"}, false, false, true},
-		{"local stack", Config{Table: "t", FireQueueURL: "f", CallbackQueueURL: "c"}, true, true, true},
-	}
-	for _, tc := range tests {
-		r := newRouter(tc.cfg, awsClients{}, nil)
-		got := [3]bool{r.API != nil, r.Sweeper != nil, r.Invoker != nil}
-		if want := [3]bool{tc.api, tc.sweeper, tc.invoke}; got != want {
-			t.Errorf("%s: parts (api, sweeper, invoker) = %v, want %v", tc.name, got, want)
+		{"ApiFunction", [3]bool{true, false, false}},
+		{"SweepFunction", [3]bool{false, true, false}},
+		{"InvokeFunction", [3]bool{false, false, true}},
+	} {
+		props := resources[tc.logical]["Properties"].(map[string]any)
+		vars, _ := props["Environment"].(map[string]any)["Variables"].(map[string]any)
+		env := map[string]string{}
+		for k, v := range vars {
+			env[k] = fmt.Sprint(v) // a resolved Ref is the resource's name: set
 		}
+		cfg, err := configFromEnv(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("%s: %v", tc.logical, err)
+		}
+		r, err := buildRouter(routerOptions{Config: cfg})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.logical, err)
+		}
+		if got := parts(r); got != tc.want {
+			t.Errorf("%s: parts (api, sweeper, invoker) = %v, want %v", tc.logical, got, tc.want)
+		}
+	}
+	all := newRouter(Config{Table: "t", FireQueueURL: "f", CallbackQueueURL: "c"}, awsClients{}, nil)
+	if got := parts(all); got != [3]bool{true, true, true} {
+		t.Errorf("local stack: parts %v, want all three", got)
+	}
+}
+
+// TestRouterPartIncomplete: a function whose part lacks a setting fails
+// at init, naming it; an unknown part is refused by the configuration.
+func TestRouterPartIncomplete(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Part: partSweeper, Table: "t"}, "CALLCLOCK_PART=sweeper needs FIRE_QUEUE_URL"},
+		{Config{Part: partInvoker, Table: "t", FireQueueURL: "f"}, "CALLCLOCK_PART=invoker needs CALLBACK_QUEUE_URL"},
+		{Config{Part: partAPI, FireQueueURL: "f"}, "CALLCLOCK_PART=api needs TABLE_NAME"},
+	} {
+		if _, err := buildRouter(routerOptions{Config: tc.cfg}); err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := configFromEnv(func(k string) string { return map[string]string{"CALLCLOCK_PART": "cron"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "CALLCLOCK_PART must be api, sweeper or invoker") {
+		t.Errorf("CALLCLOCK_PART=cron: %v", err)
 	}
 }
