@@ -43,7 +43,32 @@ func forbidden(msg string) error { return &Error{Code: EFORBIDDEN, Message: msg}
 
 // Verify returns nil when r, with body, carries a valid signature by
 // Credentials, and an EFORBIDDEN error that says what is wrong otherwise.
+// The checks go in AWS's order: the headers, the authorization and its
+// scope, the date, then the signature itself.
 func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
+	if err := v.checkHeaders(r); err != nil {
+		return err
+	}
+	auth, err := v.checkAuthorization(r)
+	if err != nil {
+		return err
+	}
+	signedAt, err := v.checkDate(r, auth.scope[1])
+	if err != nil {
+		return err
+	}
+	return v.checkSignature(r, body, auth, signedAt)
+}
+
+// sigv4Auth is a parsed Authorization header.
+type sigv4Auth struct {
+	fields map[string]string // Credential, SignedHeaders, Signature
+	scope  []string          // key id, date, region, service, aws4_request
+}
+
+// checkHeaders checks the size of r's headers, that each signing header
+// comes once, and the session token.
+func (v *SigV4Verifier) checkHeaders(r *http.Request) error {
 	if n := headerBytes(r); n > MaxHeaderBytes {
 		return forbidden(fmt.Sprintf("request line and headers are %d bytes; API Gateway's limit is %d", n, MaxHeaderBytes))
 	}
@@ -62,43 +87,81 @@ func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
 		subtle.ConstantTimeCompare([]byte(token), []byte(v.Credentials.SessionToken)) != 1 {
 		return forbidden("The security token included in the request is invalid")
 	}
+	return nil
+}
+
+// checkAuthorization parses r's Authorization header and checks its
+// algorithm, its fields, the key id and the scope.
+func (v *SigV4Verifier) checkAuthorization(r *http.Request) (sigv4Auth, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return forbidden("Missing Authentication Token: sign the request with AWS SigV4 (service execute-api)")
+		return sigv4Auth{}, forbidden("Missing Authentication Token: sign the request with AWS SigV4 (service execute-api)")
 	}
 	const algorithm = "AWS4-HMAC-SHA256 "
 	if !strings.HasPrefix(auth, algorithm) {
-		return forbidden("Authorization header must use AWS4-HMAC-SHA256")
+		return sigv4Auth{}, forbidden("Authorization header must use AWS4-HMAC-SHA256")
 	}
-	parts := parseAuthorization(auth)
-	scope := strings.Split(parts["Credential"], "/")
-	if len(scope) != 5 || scope[4] != "aws4_request" || parts["SignedHeaders"] == "" || parts["Signature"] == "" {
-		return forbidden("Authorization header is malformed: it needs Credential, SignedHeaders and Signature")
+	a := sigv4Auth{fields: parseAuthorization(auth)}
+	a.scope = strings.Split(a.fields["Credential"], "/")
+	if len(a.scope) != 5 || a.scope[4] != "aws4_request" || a.fields["SignedHeaders"] == "" || a.fields["Signature"] == "" {
+		return sigv4Auth{}, forbidden("Authorization header is malformed: it needs Credential, SignedHeaders and Signature")
 	}
-	if subtle.ConstantTimeCompare([]byte(scope[0]), []byte(v.Credentials.AccessKeyID)) != 1 {
-		return forbidden("The security token included in the request is invalid")
+	if subtle.ConstantTimeCompare([]byte(a.scope[0]), []byte(v.Credentials.AccessKeyID)) != 1 {
+		return sigv4Auth{}, forbidden("The security token included in the request is invalid")
 	}
-	if scope[2] != v.Region || scope[3] != v.Service {
-		return forbidden("Credential should be scoped to region " + v.Region + " and service " + v.Service)
+	if a.scope[2] != v.Region || a.scope[3] != v.Service {
+		return sigv4Auth{}, forbidden("Credential should be scoped to region " + v.Region + " and service " + v.Service)
 	}
+	return a, nil
+}
+
+// checkDate parses X-Amz-Date and checks it against the credential's
+// scope date and the server's clock.
+func (v *SigV4Verifier) checkDate(r *http.Request, scopeDate string) (time.Time, error) {
 	signedAt, err := time.Parse(amzDateFormat, r.Header.Get("X-Amz-Date"))
 	if err != nil {
-		return forbidden("X-Amz-Date header is missing or malformed")
+		return time.Time{}, forbidden("X-Amz-Date header is missing or malformed")
 	}
-	if signedAt.Format("20060102") != scope[1] {
-		return forbidden("Credential date does not match X-Amz-Date")
+	if signedAt.Format("20060102") != scopeDate {
+		return time.Time{}, forbidden("Credential date does not match X-Amz-Date")
 	}
 	if skew := v.Now().Sub(signedAt); skew > v.MaxSkew || skew < -v.MaxSkew {
-		return forbidden("Signature expired: X-Amz-Date is more than " + v.MaxSkew.String() + " from the server's time")
+		return time.Time{}, forbidden("Signature expired: X-Amz-Date is more than " + v.MaxSkew.String() + " from the server's time")
 	}
-	signed := strings.Split(parts["SignedHeaders"], ";")
+	return signedAt, nil
+}
+
+// checkSignature signs a copy of r, with only the headers the request
+// says it signed, and compares the signatures in constant time.
+func (v *SigV4Verifier) checkSignature(r *http.Request, body []byte, auth sigv4Auth, signedAt time.Time) error {
+	clone, err := signedCopy(r, body, auth.fields["SignedHeaders"])
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	err = v4.NewSigner().SignHTTP(context.Background(), v.Credentials, clone, hex.EncodeToString(sum[:]),
+		v.Service, v.Region, signedAt)
+	if err != nil {
+		return forbidden("request cannot be signed for comparison")
+	}
+	want := parseAuthorization(clone.Header.Get("Authorization"))
+	if want["SignedHeaders"] != auth.fields["SignedHeaders"] ||
+		subtle.ConstantTimeCompare([]byte(want["Signature"]), []byte(auth.fields["Signature"])) != 1 {
+		return forbidden("The request signature we calculated does not match the signature you provided")
+	}
+	return nil
+}
+
+// signedCopy is r with only the headers in signedHeaders (host and
+// x-amz-date among them), for the signer to sign again.
+func signedCopy(r *http.Request, body []byte, signedHeaders string) (*http.Request, error) {
 	clone, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
 	if err != nil {
-		return forbidden("request URI cannot be canonicalised")
+		return nil, forbidden("request URI cannot be canonicalised")
 	}
 	clone.Host = r.Host
 	hasHost := false
-	for _, h := range signed {
+	for _, h := range strings.Split(signedHeaders, ";") {
 		switch h {
 		case "host":
 			hasHost = true
@@ -108,26 +171,15 @@ func (v *SigV4Verifier) Verify(r *http.Request, body []byte) error {
 		default:
 			vals := r.Header.Values(h)
 			if len(vals) == 0 {
-				return forbidden("signed header " + h + " is missing from the request")
+				return nil, forbidden("signed header " + h + " is missing from the request")
 			}
 			clone.Header[textproto.CanonicalMIMEHeaderKey(h)] = vals
 		}
 	}
-	if !hasHost || !strings.Contains(";"+parts["SignedHeaders"]+";", ";x-amz-date;") {
-		return forbidden("SignedHeaders must include host and x-amz-date")
+	if !hasHost || !strings.Contains(";"+signedHeaders+";", ";x-amz-date;") {
+		return nil, forbidden("SignedHeaders must include host and x-amz-date")
 	}
-	sum := sha256.Sum256(body)
-	err = v4.NewSigner().SignHTTP(context.Background(), v.Credentials, clone, hex.EncodeToString(sum[:]),
-		v.Service, v.Region, signedAt)
-	if err != nil {
-		return forbidden("request cannot be signed for comparison")
-	}
-	want := parseAuthorization(clone.Header.Get("Authorization"))
-	if want["SignedHeaders"] != parts["SignedHeaders"] ||
-		subtle.ConstantTimeCompare([]byte(want["Signature"]), []byte(parts["Signature"])) != 1 {
-		return forbidden("The request signature we calculated does not match the signature you provided")
-	}
-	return nil
+	return clone, nil
 }
 
 // MaxHeaderBytes is API Gateway's REST API quota on the request line and
