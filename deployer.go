@@ -147,33 +147,16 @@ func (o deployerObject) get(k string, v any) error {
 // deployment's product, version, id and environment.
 func readDeployerTimer(raw []byte) (DeployerTimer, error) {
 	var d DeployerTimer
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	var top json.RawMessage
-	// A key given twice would be read as its last value, which a reviewer
-	// of the file may not see; invalid UTF-8 would become U+FFFD.
-	if err := checkStrictJSON(raw, nil); err != nil {
-		return d, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(ErrorMessage(err), "malformed JSON body: "))
+	top, err := decodeDeployerDoc(raw)
+	if err != nil {
+		return d, err
 	}
-	if err := dec.Decode(&top); err != nil {
-		return d, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return d, errors.New("malformed Deployer timer: unexpected data after the JSON object")
-	}
-	var (
-		w                      = &d.Warnings
-		name, cron             string
-		enabled                *bool
-		info                   DeploymentInfo
-		proto, host, path, mth string
-		body                   string
-		port                   any
-		headers                map[string]string
-	)
+	w := &d.Warnings
 	root, err := readDeployerObject(top, "", w)
 	if err != nil {
 		return d, fmt.Errorf("malformed Deployer timer: %w", err)
 	}
+	var name string
 	if err := root.get("name", &name); err != nil {
 		return d, err
 	}
@@ -186,88 +169,145 @@ func readDeployerTimer(raw []byte) (DeployerTimer, error) {
 	fail := func(err error) (DeployerTimer, error) {
 		return DeployerTimer{}, fmt.Errorf("Deployer timer %s: %w", name, err)
 	}
-	dep, err := readDeployerObject(root.fields["deployment"], "deployment", w)
+	out := deployerPut{}
+	enabled, info, err := readDeployment(root, w, &out)
 	if err != nil {
 		return fail(err)
 	}
-	for _, f := range []struct {
-		k string
-		v any
-	}{{"enabled", &enabled}, {"cron", &cron}, {"product", &info.Product}, {"version", &info.Version},
-		{"id", &info.ID}, {"environment", &info.Environment}} {
-		if err := dep.get(f.k, f.v); err != nil {
-			return fail(err)
-		}
-	}
-	if strings.TrimSpace(cron) == "" {
-		return fail(errors.New("deployment.cron is required"))
-	}
-	schedule, err := deployerSchedule(cron)
-	if err != nil {
+	if out.HTTP, err = readDeployerRequest(root, w); err != nil {
 		return fail(err)
 	}
-	if _, ok := root.fields["request"]; !ok {
-		return fail(errors.New("request is required"))
-	}
-	req, err := readDeployerObject(root.fields["request"], "request", w)
-	if err != nil {
+	if out.Notify, err = readDeployerNotification(root, w); err != nil {
 		return fail(err)
-	}
-	for _, f := range []struct {
-		k string
-		v any
-	}{{"protocol", &proto}, {"hostname", &host}, {"port", &port}, {"path", &path}, {"method", &mth},
-		{"headers", &headers}, {"body", &body}} {
-		if err := req.get(f.k, f.v); err != nil {
-			return fail(err)
-		}
-	}
-	u, err := deployerURL(proto, host, port, path)
-	if err != nil {
-		return fail(err)
-	}
-	method := strings.ToUpper(mth)
-	if method == "" {
-		method = http.MethodGet
-	}
-	out := struct {
-		Schedule   string          `json:"schedule"`
-		HTTP       *HTTPTarget     `json:"http"`
-		Notify     *Notify         `json:"notify,omitempty"`
-		Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
-	}{
-		Schedule:   schedule,
-		HTTP:       &HTTPTarget{Method: method, URL: u, Headers: headers, Body: body},
-		Deployment: info.orNil(),
-	}
-	notification, err := readDeployerObject(root.fields["notification"], "notification", w)
-	if err != nil {
-		return fail(err)
-	}
-	if raw, ok := notification.fields["slack"]; ok && string(raw) != "null" {
-		slack, err := readDeployerObject(raw, "notification.slack", w)
-		if err != nil {
-			return fail(err)
-		}
-		n := &Notify{}
-		for _, f := range []struct {
-			k string
-			v any
-		}{{"webhook", &n.Webhook}, {"channel", &n.Channel}, {"onFailure", &n.OnFailure}, {"onSuccess", &n.OnSuccess}} {
-			if err := slack.get(f.k, f.v); err != nil {
-				return fail(err)
-			}
-		}
-		if n.Webhook == "" {
-			return fail(errors.New("notification.slack.webhook is required"))
-		}
-		out.Notify = n
 	}
 	if d.Body, err = marshalJSON(out); err != nil {
 		return d, err
 	}
 	d.ID, d.Enabled, d.Product = name, enabled == nil || *enabled, info.Product
 	return d, nil
+}
+
+// deployerPut is the PUT body a Deployer timer stands for.
+type deployerPut struct {
+	Schedule   string          `json:"schedule"`
+	HTTP       *HTTPTarget     `json:"http"`
+	Notify     *Notify         `json:"notify,omitempty"`
+	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+}
+
+// decodeDeployerDoc checks raw is one strict JSON value: a key given twice
+// would be read as its last value, which a reviewer of the file may not
+// see, and invalid UTF-8 would become U+FFFD.
+func decodeDeployerDoc(raw []byte) (json.RawMessage, error) {
+	if err := checkStrictJSON(raw, nil); err != nil {
+		return nil, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(ErrorMessage(err), "malformed JSON body: "))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var top json.RawMessage
+	if err := dec.Decode(&top); err != nil {
+		return nil, fmt.Errorf("malformed Deployer timer: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed Deployer timer: unexpected data after the JSON object")
+	}
+	return top, nil
+}
+
+// getFields reads each named field of o into its pointer, in order.
+func (o deployerObject) getFields(fields []deployerField) error {
+	for _, f := range fields {
+		if err := o.get(f.k, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deployerField is a field of a Deployer object and where it goes.
+type deployerField struct {
+	k string
+	v any
+}
+
+// readDeployment reads root's deployment object: whether the timer is
+// enabled, its deployment info, and its schedule into out.
+func readDeployment(root deployerObject, w *[]string, out *deployerPut) (*bool, DeploymentInfo, error) {
+	var (
+		enabled *bool
+		cron    string
+		info    DeploymentInfo
+	)
+	dep, err := readDeployerObject(root.fields["deployment"], "deployment", w)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := dep.getFields([]deployerField{{"enabled", &enabled}, {"cron", &cron}, {"product", &info.Product},
+		{"version", &info.Version}, {"id", &info.ID}, {"environment", &info.Environment}}); err != nil {
+		return nil, info, err
+	}
+	if strings.TrimSpace(cron) == "" {
+		return nil, info, errors.New("deployment.cron is required")
+	}
+	if out.Schedule, err = deployerSchedule(cron); err != nil {
+		return nil, info, err
+	}
+	out.Deployment = info.orNil()
+	return enabled, info, nil
+}
+
+// readDeployerRequest reads root's request object into the HTTP target.
+func readDeployerRequest(root deployerObject, w *[]string) (*HTTPTarget, error) {
+	if _, ok := root.fields["request"]; !ok {
+		return nil, errors.New("request is required")
+	}
+	req, err := readDeployerObject(root.fields["request"], "request", w)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		proto, host, path, mth, body string
+		port                         any
+		headers                      map[string]string
+	)
+	if err := req.getFields([]deployerField{{"protocol", &proto}, {"hostname", &host}, {"port", &port}, {"path", &path},
+		{"method", &mth}, {"headers", &headers}, {"body", &body}}); err != nil {
+		return nil, err
+	}
+	u, err := deployerURL(proto, host, port, path)
+	if err != nil {
+		return nil, err
+	}
+	method := strings.ToUpper(mth)
+	if method == "" {
+		method = http.MethodGet
+	}
+	return &HTTPTarget{Method: method, URL: u, Headers: headers, Body: body}, nil
+}
+
+// readDeployerNotification reads root's notification.slack object, if
+// any, into the timer's notification.
+func readDeployerNotification(root deployerObject, w *[]string) (*Notify, error) {
+	notification, err := readDeployerObject(root.fields["notification"], "notification", w)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := notification.fields["slack"]
+	if !ok || string(raw) == "null" {
+		return nil, nil
+	}
+	slack, err := readDeployerObject(raw, "notification.slack", w)
+	if err != nil {
+		return nil, err
+	}
+	n := &Notify{}
+	if err := slack.getFields([]deployerField{{"webhook", &n.Webhook}, {"channel", &n.Channel},
+		{"onFailure", &n.OnFailure}, {"onSuccess", &n.OnSuccess}}); err != nil {
+		return nil, err
+	}
+	if n.Webhook == "" {
+		return nil, errors.New("notification.slack.webhook is required")
+	}
+	return n, nil
 }
 
 // deployerURL builds the target URL from the request's parts.
