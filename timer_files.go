@@ -153,85 +153,108 @@ func readTimerFile(file, group string, lookup func(string) (string, bool), now t
 	}
 	var body []byte
 	if isDeployerDoc([]byte(text)) {
-		dt, err := readDeployerTimer([]byte(text))
-		if err != nil {
-			return d, err
-		}
-		d.ID, body, d.Enabled, d.Warnings = dt.ID, dt.Body, dt.Enabled, dt.Warnings
-		if d.Group == "" {
-			if dt.Product == "" {
-				return d, fmt.Errorf("timer %s has no deployment.product to take its group from: give --group", d.ID)
-			}
-			if err := validateGroup(dt.Product); err != nil {
-				return d, fmt.Errorf("deployment.product %q cannot be the group: %s; give --group", dt.Product, ErrorMessage(err))
-			}
-			d.Group = dt.Product
-		}
+		body, err = d.fromDeployer([]byte(text))
 	} else {
-		// Before the map below, which would keep a duplicate key's last
-		// value: the file is refused as the API refuses such a body.
-		if err := checkStrictJSON([]byte(text), nil); err != nil {
-			return d, errors.New(ErrorMessage(err))
-		}
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(text), &top); err != nil {
-			return d, fmt.Errorf("not a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
-		}
-		if err := json.Unmarshal(top["id"], &d.ID); err != nil || d.ID == "" {
-			return d, errors.New(`a callclock timer file needs an "id" string (or it is a Deployer file, with "deployment" and "request")`)
-		}
-		delete(top, "id")
-		if body, err = json.Marshal(top); err != nil {
-			return d, err
-		}
+		body, err = d.fromCallclock([]byte(text))
+	}
+	if err != nil {
+		return d, err
 	}
 	if err := validateID(d.ID); err != nil {
 		return d, errors.New(ErrorMessage(err))
 	}
-	// Set the group, then decode and normalise exactly as the API will.
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return d, err
-	}
-	if g, ok := top["group"]; ok {
-		var fg string
-		switch {
-		case json.Unmarshal(g, &fg) != nil:
-			return d, fmt.Errorf("group %s is not a string", g)
-		case d.Group == "":
-			d.Group = fg
-		case fg != d.Group:
-			return d, fmt.Errorf("the file sets group %s but --group is %s", g, d.Group)
-		}
-	}
-	if d.Group == "" {
-		return d, errors.New(`the file names no "group": give --group`)
-	}
-	if err := validateGroup(d.Group); err != nil {
-		return d, errors.New(ErrorMessage(err))
-	}
-	top["group"], _ = json.Marshal(d.Group)
-	if d.Body, err = marshalJSON(top); err != nil {
+	if d.Body, err = d.withGroup(body); err != nil {
 		return d, err
 	}
 	if !d.Enabled {
 		return d, nil
 	}
+	return d, d.validate(now)
+}
+
+// fromDeployer reads a Deployer document into d and returns its PUT body;
+// without --group, the group is the document's deployment.product.
+func (d *desiredTimer) fromDeployer(text []byte) ([]byte, error) {
+	dt, err := readDeployerTimer(text)
+	if err != nil {
+		return nil, err
+	}
+	d.ID, d.Enabled, d.Warnings = dt.ID, dt.Enabled, dt.Warnings
+	if d.Group == "" {
+		if dt.Product == "" {
+			return nil, fmt.Errorf("timer %s has no deployment.product to take its group from: give --group", d.ID)
+		}
+		if err := validateGroup(dt.Product); err != nil {
+			return nil, fmt.Errorf("deployment.product %q cannot be the group: %s; give --group", dt.Product, ErrorMessage(err))
+		}
+		d.Group = dt.Product
+	}
+	return dt.Body, nil
+}
+
+// fromCallclock reads a callclock document (the PUT body and an "id")
+// into d and returns the PUT body.
+func (d *desiredTimer) fromCallclock(text []byte) ([]byte, error) {
+	// Before the map below, which would keep a duplicate key's last
+	// value: the file is refused as the API refuses such a body.
+	if err := checkStrictJSON(text, nil); err != nil {
+		return nil, errors.New(ErrorMessage(err))
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(text, &top); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if err := json.Unmarshal(top["id"], &d.ID); err != nil || d.ID == "" {
+		return nil, errors.New(`a callclock timer file needs an "id" string (or it is a Deployer file, with "deployment" and "request")`)
+	}
+	delete(top, "id")
+	return json.Marshal(top)
+}
+
+// withGroup returns body with d's group set: the file's own, which must
+// agree with --group when both are given.
+func (d *desiredTimer) withGroup(body []byte) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, err
+	}
+	if g, ok := top["group"]; ok {
+		var fg string
+		switch {
+		case json.Unmarshal(g, &fg) != nil:
+			return nil, fmt.Errorf("group %s is not a string", g)
+		case d.Group == "":
+			d.Group = fg
+		case fg != d.Group:
+			return nil, fmt.Errorf("the file sets group %s but --group is %s", g, d.Group)
+		}
+	}
+	if d.Group == "" {
+		return nil, errors.New(`the file names no "group": give --group`)
+	}
+	if err := validateGroup(d.Group); err != nil {
+		return nil, errors.New(ErrorMessage(err))
+	}
+	top["group"], _ = json.Marshal(d.Group)
+	return marshalJSON(top)
+}
+
+// validate decodes and normalises d's body exactly as the API will, at
+// now, and keeps the definition the plan compares.
+func (d *desiredTimer) validate(now time.Time) error {
 	var in putRequest
 	if err := decodeBody(eventsRequest(d.Body), &in); err != nil {
-		return d, errors.New(ErrorMessage(err))
+		return errors.New(ErrorMessage(err))
 	}
 	api := NewAPI(nil)
 	api.SecretPrefix = "/" // the server checks its own prefix
 	api.Now = func() time.Time { return now }
 	t, err := api.newTimer(d.ID, in)
 	if err != nil {
-		return d, errors.New(ErrorMessage(err))
+		return errors.New(ErrorMessage(err))
 	}
-	if d.Doc, err = definitionOf(t); err != nil {
-		return d, err
-	}
-	return d, nil
+	d.Doc, err = definitionOf(t)
+	return err
 }
 
 // definitionOf renders a timer as the API does and keeps definitionFields.
