@@ -232,16 +232,31 @@ func runTimersApply(ctx context.Context, args []string, lookup func(string) (str
 		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
 		return 1
 	}
+	current, err := currentTimers(ctx, c, desired)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
+		return 1
+	}
+	steps := computePlan(current, desired)
+	printPlan(stdout, desired, steps)
+	if *dryRun {
+		return 0
+	}
+	return applyPlan(ctx, c, steps, stdout, stderr)
+}
+
+// currentTimers reads what the API has of the desired timers: every timer
+// of their groups, and each desired timer outside them (it is updated,
+// moved, not created).
+func currentTimers(ctx context.Context, c *apiClient, desired []desiredTimer) (map[string]map[string]any, error) {
 	current := map[string]map[string]any{}
 	for _, g := range planGroups(desired) {
 		timers, err := c.groupTimers(ctx, g)
 		if err != nil {
-			fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
-			return 1
+			return nil, err
 		}
 		maps.Copy(current, timers)
 	}
-	// A desired timer outside the group is updated (moved), not created.
 	for _, d := range desired {
 		if _, ok := current[d.ID]; ok || !d.Enabled {
 			continue
@@ -251,20 +266,19 @@ func runTimersApply(ctx context.Context, args []string, lookup func(string) (str
 		switch {
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		case err != nil:
-			fmt.Fprintf(stderr, "bootstrap timers apply: get %s: %v\n", d.ID, err)
-			return 1
+			return nil, fmt.Errorf("get %s: %w", d.ID, err)
 		default:
 			if current[d.ID], err = definitionOfJSON(b); err != nil {
-				fmt.Fprintf(stderr, "bootstrap timers apply: get %s: %v\n", d.ID, err)
-				return 1
+				return nil, fmt.Errorf("get %s: %w", d.ID, err)
 			}
 		}
 	}
-	steps := computePlan(current, desired)
-	printPlan(stdout, desired, steps)
-	if *dryRun {
-		return 0
-	}
+	return current, nil
+}
+
+// applyPlan carries out steps, each on its own: one that fails is reported
+// and the others still run. It returns the exit code.
+func applyPlan(ctx context.Context, c *apiClient, steps []planStep, stdout, stderr io.Writer) int {
 	var failed int
 	n := map[string]int{}
 	for _, s := range steps {
