@@ -142,29 +142,12 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 	count := fs.Int("count", 10, "how many occurrences to print, 1-1000")
 	start := fs.String("start", "", "the timer's startAt (RFC 3339): no occurrence before it; a rate(...) is anchored at it")
 	end := fs.String("end", "", "the timer's endAt (RFC 3339): no occurrence at or after it")
-	// Flags may stand before or after the expression.
-	var expr string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err == flag.ErrHelp {
-			return 0
-		} else if err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if expr != "" {
-			fmt.Fprintf(stderr, "bootstrap schedule: unexpected argument %q (quote the expression: 'cron(0 9 ? * MON-FRI *)')\n", fs.Arg(0))
-			return 2
-		}
-		expr, rest = fs.Arg(0), fs.Args()[1:]
+	expr, code := scheduleExpr(fs, args, stderr)
+	if code >= 0 {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "bootstrap schedule: %s\n", ErrorMessage(err))
-		return 2
-	}
-	if expr == "" {
-		fs.Usage()
 		return 2
 	}
 	if *count < 1 || *count > 1000 {
@@ -174,16 +157,6 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	instant := func(name, s string, def time.Time) (time.Time, error) {
-		if s == "" {
-			return def, nil
-		}
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return t, Errorf(EINVALID, "--%s %q is not an RFC 3339 instant such as 2026-03-08T00:00:00-05:00", name, s)
-		}
-		return t, nil
-	}
 	spec := ScheduleSpec{Expression: expr, Location: loc}
 	var after time.Time
 	for _, f := range []struct {
@@ -191,7 +164,7 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 		def         time.Time
 		into        *time.Time
 	}{{"from", *from, now, &after}, {"start", *start, time.Time{}, &spec.StartAt}, {"end", *end, time.Time{}, &spec.EndAt}} {
-		if *f.into, err = instant(f.name, f.value, f.def); err != nil {
+		if *f.into, err = flagInstant(f.name, f.value, f.def); err != nil {
 			return fail(err)
 		}
 	}
@@ -209,4 +182,43 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 		after = next
 	}
 	return 0
+}
+
+// scheduleExpr parses fs's flags, which may stand before or after the
+// one expression, and returns it; code is the exit code when it is done
+// (help, a usage error), -1 otherwise.
+func scheduleExpr(fs *flag.FlagSet, args []string, stderr io.Writer) (expr string, code int) {
+	for rest := args; ; {
+		if err := fs.Parse(rest); err == flag.ErrHelp {
+			return "", 0
+		} else if err != nil {
+			return "", 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if expr != "" {
+			fmt.Fprintf(stderr, "bootstrap schedule: unexpected argument %q (quote the expression: 'cron(0 9 ? * MON-FRI *)')\n", fs.Arg(0))
+			return "", 2
+		}
+		expr, rest = fs.Arg(0), fs.Args()[1:]
+	}
+	if expr == "" {
+		fs.Usage()
+		return "", 2
+	}
+	return expr, -1
+}
+
+// flagInstant parses flag name's RFC 3339 value s, or returns def when
+// it is empty.
+func flagInstant(name, s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, Errorf(EINVALID, "--%s %q is not an RFC 3339 instant such as 2026-03-08T00:00:00-05:00", name, s)
+	}
+	return t, nil
 }

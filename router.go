@@ -61,33 +61,11 @@ func (r *Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	switch {
 	case len(p.Records) > 0 && p.Records[0].EventSource == "aws:sqs":
-		if r.Invoker == nil {
-			return nil, errors.New("received an SQS batch, but this function has no invoker configured (CALLBACK_QUEUE_URL is unset)")
-		}
-		var ev events.SQSEvent
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("malformed SQS event: %w", err)
-		}
-		return json.Marshal(r.Invoker.Invoke(ctx, ev))
+		return r.invoke(ctx, payload)
 	case p.Source == "aws.events" && p.DetailType == "Scheduled Event":
-		if r.Sweeper == nil {
-			return nil, errors.New("received a scheduled event, but this function has no sweeper configured (FIRE_QUEUE_URL is unset)")
-		}
-		res, err := r.Sweeper.Sweep(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(res)
+		return r.sweep(ctx, p.ID)
 	case p.HTTPMethod != "" && len(p.RequestContext) > 0:
-		var req events.APIGatewayProxyRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, fmt.Errorf("malformed API Gateway proxy event: %w", err)
-		}
-		if r.API == nil {
-			// Still a proxy response: a Go error would reach the client as a bare 502.
-			return json.Marshal(render(errorResponse(Errorf(EUNAVAILABLE, "this function does not serve the API"))))
-		}
-		return json.Marshal(r.API.Handle(ctx, req))
+		return r.serve(ctx, payload)
 	case len(p.Records) > 0:
 		return nil, fmt.Errorf("unrecognised event: Records from event source %q", p.Records[0].EventSource)
 	case p.Source != "":
@@ -110,4 +88,41 @@ func prefix(b []byte, n int) string {
 		b = b[:n]
 	}
 	return string(b)
+}
+
+// invoke hands an SQS batch to the invoker.
+func (r *Router) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if r.Invoker == nil {
+		return nil, errors.New("received an SQS batch, but this function serves no invoker (CALLCLOCK_PART names another part, or CALLBACK_QUEUE_URL is unset)")
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("malformed SQS event: %w", err)
+	}
+	return json.Marshal(r.Invoker.Invoke(ctx, ev))
+}
+
+// sweep runs the sweep of scheduled event id.
+func (r *Router) sweep(ctx context.Context, id string) ([]byte, error) {
+	if r.Sweeper == nil {
+		return nil, errors.New("received a scheduled event, but this function serves no sweeper (CALLCLOCK_PART names another part, or FIRE_QUEUE_URL is unset)")
+	}
+	res, err := r.Sweeper.Sweep(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// serve answers an API Gateway proxy request, always with a proxy
+// response: a Go error would reach the client as a bare 502.
+func (r *Router) serve(ctx context.Context, payload []byte) ([]byte, error) {
+	var req events.APIGatewayProxyRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("malformed API Gateway proxy event: %w", err)
+	}
+	if r.API == nil {
+		return json.Marshal(render(errorResponse(Errorf(EUNAVAILABLE, "this function does not serve the API"))))
+	}
+	return json.Marshal(r.API.Handle(ctx, req))
 }
