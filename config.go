@@ -76,19 +76,13 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return c, fmt.Errorf("ALLOW_PRIVATE_TARGETS must be true or false, not %q", v)
 	}
-	if s := getenv("SECRET_CACHE_SECONDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 3600 {
-			return c, fmt.Errorf("SECRET_CACHE_SECONDS must be a whole number from 0 to 3600, not %q", s)
-		}
-		c.SecretTTL = time.Duration(n) * time.Second
+	secs, err := intFromEnv(getenv, "SECRET_CACHE_SECONDS", 0, 3600, int(c.SecretTTL/time.Second))
+	if err != nil {
+		return c, err
 	}
-	if s := getenv("SHARDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return c, fmt.Errorf("SHARDS must be a whole number from 1 to 100, not %q", s)
-		}
-		c.Shards = n
+	c.SecretTTL = time.Duration(secs) * time.Second
+	if c.Shards, err = intFromEnv(getenv, "SHARDS", 1, 100, c.Shards); err != nil {
+		return c, err
 	}
 	if p := getenv("SECRET_PREFIX"); p != "" {
 		if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || len(p) < 3 {
@@ -97,6 +91,20 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		c.SecretPrefix = p
 	}
 	return c, nil
+}
+
+// intFromEnv reads variable name as a whole number from lo to hi, or
+// returns def when it is unset.
+func intFromEnv(getenv func(string) string, name string, lo, hi, def int) (int, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return def, fmt.Errorf("%s must be a whole number from %d to %d, not %q", name, lo, hi, s)
+	}
+	return n, nil
 }
 
 // availableParts are the parts whose settings c has: the API and the
