@@ -304,6 +304,6 @@ func TestProvisionTableMatchesTemplate(t *testing.T) {
 		cmpopts.SortSlices(func(a, b ddlIndex) bool { return a.Name < b.Name }),
 		cmpopts.SortSlices(func(a, b string) bool { return a < b }),
 		cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("the local table differs from template.yaml's TimerTable (-template +provision.go):\n%s", diff)
+		t.Errorf("the local table differs from template.yaml's TimerTable (-template +local_provision.go):\n%s", diff)
 	}
 }
