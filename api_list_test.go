@@ -1,10 +1,13 @@
 package main
 
+// Tests of the list, GET /periodic: its query, its pages and its cursors.
+
 import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,85 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 )
+
+// TestAPIListRejects checks GET /periodic's query validation: each bad
+// parameter is a 400 and the store is not asked.
+func TestAPIListRejects(t *testing.T) {
+	t.Parallel()
+	for _, q := range []string{"limit=0", "limit=501", "limit=ten", "state=sleeping", "group=a%20b", "cursor=%%%", "cursor=bm90LWpzb24", "sort=id"} {
+		t.Run(q, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+			k, v, _ := strings.Cut(q, "=")
+			if u, err := url.QueryUnescape(v); err == nil {
+				v = u
+			}
+			req := events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: map[string]string{k: v}}
+			resp := a.do(t, req)
+			if resp.StatusCode != http.StatusBadRequest || decodeError(t, resp).Code != EINVALID {
+				t.Errorf("GET /periodic?%s = %d %s, want 400 invalid", q, resp.StatusCode, resp.Body)
+			}
+			for _, c := range a.store.calls {
+				if strings.HasPrefix(c, "List") && q != "state=sleeping" {
+					t.Errorf("the store was asked: %v", a.store.calls)
+				}
+			}
+		})
+	}
+}
+
+// TestAPIListPages follows the cursor through every timer, filtered by
+// group and state.
+func TestAPIListPages(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+	for i, g := range []string{"qa", "prod", "qa", "qa", "", "qa"} {
+		id := fmt.Sprintf("t%d", i)
+		if resp := a.call(t, http.MethodPut, "/periodic/"+id, `{"timerCallbackData":1,"group":"`+g+`"}`); resp.StatusCode != 201 {
+			t.Fatalf("PUT %s: %d %s", id, resp.StatusCode, resp.Body)
+		}
+	}
+	a.call(t, http.MethodPost, "/periodic/t2/pause", "")
+	list := func(query string) []string {
+		var ids []string
+		for cursor := ""; ; {
+			q := map[string]string{"limit": "2"}
+			for _, kv := range strings.Split(query, "&") {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					q[k] = v
+				}
+			}
+			if cursor != "" {
+				q["cursor"] = cursor
+			}
+			resp := a.do(t, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
+			var page struct {
+				Timers []struct{ ID string } `json:"timers"`
+				Cursor string                `json:"cursor"`
+			}
+			if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET /periodic?%s: %d %s", query, resp.StatusCode, resp.Body)
+			}
+			for _, tm := range page.Timers {
+				ids = append(ids, tm.ID)
+			}
+			if page.Cursor == "" {
+				return ids
+			}
+			cursor = page.Cursor
+		}
+	}
+	for query, want := range map[string][]string{
+		"":                      {"t0", "t1", "t2", "t3", "t4", "t5"},
+		"group=qa":              {"t0", "t2", "t3", "t5"},
+		"group=qa&state=paused": {"t2"},
+		"state=active":          {"t0", "t1", "t3", "t4", "t5"},
+	} {
+		if diff := cmp.Diff(want, list(query)); diff != "" {
+			t.Errorf("GET /periodic?%s (-want +got):\n%s", query, diff)
+		}
+	}
+}
 
 // listPage is one GET /periodic answer.
 type listPage struct {

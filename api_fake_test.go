@@ -1,0 +1,259 @@
+package main
+
+// The API's fake store. api_contract_test.go holds it to the real
+// Store's behaviour.
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// fakeTimerStore is an in-memory timerStore with Store's semantics: Put
+// keeps the first CreatedAt and increments Version, and reports created only
+// the first time; Get and Delete of a missing id are ENOTFOUND.
+type fakeTimerStore struct {
+	mu     sync.Mutex
+	timers map[string]*Timer
+	calls  []string // "Get id", "Put id", "Delete id", in order
+	err    error    // when set, every call fails with it
+	// history is what History returns for each timer, newest first.
+	history map[string][]LastFire
+	// groups holds each paused group's pause: its instant and reason.
+	groups map[string]groupPause
+}
+
+// groupPause is a paused group's record in fakeTimerStore.
+type groupPause struct {
+	At     time.Time
+	Reason string
+}
+
+// Show is Get: the fake keeps a timer's lastFire on it, as a test sets it.
+func (f *fakeTimerStore) Show(ctx context.Context, id string) (*Timer, error) { return f.Get(ctx, id) }
+
+func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "PauseGroup "+group)
+	if f.err != nil {
+		return f.err
+	}
+	if f.groups == nil {
+		f.groups = map[string]groupPause{}
+	}
+	p, ok := f.groups[group]
+	if !ok {
+		p.At = now.UTC().Truncate(time.Second)
+	}
+	if reason != "" {
+		p.Reason = reason
+	}
+	f.groups[group] = p
+	return nil
+}
+
+func (f *fakeTimerStore) ResumeGroup(_ context.Context, group string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "ResumeGroup "+group)
+	if f.err != nil {
+		return f.err
+	}
+	delete(f.groups, group)
+	return nil
+}
+
+func (f *fakeTimerStore) GroupPause(_ context.Context, group string) (*time.Time, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	p, ok := f.groups[group]
+	if !ok {
+		return nil, "", nil
+	}
+	return &p.At, p.Reason, nil
+}
+
+func newFakeTimerStore() *fakeTimerStore {
+	return &fakeTimerStore{timers: map[string]*Timer{}}
+}
+
+func (f *fakeTimerStore) Get(_ context.Context, id string) (*Timer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Get "+id)
+	if f.err != nil {
+		return nil, f.err
+	}
+	t, ok := f.timers[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	c := *t
+	return &c, nil
+}
+
+func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Put "+t.ID)
+	if f.err != nil {
+		return nil, false, nil, f.err
+	}
+	stored := *t
+	stored.Version, stored.DueFrom = 1, now
+	old, exists := f.timers[t.ID]
+	if exists {
+		stored.CreatedAt = old.CreatedAt
+		stored.Version = old.Version + 1
+		// As Store.Put: a paused timer stays paused, a running one runs.
+		stored.PausedAt, stored.PauseReason = old.PausedAt, old.PauseReason
+		if old.PausedAt != nil {
+			stored.NextFireAt = time.Time{}
+		}
+	} else if t.PausedAt != nil { // created in a paused group: created paused
+		stored.NextFireAt = time.Time{}
+	}
+	f.timers[t.ID] = &stored
+	c := stored
+	return &c, !exists, fakeHandOn(&c, now), nil
+}
+
+// fakeHandOn is what Store.Put and Store.Resume hand back to send at once:
+// the occurrences within shortNotice of now, unless t is paused.
+func fakeHandOn(t *Timer, now time.Time) []time.Time {
+	if t.PausedAt != nil {
+		return nil
+	}
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return nil
+	}
+	direct, _ := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
+	return direct
+}
+
+func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Delete "+id)
+	if f.err != nil {
+		return f.err
+	}
+	if _, ok := f.timers[id]; !ok {
+		return Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	delete(f.timers, id)
+	return nil
+}
+
+func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Time) (*Timer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Pause "+id)
+	t, ok := f.timers[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	if t.PausedAt == nil {
+		at := now.Truncate(time.Second)
+		t.PausedAt = &at
+	}
+	if reason != "" {
+		t.PauseReason = reason
+	}
+	t.NextFireAt = time.Time{}
+	c := *t
+	return &c, nil
+}
+
+func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Resume "+id)
+	t, ok := f.timers[id]
+	if !ok {
+		return nil, nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	}
+	var direct []time.Time
+	if t.PausedAt != nil {
+		t.PausedAt, t.PauseReason, t.DueFrom = nil, "", now.Add(time.Nanosecond)
+		direct = fakeHandOn(t, now.Add(time.Nanosecond)) // after now: what fell while paused is skipped
+	}
+	c := *t
+	return &c, direct, nil
+}
+
+func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Timer) error) error {
+	f.mu.Lock()
+	var ts []*Timer
+	for _, t := range f.timers {
+		if t.Group == group {
+			c := *t
+			ts = append(ts, &c)
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	return page(ts)
+}
+
+// List pages timers by id, after the cursor's id, filtered as Store.List.
+func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error) {
+	if _, ok := stateFilters[state]; !ok {
+		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "List "+group+" "+state)
+	var ids []string
+	for id, t := range f.timers {
+		if id > cursor["id"] && (group == "" || t.Group == group) && (state == "" || t.State() == state) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var page []*Timer
+	for _, id := range ids { // as Store.List: limit timers a page, the cursor names the last
+		if int32(len(page)) == limit {
+			last := page[len(page)-1]
+			return page, map[string]string{"id": last.ID, "group": last.Group}, nil
+		}
+		t := *f.timers[id]
+		page = append(page, &t)
+	}
+	return page, nil, nil
+}
+
+// History returns the timer's history, newest first.
+func (f *fakeTimerStore) History(_ context.Context, id string, limit int32) ([]LastFire, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "History "+id)
+	h := f.history[id]
+	return h[:min(len(h), int(limit))], nil
+}
+
+// puts is the number of Put calls the store received.
+func (f *fakeTimerStore) puts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "Put ") {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeTimerStore) stored(id string) *Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.timers[id]
+}
