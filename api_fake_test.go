@@ -111,17 +111,26 @@ func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer
 	if exists {
 		stored.CreatedAt = old.CreatedAt
 		stored.Version = old.Version + 1
-		// As Store.Put: a paused timer stays paused, a running one runs.
+		// As Store.Put: a paused timer stays paused, a running one runs,
+		// and the missed occurrences' count goes on. A new timer in a
+		// paused group comes with PausedAt set: it is created paused.
 		stored.PausedAt, stored.PauseReason = old.PausedAt, old.PauseReason
-		if old.PausedAt != nil {
-			stored.NextFireAt = time.Time{}
-		}
-	} else if t.PausedAt != nil { // created in a paused group: created paused
-		stored.NextFireAt = time.Time{}
+		stored.MissedCount, stored.LastMissedAt = old.MissedCount, old.LastMissedAt
 	}
-	f.timers[t.ID] = &stored
+	f.timers[t.ID] = fakeKept(stored)
 	c := stored
 	return &c, !exists, fakeHandOn(&c, now), nil
+}
+
+// fakeKept is what Store keeps of t, and so what a read returns: no
+// NextFireAt, which the API derives (withNext), and an anchor only for a
+// rate schedule, the one kind that has a use for it.
+func fakeKept(t Timer) *Timer {
+	t.NextFireAt = time.Time{}
+	if !strings.HasPrefix(t.ScheduleExpr, "rate(") {
+		t.Anchor = time.Time{}
+	}
+	return &t
 }
 
 // fakeHandOn is what Store.Put and Store.Resume hand back to send at once:
@@ -167,7 +176,6 @@ func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Ti
 	if reason != "" {
 		t.PauseReason = reason
 	}
-	t.NextFireAt = time.Time{}
 	c := *t
 	return &c, nil
 }
@@ -204,30 +212,59 @@ func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Tim
 }
 
 // List pages timers by id, after the cursor's id, filtered as Store.List.
+// As Store.List, which reads the index until it has limit timers, a
+// full page has a cursor whenever any timer of the list is left after
+// it, even one the state filter will drop: the next page may be empty.
 func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error) {
 	if _, ok := stateFilters[state]; !ok {
 		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
+	}
+	if _, err := listStart(group, cursor); err != nil {
+		return nil, nil, err // as Store.List: no key DynamoDB would refuse
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "List "+group+" "+state)
 	var ids []string
 	for id, t := range f.timers {
-		if id > cursor["id"] && (group == "" || t.Group == group) && (state == "" || t.State() == state) {
+		if id > cursor["id"] && (group == "" || t.Group == group) {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
 	var page []*Timer
-	for _, id := range ids { // as Store.List: limit timers a page, the cursor names the last
+	for _, id := range ids {
 		if int32(len(page)) == limit {
 			last := page[len(page)-1]
 			return page, map[string]string{"id": last.ID, "group": last.Group}, nil
 		}
-		t := *f.timers[id]
-		page = append(page, &t)
+		if t := *f.timers[id]; state == "" || fakeState(&t, now) == state {
+			page = append(page, &t)
+		}
 	}
 	return page, nil, nil
+}
+
+// fakeState is t's state at now as Store.List's filter reads it from the
+// item, which changes at no firing: paused; completed once the end of its
+// schedule (its endAt, or an at() schedule's one instant), to the second,
+// is before now; else active.
+func fakeState(t *Timer, now time.Time) string {
+	if t.PausedAt != nil {
+		return StatePaused
+	}
+	end := t.EndAt
+	if strings.HasPrefix(t.ScheduleExpr, "at(") {
+		if sched, err := t.Schedule(loadZone); err == nil {
+			if at, ok := sched.Next(time.Time{}); ok {
+				end = &at
+			}
+		}
+	}
+	if end != nil && end.Unix() < now.Unix() {
+		return StateCompleted
+	}
+	return StateActive
 }
 
 // History returns the timer's history, newest first.
@@ -235,7 +272,7 @@ func (f *fakeTimerStore) History(_ context.Context, id string, limit int32) ([]L
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "History "+id)
-	h := f.history[id]
+	h := append([]LastFire{}, f.history[id]...) // as Store: none is [], not null
 	return h[:min(len(h), int(limit))], nil
 }
 
