@@ -69,6 +69,7 @@ func (r *ctRun) putPaused(t *testing.T, id, body string, now time.Time) {
 	r.add(ctResult{Op: "Put paused " + id, Timer: stored, Created: created, Direct: direct}, err)
 }
 
+// get reads timer id both ways: Get, and Show with its latest outcome.
 func (r *ctRun) get(id string) {
 	tm, err := r.s.Get(r.ctx, id)
 	r.add(ctResult{Op: "Get " + id, Timer: tm}, err)
@@ -76,15 +77,18 @@ func (r *ctRun) get(id string) {
 	r.add(ctResult{Op: "Show " + id, Timer: tm}, err)
 }
 
+// delete deletes timer id.
 func (r *ctRun) delete(id string) {
 	r.add(ctResult{Op: "Delete " + id}, r.s.Delete(r.ctx, id))
 }
 
+// pause pauses timer id at now, with reason.
 func (r *ctRun) pause(id, reason string, now time.Time) {
 	tm, err := r.s.Pause(r.ctx, id, reason, now)
 	r.add(ctResult{Op: "Pause " + id + " " + reason, Timer: tm}, err)
 }
 
+// resume resumes timer id at now.
 func (r *ctRun) resume(id string, now time.Time) {
 	tm, direct, err := r.s.Resume(r.ctx, id, now, loadZone)
 	r.add(ctResult{Op: "Resume " + id, Timer: tm, Direct: direct}, err)
@@ -127,6 +131,7 @@ func (r *ctRun) listFrom(group string, cursor map[string]string, now time.Time) 
 	r.add(res, err)
 }
 
+// group reads the timers of group, page by page.
 func (r *ctRun) group(group string) {
 	res := ctResult{Op: "Group " + group}
 	err := r.s.Group(r.ctx, group, func(page []*Timer) error {
@@ -138,19 +143,23 @@ func (r *ctRun) group(group string) {
 	r.add(res, err)
 }
 
+// pauseGroup records group's pause at now, with reason.
 func (r *ctRun) pauseGroup(group, reason string, now time.Time) {
 	r.add(ctResult{Op: "PauseGroup " + group + " " + reason}, r.s.PauseGroup(r.ctx, group, reason, now))
 }
 
+// resumeGroup records that group runs again.
 func (r *ctRun) resumeGroup(group string) {
 	r.add(ctResult{Op: "ResumeGroup " + group}, r.s.ResumeGroup(r.ctx, group))
 }
 
+// groupPause reads group's pause.
 func (r *ctRun) groupPause(group string) {
 	at, reason, err := r.s.GroupPause(r.ctx, group)
 	r.add(ctResult{Op: "GroupPause " + group, PausedAt: at, Reason: reason}, err)
 }
 
+// history reads timer id's latest outcomes.
 func (r *ctRun) history(id string) {
 	h, err := r.s.History(r.ctx, id, 50)
 	r.add(ctResult{Op: "History " + id, History: h}, err)

@@ -34,6 +34,8 @@ type groupPause struct {
 // Show is Get: the fake keeps a timer's lastFire on it, as a test sets it.
 func (f *fakeTimerStore) Show(ctx context.Context, id string) (*Timer, error) { return f.Get(ctx, id) }
 
+// PauseGroup records group's pause as Store.PauseGroup: the first pause's
+// instant, to the second, and the latest reason given.
 func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -55,6 +57,7 @@ func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now
 	return nil
 }
 
+// ResumeGroup forgets group's pause; a group that runs is no error.
 func (f *fakeTimerStore) ResumeGroup(_ context.Context, group string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -66,6 +69,7 @@ func (f *fakeTimerStore) ResumeGroup(_ context.Context, group string) error {
 	return nil
 }
 
+// GroupPause returns group's pause, or a nil instant while it runs.
 func (f *fakeTimerStore) GroupPause(_ context.Context, group string) (*time.Time, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -79,10 +83,12 @@ func (f *fakeTimerStore) GroupPause(_ context.Context, group string) (*time.Time
 	return &p.At, p.Reason, nil
 }
 
+// newFakeTimerStore returns an empty fake store.
 func newFakeTimerStore() *fakeTimerStore {
 	return &fakeTimerStore{timers: map[string]*Timer{}}
 }
 
+// Get returns a copy of timer id, or an ENOTFOUND error.
 func (f *fakeTimerStore) Get(_ context.Context, id string) (*Timer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -98,6 +104,8 @@ func (f *fakeTimerStore) Get(_ context.Context, id string) (*Timer, error) {
 	return &c, nil
 }
 
+// Put creates or replaces t as Store.Put does, and returns the
+// occurrences within short notice, which the caller sends.
 func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -147,6 +155,7 @@ func fakeHandOn(t *Timer, now time.Time) []time.Time {
 	return direct
 }
 
+// Delete removes timer id, or returns an ENOTFOUND error.
 func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -161,6 +170,8 @@ func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+// Pause pauses timer id as Store.Pause: a second pause keeps the first
+// instant and takes a new reason, if one is given.
 func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Time) (*Timer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -180,6 +191,8 @@ func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Ti
 	return &c, nil
 }
 
+// Resume lets a paused timer run from just after now, as Store.Resume;
+// resuming a running timer changes nothing.
 func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -197,6 +210,7 @@ func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zon
 	return &c, direct, nil
 }
 
+// Group hands page the timers of group in one page, by id.
 func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Timer) error) error {
 	f.mu.Lock()
 	var ts []*Timer
@@ -289,6 +303,8 @@ func (f *fakeTimerStore) puts() int {
 	return n
 }
 
+// stored is timer id as the fake holds it (nil: none), for a test to
+// inspect without a store call.
 func (f *fakeTimerStore) stored(id string) *Timer {
 	f.mu.Lock()
 	defer f.mu.Unlock()

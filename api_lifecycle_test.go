@@ -34,6 +34,7 @@ var lcPauseAt = time.Date(2026, 11, 22, 10, 31, 7, 250e6, time.UTC)
 // lcResumeAt is after 10:45, the occurrence that fell while paused.
 var lcResumeAt = time.Date(2026, 11, 22, 10, 50, 0, 123456789, time.UTC)
 
+// lcFireQueueURL is the fire queue the lifecycle tests' API sends to.
 const lcFireQueueURL = "https://sqs.eu-west-1.amazonaws.com/123456789012/callclock-fire"
 
 // lcDoc is the timer document with the lifecycle fields timerDoc lacks.
@@ -44,8 +45,10 @@ type lcDoc struct {
 	PauseReason string  `json:"pauseReason"`
 }
 
+// lcDocOpts compare lcDocs: callback data as text.
 var lcDocOpts = cmp.Options{rawAsString, cmp.AllowUnexported(lcDoc{})}
 
+// decodeLCDoc decodes a timer document strictly, lifecycle fields and all.
 func decodeLCDoc(t *testing.T, resp events.APIGatewayProxyResponse) lcDoc {
 	t.Helper()
 	var d lcDoc
@@ -83,6 +86,7 @@ type lcSender struct {
 	sent []lcSent
 }
 
+// SendMessage records the call and fails it with s.err when set.
 func (s *lcSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,6 +97,7 @@ func (s *lcSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ..
 	return &sqs.SendMessageOutput{MessageId: aws.String(fmt.Sprintf("fire-%d", len(s.sent)))}, nil
 }
 
+// Sent returns the calls so far.
 func (s *lcSender) Sent() []lcSent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,6 +111,7 @@ type lcEnv struct {
 	fires *lcSender
 }
 
+// newLCEnv returns a test API at lcPutAt with a clock the test moves.
 func newLCEnv(t *testing.T) *lcEnv {
 	t.Helper()
 	clock := newTestClock(lcPutAt)

@@ -114,6 +114,7 @@ func listFirstCursor(t *testing.T, a *testAPI, q map[string]string) string {
 	return page.Cursor
 }
 
+// mapsWith returns a copy of m with k set to v.
 func mapsWith(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for mk, mv := range m {
@@ -122,6 +123,7 @@ func mapsWith(m map[string]string, k, v string) map[string]string {
 	return out
 }
 
+// b64 encodes s as a cursor is encoded.
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // TestAPIListRefusesBadCursors: a cursor that is not one the list issued

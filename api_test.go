@@ -28,6 +28,8 @@ type testAPI struct {
 	log   *bytes.Buffer
 }
 
+// newTestAPI returns an API over a new fake store at now, with shards
+// shards, logging to a buffer.
 func newTestAPI(now time.Time, shards int) *testAPI {
 	var buf bytes.Buffer
 	store := newFakeTimerStore()
@@ -60,6 +62,7 @@ func (a *testAPI) do(t *testing.T, req events.APIGatewayProxyRequest) events.API
 	return resp
 }
 
+// call sends one request without query parameters (see do).
 func (a *testAPI) call(t *testing.T, method, path, body string) events.APIGatewayProxyResponse {
 	t.Helper()
 	return a.do(t, events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Body: body})
@@ -100,6 +103,7 @@ func decodeStrict(t *testing.T, body string, v any) {
 	}
 }
 
+// decodeTimer decodes a timer document strictly.
 func decodeTimer(t *testing.T, resp events.APIGatewayProxyResponse) timerDoc {
 	t.Helper()
 	var d timerDoc
@@ -107,11 +111,13 @@ func decodeTimer(t *testing.T, resp events.APIGatewayProxyResponse) timerDoc {
 	return d
 }
 
+// apiError is the error body's "error".
 type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
+// decodeError decodes an error body strictly.
 func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) apiError {
 	t.Helper()
 	var e struct {
@@ -121,6 +127,7 @@ func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) apiError {
 	return e.Error
 }
 
+// ptrTo returns a pointer to a copy of v.
 func ptrTo[T any](v T) *T { return &v }
 
 func TestAPIPutCreatesThenReplaces(t *testing.T) {

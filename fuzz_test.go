@@ -341,6 +341,7 @@ func readWire(t *testing.T, r *http.Request, wire *bytes.Buffer) (*http.Request,
 	return http.ReadRequest(bufio.NewReader(&buf))
 }
 
+// mustBody reads r's body, failing the test if it cannot.
 func mustBody(t *testing.T, r *http.Request) []byte {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -57,6 +57,7 @@ func (s *openAPISpec) methods(path string) string {
 	return strings.Join(ms, ", ")
 }
 
+// sortRoutes sorts routes by path, then method, so that lists compare.
 func sortRoutes(rs []specRoute) {
 	sort.Slice(rs, func(i, j int) bool {
 		if rs[i].Path != rs[j].Path {
@@ -196,6 +197,7 @@ func errorCodesOf(t *testing.T, name string) []string {
 // specFireSender accepts every manual fire, so POST .../fire can succeed.
 type specFireSender struct{}
 
+// SendMessage accepts the message.
 func (specFireSender) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return &sqs.SendMessageOutput{MessageId: aws.String("spec-fire")}, nil
 }

@@ -29,6 +29,7 @@ func TestAPIPutRefusesUnsendableTarget(t *testing.T) {
 	}
 }
 
+// errText is err's text, "" for nil.
 func errText(err error) string {
 	if err == nil {
 		return ""
