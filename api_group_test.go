@@ -16,6 +16,41 @@ import (
 
 // ---------------------------------------------------------------- groups
 
+// groupAction posts action (pause or resume) with body to group, whose
+// timers are members, and checks the response against want and that the
+// store was asked to apply action to each member, once.
+func (e *lcEnv) groupAction(t *testing.T, step, group, action, body string, want groupResult, members []string) {
+	t.Helper()
+	n := len(e.storeCalls())
+	resp := e.must(t, http.MethodPost, "/groups/"+group+"/"+action, body, http.StatusOK)
+	var got groupResult
+	decodeStrict(t, resp.Body, &got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s: response (-want +got):\n%s", step, diff)
+	}
+	calls := lifecycleCalls(e.storeCalls()[n:])
+	slices.Sort(calls)
+	var wantCalls []string
+	for _, id := range members {
+		wantCalls = append(wantCalls, strings.ToUpper(action[:1])+action[1:]+" "+id)
+	}
+	if diff := cmp.Diff(wantCalls, calls); diff != "" {
+		t.Errorf("%s: store calls (-want +got):\n%s", step, diff)
+	}
+}
+
+// checkUnchanged checks that the timers of others, outside the group,
+// are as they were.
+func (e *lcEnv) checkUnchanged(t *testing.T, step string, others map[string]lcDoc) {
+	t.Helper()
+	for id, want := range others {
+		// Its nextFireAt follows the clock; nothing else may change.
+		if diff := cmp.Diff(want, e.get(t, id), lcDocOpts, cmpopts.IgnoreFields(timerDoc{}, "NextFireAt")); diff != "" {
+			t.Errorf("%s: %s, outside the group, changed (-before +after):\n%s", step, id, diff)
+		}
+	}
+}
+
 func TestAPILifecycleGroupPauseResume(t *testing.T) {
 	t.Parallel()
 	e := newLCEnv(t)
@@ -35,33 +70,10 @@ func TestAPILifecycleGroupPauseResume(t *testing.T) {
 	others := map[string]lcDoc{"prod-1": e.get(t, "prod-1"), "solo": e.get(t, "solo")}
 	qa := []string{"qa-1", "qa-2", "qa-3"}
 
-	checkOthers := func(step string) {
-		t.Helper()
-		for id, want := range others {
-			// Its nextFireAt follows the clock; nothing else may change.
-			if diff := cmp.Diff(want, e.get(t, id), lcDocOpts, cmpopts.IgnoreFields(timerDoc{}, "NextFireAt")); diff != "" {
-				t.Errorf("%s: %s, outside the group, changed (-before +after):\n%s", step, id, diff)
-			}
-		}
-	}
+	checkOthers := func(step string) { t.Helper(); e.checkUnchanged(t, step, others) }
 	group := func(step, action, body string, want groupResult) {
 		t.Helper()
-		n := len(e.storeCalls())
-		resp := e.must(t, http.MethodPost, "/groups/qa/"+action, body, http.StatusOK)
-		var got groupResult
-		decodeStrict(t, resp.Body, &got)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s: response (-want +got):\n%s", step, diff)
-		}
-		calls := lifecycleCalls(e.storeCalls()[n:])
-		slices.Sort(calls)
-		var wantCalls []string
-		for _, id := range qa {
-			wantCalls = append(wantCalls, strings.ToUpper(action[:1])+action[1:]+" "+id)
-		}
-		if diff := cmp.Diff(wantCalls, calls); diff != "" {
-			t.Errorf("%s: store calls (-want +got):\n%s", step, diff)
-		}
+		e.groupAction(t, step, "qa", action, body, want, qa)
 	}
 
 	e.clock.Set(lcPauseAt)
