@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -284,7 +280,7 @@ func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time)
 	msg := newFireMessage(t.ID, t.Version, now)
 	msg.Manual = true
 	if at != nil {
-		if err := a.checkOccurrence(t, at.UTC(), now); err != nil {
+		if err := t.checkOccurrence(at.UTC(), now); err != nil {
 			return 0, nil, err
 		}
 		msg.ScheduledAt, msg.Manual, msg.Replay = at.UTC(), false, true
@@ -301,22 +297,6 @@ func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time)
 		out["replay"] = true
 	}
 	return http.StatusAccepted, out, nil
-}
-
-// checkOccurrence refuses an instant that is not a past occurrence of t's
-// schedule: replaying anything else would invent an occurrence.
-func (a *API) checkOccurrence(t *Timer, at, now time.Time) error {
-	if at.After(now) {
-		return Errorf(EINVALID, "scheduledAt %s is in the future: only a past occurrence can be fired again", at.Format(time.RFC3339))
-	}
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return err
-	}
-	if next, ok := sched.Next(at.Add(-time.Nanosecond)); !ok || !next.Equal(at) {
-		return Errorf(EINVALID, "scheduledAt %s is not an occurrence of timer %s (%s)", at.Format(time.RFC3339Nano), t.ID, t.Expression())
-	}
-	return nil
 }
 
 // resume resumes timer id and sends the occurrences that are due within
@@ -481,7 +461,7 @@ func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Ti
 	}
 	for _, x := range at {
 		msg := newFireMessage(t.ID, t.Version, x)
-		msg.Final = t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && a.lastOccurrence(t, x)
+		msg.Final = t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && t.isLast(x)
 		body, err := marshalJSON(msg)
 		if err != nil {
 			return err
@@ -492,16 +472,6 @@ func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Ti
 		}
 	}
 	return nil
-}
-
-// lastOccurrence reports whether x is t's last occurrence.
-func (a *API) lastOccurrence(t *Timer, x time.Time) bool {
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return false
-	}
-	_, more := sched.Next(x)
-	return !more
 }
 
 // withNext fills in t's next occurrence at or after now, which the API
@@ -557,38 +527,7 @@ func deployerRequest(id string, req events.APIGatewayProxyRequest) (events.APIGa
 }
 
 // newTimer is newTimer with the API's clock, shard count and secret
-// prefix.
+// prefix. timer_files.go calls it until it calls newTimer itself.
 func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
 	return newTimer(id, in, timerOptions{Now: a.Now(), Shards: a.Shards, SecretPrefix: a.SecretPrefix})
-}
-
-// decodeBody reads a JSON body strictly: one object, no unknown fields, no
-// trailing data, at most MaxBodyBytes, and none of what checkStrictJSON
-// refuses (duplicate keys, case variants of field names, invalid UTF-8).
-func decodeBody(req events.APIGatewayProxyRequest, v any) error {
-	body := []byte(req.Body)
-	if req.IsBase64Encoded {
-		var err error
-		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			return Errorf(EINVALID, "body is not valid base64")
-		}
-	}
-	if len(body) > MaxBodyBytes {
-		return Errorf(ETOOLARGE, "body is %d bytes; the limit is %d", len(body), MaxBodyBytes)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return Errorf(EINVALID, "body is empty; expected a JSON object")
-	}
-	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Errorf(EINVALID, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(EINVALID, "malformed JSON body: unexpected data after the JSON object")
-	}
-	return nil
 }

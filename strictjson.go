@@ -2,13 +2,48 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
 )
+
+// decodeBody reads a JSON body strictly: one object, no unknown fields, no
+// trailing data, at most MaxBodyBytes, and none of what checkStrictJSON
+// refuses (duplicate keys, case variants of field names, invalid UTF-8).
+func decodeBody(req events.APIGatewayProxyRequest, v any) error {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return Errorf(EINVALID, "body is not valid base64")
+		}
+	}
+	if len(body) > MaxBodyBytes {
+		return Errorf(ETOOLARGE, "body is %d bytes; the limit is %d", len(body), MaxBodyBytes)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return Errorf(EINVALID, "body is empty; expected a JSON object")
+	}
+	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(EINVALID, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(EINVALID, "malformed JSON body: unexpected data after the JSON object")
+	}
+	return nil
+}
 
 // checkStrictJSON refuses what encoding/json lets through but a security
 // boundary must not: invalid UTF-8 (encoding/json stores U+FFFD in its

@@ -796,3 +796,31 @@ func utcSecond(t *time.Time) *time.Time {
 	u := t.UTC().Truncate(time.Second)
 	return &u
 }
+
+// checkOccurrence refuses an instant that is not a past occurrence of t's
+// schedule: replaying anything else would invent an occurrence.
+func (t *Timer) checkOccurrence(at, now time.Time) error {
+	if at.After(now) {
+		return Errorf(EINVALID, "scheduledAt %s is in the future: only a past occurrence can be fired again", at.Format(time.RFC3339))
+	}
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return err
+	}
+	if next, ok := sched.Next(at.Add(-time.Nanosecond)); !ok || !next.Equal(at) {
+		return Errorf(EINVALID, "scheduledAt %s is not an occurrence of timer %s (%s)", at.Format(time.RFC3339Nano), t.ID, t.Expression())
+	}
+	return nil
+}
+
+// isLast reports whether x is t's last occurrence: a deleteAfterCompletion
+// timer is deleted once that one has its outcome. A schedule that no
+// longer parses has no last occurrence, so such a timer is kept.
+func (t *Timer) isLast(x time.Time) bool {
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return false
+	}
+	_, more := sched.Next(x)
+	return !more
+}
