@@ -217,12 +217,9 @@ func errorCodesOf(t *testing.T, name string) []string {
 }
 
 // specFireSender accepts every manual fire, so POST .../fire can succeed.
-type specFireSender struct{}
-
-// SendMessage accepts the message.
-func (specFireSender) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+var specFireSender = sendFunc(func(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return &sqs.SendMessageOutput{MessageId: aws.String("spec-fire")}, nil
-}
+})
 
 // TestOpenAPIMatchesRouter keeps openapi.yaml and the router in step: the
 // spec's operations are exactly the router's routes, each answers with a
@@ -282,7 +279,7 @@ var specParams = strings.NewReplacer("{id}", "t1", "{group}", "qa")
 // unless empty, and whose manual fires succeed.
 func newSpecAPI(t *testing.T, empty bool) *testAPI {
 	a := newTestAPI(specNow, 1)
-	a.Fire, a.FireQueueURL = specFireSender{}, "https://sqs.example.com/123456789012/callclock-fire"
+	a.Fire, a.FireQueueURL = specFireSender, "https://sqs.example.com/123456789012/callclock-fire"
 	if !empty {
 		resp := a.Handle(t.Context(), events.APIGatewayProxyRequest{HTTPMethod: http.MethodPut,
 			Path: "/periodic/t1", Body: `{"timerCallbackData":1,"group":"qa"}`})

@@ -329,3 +329,36 @@ func TestTimerNewFireMessage(t *testing.T) {
 		t.Errorf("IdempotencyKey = %q", got)
 	}
 }
+
+// TestTimerOccurrences: which instants are a timer's past occurrences, to
+// be fired again, and which is its last, after which a
+// deleteAfterCompletion timer goes.
+func TestTimerOccurrences(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 10, 50, 0, 0, time.UTC)
+	hourly := &Timer{ID: "t1", MinuteOfHour: 45}
+	end := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	ending := &Timer{ID: "t2", ScheduleExpr: "cron(45 * * * ? *)", EndAt: &end}
+	tests := []struct {
+		name    string
+		t       *Timer
+		at      time.Time
+		wantErr string // of checkOccurrence; "" for none
+		last    bool
+	}{
+		{"a past occurrence", hourly, time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC), "", false},
+		{"a second off", hourly, time.Date(2026, 11, 22, 10, 45, 1, 0, time.UTC), "is not an occurrence", false},
+		{"in the future", hourly, time.Date(2026, 11, 22, 11, 45, 0, 0, time.UTC), "is in the future", false},
+		{"not the last before its end", ending, time.Date(2026, 11, 22, 10, 45, 0, 0, time.UTC), "", false},
+		{"the last before its end", ending, time.Date(2026, 11, 22, 11, 45, 0, 0, time.UTC), "is in the future", true},
+	}
+	for _, tt := range tests {
+		err := tt.t.checkOccurrence(tt.at, now)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: checkOccurrence = %v, want an error containing %q", tt.name, err, tt.wantErr)
+		}
+		if got := tt.t.isLast(tt.at); got != tt.last {
+			t.Errorf("%s: isLast = %t, want %t", tt.name, got, tt.last)
+		}
+	}
+}
