@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,10 +44,11 @@ type timerStore interface {
 // groups. API Gateway has already checked SigV4 when it calls us.
 type API struct {
 	Timers timerStore
-	// Shards is the number of shards timers are spread over. Default 1.
+	// Shards is the number of shards timers are spread over. Default
+	// DefaultShards.
 	Shards int
 	// SecretPrefix is the SSM path every aws-secret(...) must lie under.
-	// Default "/callclock/".
+	// Default DefaultSecretPrefix.
 	SecretPrefix string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -65,30 +61,7 @@ type API struct {
 
 // NewAPI returns an API over timers with the defaults above.
 func NewAPI(timers timerStore) *API {
-	return &API{Timers: timers, Shards: 1, SecretPrefix: "/callclock/", Now: time.Now, Log: slog.Default()}
-}
-
-// putRequest is the body of PUT /periodic/{id}.
-type putRequest struct {
-	TimerCallbackData     json.RawMessage `json:"timerCallbackData"`
-	MinuteOfHour          *int            `json:"minuteOfHour"`
-	Schedule              string          `json:"schedule"`
-	Timezone              string          `json:"timezone"`
-	StartAt               *time.Time      `json:"startAt"`
-	EndAt                 *time.Time      `json:"endAt"`
-	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
-	Group                 string          `json:"group"`
-	CatchUpSeconds        *int            `json:"catchUpSeconds"`
-	Retry                 *retryRequest   `json:"retry"`
-	Notify                *Notify         `json:"notify"`
-	HTTP                  *HTTPTarget     `json:"http"`
-	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
-}
-
-// retryRequest is a PUT's retry policy; a field left out takes its default.
-type retryRequest struct {
-	MaxAttempts   *int `json:"maxAttempts"`
-	MaxAgeSeconds *int `json:"maxAgeSeconds"`
+	return &API{Timers: timers, Shards: DefaultShards, SecretPrefix: DefaultSecretPrefix, Now: time.Now, Log: slog.Default()}
 }
 
 // methodError is an EMETHOD error that knows which methods the route allows.
@@ -97,8 +70,16 @@ type methodError struct {
 	allow string
 }
 
+// Error is the EMETHOD error's text.
 func (e *methodError) Error() string { return e.err.Error() }
+
+// Unwrap lets ErrorCode find the EMETHOD code.
 func (e *methodError) Unwrap() error { return e.err }
+
+// methodNotAllowed refuses method on route, which serves allow.
+func methodNotAllowed(method, route, allow string) error {
+	return &methodError{Errorf(EMETHOD, "method %s is not allowed on %s", method, route), allow}
+}
 
 // Handle answers one API Gateway proxy request. It never fails: every error
 // becomes a JSON error response, since a Go error would reach the client as
@@ -122,6 +103,8 @@ func (a *API) Handle(ctx context.Context, req events.APIGatewayProxyRequest) eve
 	return resp
 }
 
+// render is a handler's answer as API Gateway returns it: JSON, with a
+// final newline for the terminal's sake.
 func render(status int, body any) events.APIGatewayProxyResponse {
 	b, err := marshalJSON(body)
 	if err != nil { // only our own types get here; a failure is a bug
@@ -136,43 +119,54 @@ func render(status int, body any) events.APIGatewayProxyResponse {
 	}
 }
 
+// The kinds of resource a path names (resourceOf).
+const (
+	resCollection = "collection" // /periodic
+	resTimer      = "timer"      // /periodic/{id}
+	resHistory    = "history"    // /periodic/{id}/history
+	resAction     = "action"     // /periodic/{id}/{action}, /groups/{group}/{action}
+)
+
+// resourceOf names the kind of resource a path's segments address, ""
+// for none.
+func resourceOf(segs []string) string {
+	switch {
+	case len(segs) == 1 && segs[0] == "periodic":
+		return resCollection
+	case len(segs) == 2 && segs[0] == "periodic":
+		return resTimer
+	case len(segs) != 3:
+		return ""
+	case segs[0] == "periodic" && segs[2] == "history":
+		return resHistory
+	case segs[0] == "periodic" && actions[segs[2]], segs[0] == "groups" && segs[2] != "fire" && actions[segs[2]]:
+		return resAction
+	}
+	return ""
+}
+
 // route parses the path and dispatches on it: parse, call, render.
 func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int, any, error) {
 	segs, err := pathSegments(req.Path)
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(segs) == 2 && segs[0] == "periodic" {
-		id := segs[1]
-		if err := validateID(id); err != nil {
-			return 0, nil, err
-		}
-		switch req.HTTPMethod {
-		case http.MethodGet:
-			t, err := a.Timers.Show(ctx, id)
-			return http.StatusOK, a.withNext(t), err
-		case http.MethodPut:
-			return a.put(ctx, id, req)
-		case http.MethodDelete:
-			return http.StatusOK, id, a.Timers.Delete(ctx, id)
-		}
-		return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}", req.HTTPMethod), "DELETE, GET, PUT"}
-	}
-	if len(segs) == 1 && segs[0] == "periodic" {
+	switch resourceOf(segs) {
+	case resCollection:
 		if req.HTTPMethod != http.MethodGet {
-			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic", req.HTTPMethod), "GET"}
+			return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic", "GET")
 		}
 		return a.list(ctx, req)
-	}
-	if len(segs) == 3 && segs[0] == "periodic" && segs[2] == "history" {
+	case resTimer:
+		return a.timer(ctx, segs[1], req)
+	case resHistory:
 		if req.HTTPMethod != http.MethodGet {
-			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /periodic/{id}/history", req.HTTPMethod), "GET"}
+			return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic/{id}/history", "GET")
 		}
 		return a.history(ctx, segs[1])
-	}
-	if len(segs) == 3 && (segs[0] == "periodic" || segs[0] == "groups" && segs[2] != "fire") && actions[segs[2]] {
+	case resAction:
 		if req.HTTPMethod != http.MethodPost {
-			return 0, nil, &methodError{Errorf(EMETHOD, "method %s is not allowed on /%s/{id}/%s", req.HTTPMethod, segs[0], segs[2]), "POST"}
+			return 0, nil, methodNotAllowed(req.HTTPMethod, "/"+segs[0]+"/{id}/"+segs[2], "POST")
 		}
 		if segs[0] == "groups" {
 			return a.groupAction(ctx, segs[1], segs[2], req)
@@ -182,105 +176,21 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 	return 0, nil, Errorf(ENOTFOUND, "no such resource: %s", req.Path)
 }
 
-// list is GET /periodic?group=&state=&limit=&cursor=.
-func (a *API) list(ctx context.Context, req events.APIGatewayProxyRequest) (int, any, error) {
-	q := req.QueryStringParameters
-	for k := range q {
-		if k != "group" && k != "state" && k != "limit" && k != "cursor" {
-			return 0, nil, Errorf(EINVALID, "unknown query parameter %q (group, state, limit, cursor)", k)
-		}
-	}
-	group, state := q["group"], q["state"]
-	if group != "" {
-		if err := validateGroup(group); err != nil {
-			return 0, nil, err
-		}
-	}
-	limit := 50
-	if s := q["limit"]; s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
-			return 0, nil, Errorf(EINVALID, "limit must be a whole number from 1 to 500")
-		}
-		limit = n
-	}
-	var cursor map[string]string
-	if c := q["cursor"]; c != "" {
-		var err error
-		if cursor, err = decodeCursor(c, group, state); err != nil {
-			return 0, nil, err
-		}
-	}
-	timers, next, err := a.Timers.List(ctx, group, state, int32(limit), cursor, a.Now().UTC())
-	if err != nil {
+// timer is GET, PUT or DELETE /periodic/{id}.
+func (a *API) timer(ctx context.Context, id string, req events.APIGatewayProxyRequest) (int, any, error) {
+	if err := validateID(id); err != nil {
 		return 0, nil, err
 	}
-	for _, t := range timers {
-		a.withNext(t)
+	switch req.HTTPMethod {
+	case http.MethodGet:
+		t, err := a.Timers.Show(ctx, id)
+		return http.StatusOK, a.withNext(t), err
+	case http.MethodPut:
+		return a.put(ctx, id, req)
+	case http.MethodDelete:
+		return http.StatusOK, id, a.Timers.Delete(ctx, id)
 	}
-	page := struct {
-		Timers []*Timer `json:"timers"`
-		Cursor string   `json:"cursor,omitempty"`
-	}{Timers: append([]*Timer{}, timers...)} // an empty page is [], not null
-	if next != nil {
-		if page.Cursor, err = encodeCursor(next, group, state); err != nil {
-			return 0, nil, err
-		}
-	}
-	return http.StatusOK, page, nil
-}
-
-// listCursor is what a list cursor carries: the id and group of the last
-// timer the page read, from which the store rebuilds the index key to
-// start after, and the filter it belongs to, so that it cannot continue
-// another list. It names a timer and nothing internal.
-//
-// It is not signed. A start key only positions the read, whose key
-// condition and filter still apply, and it can only name a timer: a forged
-// cursor shows the caller nothing a list from the start would not. What
-// must not reach DynamoDB is a key it rejects (a 500) or one of another
-// list; decodeCursor refuses both.
-type listCursor struct {
-	ID string `json:"id"`
-	// At is the group of the timer named by ID ("" for none): in the list
-	// of all timers, where each page ends in some group.
-	At    string `json:"at,omitempty"`
-	Group string `json:"group,omitempty"`
-	State string `json:"state,omitempty"`
-}
-
-// encodeCursor makes the cursor for next, the store's page key: the id and
-// group of the last timer read.
-func encodeCursor(next map[string]string, group, state string) (string, error) {
-	c := listCursor{ID: next["id"], At: next["group"], Group: group, State: state}
-	if len(next) != 2 || !cursorValid(c) {
-		return "", fmt.Errorf("list: unexpected page key %v", next) // a bug
-	}
-	raw, err := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw), err
-}
-
-// cursorValid reports whether c names a timer that its list can stop at.
-func cursorValid(c listCursor) bool {
-	return validateID(c.ID) == nil && (c.At == "" || validateGroup(c.At) == nil) && (c.Group == "" || c.At == c.Group)
-}
-
-// decodeCursor checks a cursor against the list it is passed to and
-// returns the store's start key.
-func decodeCursor(s, group, state string) (map[string]string, error) {
-	malformed := Errorf(EINVALID, "cursor is malformed; pass back the cursor of the previous page")
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, malformed
-	}
-	var c listCursor
-	if decodeBody(events.APIGatewayProxyRequest{Body: string(raw)}, &c) != nil || !cursorValid(c) {
-		return nil, malformed
-	}
-	if c.Group != group || c.State != state {
-		return nil, Errorf(EINVALID, "cursor belongs to the list of group %q and state %q; pass it back with the same group and state", c.Group, c.State)
-	}
-	return map[string]string{"id": c.ID, "group": c.At}, nil
+	return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic/{id}", "DELETE, GET, PUT")
 }
 
 // history is GET /periodic/{id}/history: the latest 50 outcomes, newest
@@ -335,10 +245,7 @@ func (a *API) timerAction(ctx context.Context, id, action string, req events.API
 		t, err := a.Timers.Pause(ctx, id, reason, now)
 		return http.StatusOK, a.withNext(t), err
 	case "resume":
-		t, direct, err := a.Timers.Resume(ctx, id, now, loadZone)
-		if err == nil {
-			err = a.sendNow(ctx, t, direct, now)
-		}
+		t, err := a.resume(ctx, id, now)
 		return http.StatusOK, a.withNext(t), err
 	}
 	var in fireRequest
@@ -370,9 +277,10 @@ func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time)
 	if err != nil {
 		return 0, nil, err
 	}
-	msg := FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: now, Manual: true}
+	msg := newFireMessage(t.ID, t.Version, now)
+	msg.Manual = true
 	if at != nil {
-		if err := a.checkOccurrence(t, at.UTC(), now); err != nil {
+		if err := t.checkOccurrence(at.UTC(), now); err != nil {
 			return 0, nil, err
 		}
 		msg.ScheduledAt, msg.Manual, msg.Replay = at.UTC(), false, true
@@ -391,20 +299,14 @@ func (a *API) fire(ctx context.Context, id string, now time.Time, at *time.Time)
 	return http.StatusAccepted, out, nil
 }
 
-// checkOccurrence refuses an instant that is not a past occurrence of t's
-// schedule: replaying anything else would invent an occurrence.
-func (a *API) checkOccurrence(t *Timer, at, now time.Time) error {
-	if at.After(now) {
-		return Errorf(EINVALID, "scheduledAt %s is in the future: only a past occurrence can be fired again", at.Format(time.RFC3339))
+// resume resumes timer id and sends the occurrences that are due within
+// seconds, which are the API's to send (see sendNow).
+func (a *API) resume(ctx context.Context, id string, now time.Time) (*Timer, error) {
+	t, direct, err := a.Timers.Resume(ctx, id, now, loadZone)
+	if err == nil {
+		err = a.sendNow(ctx, t, direct, now)
 	}
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return err
-	}
-	if next, ok := sched.Next(at.Add(-time.Nanosecond)); !ok || !next.Equal(at) {
-		return Errorf(EINVALID, "scheduledAt %s is not an occurrence of timer %s (%s)", at.Format(time.RFC3339Nano), t.ID, t.Expression())
-	}
-	return nil
+	return t, err
 }
 
 // groupAction is POST /groups/{group}/pause or /resume: every timer of
@@ -432,51 +334,66 @@ func (a *API) groupAction(ctx context.Context, group, action string, req events.
 	if err != nil {
 		return 0, nil, err
 	}
+	total, changed, err := a.eachOfGroup(ctx, group, func(t *Timer) (bool, error) {
+		return a.applyAction(ctx, t, action, reason, now)
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"group": group, "action": action, "timers": total, "changed": changed}, nil
+}
+
+// groupParallelism bounds a group action's calls in flight: enough to
+// pause a deployment's timers within the request, few enough not to be
+// throttled.
+const groupParallelism = 16
+
+// eachOfGroup calls do for every timer of group, groupParallelism at a
+// time, and counts the timers and those do changed. A timer deleted
+// meanwhile (ENOTFOUND) is counted but is no error: there is nothing
+// left to do to it. Every other error is returned, joined.
+func (a *API) eachOfGroup(ctx context.Context, group string, do func(*Timer) (bool, error)) (total, changed int, err error) {
 	var (
-		mu      sync.Mutex
-		changed int
-		total   int
-		errs    []error
+		mu   sync.Mutex
+		errs []error
 	)
 	err = a.Timers.Group(ctx, group, func(page []*Timer) error {
 		var wg sync.WaitGroup
-		slots := make(chan struct{}, 16)
+		slots := make(chan struct{}, groupParallelism)
 		for _, t := range page {
 			wg.Add(1)
 			slots <- struct{}{}
-			go func(t *Timer) {
+			go func() {
 				defer func() { <-slots; wg.Done() }()
-				var err error
-				if action == "pause" {
-					_, err = a.Timers.Pause(ctx, t.ID, reason, now)
-				} else {
-					var (
-						resumed *Timer
-						direct  []time.Time
-					)
-					if resumed, direct, err = a.Timers.Resume(ctx, t.ID, now, loadZone); err == nil {
-						err = a.sendNow(ctx, resumed, direct, now)
-					}
-				}
+				ch, err := do(t)
 				mu.Lock()
 				defer mu.Unlock()
 				total++
 				switch {
-				case err == nil && (t.PausedAt == nil) == (action == "pause"):
-					changed++ // it was running and is paused, or the other way
+				case err == nil && ch:
+					changed++
 				case err == nil:
-				case ErrorCode(err) != ENOTFOUND: // deleted meanwhile: nothing to do
+				case ErrorCode(err) != ENOTFOUND:
 					errs = append(errs, err)
 				}
-			}(t)
+			}()
 		}
 		wg.Wait()
 		return nil
 	})
-	if err = errors.Join(append(errs, err)...); err != nil {
-		return 0, nil, err
+	return total, changed, errors.Join(append(errs, err)...)
+}
+
+// applyAction pauses or resumes t, as listed, and reports whether that
+// changed it: it was running and is paused, or the other way.
+func (a *API) applyAction(ctx context.Context, t *Timer, action, reason string, now time.Time) (bool, error) {
+	running := t.PausedAt == nil
+	if action == "pause" {
+		_, err := a.Timers.Pause(ctx, t.ID, reason, now)
+		return running, err
 	}
-	return http.StatusOK, map[string]any{"group": group, "action": action, "timers": total, "changed": changed}, nil
+	_, err := a.resume(ctx, t.ID, now)
+	return !running, err
 }
 
 // pathSegments splits a request path and unescapes each segment, once.
@@ -495,6 +412,7 @@ func pathSegments(path string) ([]string, error) {
 	return segs, nil
 }
 
+// put is PUT /periodic/{id}: create or replace the timer.
 func (a *API) put(ctx context.Context, id string, req events.APIGatewayProxyRequest) (int, any, error) {
 	var in putRequest
 	req, err := deployerRequest(id, req)
@@ -542,8 +460,9 @@ func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Ti
 		return errors.New("timer " + t.ID + " fires within seconds, which needs FIRE_QUEUE_URL")
 	}
 	for _, x := range at {
-		body, err := marshalJSON(FireMessage{TimerID: t.ID, Version: t.Version, ScheduledAt: x,
-			Final: t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && a.lastOccurrence(t, x)})
+		msg := newFireMessage(t.ID, t.Version, x)
+		msg.Final = t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && t.isLast(x)
+		body, err := marshalJSON(msg)
 		if err != nil {
 			return err
 		}
@@ -553,16 +472,6 @@ func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Ti
 		}
 	}
 	return nil
-}
-
-// lastOccurrence reports whether x is t's last occurrence.
-func (a *API) lastOccurrence(t *Timer, x time.Time) bool {
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return false
-	}
-	_, more := sched.Next(x)
-	return !more
 }
 
 // withNext fills in t's next occurrence at or after now, which the API
@@ -617,151 +526,8 @@ func deployerRequest(id string, req events.APIGatewayProxyRequest) (events.APIGa
 	return req, nil
 }
 
-// newTimer validates a PUT body and builds the timer it describes.
+// newTimer is newTimer with the API's clock, shard count and secret
+// prefix. timer_files.go calls it until it calls newTimer itself.
 func (a *API) newTimer(id string, in putRequest) (*Timer, error) {
-	if bytes.Equal(bytes.TrimSpace(in.TimerCallbackData), []byte("null")) {
-		in.TimerCallbackData = nil
-	}
-	if in.TimerCallbackData != nil {
-		// Stored compact: fire messages and responses carry it that way.
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, in.TimerCallbackData); err != nil {
-			return nil, Errorf(EINVALID, "timerCallbackData is not valid JSON")
-		}
-		in.TimerCallbackData = buf.Bytes()
-	}
-	if in.TimerCallbackData == nil && in.HTTP == nil {
-		return nil, Errorf(EINVALID, "timerCallbackData is required unless an http target is given")
-	}
-	minute := defaultMinute(id)
-	in.Schedule = strings.TrimSpace(in.Schedule)
-	switch {
-	case in.MinuteOfHour != nil && in.Schedule != "":
-		return nil, Errorf(EINVALID, "give either schedule or minuteOfHour (the hourly schedule), not both")
-	case in.Timezone != "" && in.Schedule == "":
-		return nil, Errorf(EINVALID, "timezone applies to a schedule; give a schedule too")
-	case in.MinuteOfHour != nil:
-		if *in.MinuteOfHour < 0 || *in.MinuteOfHour > 59 {
-			return nil, Errorf(EINVALID, "minuteOfHour must be between 0 and 59")
-		}
-		minute = *in.MinuteOfHour
-	}
-	if in.HTTP != nil {
-		if err := in.HTTP.Validate(a.SecretPrefix); err != nil {
-			return nil, err
-		}
-	}
-	retry := RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
-	if in.Retry != nil {
-		if in.Retry.MaxAttempts != nil {
-			retry.MaxAttempts = *in.Retry.MaxAttempts
-		}
-		if in.Retry.MaxAgeSeconds != nil {
-			retry.MaxAgeSeconds = *in.Retry.MaxAgeSeconds
-		}
-		if retry.MaxAttempts < 0 || retry.MaxAttempts > MaxMaxAttempts {
-			return nil, Errorf(EINVALID, "retry.maxAttempts must be from 0 to %d", MaxMaxAttempts)
-		}
-		if retry.MaxAgeSeconds < MinMaxAgeSeconds || retry.MaxAgeSeconds > MaxMaxAgeSeconds {
-			return nil, Errorf(EINVALID, "retry.maxAgeSeconds must be from %d to %d", MinMaxAgeSeconds, MaxMaxAgeSeconds)
-		}
-	}
-	if in.Notify != nil {
-		if err := in.Notify.Validate(a.SecretPrefix); err != nil {
-			return nil, err
-		}
-	}
-	if in.DeploymentInfo != nil {
-		if err := in.DeploymentInfo.Validate(); err != nil {
-			return nil, err
-		}
-	}
-	if in.Group != "" {
-		if err := validateGroup(in.Group); err != nil {
-			return nil, err
-		}
-	}
-	catchUp := DefaultCatchUpSeconds
-	if in.CatchUpSeconds != nil {
-		if *in.CatchUpSeconds < MinCatchUpSeconds || *in.CatchUpSeconds > MaxCatchUpSeconds {
-			return nil, Errorf(EINVALID, "catchUpSeconds must be from %d to %d", MinCatchUpSeconds, MaxCatchUpSeconds)
-		}
-		catchUp = *in.CatchUpSeconds
-	}
-	now := a.Now().UTC().Truncate(time.Second)
-	t := &Timer{
-		ID:                    id,
-		ShardID:               shardFor(id, a.Shards),
-		MinuteOfHour:          minute,
-		ScheduleExpr:          in.Schedule,
-		Timezone:              in.Timezone,
-		StartAt:               utcSecond(in.StartAt),
-		EndAt:                 utcSecond(in.EndAt),
-		DeleteAfterCompletion: in.DeleteAfterCompletion,
-		CatchUpSeconds:        catchUp,
-		Group:                 in.Group,
-		Retry:                 retry,
-		Notify:                in.Notify,
-		Deployment:            in.DeploymentInfo.orNil(),
-		Anchor:                now,
-		CallbackData:          in.TimerCallbackData,
-		HTTP:                  in.HTTP,
-		CreatedAt:             now,
-		UpdatedAt:             now,
-	}
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return nil, err
-	}
-	// The first occurrence may be now itself: a rate schedule without
-	// startAt fires at once, as in EventBridge Scheduler.
-	first, ok := sched.Next(now.Add(-time.Nanosecond))
-	if !ok {
-		return nil, Errorf(EINVALID, "schedule %q has no occurrence at or after %s", t.Expression(), now.Format(time.RFC3339))
-	}
-	t.NextFireAt = first
-	if t.ScheduleExpr != "" {
-		t.MinuteOfHour = first.UTC().Minute()
-	}
-	return t, nil
-}
-
-// utcSecond returns t in UTC to the second, the precision stored.
-func utcSecond(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC().Truncate(time.Second)
-	return &u
-}
-
-// decodeBody reads a JSON body strictly: one object, no unknown fields, no
-// trailing data, at most MaxBodyBytes, and none of what checkStrictJSON
-// refuses (duplicate keys, case variants of field names, invalid UTF-8).
-func decodeBody(req events.APIGatewayProxyRequest, v any) error {
-	body := []byte(req.Body)
-	if req.IsBase64Encoded {
-		var err error
-		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			return Errorf(EINVALID, "body is not valid base64")
-		}
-	}
-	if len(body) > MaxBodyBytes {
-		return Errorf(ETOOLARGE, "body is %d bytes; the limit is %d", len(body), MaxBodyBytes)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return Errorf(EINVALID, "body is empty; expected a JSON object")
-	}
-	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Errorf(EINVALID, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(EINVALID, "malformed JSON body: unexpected data after the JSON object")
-	}
-	return nil
+	return newTimer(id, in, timerOptions{Now: a.Now(), Shards: a.Shards, SecretPrefix: a.SecretPrefix})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,9 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,253 +21,6 @@ import (
 // them byte for byte.
 var rawAsString = cmp.Transformer("RawString", func(r json.RawMessage) string { return string(r) })
 
-// fakeTimerStore is an in-memory timerStore with Store's semantics: Put
-// keeps the first CreatedAt and increments Version, and reports created only
-// the first time; Get and Delete of a missing id are ENOTFOUND.
-type fakeTimerStore struct {
-	mu     sync.Mutex
-	timers map[string]*Timer
-	calls  []string // "Get id", "Put id", "Delete id", in order
-	err    error    // when set, every call fails with it
-	// history is what History returns for each timer, newest first.
-	history map[string][]LastFire
-	// groups holds each paused group's pause: its instant and reason.
-	groups map[string]groupPause
-}
-
-// groupPause is a paused group's record in fakeTimerStore.
-type groupPause struct {
-	At     time.Time
-	Reason string
-}
-
-// Show is Get: the fake keeps a timer's lastFire on it, as a test sets it.
-func (f *fakeTimerStore) Show(ctx context.Context, id string) (*Timer, error) { return f.Get(ctx, id) }
-
-func (f *fakeTimerStore) PauseGroup(_ context.Context, group, reason string, now time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "PauseGroup "+group)
-	if f.err != nil {
-		return f.err
-	}
-	if f.groups == nil {
-		f.groups = map[string]groupPause{}
-	}
-	p, ok := f.groups[group]
-	if !ok {
-		p.At = now.UTC().Truncate(time.Second)
-	}
-	if reason != "" {
-		p.Reason = reason
-	}
-	f.groups[group] = p
-	return nil
-}
-
-func (f *fakeTimerStore) ResumeGroup(_ context.Context, group string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "ResumeGroup "+group)
-	if f.err != nil {
-		return f.err
-	}
-	delete(f.groups, group)
-	return nil
-}
-
-func (f *fakeTimerStore) GroupPause(_ context.Context, group string) (*time.Time, string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, "", f.err
-	}
-	p, ok := f.groups[group]
-	if !ok {
-		return nil, "", nil
-	}
-	return &p.At, p.Reason, nil
-}
-
-func newFakeTimerStore() *fakeTimerStore {
-	return &fakeTimerStore{timers: map[string]*Timer{}}
-}
-
-func (f *fakeTimerStore) Get(_ context.Context, id string) (*Timer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Get "+id)
-	if f.err != nil {
-		return nil, f.err
-	}
-	t, ok := f.timers[id]
-	if !ok {
-		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
-	}
-	c := *t
-	return &c, nil
-}
-
-func (f *fakeTimerStore) Put(_ context.Context, t *Timer, now time.Time) (*Timer, bool, []time.Time, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Put "+t.ID)
-	if f.err != nil {
-		return nil, false, nil, f.err
-	}
-	stored := *t
-	stored.Version, stored.DueFrom = 1, now
-	old, exists := f.timers[t.ID]
-	if exists {
-		stored.CreatedAt = old.CreatedAt
-		stored.Version = old.Version + 1
-		// As Store.Put: a paused timer stays paused, a running one runs.
-		stored.PausedAt, stored.PauseReason = old.PausedAt, old.PauseReason
-		if old.PausedAt != nil {
-			stored.NextFireAt = time.Time{}
-		}
-	} else if t.PausedAt != nil { // created in a paused group: created paused
-		stored.NextFireAt = time.Time{}
-	}
-	f.timers[t.ID] = &stored
-	c := stored
-	return &c, !exists, fakeHandOn(&c, now), nil
-}
-
-// fakeHandOn is what Store.Put and Store.Resume hand back to send at once:
-// the occurrences within shortNotice of now, unless t is paused.
-func fakeHandOn(t *Timer, now time.Time) []time.Time {
-	if t.PausedAt != nil {
-		return nil
-	}
-	sched, err := t.Schedule(loadZone)
-	if err != nil {
-		return nil
-	}
-	direct, _ := handOn(dueEntryOf(t, time.Time{}, now), sched, now.Add(-time.Nanosecond), now)
-	return direct
-}
-
-func (f *fakeTimerStore) Delete(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Delete "+id)
-	if f.err != nil {
-		return f.err
-	}
-	if _, ok := f.timers[id]; !ok {
-		return Errorf(ENOTFOUND, "timer %s not found", id)
-	}
-	delete(f.timers, id)
-	return nil
-}
-
-func (f *fakeTimerStore) Pause(_ context.Context, id, reason string, now time.Time) (*Timer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Pause "+id)
-	t, ok := f.timers[id]
-	if !ok {
-		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
-	}
-	if t.PausedAt == nil {
-		at := now.Truncate(time.Second)
-		t.PausedAt = &at
-	}
-	if reason != "" {
-		t.PauseReason = reason
-	}
-	t.NextFireAt = time.Time{}
-	c := *t
-	return &c, nil
-}
-
-func (f *fakeTimerStore) Resume(_ context.Context, id string, now time.Time, zone func(string) (*time.Location, error)) (*Timer, []time.Time, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Resume "+id)
-	t, ok := f.timers[id]
-	if !ok {
-		return nil, nil, Errorf(ENOTFOUND, "timer %s not found", id)
-	}
-	var direct []time.Time
-	if t.PausedAt != nil {
-		t.PausedAt, t.PauseReason, t.DueFrom = nil, "", now.Add(time.Nanosecond)
-		direct = fakeHandOn(t, now.Add(time.Nanosecond)) // after now: what fell while paused is skipped
-	}
-	c := *t
-	return &c, direct, nil
-}
-
-func (f *fakeTimerStore) Group(_ context.Context, group string, page func([]*Timer) error) error {
-	f.mu.Lock()
-	var ts []*Timer
-	for _, t := range f.timers {
-		if t.Group == group {
-			c := *t
-			ts = append(ts, &c)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
-	return page(ts)
-}
-
-// List pages timers by id, after the cursor's id, filtered as Store.List.
-func (f *fakeTimerStore) List(_ context.Context, group, state string, limit int32, cursor map[string]string, now time.Time) ([]*Timer, map[string]string, error) {
-	if _, ok := stateFilters[state]; !ok {
-		return nil, nil, Errorf(EINVALID, "state must be active, paused or completed")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "List "+group+" "+state)
-	var ids []string
-	for id, t := range f.timers {
-		if id > cursor["id"] && (group == "" || t.Group == group) && (state == "" || t.State() == state) {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	var page []*Timer
-	for _, id := range ids { // as Store.List: limit timers a page, the cursor names the last
-		if int32(len(page)) == limit {
-			last := page[len(page)-1]
-			return page, map[string]string{"id": last.ID, "group": last.Group}, nil
-		}
-		t := *f.timers[id]
-		page = append(page, &t)
-	}
-	return page, nil, nil
-}
-
-// History returns the timer's history, newest first.
-func (f *fakeTimerStore) History(_ context.Context, id string, limit int32) ([]LastFire, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "History "+id)
-	h := f.history[id]
-	return h[:min(len(h), int(limit))], nil
-}
-
-// puts is the number of Put calls the store received.
-func (f *fakeTimerStore) puts() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if strings.HasPrefix(c, "Put ") {
-			n++
-		}
-	}
-	return n
-}
-
-func (f *fakeTimerStore) stored(id string) *Timer {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.timers[id]
-}
-
 // testAPI is an API over a fake store with a fixed clock and a captured log.
 type testAPI struct {
 	*API
@@ -278,6 +28,8 @@ type testAPI struct {
 	log   *bytes.Buffer
 }
 
+// newTestAPI returns an API over a new fake store at now, with shards
+// shards, logging to a buffer.
 func newTestAPI(now time.Time, shards int) *testAPI {
 	var buf bytes.Buffer
 	store := newFakeTimerStore()
@@ -310,6 +62,7 @@ func (a *testAPI) do(t *testing.T, req events.APIGatewayProxyRequest) events.API
 	return resp
 }
 
+// call sends one request without query parameters (see do).
 func (a *testAPI) call(t *testing.T, method, path, body string) events.APIGatewayProxyResponse {
 	t.Helper()
 	return a.do(t, events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Body: body})
@@ -350,6 +103,7 @@ func decodeStrict(t *testing.T, body string, v any) {
 	}
 }
 
+// decodeTimer decodes a timer document strictly.
 func decodeTimer(t *testing.T, resp events.APIGatewayProxyResponse) timerDoc {
 	t.Helper()
 	var d timerDoc
@@ -357,11 +111,13 @@ func decodeTimer(t *testing.T, resp events.APIGatewayProxyResponse) timerDoc {
 	return d
 }
 
+// apiError is the error body's "error".
 type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
+// decodeError decodes an error body strictly.
 func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) apiError {
 	t.Helper()
 	var e struct {
@@ -371,6 +127,7 @@ func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) apiError {
 	return e.Error
 }
 
+// ptrTo returns a pointer to a copy of v.
 func ptrTo[T any](v T) *T { return &v }
 
 func TestAPIPutCreatesThenReplaces(t *testing.T) {
@@ -876,42 +633,5 @@ func TestAPIPutCallbackDataHTMLCharsByteExact(t *testing.T) {
 	}
 	if got := string(decodeTimer(t, resp).TimerCallbackData); got != data {
 		t.Errorf("timerCallbackData %s, want %s", got, data)
-	}
-}
-
-func TestCheckSecretsPlaceholders(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		s       string
-		prefix  string
-		wantErr string // a fragment of the message; "" for no error
-	}{
-		{"empty", "", "/callclock/", ""},
-		{"no placeholder", "Bearer abc(def)", "/callclock/", ""},
-		{"one placeholder", "aws-secret(/callclock/token)", "/callclock/", ""},
-		{"two placeholders in text", "u=aws-secret(/callclock/u)&p=aws-secret(/callclock/a/b.c-d_e)", "/callclock/", ""},
-		{"second placeholder outside prefix", "aws-secret(/callclock/a) aws-secret(/other/b)", "/callclock/", "outside the allowed prefix"},
-		{"other configured prefix", "aws-secret(/callclock/a)", "/team/", "outside the allowed prefix"},
-		{"relative name", "aws-secret(callclock/x)", "/callclock/", "not a valid parameter name"},
-		{"empty name", "aws-secret()", "/callclock/", "not a valid parameter name"},
-		{"name with space", "aws-secret(/callclock/a b)", "/callclock/", "not a valid parameter name"},
-		{"unclosed", "aws-secret(/callclock/x", "/callclock/", "malformed aws-secret"},
-		{"nested", "aws-secret(aws-secret(/callclock/x))", "/callclock/", "malformed aws-secret"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			err := checkSecrets("http.body", tt.s, tt.prefix)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Errorf("checkSecrets(%q) = %v, want nil", tt.s, err)
-				}
-				return
-			}
-			if err == nil || ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("checkSecrets(%q) = %v, want an %s error containing %q", tt.s, err, EINVALID, tt.wantErr)
-			}
-		})
 	}
 }

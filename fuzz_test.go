@@ -191,31 +191,38 @@ func caseVariant(v any, t reflect.Type) (string, bool) {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		switch t.Kind() {
-		case reflect.Struct:
-			fields := jsonFields(t)
-			for k, e := range v {
-				ft, ok := fields[k]
-				if !ok {
-					return k, true // unknown fields are refused, so this matched by case
-				}
-				if p, bad := caseVariant(e, ft); bad {
-					return k + "." + p, true
-				}
-			}
-		case reflect.Map:
-			for k, e := range v {
-				if p, bad := caseVariant(e, t.Elem()); bad {
-					return k + "." + p, true
-				}
-			}
-		}
+		return objectCaseVariant(v, t)
 	case []any:
 		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
 			for _, e := range v {
 				if p, bad := caseVariant(e, t.Elem()); bad {
 					return "[]." + p, true
 				}
+			}
+		}
+	}
+	return "", false
+}
+
+// objectCaseVariant is caseVariant of object v, decoded into t: a struct
+// or a map.
+func objectCaseVariant(v map[string]any, t reflect.Type) (string, bool) {
+	switch t.Kind() {
+	case reflect.Struct:
+		fields := jsonFields(t)
+		for k, e := range v {
+			ft, ok := fields[k]
+			if !ok {
+				return k, true // unknown fields are refused, so this matched by case
+			}
+			if p, bad := caseVariant(e, ft); bad {
+				return k + "." + p, true
+			}
+		}
+	case reflect.Map:
+		for k, e := range v {
+			if p, bad := caseVariant(e, t.Elem()); bad {
+				return k + "." + p, true
 			}
 		}
 	}
@@ -252,58 +259,16 @@ func FuzzSigV4Verify(f *testing.F) {
 		if validHeaderValue(header) && !strings.ContainsAny(header, "\r\n") {
 			req.Header.Set("X-Fuzz", header)
 		}
-		// Never signed: refused whatever its Authorization header says.
-		unsigned, err := readWire(t, req, nil)
-		if err != nil {
+		if !refusesUnsigned(t, v, req, auth) {
 			return
-		}
-		unsigned.Header.Set("Authorization", auth)
-		unsigned.Header.Set("X-Amz-Date", sigSignedAt.Format(amzDateFormat))
-		if v.Verify(unsigned, mustBody(t, unsigned)) == nil {
-			t.Fatalf("accepted an unsigned request with Authorization %q", auth)
 		}
 
-		creds := sigCreds
-		if wrongSecret {
-			creds = aws.Credentials{AccessKeyID: sigCreds.AccessKeyID, SecretAccessKey: "client-wrong-secret-never-log-me"}
-		}
-		sum := sha256.Sum256(body)
-		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", sigRegion, sigSignedAt); err != nil {
+		orig, origBody, raw, ok := signedAccepted(t, v, req, body, wrongSecret)
+		if !ok {
 			return
-		}
-		var wire bytes.Buffer
-		orig, err := readWire(t, req, &wire)
-		if err != nil {
-			return
-		}
-		origBody := mustBody(t, orig)
-		if err := v.Verify(orig, origBody); wrongSecret && err == nil {
-			t.Fatalf("accepted a request signed with the wrong secret: %s %s", orig.Method, orig.RequestURI)
-		} else if err != nil {
-			return // a request the SDK signs but we refuse is not the property here
 		}
 
-		// One bit of one byte flipped on the wire, in the region where
-		// selects: the request line, the headers, the body, or anywhere,
-		// so that the fuzzer's tries are not spent mostly on the unsigned
-		// User-Agent header.
-		raw := wire.Bytes()
-		line := bytes.Index(raw, []byte("\r\n"))
-		head := bytes.Index(raw, []byte("\r\n\r\n"))
-		lo, hi := 0, len(raw)
-		switch where % 4 {
-		case 0:
-			hi = line
-		case 1:
-			lo, hi = line+2, head
-		case 2:
-			if head+4 < len(raw) {
-				lo = head + 4
-			}
-		}
-		i := lo + int(pos)%(hi-lo)
-		mutated := slices.Clone(raw)
-		mutated[i] ^= 1 << (bit % 8)
+		mutated, i := flipWireBit(raw, where, pos, bit)
 		got, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(mutated)))
 		if err != nil {
 			return
@@ -319,6 +284,76 @@ func FuzzSigV4Verify(f *testing.F) {
 			t.Fatalf("accepted a request changed at byte %d (%q to %q):\nsigned:\n%s\nreceived:\n%s", i, raw[i], mutated[i], raw, mutated)
 		}
 	})
+}
+
+// signedAccepted signs req (its body body) with the test's credentials,
+// or with another secret when wrongSecret, and checks that v refuses it
+// signed with the wrong secret. It returns the request as the server
+// reads it, its body and its bytes on the wire, with ok false, checking
+// nothing more, for a request that cannot be signed or sent, or that v
+// refuses although the SDK signed it: that is not the property here.
+func signedAccepted(t *testing.T, v *SigV4Verifier, req *http.Request, body []byte, wrongSecret bool) (*http.Request, []byte, []byte, bool) {
+	creds := sigCreds
+	if wrongSecret {
+		creds = aws.Credentials{AccessKeyID: sigCreds.AccessKeyID, SecretAccessKey: "client-wrong-secret-never-log-me"}
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", sigRegion, sigSignedAt); err != nil {
+		return nil, nil, nil, false
+	}
+	var wire bytes.Buffer
+	orig, err := readWire(t, req, &wire)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	origBody := mustBody(t, orig)
+	if err := v.Verify(orig, origBody); wrongSecret && err == nil {
+		t.Fatalf("accepted a request signed with the wrong secret: %s %s", orig.Method, orig.RequestURI)
+	} else if err != nil {
+		return nil, nil, nil, false
+	}
+	return orig, origBody, wire.Bytes(), true
+}
+
+// refusesUnsigned checks that req, never signed, is refused whatever its
+// Authorization header (auth) says. It reports false, checking nothing,
+// for a request that cannot be sent.
+func refusesUnsigned(t *testing.T, v *SigV4Verifier, req *http.Request, auth string) bool {
+	unsigned, err := readWire(t, req, nil)
+	if err != nil {
+		return false
+	}
+	unsigned.Header.Set("Authorization", auth)
+	unsigned.Header.Set("X-Amz-Date", sigSignedAt.Format(amzDateFormat))
+	if v.Verify(unsigned, mustBody(t, unsigned)) == nil {
+		t.Fatalf("accepted an unsigned request with Authorization %q", auth)
+	}
+	return true
+}
+
+// flipWireBit returns a copy of raw, a request on the wire, with one bit
+// of one byte flipped, and that byte's index. The byte is in the region
+// where selects: the request line, the headers, the body, or anywhere,
+// so that the fuzzer's tries are not spent mostly on the unsigned
+// User-Agent header.
+func flipWireBit(raw []byte, where uint8, pos uint16, bit uint8) ([]byte, int) {
+	line := bytes.Index(raw, []byte("\r\n"))
+	head := bytes.Index(raw, []byte("\r\n\r\n"))
+	lo, hi := 0, len(raw)
+	switch where % 4 {
+	case 0:
+		hi = line
+	case 1:
+		lo, hi = line+2, head
+	case 2:
+		if head+4 < len(raw) {
+			lo = head + 4
+		}
+	}
+	i := lo + int(pos)%(hi-lo)
+	mutated := slices.Clone(raw)
+	mutated[i] ^= 1 << (bit % 8)
+	return mutated, i
 }
 
 // readWire writes r as a client sends it and reads it back as a server
@@ -341,6 +376,7 @@ func readWire(t *testing.T, r *http.Request, wire *bytes.Buffer) (*http.Request,
 	return http.ReadRequest(bufio.NewReader(&buf))
 }
 
+// mustBody reads r's body, failing the test if it cannot.
 func mustBody(t *testing.T, r *http.Request) []byte {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

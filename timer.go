@@ -534,3 +534,293 @@ func (h *HTTPTarget) Validate(prefix string) error {
 	}
 	return checkSecrets("http.body", h.Body, prefix)
 }
+
+// DefaultSecretPrefix is the SSM path every aws-secret(...) must lie under
+// unless SECRET_PREFIX names another: the invoker's IAM policy grants
+// this path and nothing else.
+const DefaultSecretPrefix = "/callclock/"
+
+// DefaultShards is the number of shards timers are spread over unless
+// SHARDS names another. A timer's shard follows from its id and this
+// number, so every part of one deployment must use the same.
+const DefaultShards = 4
+
+// defaultRetry is the policy of a timer that gives none: EventBridge
+// Scheduler's, so that timers moved from it keep their retries.
+func defaultRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
+}
+
+// withDefaults is the policy a delivery follows when its message carries
+// p: nil (a message without one) is defaultRetry. A MaxAgeSeconds of 0,
+// which no valid policy has, stands for one written before the field
+// existed; MaxAttempts 0 is a valid "no retries" and is kept.
+func (p *RetryPolicy) withDefaults() RetryPolicy {
+	if p == nil {
+		return defaultRetry()
+	}
+	r := *p
+	if r.MaxAgeSeconds == 0 {
+		r.MaxAgeSeconds = DefaultMaxAgeSeconds
+	}
+	return r
+}
+
+// catchUpWindow is how late, in seconds, a sweep may still send t's
+// occurrence. A timer stored before catchUpSeconds existed has none (0),
+// and gets the default rather than a window that would skip everything.
+func (t *Timer) catchUpWindow() int {
+	if t.CatchUpSeconds <= 0 {
+		return DefaultCatchUpSeconds
+	}
+	return t.CatchUpSeconds
+}
+
+// newFireMessage is the message of timer id's occurrence at at, made
+// from the timer's version. It names the occurrence only: the invoker
+// reads the timer after its claim and takes the delivery from it
+// (fillFrom), so a message never carries a definition that was replaced.
+// The caller marks it Manual, Replay or Final as it is.
+func newFireMessage(id string, version int64, at time.Time) FireMessage {
+	return FireMessage{TimerID: id, Version: version, ScheduledAt: at}
+}
+
+// putRequest is a timer's definition as a client writes it: the body of
+// PUT /periodic/{id}, and of a callclock timer file.
+type putRequest struct {
+	TimerCallbackData     json.RawMessage `json:"timerCallbackData"`
+	MinuteOfHour          *int            `json:"minuteOfHour"`
+	Schedule              string          `json:"schedule"`
+	Timezone              string          `json:"timezone"`
+	StartAt               *time.Time      `json:"startAt"`
+	EndAt                 *time.Time      `json:"endAt"`
+	DeleteAfterCompletion bool            `json:"deleteAfterCompletion"`
+	Group                 string          `json:"group"`
+	CatchUpSeconds        *int            `json:"catchUpSeconds"`
+	Retry                 *retryRequest   `json:"retry"`
+	Notify                *Notify         `json:"notify"`
+	HTTP                  *HTTPTarget     `json:"http"`
+	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
+}
+
+// retryRequest is a definition's retry policy; a field left out takes its
+// default, so that pointers tell "left out" from 0.
+type retryRequest struct {
+	MaxAttempts   *int `json:"maxAttempts"`
+	MaxAgeSeconds *int `json:"maxAgeSeconds"`
+}
+
+// timerOptions is what turning a definition into a timer needs from the
+// deployment that will store it; the rules themselves need nothing else,
+// so the command line checks a timer file with the server's rules.
+type timerOptions struct {
+	// Now is the instant of the PUT: the timer's anchor, its creation,
+	// and the earliest its first occurrence may be (to the second).
+	Now time.Time
+	// Shards is the deployment's shard count (0 or less: one shard).
+	Shards int
+	// SecretPrefix is the path every aws-secret(...) must lie under.
+	SecretPrefix string
+}
+
+// newTimer checks definition in of timer id against every rule a timer
+// obeys and returns the timer it describes, first occurrence and all, or
+// an EINVALID error naming the first rule broken. The checks run in a
+// fixed order, so the same bad definition always gets the same error.
+func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
+	data, err := callbackData(in.TimerCallbackData)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil && in.HTTP == nil {
+		return nil, Errorf(EINVALID, "timerCallbackData is required unless an http target is given")
+	}
+	in.Schedule = strings.TrimSpace(in.Schedule)
+	minute, err := minuteOf(id, in)
+	if err != nil {
+		return nil, err
+	}
+	retry, catchUp, err := checkDelivery(in, opt.SecretPrefix)
+	if err != nil {
+		return nil, err
+	}
+	now := opt.Now.UTC().Truncate(time.Second)
+	t := &Timer{
+		ID:                    id,
+		ShardID:               shardFor(id, opt.Shards),
+		MinuteOfHour:          minute,
+		ScheduleExpr:          in.Schedule,
+		Timezone:              in.Timezone,
+		StartAt:               utcSecond(in.StartAt),
+		EndAt:                 utcSecond(in.EndAt),
+		DeleteAfterCompletion: in.DeleteAfterCompletion,
+		CatchUpSeconds:        catchUp,
+		Group:                 in.Group,
+		Retry:                 retry,
+		Notify:                in.Notify,
+		Deployment:            in.DeploymentInfo.orNil(),
+		Anchor:                now,
+		CallbackData:          data,
+		HTTP:                  in.HTTP,
+		CreatedAt:             now,
+		UpdatedAt:             now,
+	}
+	if err := t.setFirst(now); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// callbackData is a definition's callback data as stored: compact, since
+// fire messages and responses carry it that way, and nil for JSON null,
+// which stands for none.
+func callbackData(raw json.RawMessage) (json.RawMessage, error) {
+	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, Errorf(EINVALID, "timerCallbackData is not valid JSON")
+	}
+	return buf.Bytes(), nil
+}
+
+// minuteOf is the minute of the hour of a definition's hourly schedule:
+// the one it names, or else one its id spreads to. A definition with a
+// schedule expression gets the id's too, until setFirst replaces it.
+func minuteOf(id string, in putRequest) (int, error) {
+	switch {
+	case in.MinuteOfHour != nil && in.Schedule != "":
+		return 0, Errorf(EINVALID, "give either schedule or minuteOfHour (the hourly schedule), not both")
+	case in.Timezone != "" && in.Schedule == "":
+		return 0, Errorf(EINVALID, "timezone applies to a schedule; give a schedule too")
+	case in.MinuteOfHour == nil:
+		return defaultMinute(id), nil
+	case *in.MinuteOfHour < 0 || *in.MinuteOfHour > 59:
+		return 0, Errorf(EINVALID, "minuteOfHour must be between 0 and 59")
+	}
+	return *in.MinuteOfHour, nil
+}
+
+// checkDelivery checks how a definition is delivered and grouped: its
+// HTTP target (normalised in place), retry policy, notification,
+// deployment, group and catch-up window, in that order. It returns the
+// retry policy and catch-up window with their defaults filled in.
+func checkDelivery(in putRequest, prefix string) (RetryPolicy, int, error) {
+	if in.HTTP != nil {
+		if err := in.HTTP.Validate(prefix); err != nil {
+			return RetryPolicy{}, 0, err
+		}
+	}
+	retry, err := retryOf(in.Retry)
+	if err != nil {
+		return RetryPolicy{}, 0, err
+	}
+	if in.Notify != nil {
+		if err := in.Notify.Validate(prefix); err != nil {
+			return RetryPolicy{}, 0, err
+		}
+	}
+	if in.DeploymentInfo != nil {
+		if err := in.DeploymentInfo.Validate(); err != nil {
+			return RetryPolicy{}, 0, err
+		}
+	}
+	if in.Group != "" {
+		if err := validateGroup(in.Group); err != nil {
+			return RetryPolicy{}, 0, err
+		}
+	}
+	catchUp, err := catchUpOf(in.CatchUpSeconds)
+	return retry, catchUp, err
+}
+
+// retryOf is the retry policy a definition asks for, each field it
+// leaves out at its default, within EventBridge Scheduler's bounds.
+func retryOf(in *retryRequest) (RetryPolicy, error) {
+	retry := defaultRetry()
+	if in == nil {
+		return retry, nil
+	}
+	if in.MaxAttempts != nil {
+		retry.MaxAttempts = *in.MaxAttempts
+	}
+	if in.MaxAgeSeconds != nil {
+		retry.MaxAgeSeconds = *in.MaxAgeSeconds
+	}
+	if retry.MaxAttempts < 0 || retry.MaxAttempts > MaxMaxAttempts {
+		return RetryPolicy{}, Errorf(EINVALID, "retry.maxAttempts must be from 0 to %d", MaxMaxAttempts)
+	}
+	if retry.MaxAgeSeconds < MinMaxAgeSeconds || retry.MaxAgeSeconds > MaxMaxAgeSeconds {
+		return RetryPolicy{}, Errorf(EINVALID, "retry.maxAgeSeconds must be from %d to %d", MinMaxAgeSeconds, MaxMaxAgeSeconds)
+	}
+	return retry, nil
+}
+
+// catchUpOf is the catch-up window a definition asks for, or the default.
+func catchUpOf(s *int) (int, error) {
+	if s == nil {
+		return DefaultCatchUpSeconds, nil
+	}
+	if *s < MinCatchUpSeconds || *s > MaxCatchUpSeconds {
+		return 0, Errorf(EINVALID, "catchUpSeconds must be from %d to %d", MinCatchUpSeconds, MaxCatchUpSeconds)
+	}
+	return *s, nil
+}
+
+// setFirst parses t's schedule and sets its first occurrence at or after
+// now, refusing a schedule that has none left: such a timer would never
+// fire. The first occurrence may be now itself: a rate schedule without
+// startAt fires at once, as in EventBridge Scheduler.
+func (t *Timer) setFirst(now time.Time) error {
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return err
+	}
+	first, ok := sched.Next(now.Add(-time.Nanosecond))
+	if !ok {
+		return Errorf(EINVALID, "schedule %q has no occurrence at or after %s", t.Expression(), now.Format(time.RFC3339))
+	}
+	t.NextFireAt = first
+	if t.ScheduleExpr != "" {
+		t.MinuteOfHour = first.UTC().Minute()
+	}
+	return nil
+}
+
+// utcSecond returns t in UTC to the second, the precision stored.
+func utcSecond(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}
+
+// checkOccurrence refuses an instant that is not a past occurrence of t's
+// schedule: replaying anything else would invent an occurrence.
+func (t *Timer) checkOccurrence(at, now time.Time) error {
+	if at.After(now) {
+		return Errorf(EINVALID, "scheduledAt %s is in the future: only a past occurrence can be fired again", at.Format(time.RFC3339))
+	}
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return err
+	}
+	if next, ok := sched.Next(at.Add(-time.Nanosecond)); !ok || !next.Equal(at) {
+		return Errorf(EINVALID, "scheduledAt %s is not an occurrence of timer %s (%s)", at.Format(time.RFC3339Nano), t.ID, t.Expression())
+	}
+	return nil
+}
+
+// isLast reports whether x is t's last occurrence: a deleteAfterCompletion
+// timer is deleted once that one has its outcome. A schedule that no
+// longer parses has no last occurrence, so such a timer is kept.
+func (t *Timer) isLast(x time.Time) bool {
+	sched, err := t.Schedule(loadZone)
+	if err != nil {
+		return false
+	}
+	_, more := sched.Next(x)
+	return !more
+}

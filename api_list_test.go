@@ -1,10 +1,13 @@
 package main
 
+// Tests of the list, GET /periodic: its query, its pages and its cursors.
+
 import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,85 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 )
+
+// TestAPIListRejects checks GET /periodic's query validation: each bad
+// parameter is a 400 and the store is not asked.
+func TestAPIListRejects(t *testing.T) {
+	t.Parallel()
+	for _, q := range []string{"limit=0", "limit=501", "limit=ten", "state=sleeping", "group=a%20b", "cursor=%%%", "cursor=bm90LWpzb24", "sort=id"} {
+		t.Run(q, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+			k, v, _ := strings.Cut(q, "=")
+			if u, err := url.QueryUnescape(v); err == nil {
+				v = u
+			}
+			req := events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: map[string]string{k: v}}
+			resp := a.do(t, req)
+			if resp.StatusCode != http.StatusBadRequest || decodeError(t, resp).Code != EINVALID {
+				t.Errorf("GET /periodic?%s = %d %s, want 400 invalid", q, resp.StatusCode, resp.Body)
+			}
+			for _, c := range a.store.calls {
+				if strings.HasPrefix(c, "List") && q != "state=sleeping" {
+					t.Errorf("the store was asked: %v", a.store.calls)
+				}
+			}
+		})
+	}
+}
+
+// TestAPIListPages follows the cursor through every timer, filtered by
+// group and state.
+func TestAPIListPages(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+	for i, g := range []string{"qa", "prod", "qa", "qa", "", "qa"} {
+		id := fmt.Sprintf("t%d", i)
+		if resp := a.call(t, http.MethodPut, "/periodic/"+id, `{"timerCallbackData":1,"group":"`+g+`"}`); resp.StatusCode != 201 {
+			t.Fatalf("PUT %s: %d %s", id, resp.StatusCode, resp.Body)
+		}
+	}
+	a.call(t, http.MethodPost, "/periodic/t2/pause", "")
+	list := func(query string) []string {
+		var ids []string
+		for cursor := ""; ; {
+			q := map[string]string{"limit": "2"}
+			for _, kv := range strings.Split(query, "&") {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					q[k] = v
+				}
+			}
+			if cursor != "" {
+				q["cursor"] = cursor
+			}
+			resp := a.do(t, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
+			var page struct {
+				Timers []struct{ ID string } `json:"timers"`
+				Cursor string                `json:"cursor"`
+			}
+			if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET /periodic?%s: %d %s", query, resp.StatusCode, resp.Body)
+			}
+			for _, tm := range page.Timers {
+				ids = append(ids, tm.ID)
+			}
+			if page.Cursor == "" {
+				return ids
+			}
+			cursor = page.Cursor
+		}
+	}
+	for query, want := range map[string][]string{
+		"":                      {"t0", "t1", "t2", "t3", "t4", "t5"},
+		"group=qa":              {"t0", "t2", "t3", "t5"},
+		"group=qa&state=paused": {"t2"},
+		"state=active":          {"t0", "t1", "t3", "t4", "t5"},
+	} {
+		if diff := cmp.Diff(want, list(query)); diff != "" {
+			t.Errorf("GET /periodic?%s (-want +got):\n%s", query, diff)
+		}
+	}
+}
 
 // listPage is one GET /periodic answer.
 type listPage struct {
@@ -32,6 +114,7 @@ func listFirstCursor(t *testing.T, a *testAPI, q map[string]string) string {
 	return page.Cursor
 }
 
+// mapsWith returns a copy of m with k set to v.
 func mapsWith(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for mk, mv := range m {
@@ -40,6 +123,7 @@ func mapsWith(m map[string]string, k, v string) map[string]string {
 	return out
 }
 
+// b64 encodes s as a cursor is encoded.
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // TestAPIListRefusesBadCursors: a cursor that is not one the list issued
@@ -138,6 +222,43 @@ func TestIntegrationListCursors(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	a := &API{Timers: s, Shards: 1, SecretPrefix: "/callclock/", Now: func() time.Time { return now }, Log: newTestAPI(now, 1).Log}
+	fillListCursorsTable(t, s, a, now)
+	for _, tt := range []struct {
+		q    map[string]string
+		want []string
+	}{
+		{nil, []string{"t0", "t1", "t2", "t3", "t4"}},
+		{map[string]string{"group": "qa"}, []string{"t0", "t1", "t4"}},
+		{map[string]string{"group": "prod", "state": "active"}, []string{"t2"}},
+		{map[string]string{"state": "active"}, []string{"t0", "t1", "t2", "t3", "t4"}},
+	} {
+		if diff := cmp.Diff(tt.want, listAllPages(t, a, tt.q)); diff != "" {
+			t.Errorf("GET /periodic %v (-want +got):\n%s", tt.q, diff)
+		}
+	}
+	for _, tt := range []struct {
+		group  string
+		cursor map[string]string
+	}{
+		{"", map[string]string{"foo": "bar"}},
+		{"", map[string]string{"id": "t1"}},
+		{"", map[string]string{"id": "#lease#shard0", "group": ""}},
+		{"", map[string]string{"id": "t1", "group": "#"}},
+		{"qa", map[string]string{"id": "t1"}},
+		{"qa", map[string]string{"id": "t1", "group": "prod"}},
+		{"qa", map[string]string{"id": "t1", "foo": "qa"}},
+	} {
+		if _, _, err := s.List(ctx, tt.group, "", 1, tt.cursor, now); ErrorCode(err) != EINVALID {
+			t.Errorf("List(%q, cursor %v) = %v, want an %s error", tt.group, tt.cursor, err, EINVALID)
+		}
+	}
+}
+
+// fillListCursorsTable puts five timers through a, with more occurrence
+// (history) items than timers, as in steady state, a group item and the
+// sweep's lease beside them.
+func fillListCursorsTable(t *testing.T, s *Store, a *API, now time.Time) {
+	ctx := t.Context()
 	for i, g := range []string{"qa", "qa", "prod", "", "qa"} {
 		id := fmt.Sprintf("t%d", i)
 		resp := a.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: http.MethodPut, Path: "/periodic/" + id, Body: `{"timerCallbackData":1,"group":"` + g + `"}`})
@@ -160,61 +281,37 @@ func TestIntegrationListCursors(t *testing.T) {
 	if _, ok, err := s.LeaseSweep(ctx, "owner", "event", now, time.Minute); err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
-	list := func(q map[string]string) []string {
-		var ids []string
-		for cursor, pages := "", 0; pages < 100; pages++ {
-			q := mapsWith(q, "limit", "2")
-			if cursor != "" {
-				q["cursor"] = cursor
-			}
-			resp := a.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
-			var page listPage
-			if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("GET /periodic %v: %d %s", q, resp.StatusCode, resp.Body)
-			}
-			for _, tm := range page.Timers {
-				ids = append(ids, tm.ID)
-			}
-			if cursor = page.Cursor; cursor == "" {
-				break
-			}
-			if len(page.Timers) != 2 {
-				t.Errorf("GET /periodic %v: a page of %d timers with a cursor after it, want 2", q, len(page.Timers))
-			}
-			if raw, _ := base64.RawURLEncoding.DecodeString(cursor); strings.Contains(string(raw), "#") {
-				t.Errorf("GET /periodic %v: cursor %s names an internal key", q, raw)
-			}
+}
+
+// listAllPages follows the cursors of GET /periodic with query q, two
+// timers a page, and returns the ids listed, sorted. It checks that every
+// page but the last holds two timers and that no cursor names an internal
+// key.
+func listAllPages(t *testing.T, a *API, q map[string]string) []string {
+	var ids []string
+	for cursor, pages := "", 0; pages < 100; pages++ {
+		q := mapsWith(q, "limit", "2")
+		if cursor != "" {
+			q["cursor"] = cursor
 		}
-		slices.Sort(ids)
-		return ids
-	}
-	for _, tt := range []struct {
-		q    map[string]string
-		want []string
-	}{
-		{nil, []string{"t0", "t1", "t2", "t3", "t4"}},
-		{map[string]string{"group": "qa"}, []string{"t0", "t1", "t4"}},
-		{map[string]string{"group": "prod", "state": "active"}, []string{"t2"}},
-		{map[string]string{"state": "active"}, []string{"t0", "t1", "t2", "t3", "t4"}},
-	} {
-		if diff := cmp.Diff(tt.want, list(tt.q)); diff != "" {
-			t.Errorf("GET /periodic %v (-want +got):\n%s", tt.q, diff)
+		resp := a.Handle(t.Context(), events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic", QueryStringParameters: q})
+		var page listPage
+		if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /periodic %v: %d %s", q, resp.StatusCode, resp.Body)
+		}
+		for _, tm := range page.Timers {
+			ids = append(ids, tm.ID)
+		}
+		if cursor = page.Cursor; cursor == "" {
+			break
+		}
+		if len(page.Timers) != 2 {
+			t.Errorf("GET /periodic %v: a page of %d timers with a cursor after it, want 2", q, len(page.Timers))
+		}
+		if raw, _ := base64.RawURLEncoding.DecodeString(cursor); strings.Contains(string(raw), "#") {
+			t.Errorf("GET /periodic %v: cursor %s names an internal key", q, raw)
 		}
 	}
-	for _, tt := range []struct {
-		group  string
-		cursor map[string]string
-	}{
-		{"", map[string]string{"foo": "bar"}},
-		{"", map[string]string{"id": "t1"}},
-		{"", map[string]string{"id": "#lease#shard0", "group": ""}},
-		{"", map[string]string{"id": "t1", "group": "#"}},
-		{"qa", map[string]string{"id": "t1"}},
-		{"qa", map[string]string{"id": "t1", "group": "prod"}},
-		{"qa", map[string]string{"id": "t1", "foo": "qa"}},
-	} {
-		if _, _, err := s.List(ctx, tt.group, "", 1, tt.cursor, now); ErrorCode(err) != EINVALID {
-			t.Errorf("List(%q, cursor %v) = %v, want an %s error", tt.group, tt.cursor, err, EINVALID)
-		}
-	}
+	slices.Sort(ids)
+	return ids
 }
