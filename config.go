@@ -59,8 +59,8 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		Table:              getenv("TABLE_NAME"),
 		FireQueueURL:       getenv("FIRE_QUEUE_URL"),
 		CallbackQueueURL:   getenv("CALLBACK_QUEUE_URL"),
-		Shards:             4,
-		SecretPrefix:       "/callclock/",
+		Shards:             DefaultShards,
+		SecretPrefix:       DefaultSecretPrefix,
 		DeadLetterQueueURL: getenv("FIRE_DLQ_URL"),
 		SecretTTL:          30 * time.Second,
 	}

@@ -246,10 +246,9 @@ func (d *desiredTimer) validate(now time.Time) error {
 	if err := decodeBody(eventsRequest(d.Body), &in); err != nil {
 		return errors.New(ErrorMessage(err))
 	}
-	api := NewAPI(nil)
-	api.SecretPrefix = "/" // the server checks its own prefix
-	api.Now = func() time.Time { return now }
-	t, err := api.newTimer(d.ID, in)
+	// The model's own rules, as the API applies them; the server checks
+	// its own secret prefix.
+	t, err := newTimer(d.ID, in, timerOptions{Now: now, SecretPrefix: "/"})
 	if err != nil {
 		return errors.New(ErrorMessage(err))
 	}
