@@ -25,6 +25,7 @@ type secretCache struct {
 	m  map[string]cachedSecret
 }
 
+// cachedSecret is one resolved parameter, reused until until.
 type cachedSecret struct {
 	value string
 	until time.Time
