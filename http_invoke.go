@@ -542,27 +542,10 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-inv.callReserve()), errNearDeadline)
 		defer cut()
 	}
-	var body io.Reader
-	if target.Body != "" {
-		body = strings.NewReader(substitute(target.Body, secrets))
-	}
-	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
+	req, err := newRequest(ctx, msg, secrets)
 	if err != nil {
-		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
-		return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
+		return 0, err
 	}
-	for k, v := range target.Headers {
-		value := substitute(v, secrets)
-		if !validHeaderValue(value) {
-			return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
-				target.Method, target.URL, k)}
-		}
-		req.Header.Set(k, value)
-	}
-	req.Header.Set("User-Agent", "callclock/"+Version)
-	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
-	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
-	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
 	resp, err := inv.Client.Do(req)
 	if err != nil && errors.Is(context.Cause(ctx), errNearDeadline) {
 		return 0, fmt.Errorf("%s %s: %w", target.Method, target.URL, errNearDeadline)
@@ -576,6 +559,34 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
 	}
 	return resp.StatusCode, nil
+}
+
+// newRequest builds the request of msg's target with secrets substituted.
+// Its errors are permanent: no retry builds it otherwise.
+func newRequest(ctx context.Context, msg *FireMessage, secrets map[string]string) (*http.Request, error) {
+	target := msg.HTTP
+	var body io.Reader
+	if target.Body != "" {
+		body = strings.NewReader(substitute(target.Body, secrets))
+	}
+	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
+	if err != nil {
+		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
+		return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
+	}
+	for k, v := range target.Headers {
+		value := substitute(v, secrets)
+		if !validHeaderValue(value) {
+			return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
+				target.Method, target.URL, k)}
+		}
+		req.Header.Set(k, value)
+	}
+	req.Header.Set("User-Agent", "callclock/"+Version)
+	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
+	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
+	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
+	return req, nil
 }
 
 // succeeded reports whether status counts as delivered: one of codes, or

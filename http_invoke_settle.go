@@ -129,6 +129,30 @@ func (inv *Invoker) persist(ctx context.Context, write func(context.Context) err
 
 // notify posts a Slack-compatible {"text": ..., "channel": ...} message about fire.
 func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire) {
+	// At most 10 seconds, and ending RecordReserve before the function's
+	// deadline like every record of an outcome, so that a webhook that
+	// hangs cannot keep the batch from being returned.
+	timeout := 10 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline) - inv.recordReserve()
+		if left <= 0 {
+			inv.Log.WarnContext(ctx, "notification skipped: the function is about to time out", "timerId", msg.TimerID,
+				"webhook", msg.Notify.Webhook, "outcome", fire.Outcome)
+			return
+		}
+		timeout = min(timeout, left)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	secrets, err := inv.postWebhook(callCtx, msg.Notify.Webhook, notification(msg, fire))
+	if err != nil {
+		inv.Log.WarnContext(ctx, "notification failed", "timerId", msg.TimerID, "webhook", msg.Notify.Webhook,
+			"error", redact(causeOf(err).Error(), secrets))
+	}
+}
+
+// notification is the body of the webhook's message about fire.
+func notification(msg *FireMessage, fire LastFire) []byte {
 	text := fmt.Sprintf("callclock: timer %s, scheduled %s: delivered on attempt %d (status %d, %d ms)",
 		msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Status, fire.LatencyMs)
 	if fire.Outcome != OutcomeDelivered {
@@ -147,44 +171,32 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 		slack["channel"] = msg.Notify.Channel
 	}
 	body, _ := marshalJSON(slack)
-	// At most 10 seconds, and ending RecordReserve before the function's
-	// deadline like every record of an outcome, so that a webhook that
-	// hangs cannot keep the batch from being returned.
-	timeout := 10 * time.Second
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline) - inv.recordReserve()
-		if left <= 0 {
-			inv.Log.WarnContext(ctx, "notification skipped: the function is about to time out", "timerId", msg.TimerID,
-				"webhook", msg.Notify.Webhook, "outcome", fire.Outcome)
-			return
-		}
-		timeout = min(timeout, left)
-	}
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	secrets, err := inv.resolve(callCtx, msg.Notify.Webhook)
-	if err == nil {
-		var req *http.Request
-		req, err = http.NewRequestWithContext(callCtx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
-		if err != nil {
-			// url.Parse quotes the part it rejects, which may be a secret's.
-			err = errors.New("the webhook is not a valid URL once its secrets are resolved")
-		} else {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("User-Agent", "callclock/"+Version)
-			var resp *http.Response
-			if resp, err = inv.Client.Do(req); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode > 299 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-		}
-	}
+	return body
+}
+
+// postWebhook posts body to webhook, its secrets resolved now, and
+// returns them (for redact) with the post's error, if any.
+func (inv *Invoker) postWebhook(ctx context.Context, webhook string, body []byte) (map[string]string, error) {
+	secrets, err := inv.resolve(ctx, webhook)
 	if err != nil {
-		inv.Log.WarnContext(ctx, "notification failed", "timerId", msg.TimerID, "webhook", msg.Notify.Webhook,
-			"error", redact(causeOf(err).Error(), secrets))
+		return nil, err
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, substitute(webhook, secrets), bytes.NewReader(body))
+	if err != nil {
+		// url.Parse quotes the part it rejects, which may be a secret's.
+		return secrets, errors.New("the webhook is not a valid URL once its secrets are resolved")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "callclock/"+Version)
+	resp, err := inv.Client.Do(req)
+	if err != nil {
+		return secrets, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode > 299 {
+		return secrets, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return secrets, nil
 }
 
 // deadLetter sends the message to the dead-letter queue with why it
