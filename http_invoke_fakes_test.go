@@ -39,12 +39,22 @@ const (
 
 // igClaim is the claim item of one occurrence.
 type igClaim struct {
-	MessageID    string
+	MessageID string
+	// Token is the claiming receive's (Claimant.Token): its own claim
+	// again is no other receive's.
+	Token        string
 	Settled      bool
 	DeadLettered bool
 	// Leased: claimed by MessageID, whose attempt has not ended (no
-	// Record or Release since).
-	Leased bool
+	// Record or Release since), until LeaseUntil; zero (a claim a test
+	// sets) leases it for good.
+	Leased     bool
+	LeaseUntil time.Time
+}
+
+// leased reports whether c's lease still runs at now.
+func (c igClaim) leased(now time.Time) bool {
+	return c.Leased && (c.LeaseUntil.IsZero() || !now.After(c.LeaseUntil))
 }
 
 // igFire is one Record call.
@@ -53,11 +63,13 @@ type igFire struct {
 	Fire    LastFire
 }
 
-// igStore is a claimStore with the real Store's semantics: per occurrence
-// (timerId, scheduledAt, by hand or not) the first message id wins; the
-// same message id may claim again until the occurrence is settled, once
-// its earlier attempt ended (a claim while it runs is in progress); Get
-// returns the current timer or an ENOTFOUND error. It records every call.
+// igStore is a claimStore with the real Store's semantics, which
+// http_invoke_contract_test.go holds it to: per occurrence (timerId,
+// scheduledAt, by hand or not) the first message id wins; the same
+// message id may claim again until the occurrence is settled, once its
+// earlier attempt ended or its lease ran out (a claim while it runs is in
+// progress, unless it is the same receive's); Get returns the current
+// timer or an ENOTFOUND error. It records every call.
 type igStore struct {
 	// beforeClaim, when set, runs at each Claim outside the lock.
 	beforeClaim func()
@@ -96,7 +108,8 @@ func igKey(o Occurrence) string {
 	return igOccurrence(o.TimerID, o.At)
 }
 
-func (s *igStore) Claim(_ context.Context, o Occurrence, who Claimant, _, _ time.Time) (ClaimResult, error) {
+// Claim claims o for who as Store.Claim does.
+func (s *igStore) Claim(_ context.Context, o Occurrence, who Claimant, now, leaseUntil time.Time) (ClaimResult, error) {
 	msgID, replay := who.MessageID, who.Replay
 	if s.beforeClaim != nil {
 		s.beforeClaim()
@@ -108,20 +121,17 @@ func (s *igStore) Claim(_ context.Context, o Occurrence, who Claimant, _, _ time
 	if s.claimErr != nil {
 		return ClaimDuplicate, s.claimErr
 	}
-	c, ok := s.claims[key]
+	c := s.claims[key]
 	switch {
-	case !ok:
-		s.claims[key] = igClaim{MessageID: msgID, Leased: true}
+	case c.MessageID == "",
+		!c.Settled && c.Token != "" && c.Token == who.Token, // its own claim again: the answer was lost
+		!c.Settled && c.MessageID == msgID && !c.leased(now),
+		replay && c.DeadLettered && !c.Settled && !c.leased(now): // a replay takes over a dead letter
+		// A new claim, as Store.Claim's: no longer a dead letter.
+		s.claims[key] = igClaim{MessageID: msgID, Token: who.Token, Leased: true, LeaseUntil: leaseUntil}
 		return Claimed, nil
-	case c.MessageID == msgID && !c.Settled && c.Leased:
-		return ClaimInProgress, nil
 	case c.MessageID == msgID && !c.Settled:
-		c.Leased = true
-		s.claims[key] = c
-		return Claimed, nil
-	case replay && c.DeadLettered && !c.Settled && !c.Leased: // as Store.Claim: a replay takes over a dead letter
-		s.claims[key] = igClaim{MessageID: msgID, Leased: true}
-		return Claimed, nil
+		return ClaimInProgress, nil
 	}
 	return ClaimDuplicate, nil
 }
@@ -149,11 +159,12 @@ func (s *igStore) Record(_ context.Context, o Occurrence, f LastFire, deadLetter
 	return nil
 }
 
-// ReleaseClaim ends the lease of msgID's claim, as Store.ReleaseClaim does.
+// ReleaseClaim ends the lease of who's claim, as Store.ReleaseClaim does:
+// only the receive that holds it (its token) may.
 func (s *igStore) ReleaseClaim(_ context.Context, o Occurrence, who Claimant) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.claims[igKey(o)]; ok && c.MessageID == who.MessageID {
+	if c, ok := s.claims[igKey(o)]; ok && c.Token == who.Token {
 		c.Leased = false
 		s.claims[igKey(o)] = c
 	}
@@ -188,13 +199,14 @@ func (s *igStore) Get(_ context.Context, id string) (*Timer, error) {
 	return &t, nil
 }
 
-// DeleteCompleted deletes the timer as the store does: only at its version
-// and while it has no next occurrence.
+// DeleteCompleted deletes the timer as the store does: only at its
+// version. Its next occurrence does not count: the invoker calls it for
+// the last one (FireMessage.Final), and the store does not look.
 func (s *igStore) DeleteCompleted(_ context.Context, id string, version int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deletes = append(s.deletes, id)
-	if t, ok := s.timers[id]; ok && t.Version == version && t.NextFireAt.IsZero() {
+	if t, ok := s.timers[id]; ok && t.Version == version {
 		delete(s.timers, id)
 	}
 	return nil
