@@ -203,7 +203,8 @@ type delivery struct {
 	msg      FireMessage
 	claimant Claimant
 	attempt  int
-	// retry is the message's policy once admit has filled it in.
+	// retry is the message's policy, defaults filled in, once admit has
+	// filled the message in from its timer.
 	retry RetryPolicy
 	// attrs are the attributes of every log line about the message; the
 	// steps add what they learn.
