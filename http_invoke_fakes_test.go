@@ -88,6 +88,7 @@ type igStore struct {
 	deletes      []string // DeleteCompleted calls
 }
 
+// newIGStore returns an igStore holding timers, nothing claimed.
 func newIGStore(timers ...Timer) *igStore {
 	s := &igStore{timers: map[string]Timer{}, claims: map[string]igClaim{}}
 	for _, t := range timers {
@@ -96,6 +97,8 @@ func newIGStore(timers ...Timer) *igStore {
 	return s
 }
 
+// igOccurrence names the occurrence of timer id at at, as igStore's
+// records do.
 func igOccurrence(id string, at time.Time) string {
 	return id + "@" + at.UTC().Format(time.RFC3339Nano)
 }
@@ -179,6 +182,8 @@ func (s *igStore) DeleteLink(_ context.Context, id string, at int64, parts int, 
 	return nil
 }
 
+// Duplicate records the call; like Store.Duplicate, it does not fail for
+// an occurrence with no item.
 func (s *igStore) Duplicate(_ context.Context, o Occurrence, _ time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,6 +191,7 @@ func (s *igStore) Duplicate(_ context.Context, o Occurrence, _ time.Time) error 
 	return nil
 }
 
+// Get returns timer id, getErr when set, or an ENOTFOUND error.
 func (s *igStore) Get(_ context.Context, id string) (*Timer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,30 +218,36 @@ func (s *igStore) DeleteCompleted(_ context.Context, id string, version int64) e
 	return nil
 }
 
+// setClaim puts claim c on the occurrence key, as an earlier message left
+// it.
 func (s *igStore) setClaim(key string, c igClaim) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims[key] = c
 }
 
+// setGetErr makes every Get fail with err.
 func (s *igStore) setGetErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.getErr = err
 }
 
+// Claimed returns the Claim calls, "occurrence by messageId".
 func (s *igStore) Claimed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.claimed)
 }
 
+// Settled returns the occurrences settled by a delivered Record.
 func (s *igStore) Settled() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.settled)
 }
 
+// Fires returns the Record calls.
 func (s *igStore) Fires() []igFire {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,6 +266,7 @@ type igVisibility struct {
 	calls []igVisibilityCall
 }
 
+// ChangeMessageVisibility records the call.
 func (v *igVisibility) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -261,6 +274,7 @@ func (v *igVisibility) ChangeMessageVisibility(_ context.Context, in *sqs.Change
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
 
+// Calls returns the ChangeMessageVisibility calls.
 func (v *igVisibility) Calls() []igVisibilityCall {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -281,6 +295,8 @@ type igSender struct {
 	sent []igSent
 }
 
+// SendMessage records the message, and fails it with errs' error for its
+// queue, if any.
 func (s *igSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	m := igSent{QueueURL: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody), Attributes: map[string]string{}}
 	for k, v := range in.MessageAttributes {
@@ -295,6 +311,7 @@ func (s *igSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ..
 	return &sqs.SendMessageOutput{MessageId: aws.String("sqs-" + strconv.Itoa(len(s.sent)))}, nil
 }
 
+// To returns the messages sent to queueURL.
 func (s *igSender) To(queueURL string) []igSent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -307,6 +324,7 @@ func (s *igSender) To(queueURL string) []igSent {
 	return out
 }
 
+// All returns every message sent.
 func (s *igSender) All() []igSent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -319,12 +337,14 @@ type igLog struct {
 	buf bytes.Buffer
 }
 
+// Write takes log output; the invoker logs from several goroutines.
 func (l *igLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
+// String is everything logged.
 func (l *igLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -374,6 +394,8 @@ type igEnv struct {
 	log   *igLog
 }
 
+// newIGEnv returns an invoker on an igStore holding timers, with its
+// queues, visibility and log faked.
 func newIGEnv(t *testing.T, secrets parameterGetter, timers ...Timer) *igEnv {
 	e := &igEnv{
 		clock: newTestClock(igAt.Add(5 * time.Second)),
@@ -405,6 +427,7 @@ func igRecord(t *testing.T, msgID string, attempt int, m FireMessage) events.SQS
 	return rec
 }
 
+// igTimer is timer id at version, with nothing else set.
 func igTimer(id string, version int64) Timer { return Timer{ID: id, Version: version} }
 
 // igStatuses answers the n-th request with codes[n], repeating the last.
@@ -427,6 +450,7 @@ func igClosedURL(t *testing.T) string {
 	return "http://" + addr + "/hook"
 }
 
+// igPtr returns a pointer to v.
 func igPtr[T any](v T) *T { return &v }
 
 // igRetryBounds is the range retryDelay(attempt) must fall in: d/2 to d,

@@ -30,6 +30,7 @@ import (
 // fakeParams is a parameterGetter.
 type fakeParams func(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 
+// GetParameters calls f.
 func (f fakeParams) GetParameters(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 	return f(ctx, in, opts...)
 }
@@ -37,6 +38,7 @@ func (f fakeParams) GetParameters(ctx context.Context, in *ssm.GetParametersInpu
 // fakeSender is a messageSender.
 type fakeSender func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 
+// SendMessage calls f.
 func (f fakeSender) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return f(ctx, in, opts...)
 }
@@ -50,6 +52,7 @@ type paramStore struct {
 	calls [][]string
 }
 
+// fake is the parameterGetter that answers from values.
 func (p *paramStore) fake(t *testing.T, values map[string]string) fakeParams {
 	return func(_ context.Context, in *ssm.GetParametersInput, _ ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 		if !aws.ToBool(in.WithDecryption) {
@@ -73,6 +76,7 @@ func (p *paramStore) fake(t *testing.T, values map[string]string) fakeParams {
 	}
 }
 
+// Calls returns the names asked for, one slice per call.
 func (p *paramStore) Calls() [][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -109,6 +113,8 @@ type target struct {
 	got []received
 }
 
+// newTarget starts a target that answers what respond returns, closed with
+// the test.
 func newTarget(t *testing.T, respond func(w http.ResponseWriter, r *http.Request) int) *target {
 	tg := &target{}
 	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,16 +128,19 @@ func newTarget(t *testing.T, respond func(w http.ResponseWriter, r *http.Request
 	return tg
 }
 
+// answer is a target's respond that always answers code.
 func answer(code int) func(http.ResponseWriter, *http.Request) int {
 	return func(http.ResponseWriter, *http.Request) int { return code }
 }
 
+// Received returns the requests the target saw, in order.
 func (tg *target) Received() []received {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return slices.Clone(tg.got)
 }
 
+// testQueueURL is testInvoker's callback queue.
 const testQueueURL = "https://sqs.eu-west-1.amazonaws.com/123456789012/callclock-callback"
 
 // testInvoker is NewInvoker with a short timeout and a log written to log
@@ -157,6 +166,8 @@ func fire(t *testing.T, messageID string, m FireMessage) events.SQSMessage {
 	return events.SQSMessage{MessageId: messageID, Body: string(b)}
 }
 
+// httpFire is a fire message of timer id, version 1, at igAt, for an HTTP
+// target.
 func httpFire(id, method, url string) FireMessage {
 	return FireMessage{TimerID: id, Version: 1, ScheduledAt: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC),
 		HTTP: &HTTPTarget{Method: method, URL: url}}

@@ -166,6 +166,7 @@ type igRotatingParams struct {
 	calls int
 }
 
+// GetParameters answers every name with the call's count.
 func (p *igRotatingParams) GetParameters(_ context.Context, in *ssm.GetParametersInput, _ ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -177,6 +178,7 @@ func (p *igRotatingParams) GetParameters(_ context.Context, in *ssm.GetParameter
 	return out, nil
 }
 
+// Calls returns how often GetParameters was called.
 func (p *igRotatingParams) Calls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
