@@ -62,6 +62,29 @@ func (inv *Invoker) newCallbackBatcher(ctx context.Context) *callbackBatcher {
 	return &callbackBatcher{ctx: context.WithoutCancel(ctx), sender: inv.CallbackBatch, url: inv.CallbackQueueURL, window: w}
 }
 
+// sendCallback sends msg's callback data to the callback queue, in the
+// batch's next SendMessageBatch when it has a batcher.
+func (run *batchRun) sendCallback(ctx context.Context, msg *FireMessage) error {
+	inv := run.inv
+	attrs := map[string]sqstypes.MessageAttributeValue{
+		"IdempotencyKey": stringAttr(msg.IdempotencyKey()),
+		"TimerId":        stringAttr(msg.TimerID),
+		"ScheduledAt":    stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339)),
+	}
+	if run.callbacks != nil {
+		return run.callbacks.send(ctx, string(msg.CallbackData), attrs)
+	}
+	_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:          &inv.CallbackQueueURL,
+		MessageBody:       aws.String(string(msg.CallbackData)),
+		MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("send callback message: %w", err)
+	}
+	return nil
+}
+
 // send sends one message in the next batch and returns its own outcome.
 // A message that waits longer than ctx allows gets ctx's error, though its
 // batch may still send it: as with a SendMessage whose answer was lost,

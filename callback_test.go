@@ -28,6 +28,8 @@ type cbQueue struct {
 	callErr error
 }
 
+// SendMessageBatch checks the call against SQS's limits and answers each
+// entry.
 func (q *cbQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,16 +134,15 @@ func (inv *Invoker) Invoke(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		resp  = events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, max(1, inv.Concurrency))
-		tally = &batchTally{callbacks: inv.newCallbackBatcher(ctx)}
+		run   = &batchRun{inv: inv, callbacks: inv.newCallbackBatcher(ctx)}
 	)
-	ctx = context.WithValue(ctx, tallyKey{}, tally)
-	defer tally.emit(inv.Metrics)
+	defer run.emit(inv.Metrics)
 	for _, rec := range ev.Records {
 		wg.Add(1)
 		slots <- struct{}{}
 		go func(rec events.SQSMessage) {
 			defer func() { <-slots; wg.Done() }()
-			if err := inv.handle(ctx, rec); err != nil {
+			if err := run.handle(ctx, rec); err != nil {
 				mu.Lock()
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				mu.Unlock()
@@ -155,11 +153,64 @@ func (inv *Invoker) Invoke(ctx context.Context, ev events.SQSEvent) events.SQSEv
 	return resp
 }
 
+// now is Now, or the wall clock when an Invoker built by hand has none.
 func (inv *Invoker) now() time.Time {
 	if inv.Now == nil {
 		return time.Now()
 	}
 	return inv.Now()
+}
+
+// batchRun is one Invoke: what its messages share. It is passed to each
+// message's steps rather than carried in their context, so that what a
+// step depends on is in its signature.
+type batchRun struct {
+	inv *Invoker
+	// callbacks batches the callback messages of this Invoke; nil sends
+	// each on its own.
+	callbacks *callbackBatcher
+
+	mu     sync.Mutex
+	counts batchCounts
+}
+
+// batchCounts are a batch's outcomes, for its metrics record.
+type batchCounts struct {
+	delivered, failed, retried, deadLettered, duplicates, stale int
+	lateness                                                    []float64
+}
+
+// tally updates the batch's counts; its messages are handled concurrently.
+func (run *batchRun) tally(f func(*batchCounts)) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	f(&run.counts)
+}
+
+// emit writes the batch's metrics record to m.
+func (run *batchRun) emit(m *Metrics) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	c := run.counts
+	m.Emit("Part", "invoker", count("Delivered", c.delivered), count("DeliveryFailures", c.failed),
+		count("Retried", c.retried), count("DeadLettered", c.deadLettered), count("DuplicatesSuppressed", c.duplicates),
+		count("StaleDropped", c.stale), Metric{Name: "Lateness", Unit: "Milliseconds", Values: c.lateness})
+}
+
+// delivery is one message on its way through handle's steps.
+type delivery struct {
+	rec      events.SQSMessage
+	msg      FireMessage
+	claimant Claimant
+	attempt  int
+	// retry is the message's policy, defaults filled in, once admit has
+	// filled the message in from its timer.
+	retry RetryPolicy
+	// attrs are the attributes of every log line about the message; the
+	// steps add what they learn.
+	attrs []any
+	// lateMs is how late the attempt began, for the Lateness metric.
+	lateMs int64
 }
 
 // permanentError is a delivery failure no retry can mend, such as a
@@ -169,174 +220,240 @@ type permanentError struct{ error }
 // handle delivers one message. It returns nil when SQS should delete the
 // message (delivered, a duplicate, stale, or dead-lettered) and an error
 // when SQS should deliver it again.
-func (inv *Invoker) handle(ctx context.Context, rec events.SQSMessage) error {
-	var msg FireMessage
-	if err := json.Unmarshal([]byte(rec.Body), &msg); err != nil || msg.TimerID == "" {
-		// A poison message: never retried, kept on the dead-letter queue.
-		inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
-		return inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
-	}
-	// SQS delays are whole seconds, rounded down, so a message may arrive
-	// early: at most 0.3 s when the sweeper sent it within its send window
-	// (sendWindowFrom in sweep.go), up to a second when it was sent at once
-	// (by the API, for an occurrence under 2 s away, or by a sweep beyond
-	// Sweeper.AlignUpTo occurrences). Wait for its instant, but
-	// not past the point where a call is cut short (CallReserve before the
-	// deadline), or the hold itself could run into the deadline and leave
-	// no trace of the attempt.
-	if early := msg.ScheduledAt.Sub(inv.now()); early > 0 && early <= inv.MaxEarly {
-		if deadline, ok := ctx.Deadline(); ok {
-			reserve := inv.CallReserve
-			if reserve <= 0 {
-				reserve = 2 * inv.recordReserve() // callResolved's default
-			}
-			early = min(early, time.Until(deadline.Add(-reserve)))
-		}
-		if early > 0 {
-			if err := sleepCtx(ctx, early); err != nil {
-				return err
-			}
-		}
-	}
-	attrs := []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
-		"messageId", rec.MessageId, "attempt", receiveCount(rec)}
-	claimant := Claimant{MessageID: rec.MessageId, Token: newID(), Replay: msg.Replay}
-	if inv.Timers != nil {
-		occ := msg.occurrence()
-		claim, err := inv.Timers.Claim(ctx, occ, claimant, inv.now(), inv.leaseUntil(ctx))
-		if err != nil {
-			inv.Log.ErrorContext(ctx, "claim failed", append(attrs, "error", err.Error())...)
-			return err
-		}
-		switch claim {
-		case ClaimInProgress:
-			// SQS handed this message out again while an earlier receive
-			// still delivers it. Failing this copy leaves it to the queue's
-			// visibility timeout, by when the earlier one has settled it.
-			inv.Log.InfoContext(ctx, "delivery in progress elsewhere; left for later", attrs...)
-			return errInProgress
-		case ClaimDuplicate:
-			inv.Log.InfoContext(ctx, "duplicate suppressed", attrs...)
-			tallyOf(ctx).add(func(b *batchTally) { b.duplicates++ })
-			if _, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.Duplicate(ctx, occ, inv.now()) }); err != nil {
-				inv.Log.WarnContext(ctx, "duplicate not counted in the history", append(attrs, "error", err.Error())...)
-			}
-			return nil
-		}
-		t, err := inv.Timers.Get(ctx, msg.TimerID)
-		stale := ""
-		switch {
-		case ErrorCode(err) == ENOTFOUND:
-			stale = "timer deleted"
-		case err != nil:
-			inv.Log.ErrorContext(ctx, "timer read failed", append(attrs, "error", err.Error())...)
-			inv.release(ctx, &msg, claimant)
-			return err
-		case t.Version != msg.Version:
-			stale = "timer replaced"
-		case t.PausedAt != nil && !msg.Manual && !msg.Replay: // by hand, it is delivered anyway
-			stale = "timer paused"
-		}
-		if stale != "" {
-			inv.Log.InfoContext(ctx, "stale occurrence dropped", append(attrs, "reason", stale)...)
-			tallyOf(ctx).add(func(b *batchTally) { b.stale++ })
-			if msg.NextLinkAt != 0 {
-				// Its chain of links ends here: a replaced timer has its own,
-				// a resumed one gets one again.
-				if _, err := inv.persist(ctx, func(ctx context.Context) error {
-					return inv.Timers.DeleteLink(ctx, msg.TimerID, msg.NextLinkAt, msg.NextLinkParts, msg.Version)
-				}); err != nil {
-					inv.Log.WarnContext(ctx, "stale timer's next link not deleted; it is dropped again when it comes", append(attrs, "error", err.Error())...)
-				}
-			}
-			return nil
-		}
-		msg.fillFrom(t)
-	}
-	retry := retryPolicy(msg.Retry)
-	attempt := receiveCount(rec)
-	if attempt > retry.MaxAttempts+1 {
-		// Its tries ran out before, but dead-lettering failed: do not call
-		// the target again, only try the dead-letter queue.
-		reason := fmt.Sprintf("retries exhausted after %d attempts", retry.MaxAttempts+1)
-		if err := inv.giveUp(ctx, rec, &msg, reason, attempt, append(attrs, "error", reason)); err != nil {
-			inv.release(ctx, &msg, claimant)
-			return err
-		}
-		inv.finish(ctx, &msg, LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: attempt,
-			Replay: msg.Replay, Manual: msg.Manual, Outcome: OutcomeFailed, Error: reason}, true)
-		return nil
-	}
-	start := inv.now()
-	status, err := inv.deliver(ctx, &msg)
-	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: attempt, Replay: msg.Replay,
-		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
-	late := start.Sub(msg.ScheduledAt).Milliseconds()
-	attrs = append(attrs, "latenessMs", late, "durationMs", fire.LatencyMs)
-	if status != 0 {
-		attrs = append(attrs, "status", status)
-	}
-	if err == nil {
-		fire.Outcome = OutcomeDelivered
-		inv.Log.InfoContext(ctx, "delivered", attrs...)
-		tallyOf(ctx).add(func(b *batchTally) { b.delivered++; b.lateness = append(b.lateness, float64(late)) })
-		inv.finish(ctx, &msg, fire, false)
-		return nil
-	}
-	fire.Error = err.Error()
-	attrs = append(attrs, "error", fire.Error)
-	var perm permanentError
-	if errors.As(err, &perm) || fire.Attempt > retry.MaxAttempts ||
-		inv.now().Sub(msg.ScheduledAt) > time.Duration(retry.MaxAgeSeconds)*time.Second {
-		fire.Outcome = OutcomeFailed
-		if err := inv.giveUp(ctx, rec, &msg, fire.Error, attempt, attrs); err != nil {
-			inv.release(ctx, &msg, claimant)
-			return err
-		}
-		inv.finish(ctx, &msg, fire, true)
-		return nil
-	}
-	fire.Outcome = OutcomeRetrying
-	delay := retryDelay(fire.Attempt)
-	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(attrs, "retryInSeconds", int(delay/time.Second))...)
-	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.retried++ })
-	inv.finish(ctx, &msg, fire, false)
-	if inv.Visibility != nil && inv.FireQueueURL != "" {
-		_, vErr := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-			QueueUrl: &inv.FireQueueURL, ReceiptHandle: &rec.ReceiptHandle, VisibilityTimeout: int32(delay / time.Second),
-		})
-		if vErr != nil {
-			inv.Log.WarnContext(ctx, "retry delay not set; the queue's visibility timeout applies", "messageId", rec.MessageId, "error", vErr.Error())
-		}
-	}
-	return err
-}
-
-// giveUp sends an occurrence whose tries ran out to the dead-letter queue
-// with the reason, and logs it. An error means the dead-letter queue could
-// not take it: SQS then tries the message again, and its redrive policy is
-// the last resort.
-func (inv *Invoker) giveUp(ctx context.Context, rec events.SQSMessage, msg *FireMessage, reason string, attempt int, attrs []any) error {
-	if err := inv.deadLetter(ctx, rec, msg, reason, attempt); err != nil {
-		inv.Log.ErrorContext(ctx, "delivery failed; not dead-lettered", append(attrs, "deadLetterError", err.Error())...)
+func (run *batchRun) handle(ctx context.Context, rec events.SQSMessage) error {
+	d, err := run.decode(ctx, rec)
+	if d == nil {
 		return err
 	}
-	inv.Log.ErrorContext(ctx, "delivery failed; dead-lettered", attrs...)
-	tallyOf(ctx).add(func(b *batchTally) { b.failed++; b.deadLettered++ })
+	if err := run.inv.wait(ctx, d.msg.ScheduledAt); err != nil {
+		return err
+	}
+	if done, err := run.admit(ctx, d); done {
+		return err
+	}
+	d.retry = retryPolicy(d.msg.Retry)
+	if d.attempt > d.retry.MaxAttempts+1 {
+		return run.exhausted(ctx, d)
+	}
+	fire, err := run.deliver(ctx, d)
+	return run.settle(ctx, d, fire, err)
+}
+
+// decode reads rec's fire message. A message that cannot be read is
+// poison, never retried: decode dead-letters it and returns a nil
+// delivery, with the error handle returns for it.
+func (run *batchRun) decode(ctx context.Context, rec events.SQSMessage) (*delivery, error) {
+	var msg FireMessage
+	if err := json.Unmarshal([]byte(rec.Body), &msg); err != nil || msg.TimerID == "" {
+		run.inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
+		return nil, run.inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
+	}
+	return &delivery{rec: rec, msg: msg, attempt: receiveCount(rec),
+		claimant: Claimant{MessageID: rec.MessageId, Token: newID(), Replay: msg.Replay},
+		attrs: []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
+			"messageId", rec.MessageId, "attempt", receiveCount(rec)}}, nil
+}
+
+// wait holds a message that came early until its instant at. SQS delays
+// are whole seconds, rounded down, so a message may arrive early: at most
+// 0.3 s when the sweeper sent it within its send window (sendWindowFrom in
+// sweep.go), up to a second when it was sent at once (by the API, for an
+// occurrence under 2 s away, or by a sweep beyond Sweeper.AlignUpTo
+// occurrences). A message earlier than MaxEarly is not held. The hold
+// ends where a call is cut short (CallReserve before the deadline), or it
+// could run into the deadline and leave no trace of the attempt.
+func (inv *Invoker) wait(ctx context.Context, at time.Time) error {
+	early := at.Sub(inv.now())
+	if early <= 0 || early > inv.MaxEarly {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		early = min(early, time.Until(deadline.Add(-inv.callReserve())))
+	}
+	if early <= 0 {
+		return nil
+	}
+	return sleepCtx(ctx, early)
+}
+
+// admit claims d's occurrence and reads its timer, whose current version
+// fills in d's message. It reports done when the message ends there (in
+// progress elsewhere, a duplicate, stale, or a failed read), with the
+// error handle returns. Without Timers every message is admitted as it is.
+func (run *batchRun) admit(ctx context.Context, d *delivery) (done bool, err error) {
+	inv := run.inv
+	if inv.Timers == nil {
+		return false, nil
+	}
+	if done, err := run.claim(ctx, d); done {
+		return true, err
+	}
+	t, err := inv.Timers.Get(ctx, d.msg.TimerID)
+	if reason := staleReason(&d.msg, t, err); reason != "" {
+		run.dropStale(ctx, d, reason)
+		return true, nil
+	}
+	if err != nil {
+		inv.Log.ErrorContext(ctx, "timer read failed", append(d.attrs, "error", err.Error())...)
+		inv.release(ctx, &d.msg, d.claimant)
+		return true, err
+	}
+	d.msg.fillFrom(t)
+	return false, nil
+}
+
+// claim takes d's occurrence for this receive of its message. It reports
+// done when another has it: a duplicate is dropped (and counted in the
+// occurrence's history), a copy in progress elsewhere is left for later.
+func (run *batchRun) claim(ctx context.Context, d *delivery) (done bool, err error) {
+	inv := run.inv
+	occ := d.msg.occurrence()
+	claim, err := inv.Timers.Claim(ctx, occ, d.claimant, inv.now(), inv.leaseUntil(ctx))
+	if err != nil {
+		inv.Log.ErrorContext(ctx, "claim failed", append(d.attrs, "error", err.Error())...)
+		return true, err
+	}
+	switch claim {
+	case ClaimInProgress:
+		// SQS handed this message out again while an earlier receive
+		// still delivers it. Failing this copy leaves it to the queue's
+		// visibility timeout, by when the earlier one has settled it.
+		inv.Log.InfoContext(ctx, "delivery in progress elsewhere; left for later", d.attrs...)
+		return true, errInProgress
+	case ClaimDuplicate:
+		inv.Log.InfoContext(ctx, "duplicate suppressed", d.attrs...)
+		run.tally(func(c *batchCounts) { c.duplicates++ })
+		if _, err := inv.persist(ctx, func(ctx context.Context) error { return inv.Timers.Duplicate(ctx, occ, inv.now()) }); err != nil {
+			inv.Log.WarnContext(ctx, "duplicate not counted in the history", append(d.attrs, "error", err.Error())...)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// staleReason is why msg's occurrence is no longer due, given the read of
+// its timer (t, err), or "" when it is (or the read failed).
+func staleReason(msg *FireMessage, t *Timer, err error) string {
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return "timer deleted"
+	case err != nil:
+		return ""
+	case t.Version != msg.Version:
+		return "timer replaced"
+	case t.PausedAt != nil && !msg.Manual && !msg.Replay: // by hand, it is delivered anyway
+		return "timer paused"
+	}
+	return ""
+}
+
+// dropStale drops d's stale occurrence, and ends its timer's chain of
+// links there: a replaced timer has its own, a resumed one gets one again.
+func (run *batchRun) dropStale(ctx context.Context, d *delivery, reason string) {
+	inv, msg := run.inv, &d.msg
+	inv.Log.InfoContext(ctx, "stale occurrence dropped", append(d.attrs, "reason", reason)...)
+	run.tally(func(c *batchCounts) { c.stale++ })
+	if msg.NextLinkAt == 0 {
+		return
+	}
+	if _, err := inv.persist(ctx, func(ctx context.Context) error {
+		return inv.Timers.DeleteLink(ctx, msg.TimerID, msg.NextLinkAt, msg.NextLinkParts, msg.Version)
+	}); err != nil {
+		inv.Log.WarnContext(ctx, "stale timer's next link not deleted; it is dropped again when it comes", append(d.attrs, "error", err.Error())...)
+	}
+}
+
+// exhausted ends a message whose tries ran out before, but whose
+// dead-lettering failed: the target is not called again, only the
+// dead-letter queue is tried.
+func (run *batchRun) exhausted(ctx context.Context, d *delivery) error {
+	inv, msg := run.inv, &d.msg
+	reason := fmt.Sprintf("retries exhausted after %d attempts", d.retry.MaxAttempts+1)
+	if err := run.giveUp(ctx, d, reason, append(d.attrs, "error", reason)); err != nil {
+		inv.release(ctx, msg, d.claimant)
+		return err
+	}
+	inv.finish(ctx, msg, LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: inv.now().UTC(), Attempt: d.attempt,
+		Replay: msg.Replay, Manual: msg.Manual, Outcome: OutcomeFailed, Error: reason}, true)
 	return nil
 }
 
-// release ends the lease of this message's claim when its attempt ends
-// with nothing recorded (the timer could not be read, the dead-letter
-// queue refused it), so that its redelivery may claim it at once. Should
-// it fail, the lease ends by itself with the function's deadline.
-func (inv *Invoker) release(ctx context.Context, msg *FireMessage, c Claimant) {
-	if inv.Timers == nil {
+// deliver makes d's attempt and returns its outcome so far (all but
+// Outcome and Error) with the delivery's error.
+func (run *batchRun) deliver(ctx context.Context, d *delivery) (LastFire, error) {
+	inv, msg := run.inv, &d.msg
+	start := inv.now()
+	status, err := run.send(ctx, msg)
+	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: d.attempt, Replay: msg.Replay,
+		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
+	d.lateMs = start.Sub(msg.ScheduledAt).Milliseconds()
+	d.attrs = append(d.attrs, "latenessMs", d.lateMs, "durationMs", fire.LatencyMs)
+	if status != 0 {
+		d.attrs = append(d.attrs, "status", status)
+	}
+	return fire, err
+}
+
+// settle records the outcome of d's attempt, whose error was err: it
+// delivered, it failed for good (dead-lettered), or it is to be retried.
+// It returns the error handle returns.
+func (run *batchRun) settle(ctx context.Context, d *delivery, fire LastFire, err error) error {
+	inv := run.inv
+	if err == nil {
+		fire.Outcome = OutcomeDelivered
+		inv.Log.InfoContext(ctx, "delivered", d.attrs...)
+		run.tally(func(c *batchCounts) { c.delivered++; c.lateness = append(c.lateness, float64(d.lateMs)) })
+		inv.finish(ctx, &d.msg, fire, false)
+		return nil
+	}
+	fire.Error = err.Error()
+	d.attrs = append(d.attrs, "error", fire.Error)
+	if !d.retryable(err, inv.now) {
+		fire.Outcome = OutcomeFailed
+		if err := run.giveUp(ctx, d, fire.Error, d.attrs); err != nil {
+			inv.release(ctx, &d.msg, d.claimant)
+			return err
+		}
+		inv.finish(ctx, &d.msg, fire, true)
+		return nil
+	}
+	return run.retryLater(ctx, d, fire, err)
+}
+
+// retryable reports whether d's attempt, failed with err, may be tried
+// again: the error is not permanent, and the policy has attempts and age
+// to spare. now is asked last, and only if needed.
+func (d *delivery) retryable(err error, now func() time.Time) bool {
+	var perm permanentError
+	return !errors.As(err, &perm) && d.attempt <= d.retry.MaxAttempts &&
+		now().Sub(d.msg.ScheduledAt) <= time.Duration(d.retry.MaxAgeSeconds)*time.Second
+}
+
+// retryLater records d's failed attempt as retrying and delays the
+// message's next receive; it returns err, so that SQS delivers it again.
+func (run *batchRun) retryLater(ctx context.Context, d *delivery, fire LastFire, err error) error {
+	inv := run.inv
+	fire.Outcome = OutcomeRetrying
+	delay := retryDelay(fire.Attempt)
+	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(d.attrs, "retryInSeconds", int(delay/time.Second))...)
+	run.tally(func(c *batchCounts) { c.failed++; c.retried++ })
+	inv.finish(ctx, &d.msg, fire, false)
+	inv.delayRetry(ctx, d.rec, delay)
+	return err
+}
+
+// delayRetry sets the visibility of rec to delay, when the invoker has
+// the fire queue's; otherwise, or should it fail, the queue's visibility
+// timeout applies.
+func (inv *Invoker) delayRetry(ctx context.Context, rec events.SQSMessage, delay time.Duration) {
+	if inv.Visibility == nil || inv.FireQueueURL == "" {
 		return
 	}
-	if err := inv.Timers.ReleaseClaim(ctx, msg.occurrence(), c); err != nil {
-		inv.Log.WarnContext(ctx, "claim not released; it frees itself at the function's deadline",
-			"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339Nano), "error", err.Error())
+	_, err := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: &inv.FireQueueURL, ReceiptHandle: &rec.ReceiptHandle, VisibilityTimeout: int32(delay / time.Second),
+	})
+	if err != nil {
+		inv.Log.WarnContext(ctx, "retry delay not set; the queue's visibility timeout applies", "messageId", rec.MessageId, "error", err.Error())
 	}
 }
 
@@ -352,170 +469,6 @@ func (inv *Invoker) leaseUntil(ctx context.Context) time.Time {
 		return d.Add(time.Second)
 	}
 	return inv.now().Add(15 * time.Minute)
-}
-
-// finish records an outcome on the occurrence's item (settling it when it
-// was delivered; marking it when it was dead-lettered, so that a replay of
-// the dead letter may claim it again) and notifies the timer's webhook;
-// neither may fail the delivery, which has happened (or not) already.
-func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire, deadLettered bool) {
-	if inv.Timers != nil {
-		tries, err := inv.persist(ctx, func(ctx context.Context) error {
-			return inv.Timers.Record(ctx, msg.occurrence(), fire, deadLettered, inv.now())
-		})
-		if err != nil {
-			// The repair line: everything Record would have written, so
-			// that the history can be put right by hand. Until it is, a
-			// redelivery of a delivered occurrence would deliver it again.
-			inv.Log.ErrorContext(ctx, "outcome not recorded", "timerId", msg.TimerID,
-				"scheduledAt", fire.ScheduledAt.Format(time.RFC3339Nano), "attemptedAt", fire.AttemptedAt.Format(time.RFC3339Nano),
-				"attempt", fire.Attempt, "outcome", fire.Outcome, "status", fire.Status, "latencyMs", fire.LatencyMs,
-				"manual", fire.Manual, "deadLettered", deadLettered, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
-		}
-	}
-	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
-		inv.notify(ctx, msg, fire)
-	}
-	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
-		if _, err := inv.persist(ctx, func(ctx context.Context) error {
-			return inv.Timers.DeleteCompleted(ctx, msg.TimerID, msg.Version)
-		}); err != nil {
-			inv.Log.WarnContext(ctx, "completed timer not deleted", "timerId", msg.TimerID, "error", err.Error())
-		}
-	}
-}
-
-// errNearDeadline cuts short a call that would outlive the function.
-var errNearDeadline = errors.New("cut short: the function is about to time out")
-
-// recordReserve is RecordReserve or its default.
-func (inv *Invoker) recordReserve() time.Duration {
-	if inv.RecordReserve <= 0 {
-		return time.Second
-	}
-	return inv.RecordReserve
-}
-
-// persistTriesWithoutDeadline bounds persist's tries when ctx has no
-// deadline (tests, tools); under Lambda the deadline bounds them.
-const persistTriesWithoutDeadline = 8
-
-// persist runs write, a record of what happened, until it succeeds, with
-// the store's backoff between tries, for as long as the function's
-// deadline leaves RecordReserve to spare: an outage of the table must not
-// lose the outcome of a delivery that happened. It returns the number of
-// tries and the last error.
-func (inv *Invoker) persist(ctx context.Context, write func(context.Context) error) (int, error) {
-	reserve := inv.recordReserve()
-	for try := 1; ; try++ {
-		err := write(ctx)
-		if err == nil {
-			return try, nil
-		}
-		wait := backoff(try - 1)
-		deadline, ok := ctx.Deadline()
-		switch {
-		case ctx.Err() != nil,
-			ok && time.Until(deadline)-wait < reserve,
-			!ok && try >= persistTriesWithoutDeadline:
-			return try, err
-		}
-		if sleepCtx(ctx, wait) != nil {
-			return try, err
-		}
-	}
-}
-
-// notify posts a Slack-compatible {"text": ..., "channel": ...} message about fire.
-func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire) {
-	text := fmt.Sprintf("callclock: timer %s, scheduled %s: delivered on attempt %d (status %d, %d ms)",
-		msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Status, fire.LatencyMs)
-	if fire.Outcome != OutcomeDelivered {
-		text = fmt.Sprintf("callclock: timer %s, scheduled %s: failed after %d attempts and was dead-lettered: %s",
-			msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Error)
-	}
-	if d := msg.Deployment; d != nil && d.Product != "" {
-		// As the Deployer's own notification says which release put the timer there.
-		text += fmt.Sprintf("; %s", strings.TrimSpace(d.Product+" "+d.Version))
-		if d.ID != "" {
-			text += ", deployed by " + d.ID
-		}
-	}
-	slack := map[string]string{"text": text}
-	if msg.Notify.Channel != "" {
-		slack["channel"] = msg.Notify.Channel
-	}
-	body, _ := marshalJSON(slack)
-	// At most 10 seconds, and ending RecordReserve before the function's
-	// deadline like every record of an outcome, so that a webhook that
-	// hangs cannot keep the batch from being returned.
-	timeout := 10 * time.Second
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline) - inv.recordReserve()
-		if left <= 0 {
-			inv.Log.WarnContext(ctx, "notification skipped: the function is about to time out", "timerId", msg.TimerID,
-				"webhook", msg.Notify.Webhook, "outcome", fire.Outcome)
-			return
-		}
-		timeout = min(timeout, left)
-	}
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	secrets, err := inv.resolve(callCtx, msg.Notify.Webhook)
-	if err == nil {
-		var req *http.Request
-		req, err = http.NewRequestWithContext(callCtx, http.MethodPost, substitute(msg.Notify.Webhook, secrets), bytes.NewReader(body))
-		if err != nil {
-			// url.Parse quotes the part it rejects, which may be a secret's.
-			err = errors.New("the webhook is not a valid URL once its secrets are resolved")
-		} else {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("User-Agent", "callclock/"+Version)
-			var resp *http.Response
-			if resp, err = inv.Client.Do(req); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode > 299 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-		}
-	}
-	if err != nil {
-		inv.Log.WarnContext(ctx, "notification failed", "timerId", msg.TimerID, "webhook", msg.Notify.Webhook,
-			"error", redact(causeOf(err).Error(), secrets))
-	}
-}
-
-// deadLetter sends the message to the dead-letter queue with why it
-// failed. msg is nil for a message that could not be read.
-func (inv *Invoker) deadLetter(ctx context.Context, rec events.SQSMessage, msg *FireMessage, reason string, attempts int) error {
-	if inv.DeadLetterQueueURL == "" {
-		return errors.New("no dead-letter queue configured: " + reason)
-	}
-	attrs := map[string]sqstypes.MessageAttributeValue{
-		"Reason":            stringAttr(reason),
-		"Attempts":          {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(attempts))},
-		"OriginalMessageId": stringAttr(rec.MessageId),
-	}
-	body := rec.Body
-	if msg != nil {
-		attrs["TimerId"] = stringAttr(msg.TimerID)
-		attrs["ScheduledAt"] = stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339))
-		// Redriven to the fire queue (as the SQS console does), the dead
-		// letter is a replay: it may claim its occurrence again, once.
-		replay := *msg
-		replay.Replay = true
-		if b, err := marshalJSON(replay); err == nil {
-			body = string(b)
-		}
-	}
-	_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: &inv.DeadLetterQueueURL, MessageBody: aws.String(body), MessageAttributes: attrs,
-	})
-	if err != nil {
-		return fmt.Errorf("dead-letter %s: %w", rec.MessageId, err)
-	}
-	return nil
 }
 
 // receiveCount is how often SQS has handed out this message: the attempt.
@@ -536,31 +489,17 @@ func causeOf(err error) error {
 	return err
 }
 
-// deliver makes one delivery and returns the HTTP status, if any. Errors
-// never contain a resolved secret: they name the placeholder's URL.
-func (inv *Invoker) deliver(ctx context.Context, msg *FireMessage) (int, error) {
+// send makes one delivery: the HTTP call of msg's target, or else its
+// callback message. It returns the HTTP status, if any. Errors never
+// contain a resolved secret: they name the placeholder's URL.
+func (run *batchRun) send(ctx context.Context, msg *FireMessage) (int, error) {
 	if msg.HTTP == nil {
-		attrs := map[string]sqstypes.MessageAttributeValue{
-			"IdempotencyKey": stringAttr(msg.IdempotencyKey()),
-			"TimerId":        stringAttr(msg.TimerID),
-			"ScheduledAt":    stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339)),
-		}
-		if b := tallyOf(ctx).callbacks; b != nil {
-			return 0, b.send(ctx, string(msg.CallbackData), attrs)
-		}
-		_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl:          &inv.CallbackQueueURL,
-			MessageBody:       aws.String(string(msg.CallbackData)),
-			MessageAttributes: attrs,
-		})
-		if err != nil {
-			return 0, fmt.Errorf("send callback message: %w", err)
-		}
-		return 0, nil
+		return 0, run.sendCallback(ctx, msg)
 	}
-	return inv.call(ctx, msg)
+	return run.inv.call(ctx, msg)
 }
 
+// stringAttr is an SQS message attribute of type String.
 func stringAttr(v string) sqstypes.MessageAttributeValue {
 	return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
@@ -584,6 +523,9 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	return status, err
 }
 
+// errNearDeadline cuts short a call that would outlive the function.
+var errNearDeadline = errors.New("cut short: the function is about to time out")
+
 // callResolved is call with msg's secrets resolved.
 func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets map[string]string) (int, error) {
 	target := msg.HTTP
@@ -597,35 +539,14 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 		// A call still running when the function is killed leaves no
 		// trace: SQS hands the message out again as if it were new. Cut
 		// it short in time to record it as a failed attempt (CallReserve).
-		reserve := inv.CallReserve
-		if reserve <= 0 {
-			reserve = 2 * inv.recordReserve()
-		}
 		var cut context.CancelFunc
-		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-reserve), errNearDeadline)
+		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-inv.callReserve()), errNearDeadline)
 		defer cut()
 	}
-	var body io.Reader
-	if target.Body != "" {
-		body = strings.NewReader(substitute(target.Body, secrets))
-	}
-	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
+	req, err := newRequest(ctx, msg, secrets)
 	if err != nil {
-		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
-		return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
+		return 0, err
 	}
-	for k, v := range target.Headers {
-		value := substitute(v, secrets)
-		if !validHeaderValue(value) {
-			return 0, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
-				target.Method, target.URL, k)}
-		}
-		req.Header.Set(k, value)
-	}
-	req.Header.Set("User-Agent", "callclock/"+Version)
-	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
-	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
-	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
 	resp, err := inv.Client.Do(req)
 	if err != nil && errors.Is(context.Cause(ctx), errNearDeadline) {
 		return 0, fmt.Errorf("%s %s: %w", target.Method, target.URL, errNearDeadline)
@@ -641,6 +562,34 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 	return resp.StatusCode, nil
 }
 
+// newRequest builds the request of msg's target with secrets substituted.
+// Its errors are permanent: no retry builds it otherwise.
+func newRequest(ctx context.Context, msg *FireMessage, secrets map[string]string) (*http.Request, error) {
+	target := msg.HTTP
+	var body io.Reader
+	if target.Body != "" {
+		body = strings.NewReader(substitute(target.Body, secrets))
+	}
+	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
+	if err != nil {
+		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
+		return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
+	}
+	for k, v := range target.Headers {
+		value := substitute(v, secrets)
+		if !validHeaderValue(value) {
+			return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
+				target.Method, target.URL, k)}
+		}
+		req.Header.Set(k, value)
+	}
+	req.Header.Set("User-Agent", "callclock/"+Version)
+	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
+	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
+	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
+	return req, nil
+}
+
 // succeeded reports whether status counts as delivered: one of codes, or
 // any 2xx when there are none.
 func succeeded(status int, codes []int) bool {
@@ -648,37 +597,4 @@ func succeeded(status int, codes []int) bool {
 		return status >= 200 && status <= 299
 	}
 	return slices.Contains(codes, status)
-}
-
-// batchTally counts a batch's outcomes for its metrics record, and
-// carries its callback batcher (nil: none).
-type batchTally struct {
-	mu                                                          sync.Mutex
-	delivered, failed, retried, deadLettered, duplicates, stale int
-	lateness                                                    []float64
-	callbacks                                                   *callbackBatcher
-}
-
-type tallyKey struct{}
-
-// tallyOf returns the batch's tally, or a throwaway one outside Invoke.
-func tallyOf(ctx context.Context) *batchTally {
-	if t, ok := ctx.Value(tallyKey{}).(*batchTally); ok {
-		return t
-	}
-	return &batchTally{}
-}
-
-func (b *batchTally) add(f func(*batchTally)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f(b)
-}
-
-func (b *batchTally) emit(m *Metrics) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m.Emit("Part", "invoker", count("Delivered", b.delivered), count("DeliveryFailures", b.failed),
-		count("Retried", b.retried), count("DeadLettered", b.deadLettered), count("DuplicatesSuppressed", b.duplicates),
-		count("StaleDropped", b.stale), Metric{Name: "Lateness", Unit: "Milliseconds", Values: b.lateness})
 }

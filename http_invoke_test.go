@@ -30,6 +30,7 @@ import (
 // fakeParams is a parameterGetter.
 type fakeParams func(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 
+// GetParameters calls f.
 func (f fakeParams) GetParameters(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 	return f(ctx, in, opts...)
 }
@@ -37,6 +38,7 @@ func (f fakeParams) GetParameters(ctx context.Context, in *ssm.GetParametersInpu
 // fakeSender is a messageSender.
 type fakeSender func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 
+// SendMessage calls f.
 func (f fakeSender) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return f(ctx, in, opts...)
 }
@@ -50,6 +52,7 @@ type paramStore struct {
 	calls [][]string
 }
 
+// fake is the parameterGetter that answers from values.
 func (p *paramStore) fake(t *testing.T, values map[string]string) fakeParams {
 	return func(_ context.Context, in *ssm.GetParametersInput, _ ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 		if !aws.ToBool(in.WithDecryption) {
@@ -73,6 +76,7 @@ func (p *paramStore) fake(t *testing.T, values map[string]string) fakeParams {
 	}
 }
 
+// Calls returns the names asked for, one slice per call.
 func (p *paramStore) Calls() [][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -109,6 +113,8 @@ type target struct {
 	got []received
 }
 
+// newTarget starts a target that answers what respond returns, closed with
+// the test.
 func newTarget(t *testing.T, respond func(w http.ResponseWriter, r *http.Request) int) *target {
 	tg := &target{}
 	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,16 +128,19 @@ func newTarget(t *testing.T, respond func(w http.ResponseWriter, r *http.Request
 	return tg
 }
 
+// answer is a target's respond that always answers code.
 func answer(code int) func(http.ResponseWriter, *http.Request) int {
 	return func(http.ResponseWriter, *http.Request) int { return code }
 }
 
+// Received returns the requests the target saw, in order.
 func (tg *target) Received() []received {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return slices.Clone(tg.got)
 }
 
+// testQueueURL is testInvoker's callback queue.
 const testQueueURL = "https://sqs.eu-west-1.amazonaws.com/123456789012/callclock-callback"
 
 // testInvoker is NewInvoker with a short timeout and a log written to log
@@ -157,6 +166,8 @@ func fire(t *testing.T, messageID string, m FireMessage) events.SQSMessage {
 	return events.SQSMessage{MessageId: messageID, Body: string(b)}
 }
 
+// httpFire is a fire message of timer id, version 1, at igAt, for an HTTP
+// target.
 func httpFire(id, method, url string) FireMessage {
 	return FireMessage{TimerID: id, Version: 1, ScheduledAt: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC),
 		HTTP: &HTTPTarget{Method: method, URL: url}}
@@ -541,143 +552,5 @@ func TestInvokerDoesNotLogSecrets(t *testing.T) {
 				t.Errorf("log does not name the placeholder %s:\n%s", tt.wantPlaceholder, logged)
 			}
 		})
-	}
-}
-
-func TestResolve(t *testing.T) {
-	t.Parallel()
-	names := func(from, to int) string { // aws-secret(/callclock/sFROM)...aws-secret(/callclock/sTO-1)
-		var b strings.Builder
-		for i := from; i < to; i++ {
-			fmt.Fprintf(&b, "aws-secret(/callclock/s%02d)", i)
-		}
-		return b.String()
-	}
-	values := map[string]string{}
-	for i := range 25 {
-		values[fmt.Sprintf("/callclock/s%02d", i)] = fmt.Sprintf("v%02d", i)
-	}
-	tests := []struct {
-		name      string
-		fields    []string
-		wantSizes []int
-		wantN     int // distinct names resolved
-	}{
-		{name: "no placeholders", fields: []string{"http://x/", "", "plain"}, wantSizes: nil, wantN: 0},
-		{name: "one", fields: []string{names(0, 1)}, wantSizes: []int{1}, wantN: 1},
-		{name: "ten in one call", fields: []string{names(0, 4), names(4, 10)}, wantSizes: []int{10}, wantN: 10},
-		{name: "eleven in two calls", fields: []string{names(0, 11)}, wantSizes: []int{10, 1}, wantN: 11},
-		{name: "twenty-one in three calls", fields: []string{names(0, 7), names(7, 14), names(14, 21)}, wantSizes: []int{10, 10, 1}, wantN: 21},
-		{name: "repeats asked once", fields: []string{names(0, 6), names(0, 6) + names(3, 11), names(5, 6)}, wantSizes: []int{10, 1}, wantN: 11},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			store := &paramStore{}
-			inv := testInvoker(store.fake(t, values), noCallback(t), nil)
-
-			got, err := inv.resolve(context.Background(), tt.fields...)
-			if err != nil {
-				t.Fatalf("resolve: %v", err)
-			}
-			var sizes []int
-			seen := map[string]bool{}
-			for _, c := range store.Calls() {
-				sizes = append(sizes, len(c))
-				for _, n := range c {
-					if seen[n] {
-						t.Errorf("%s asked twice", n)
-					}
-					seen[n] = true
-				}
-			}
-			if diff := cmp.Diff(tt.wantSizes, sizes); diff != "" {
-				t.Errorf("GetParameters call sizes (-want +got):\n%s", diff)
-			}
-			want := map[string]string{}
-			for n := range seen {
-				want[n] = values[n]
-			}
-			if len(want) != tt.wantN {
-				t.Errorf("resolved %d distinct names, want %d", len(want), tt.wantN)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("resolve (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestSubstitute(t *testing.T) {
-	t.Parallel()
-	secrets := map[string]string{
-		"/callclock/a":      "A",
-		"/callclock/b":      "B",
-		"/callclock/dollar": "$1${0}",
-		"/callclock/nested": "aws-secret(/callclock/a)",
-	}
-	tests := []struct {
-		name, in string
-		secrets  map[string]string
-		want     string
-	}{
-		{"no placeholder", "Bearer plain", secrets, "Bearer plain"},
-		{"one", "Bearer aws-secret(/callclock/a)", secrets, "Bearer A"},
-		{"several in one value", "aws-secret(/callclock/a):aws-secret(/callclock/b)/aws-secret(/callclock/a)", secrets, "A:B/A"},
-		{"unknown name left as is", "x aws-secret(/callclock/zzz) y", secrets, "x aws-secret(/callclock/zzz) y"},
-		{"no secrets", "aws-secret(/callclock/a)", nil, "aws-secret(/callclock/a)"},
-		{"unclosed placeholder", "aws-secret(/callclock/a", secrets, "aws-secret(/callclock/a"},
-		{"value with $ is literal", "p=aws-secret(/callclock/dollar)", secrets, "p=$1${0}"},
-		{"value is not substituted again", "aws-secret(/callclock/nested)", secrets, "aws-secret(/callclock/a)"},
-		{"empty", "", secrets, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if diff := cmp.Diff(tt.want, substitute(tt.in, tt.secrets)); diff != "" {
-				t.Errorf("substitute(%q) (-want +got):\n%s", tt.in, diff)
-			}
-		})
-	}
-}
-
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, in string
-		secrets  map[string]string
-		want     string
-	}{
-		{"no secrets", "dial tcp: s3cr3t", nil, "dial tcp: s3cr3t"},
-		{"one value", "lookup s3cr3t.example: no such host", map[string]string{"/callclock/h": "s3cr3t"},
-			"lookup aws-secret(/callclock/h).example: no such host"},
-		{"every occurrence", "s3cr3t and s3cr3t", map[string]string{"/callclock/h": "s3cr3t"},
-			"aws-secret(/callclock/h) and aws-secret(/callclock/h)"},
-		{"several values", "u=alice p=hunter2", map[string]string{"/callclock/u": "alice", "/callclock/p": "hunter2"},
-			"u=aws-secret(/callclock/u) p=aws-secret(/callclock/p)"},
-		{"empty value ignored", "abc", map[string]string{"/callclock/e": ""}, "abc"},
-		{"value absent", "connection refused", map[string]string{"/callclock/h": "s3cr3t"}, "connection refused"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if diff := cmp.Diff(tt.want, redact(tt.in, tt.secrets)); diff != "" {
-				t.Errorf("redact(%q) (-want +got):\n%s", tt.in, diff)
-			}
-		})
-	}
-}
-
-// When one secret's value contains another's, redact must replace the
-// longer one first, or part of it survives in the log. Map order decides,
-// so the test tries many times.
-func TestRedactOverlappingValues(t *testing.T) {
-	t.Parallel()
-	secrets := map[string]string{"/callclock/short": "hunter", "/callclock/long": "hunter2-extra-private"}
-	const want = "auth failed for aws-secret(/callclock/long)"
-	for range 200 {
-		if got := redact("auth failed for hunter2-extra-private", secrets); got != want {
-			t.Fatalf("redact = %q, want %q: part of /callclock/long is still in the text", got, want)
-		}
 	}
 }

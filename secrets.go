@@ -25,6 +25,7 @@ type secretCache struct {
 	m  map[string]cachedSecret
 }
 
+// cachedSecret is one resolved parameter, reused until until.
 type cachedSecret struct {
 	value string
 	until time.Time
@@ -47,6 +48,26 @@ func redactError(err error, secrets map[string]string) error {
 // resolve fetches the values of every aws-secret(...) in fields from SSM,
 // ten names a call as GetParameters allows, decrypting SecureStrings.
 func (inv *Invoker) resolve(ctx context.Context, fields ...string) (map[string]string, error) {
+	names, err := inv.placeholderNames(fields)
+	if err != nil {
+		return nil, err
+	}
+	now := inv.now()
+	values, missing := inv.cache.lookup(names, now)
+	for len(missing) > 0 {
+		chunk := missing[:min(10, len(missing))]
+		missing = missing[len(chunk):]
+		if err := inv.fetchSecrets(ctx, chunk, values, now); err != nil {
+			return nil, err
+		}
+	}
+	return values, nil
+}
+
+// placeholderNames returns the parameter names fields refer to, each
+// once, in order, and refuses one outside SecretPrefix: the prefix is
+// checked again at firing.
+func (inv *Invoker) placeholderNames(fields []string) ([]string, error) {
 	seen := map[string]bool{}
 	var names []string
 	for _, f := range fields {
@@ -60,41 +81,47 @@ func (inv *Invoker) resolve(ctx context.Context, fields ...string) (map[string]s
 			}
 		}
 	}
-	values := make(map[string]string, len(names))
-	now := inv.now()
-	inv.cache.mu.Lock()
-	missing := names[:0]
+	return names, nil
+}
+
+// lookup returns the values of names still cached at now, and the names
+// that are not.
+func (c *secretCache) lookup(names []string, now time.Time) (values map[string]string, missing []string) {
+	values = make(map[string]string, len(names))
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, n := range names {
-		if c, ok := inv.cache.m[n]; ok && now.Before(c.until) {
-			values[n] = c.value
+		if s, ok := c.m[n]; ok && now.Before(s.until) {
+			values[n] = s.value
 		} else {
 			missing = append(missing, n)
 		}
 	}
-	inv.cache.mu.Unlock()
-	for names = missing; len(names) > 0; {
-		chunk := names[:min(10, len(names))]
-		names = names[len(chunk):]
-		out, err := inv.Secrets.GetParameters(ctx, &ssm.GetParametersInput{Names: chunk, WithDecryption: aws.Bool(true)})
-		if err != nil {
-			return nil, fmt.Errorf("resolve secrets: %w", err)
-		}
-		if len(out.InvalidParameters) > 0 {
-			return nil, Errorf(EINVALID, "secret parameter %s does not exist", strings.Join(out.InvalidParameters, ", "))
-		}
-		inv.cache.mu.Lock()
-		if inv.cache.m == nil {
-			inv.cache.m = map[string]cachedSecret{}
-		}
-		for _, p := range out.Parameters {
-			values[aws.ToString(p.Name)] = aws.ToString(p.Value)
-			if inv.SecretTTL > 0 {
-				inv.cache.m[aws.ToString(p.Name)] = cachedSecret{aws.ToString(p.Value), now.Add(inv.SecretTTL)}
-			}
-		}
-		inv.cache.mu.Unlock()
+	return values, missing
+}
+
+// fetchSecrets asks SSM for names (ten at most) and adds their values to
+// values and, for SecretTTL from now, to the cache.
+func (inv *Invoker) fetchSecrets(ctx context.Context, names []string, values map[string]string, now time.Time) error {
+	out, err := inv.Secrets.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("resolve secrets: %w", err)
 	}
-	return values, nil
+	if len(out.InvalidParameters) > 0 {
+		return Errorf(EINVALID, "secret parameter %s does not exist", strings.Join(out.InvalidParameters, ", "))
+	}
+	inv.cache.mu.Lock()
+	defer inv.cache.mu.Unlock()
+	if inv.cache.m == nil {
+		inv.cache.m = map[string]cachedSecret{}
+	}
+	for _, p := range out.Parameters {
+		values[aws.ToString(p.Name)] = aws.ToString(p.Value)
+		if inv.SecretTTL > 0 {
+			inv.cache.m[aws.ToString(p.Name)] = cachedSecret{aws.ToString(p.Value), now.Add(inv.SecretTTL)}
+		}
+	}
+	return nil
 }
 
 // substitute replaces each aws-secret(name) in s with its value.
@@ -128,45 +155,60 @@ func redact(s string, secrets map[string]string) string {
 	// owner[i] is the secret whose placeholder replaces byte i of s.
 	owner := make([]string, len(s))
 	lower := asciiLower(s)
-	// Longest values first: a value that contains another is attributed
-	// to the longer one, as a whole value should be.
-	names := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int {
+	for _, name := range longestFirst(secrets) {
+		if v := secrets[name]; v != "" {
+			markSecret(owner, lower, name, asciiLower(v))
+		}
+	}
+	return placeholders(s, owner)
+}
+
+// longestFirst returns the names of secrets, the longest values first,
+// so that a value that contains another is attributed to the longer one,
+// as a whole value should be.
+func longestFirst(secrets map[string]string) []string {
+	return slices.SortedFunc(maps.Keys(secrets), func(a, b string) int {
 		if d := len(secrets[b]) - len(secrets[a]); d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
 	})
-	for _, name := range names {
-		v := secrets[name]
-		if v == "" {
-			continue
-		}
-		lv := asciiLower(v)
-		mark := func(i, n int) {
-			for j := i; j < i+n; j++ {
-				if owner[j] == "" {
-					owner[j] = name
-				}
-			}
-		}
-		for i := 0; i < len(lower); {
-			if strings.HasPrefix(lower[i:], lv) {
-				mark(i, len(v))
-				i += len(v)
+}
+
+// markSecret gives to name the bytes of lower (s, lower-cased) that are
+// its value lv (lower-cased) or a fragment of it, unless an earlier
+// (longer) secret has them already.
+func markSecret(owner []string, lower, name, lv string) {
+	for i := 0; i < len(lower); {
+		n := len(lv)
+		if !strings.HasPrefix(lower[i:], lv) {
+			if n = fragmentAt(lower[i:], lv); n < minSecretFragment {
+				i++
 				continue
 			}
-			n := 0
-			for n+1 <= len(lower)-i && n+1 <= len(lv) && strings.Contains(lv, lower[i:i+n+1]) {
-				n++
-			}
-			if n >= minSecretFragment {
-				mark(i, n)
-				i += n
-				continue
-			}
-			i++
 		}
+		for j := i; j < i+n; j++ {
+			if owner[j] == "" {
+				owner[j] = name
+			}
+		}
+		i += n
 	}
+}
+
+// fragmentAt is the length of the longest prefix of s that occurs in lv,
+// no longer than lv.
+func fragmentAt(s, lv string) int {
+	n := 0
+	for n+1 <= len(s) && n+1 <= len(lv) && strings.Contains(lv, s[:n+1]) {
+		n++
+	}
+	return n
+}
+
+// placeholders is s with each run of bytes owner gives to one secret
+// replaced by that secret's placeholder.
+func placeholders(s string, owner []string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		if owner[i] == "" {

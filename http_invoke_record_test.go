@@ -22,8 +22,10 @@ type flakyStore struct {
 	recordCalls, duplicateCalls int
 }
 
+// errOutage is the failure of flakyStore's writes.
 var errOutage = errors.New("record the outcome of t-1: connection reset by peer")
 
+// Record fails while the outage lasts, then records as igStore does.
 func (s *flakyStore) Record(ctx context.Context, o Occurrence, f LastFire, deadLettered bool, now time.Time) error {
 	s.mu.Lock()
 	s.recordCalls++
@@ -35,6 +37,7 @@ func (s *flakyStore) Record(ctx context.Context, o Occurrence, f LastFire, deadL
 	return s.igStore.Record(ctx, o, f, deadLettered, now)
 }
 
+// Duplicate fails while the outage lasts, then counts as igStore does.
 func (s *flakyStore) Duplicate(ctx context.Context, o Occurrence, now time.Time) error {
 	s.mu.Lock()
 	s.duplicateCalls++
@@ -46,6 +49,7 @@ func (s *flakyStore) Duplicate(ctx context.Context, o Occurrence, now time.Time)
 	return s.igStore.Duplicate(ctx, o, now)
 }
 
+// Calls returns how often Record and Duplicate were called.
 func (s *flakyStore) Calls() (records, duplicates int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
