@@ -190,8 +190,8 @@ const (
 	ctEnded = `{"http":{"url":"https://example.com/h"},"schedule":"cron(15 * * * ? *)","endAt":"2026-11-22T10:30:00Z"}`
 )
 
-// contractCases are the calls each store must answer alike.
-var contractCases = []struct {
+// apiContractCases are the calls each store must answer alike.
+var apiContractCases = []struct {
 	name string
 	run  func(t *testing.T, r *ctRun)
 }{
@@ -303,7 +303,7 @@ var ctCompare = cmp.Options{
 }
 
 func TestIntegrationAPIContract(t *testing.T) {
-	for _, tc := range contractCases {
+	for _, tc := range apiContractCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &ctRun{ctx: t.Context(), s: newFakeTimerStore()}

@@ -116,9 +116,9 @@ func get() contractOp {
 	}
 }
 
-// contractCases are the contract. Each case has a timer of its own, at
+// invokerContractCases are the contract. Each case has a timer of its own, at
 // version 1, with occurrences left (a monthly schedule).
-var contractCases = []struct {
+var invokerContractCases = []struct {
 	name  string
 	steps []contractStep
 }{
@@ -231,7 +231,7 @@ var contractCases = []struct {
 	}},
 }
 
-// TestIntegrationInvokerContract runs contractCases against igStore and
+// TestIntegrationInvokerContract runs invokerContractCases against igStore and
 // against the real Store on moto_server.
 func TestIntegrationInvokerContract(t *testing.T) {
 	t.Parallel()
@@ -258,7 +258,7 @@ func TestIntegrationInvokerContract(t *testing.T) {
 // runContract runs each case on a store newStore returns with the case's
 // timer in it, and compares its outcomes with the contract's.
 func runContract(t *testing.T, newStore func(t *testing.T, id string) claimStore) {
-	for i, tc := range contractCases {
+	for i, tc := range invokerContractCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			id := fmt.Sprintf("contract-%02d", i)
