@@ -38,7 +38,7 @@ type Config struct {
 	// Shards is the number of shards (SHARDS, 1-100). Default 4.
 	Shards int
 	// SecretPrefix is the SSM path aws-secret(...) names must lie under
-	// (SECRET_PREFIX). Default "/callclock/".
+	// (SECRET_PREFIX). Default DefaultSecretPrefix.
 	SecretPrefix string
 	// DeadLetterQueueURL receives occurrences whose retries ran out
 	// (FIRE_DLQ_URL).

@@ -101,7 +101,7 @@ type Invoker struct {
 	// Metrics receives one record per batch. Nil: none.
 	Metrics *Metrics
 	// SecretPrefix is the SSM path every aws-secret(...) must lie under,
-	// checked again at firing. Default "/callclock/".
+	// checked again at firing. Default DefaultSecretPrefix.
 	SecretPrefix string
 	// SecretTTL is how long a resolved secret is reused before SSM is
 	// asked again. Default 30 seconds; 0 asks at every firing.
@@ -123,7 +123,7 @@ type Invoker struct {
 func NewInvoker(secrets parameterGetter, callback messageSender, callbackQueueURL string) *Invoker {
 	return &Invoker{Secrets: secrets, Callback: callback, CallbackQueueURL: callbackQueueURL,
 		Client: newHTTPClient(false), Timeout: 20 * time.Second, Concurrency: 10, MaxEarly: 3 * time.Second,
-		Log: slog.Default(), Now: time.Now, SecretPrefix: "/callclock/", SecretTTL: 30 * time.Second}
+		Log: slog.Default(), Now: time.Now, SecretPrefix: DefaultSecretPrefix, SecretTTL: 30 * time.Second}
 }
 
 // Invoke delivers each message of an SQS batch and reports the ones that
@@ -231,7 +231,7 @@ func (run *batchRun) handle(ctx context.Context, rec events.SQSMessage) error {
 	if done, err := run.admit(ctx, d); done {
 		return err
 	}
-	d.retry = retryPolicy(d.msg.Retry)
+	d.retry = d.msg.Retry.withDefaults()
 	if d.attempt > d.retry.MaxAttempts+1 {
 		return run.exhausted(ctx, d)
 	}

@@ -11,18 +11,6 @@ import (
 	"time"
 )
 
-// retryPolicy fills in a message's retry policy with the defaults.
-func retryPolicy(p *RetryPolicy) RetryPolicy {
-	if p == nil {
-		return RetryPolicy{MaxAttempts: DefaultMaxAttempts, MaxAgeSeconds: DefaultMaxAgeSeconds}
-	}
-	r := *p
-	if r.MaxAgeSeconds == 0 {
-		r.MaxAgeSeconds = DefaultMaxAgeSeconds
-	}
-	return r
-}
-
 // retryDelay is how long a message waits before retry number attempt:
 // exponential from 2 s, capped at 5 minutes, with equal jitter so that
 // the retries of many failed targets spread out.

@@ -70,8 +70,8 @@ func TestRetryPolicyDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tt.want, retryPolicy(tt.in)); diff != "" {
-				t.Errorf("retryPolicy (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, tt.in.withDefaults()); diff != "" {
+				t.Errorf("withDefaults (-want +got):\n%s", diff)
 			}
 		})
 	}
