@@ -189,13 +189,7 @@ func dueGCD(a, b int64) int64 {
 // of each change (a DST zone's walls skipped and repeated), and a few hours
 // where Go misreads the zone data's bounds (golang/go#81583).
 func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
-	var pattern []int64 // the minutes of a matching day, from its midnight
-	for hours := c.hours; hours != 0; hours &= hours - 1 {
-		h := int64(bits.TrailingZeros64(hours))
-		for minutes := c.minutes; minutes != 0; minutes &= minutes - 1 {
-			pattern = append(pattern, h*60+int64(bits.TrailingZeros64(minutes)))
-		}
-	}
+	pattern := cronDayPattern(c)
 	if len(pattern) == 0 {
 		return
 	}
@@ -229,6 +223,19 @@ func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
 	}
 	o.collectNext(c, pending, hi)
 	d.flush(o)
+}
+
+// cronDayPattern is the minutes of a day that matches c, from its
+// midnight, in order: what collectCron adds for each whole matching day.
+func cronDayPattern(c *cronSchedule) []int64 {
+	var pattern []int64
+	for hours := c.hours; hours != 0; hours &= hours - 1 {
+		h := int64(bits.TrailingZeros64(hours))
+		for minutes := c.minutes; minutes != 0; minutes &= minutes - 1 {
+			pattern = append(pattern, h*60+int64(bits.TrailingZeros64(minutes)))
+		}
+	}
+	return pattern
 }
 
 // dueSteadyMargin is how far from a change of offset an instant of [lo, hi)
