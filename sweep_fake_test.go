@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -955,3 +956,67 @@ func newSwSweeper(store dueStore, q batchSender, now time.Time) *Sweeper {
 
 // swNoWait is a Sleep for a fake clock: it returns at once.
 func swNoWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// The minutes of a sweep at swNow (see sweep_test.go).
+var (
+	swM44 = swMinute(swAt(10, 44, 0))
+	swM45 = swMinute(swAt(10, 45, 0))
+	// swLast is the last minute a sweep at swNow reads.
+	swLast = swLastRead(swNow)
+	// swFirstMinutes is how many minutes a first sweep at swNow reads.
+	swFirstMinutes = int(swLast - swM44 + 1)
+	// swHorizon is how far a sweep at swNow sends occurrences itself.
+	swHorizon = swNow.Add(shortNotice)
+)
+
+// swLastRead is the last minute a sweep at now reads: the last wholly
+// within its look-ahead.
+func swLastRead(now time.Time) int64 {
+	return now.Add(min(defaultLookahead, shortNotice)).Unix()/60 - 1
+}
+
+// swMinuteTime is the first instant of minute m.
+func swMinuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
+
+// swMinutes returns the whole minutes in (from, to], plus offset: what a
+// minutely schedule at that second of the minute has there.
+func swMinutes(from, to time.Time, offset time.Duration) []time.Time {
+	var out []time.Time
+	for at := from.Add(-offset).Truncate(time.Minute).Add(time.Minute); !at.Add(offset).After(to); at = at.Add(time.Minute) {
+		out = append(out, at.Add(offset))
+	}
+	return out
+}
+
+// swAfter is the first whole minute, plus offset, after t.
+func swAfter(t time.Time, offset time.Duration) time.Time {
+	return t.Add(-offset).Truncate(time.Minute).Add(time.Minute + offset)
+}
+
+// swLogRecords decodes JSON log lines.
+func swLogRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// swOnTime reports a message that does not become visible within the
+// second before its instant (SentAt + DelaySeconds).
+func swOnTime(s swSent) error {
+	at := s.Msg.ScheduledAt
+	if visible := s.SentAt.Add(time.Duration(s.Delay) * time.Second); visible.After(at) || !visible.After(at.Add(-time.Second)) {
+		return fmt.Errorf("%s@%s sent at %s with DelaySeconds %d: visible at %s", s.Msg.TimerID, at.Format(time.TimeOnly),
+			s.SentAt.Format(time.TimeOnly), s.Delay, visible.Format(time.TimeOnly))
+	}
+	return nil
+}
