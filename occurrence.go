@@ -45,6 +45,7 @@ func (o Occurrence) key() map[string]types.AttributeValue {
 	return itemKey(o.TimerID, sk)
 }
 
+// String names o in logs and errors: the timer id and the instant.
 func (o Occurrence) String() string {
 	s := o.TimerID + " at " + o.At.UTC().Format(time.RFC3339Nano)
 	if o.Manual {

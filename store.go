@@ -153,6 +153,8 @@ type timerItem struct {
 	Version   int64    `dynamodbav:"version"`
 }
 
+// formatTime is t as the item stores it, RFC 3339 for people reading the
+// console; "" for nil.
 func formatTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
@@ -160,6 +162,8 @@ func formatTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// parseTime reads an instant formatTime wrote; nil for "" or anything
+// else unreadable, which no writer produces.
 func parseTime(s string) *time.Time {
 	if s == "" {
 		return nil
@@ -171,6 +175,7 @@ func parseTime(s string) *time.Time {
 	return &t
 }
 
+// toItem is the item form of t (see timerItem).
 func toItem(t *Timer) timerItem {
 	it := timerItem{
 		PK:           t.ID,
@@ -224,6 +229,8 @@ func toItem(t *Timer) timerItem {
 	return it
 }
 
+// fromItem decodes a timer item; one stored before the catch-up window
+// existed gets the default window.
 func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 	var it timerItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {

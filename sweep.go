@@ -34,6 +34,7 @@ type batchSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
+// SQS's limits, and the work a sweep hands out.
 const (
 	// maxDelay is SQS's longest DelaySeconds.
 	maxDelay = 15 * time.Minute
@@ -117,6 +118,7 @@ type SweepResult struct {
 	Failed   int `json:"failed"`   // occurrences left for the next sweep
 }
 
+// add adds o's counts to r: a chunk's to its sweep's.
 func (r *SweepResult) add(o SweepResult) {
 	r.Minutes += o.Minutes
 	r.Skipped += o.Skipped
@@ -671,6 +673,7 @@ func lastOf(at time.Time, direct []time.Time) time.Time {
 	return at
 }
 
+// maxTime is the later of a and b.
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

@@ -21,6 +21,7 @@ import (
 
 // ---------------------------------------------------------------- overlapping sweeps
 
+// swSweepKey is the context key that tells the overlapping sweeps apart.
 type swSweepKey struct{}
 
 // TestSweepOverlappingSweeps runs two sweeps at once on one store: the

@@ -197,6 +197,8 @@ func TestSweepRetriesSQSFailures(t *testing.T) {
 
 // ---------------------------------------------------------------- delaySeconds
 
+// TestDelaySeconds: a delay is rounded down, never negative, and at most
+// SQS's limit.
 func TestDelaySeconds(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 10, 43, 29, 800e6, time.UTC)
