@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// This file is the sweeper's link writes: the next links of a chunk's
-// timers, and the raise of an hour's partitions when DynamoDB throttles
-// them (see README.md's "Partitions follow the load").
+// This file is how timers are handed on: handOn, the next link of a
+// timer for whoever writes it (the API, the sweeper), and the sweeper's
+// writes of its chunks' next links, with the raise of an hour's
+// partitions when DynamoDB throttles them (see README.md's "Partitions
+// follow the load").
 
 // partition gives link, when not nil, its hour's partitions as this sweep
 // knows them.
@@ -123,4 +125,26 @@ func (r *sweepRun) raise(ctx context.Context, throttled []DueEntry) bool {
 		more = true
 	}
 	return more
+}
+
+// handOn is how a timer goes on after from, for whoever writes its links
+// at now (the API, the sweeper): the occurrences within shortNotice of
+// now, which the writer sends itself (a link to them could come after the
+// sweep read their bucket), and the link, modelled on e, of the first one
+// beyond (nil when none is left).
+func handOn(e DueEntry, sched Schedule, from, now time.Time) (direct []time.Time, link *DueEntry) {
+	horizon := now.Add(shortNotice)
+	for at := from; ; {
+		next, ok := sched.Next(at)
+		if !ok {
+			return direct, nil
+		}
+		if next.After(horizon) {
+			l := e
+			l.At, l.WrittenAt = next.Unix(), now.Unix()
+			return direct, &l
+		}
+		direct = append(direct, next)
+		at = next
+	}
 }
