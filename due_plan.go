@@ -87,6 +87,8 @@ func dueWindow(from time.Time) (end time.Time, m0, m1 int64) {
 // too.
 func dueMinute(t time.Time) int64 { return dueFloorDiv(t.Unix(), 60) }
 
+// dueFloorDiv is a/b rounded towards minus infinity: minutes before the
+// epoch still fall in the right slot.
 func dueFloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
@@ -95,6 +97,7 @@ func dueFloorDiv(a, b int64) int64 {
 	return q
 }
 
+// dueFloorMod is a mod b, never negative (see dueFloorDiv).
 func dueFloorMod(a, b int64) int64 { return a - dueFloorDiv(a, b)*b }
 
 // dueOccurrences summarises a schedule's occurrences in a window: how many,
@@ -109,6 +112,7 @@ type dueOccurrences struct {
 // dueWeekWords is the size of a bit set of the minutes of a week.
 const dueWeekWords = (DueWeekMinutes + 63) / 64
 
+// mark adds minute m, of the week, to the occurrences.
 func (o *dueOccurrences) mark(m int64) {
 	r := dueFloorMod(m, DueWeekMinutes)
 	o.week[r/64] |= 1 << (r % 64)
@@ -173,6 +177,7 @@ func (o *dueOccurrences) collectRate(r rateSchedule, lo, hi time.Time) {
 	o.n += n
 }
 
+// dueGCD is the greatest common divisor of a and b.
 func dueGCD(a, b int64) int64 {
 	for b != 0 {
 		a, b = b, a%b
@@ -189,13 +194,7 @@ func dueGCD(a, b int64) int64 {
 // of each change (a DST zone's walls skipped and repeated), and a few hours
 // where Go misreads the zone data's bounds (golang/go#81583).
 func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
-	var pattern []int64 // the minutes of a matching day, from its midnight
-	for hours := c.hours; hours != 0; hours &= hours - 1 {
-		h := int64(bits.TrailingZeros64(hours))
-		for minutes := c.minutes; minutes != 0; minutes &= minutes - 1 {
-			pattern = append(pattern, h*60+int64(bits.TrailingZeros64(minutes)))
-		}
-	}
+	pattern := cronDayPattern(c)
 	if len(pattern) == 0 {
 		return
 	}
@@ -229,6 +228,19 @@ func (o *dueOccurrences) collectCron(c *cronSchedule, lo, hi time.Time) {
 	}
 	o.collectNext(c, pending, hi)
 	d.flush(o)
+}
+
+// cronDayPattern is the minutes of a day that matches c, from its
+// midnight, in order: what collectCron adds for each whole matching day.
+func cronDayPattern(c *cronSchedule) []int64 {
+	var pattern []int64
+	for hours := c.hours; hours != 0; hours &= hours - 1 {
+		h := int64(bits.TrailingZeros64(hours))
+		for minutes := c.minutes; minutes != 0; minutes &= minutes - 1 {
+			pattern = append(pattern, h*60+int64(bits.TrailingZeros64(minutes)))
+		}
+	}
+	return pattern
 }
 
 // dueSteadyMargin is how far from a change of offset an instant of [lo, hi)

@@ -15,6 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
+// The invoker's calls: an occurrence's claim, its outcome, the release of
+// a claim it cannot keep, a duplicate's record, and the delete of a
+// deleteAfterCompletion timer once its last occurrence has its outcome.
+// Occurrence items are read for the API in store_api.go (History, Show)
+// and written as missed by the sweeper in due.go (Missed).
+
 // Occurrence names one occurrence of a timer: a scheduled instant, or a
 // fire by hand at an instant of its own.
 type Occurrence struct {
@@ -39,6 +45,7 @@ func (o Occurrence) key() map[string]types.AttributeValue {
 	return itemKey(o.TimerID, sk)
 }
 
+// String names o in logs and errors: the timer id and the instant.
 func (o Occurrence) String() string {
 	s := o.TimerID + " at " + o.At.UTC().Format(time.RFC3339Nano)
 	if o.Manual {
@@ -229,102 +236,20 @@ func (s *Store) Duplicate(ctx context.Context, o Occurrence, now time.Time) erro
 	return nil
 }
 
-// missedItem is the write, within a sweep's transaction, that records
-// occurrence o as missed at sweptAt. It never overwrites what a delivery
-// recorded there: an earlier sweep may have sent the occurrence after all.
-func (s *Store) missedItem(o Occurrence, sweptAt time.Time) types.TransactWriteItem {
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: &s.Table, Key: o.key(),
-		UpdateExpression: aws.String("SET outcome = if_not_exists(outcome, :missed), attemptedAt = if_not_exists(attemptedAt, :swept), " +
-			"attempt = if_not_exists(attempt, :zero), latencyMs = if_not_exists(latencyMs, :zero), scheduledAt = :at, expiresAt = :exp"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":missed": &types.AttributeValueMemberS{Value: OutcomeMissed},
-			":swept":  &types.AttributeValueMemberS{Value: sweptAt.UTC().Format(time.RFC3339Nano)},
-			":zero":   &types.AttributeValueMemberN{Value: "0"},
-			":at":     &types.AttributeValueMemberS{Value: o.At.UTC().Format(time.RFC3339Nano)},
-			":exp":    o.expiresAt(),
-		},
-	}}
-}
-
-// History returns up to limit of timer id's latest occurrences with an
-// outcome, newest first: one query of the timer's own item collection.
-func (s *Store) History(ctx context.Context, id string, limit int32) ([]LastFire, error) {
-	h := []LastFire{}
-	err := s.occurrences(ctx, id, limit, func(f LastFire) bool {
-		h = append(h, f)
-		return len(h) < int(limit)
-	})
-	return h, err
-}
-
-// occurrences calls each with timer id's occurrences that have an
-// outcome, newest first, until it returns false. Pages of limit items.
-func (s *Store) occurrences(ctx context.Context, id string, limit int32, each func(LastFire) bool) error {
-	p := dynamodb.NewQueryPaginator(s.DB, &dynamodb.QueryInput{
-		TableName: &s.Table, ConsistentRead: aws.Bool(true), ScanIndexForward: aws.Bool(false), Limit: &limit,
-		KeyConditionExpression: aws.String("pk = :id AND begins_with(sk, :occ)"),
-		FilterExpression:       aws.String("attribute_exists(outcome)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id":  &types.AttributeValueMemberS{Value: id},
-			":occ": &types.AttributeValueMemberS{Value: skOccurrence},
-		},
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("read the history of %s: %w", id, err)
-		}
-		for _, av := range out.Items {
-			var f LastFire
-			if err := attributevalue.UnmarshalMap(av, &f); err != nil {
-				return fmt.Errorf("decode the history of %s: %w", id, err)
-			}
-			if !each(f) {
-				return nil
-			}
-		}
+// DeleteCompleted deletes timer id once its last occurrence has its final
+// outcome (deleteAfterCompletion), unless it was replaced since (version). Already gone is no error. Its occurrence
+// items, its history, stay until their TTL.
+func (s *Store) DeleteCompleted(ctx context.Context, id string, version int64) error {
+	t, err := s.Get(ctx, id)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
 	}
-	return nil
-}
-
-// Show returns timer id with its lastFire, the outcome of its newest
-// delivery attempt, derived from its occurrence items (the invoker writes
-// nothing on the timer item): one query, which reads the timer item (its
-// sort key, "timer", sorts after every "occ#") and its newest occurrences.
-func (s *Store) Show(ctx context.Context, id string) (*Timer, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-		TableName: &s.Table, ConsistentRead: aws.Bool(true), ScanIndexForward: aws.Bool(false), Limit: aws.Int32(10),
-		KeyConditionExpression: aws.String("pk = :id"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": &types.AttributeValueMemberS{Value: id},
-		},
-	})
 	if err != nil {
-		return nil, fmt.Errorf("get timer %s: %w", id, err)
+		return err
 	}
-	if len(out.Items) == 0 {
-		return nil, Errorf(ENOTFOUND, "timer %s not found", id)
+	if t.Version != version {
+		return nil // replaced: the replacement has occurrences of its own
 	}
-	if sk, _ := out.Items[0][attrSK].(*types.AttributeValueMemberS); sk == nil || sk.Value != skTimer {
-		return nil, Errorf(ENOTFOUND, "timer %s not found", id) // its history outlives it, until the TTL
-	}
-	t, err := fromItem(out.Items[0])
-	if err != nil {
-		return nil, err
-	}
-	for _, av := range out.Items[1:] {
-		var f LastFire
-		if err := attributevalue.UnmarshalMap(av, &f); err != nil {
-			return nil, fmt.Errorf("decode the history of %s: %w", id, err)
-		}
-		switch f.Outcome {
-		case OutcomeDelivered, OutcomeRetrying, OutcomeFailed:
-			t.LastFire = &f
-		}
-		if t.LastFire != nil {
-			break
-		}
-	}
-	return t, nil
+	_, err = s.deleteTimer(ctx, t)
+	return err
 }

@@ -34,6 +34,7 @@ type batchSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
+// SQS's limits, and the work a sweep hands out.
 const (
 	// maxDelay is SQS's longest DelaySeconds.
 	maxDelay = 15 * time.Minute
@@ -42,32 +43,6 @@ const (
 	// chunkSize is how many due entries one worker takes at a time: five
 	// full SQS batches.
 	chunkSize = 50
-)
-
-// The send window. Occurrence instants are whole seconds and an SQS delay
-// is whole seconds too (delaySeconds rounds it down), so a message sent
-// at k+f (k a wall-clock second, 0 <= f < 1) becomes visible 1-f before
-// its instant, and the invoker holds it until then: paid Lambda time. Sent
-// at once, a message may be visible up to a second early; sent within
-// [k+sendWindowFrom, k+sendWindowTo) it is visible between 50 ms and
-// 300 ms early (sendWindowHold), and the invoker's hold is at most that.
-const (
-	// sendWindowFrom is where in a second the window opens: 0.70 s, so
-	// that a message is visible at most 0.30 s before its instant.
-	sendWindowFrom = 700 * time.Millisecond
-	// sendWindowTo is where it closes: 0.95 s, so that a message is
-	// visible at least 50 ms before its instant: room for the request's
-	// way to SQS, which counts the delay from when it takes the message.
-	sendWindowTo = 950 * time.Millisecond
-	// sendWindowHold is the longest a message sent within the window is
-	// visible before its instant: how long the invoker holds it at most.
-	sendWindowHold = time.Second - sendWindowFrom
-	// alignMinLead is how far off a batch's earliest occurrence must be for
-	// the batch to wait for the window: the wait is up to 0.75 s, and an
-	// occurrence sooner than this is sent at once (precision first).
-	alignMinLead = 2 * time.Second
-	// defaultAlignUpTo is Sweeper.AlignUpTo's default.
-	defaultAlignUpTo = 100000
 )
 
 // Sweeper reads the minute buckets and slot entries that come within
@@ -143,6 +118,7 @@ type SweepResult struct {
 	Failed   int `json:"failed"`   // occurrences left for the next sweep
 }
 
+// add adds o's counts to r: a chunk's to its sweep's.
 func (r *SweepResult) add(o SweepResult) {
 	r.Minutes += o.Minutes
 	r.Skipped += o.Skipped
@@ -242,22 +218,40 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 	if run.zones == nil {
 		run.zones = loadZone
 	}
-	owner := newID()
-	state, ok, err := s.Timers.LeaseSweep(ctx, owner, eventID, now, s.LeaseTTL)
-	through := state.Through
-	run.owner, run.parts = owner, maps.Clone(state.Parts)
-	if run.parts == nil {
-		run.parts = map[int64]int{}
-	}
+	state, ok, err := run.lease(ctx, eventID)
 	if err != nil || !ok {
 		res := SweepResult{Skipped: 1}
 		s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "skipped", 1)
 		s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", boolCount(err == nil)), count("SweepsSkipped", 1))
 		return res, err
 	}
-	// From the first minute not yet read; a first sweep, from now on (a
-	// timer's first occurrences until then are the API's to send), and
-	// after an outage no further back than MaxBacklog.
+	first := s.firstMinute(ctx, eventID, state.Through, now)
+	last := run.until.Unix()/60 - 1 // the last minute wholly within the look-ahead
+	run.res.Minutes = int(max(0, last-first+1))
+	run.slotFirst, run.last = max(first, unixMinute(now.Add(-MaxCatchUpSeconds*time.Second))), last
+	run.sweepRanges(ctx, run.ranges(ctx, first, state.Parts))
+	res, err := run.release(ctx, eventID, first)
+	s.report(ctx, eventID, res, err, first, last, now)
+	return res, err
+}
+
+// lease takes the sweep's lease for eventID under a fresh owner, and the
+// hours' raised partitions it records, which this run then keeps.
+func (r *sweepRun) lease(ctx context.Context, eventID string) (SweepState, bool, error) {
+	r.owner = newID()
+	state, ok, err := r.s.Timers.LeaseSweep(ctx, r.owner, eventID, r.now, r.s.LeaseTTL)
+	r.parts = maps.Clone(state.Parts)
+	if r.parts == nil {
+		r.parts = map[int64]int{}
+	}
+	return state, ok, err
+}
+
+// firstMinute is the first minute a sweep at now reads, through being the
+// first one not yet read (0: none ever was). A first sweep reads from now
+// on, since a timer's first occurrences until then are the API's to send;
+// after an outage it reads no further back than MaxBacklog.
+func (s *Sweeper) firstMinute(ctx context.Context, eventID string, through int64, now time.Time) int64 {
 	first := max(through, unixMinute(now.Add(-s.MaxBacklog)))
 	if through == 0 {
 		first = unixMinute(now)
@@ -268,69 +262,93 @@ func (s *Sweeper) Sweep(ctx context.Context, eventID string) (SweepResult, error
 			"eventId", eventID, "lastSwept", time.Unix(through*60, 0).UTC().Format(time.RFC3339),
 			"readFrom", time.Unix(first*60, 0).UTC().Format(time.RFC3339))
 	}
-	last := run.until.Unix()/60 - 1 // the last minute wholly within the look-ahead
+	return first
+}
+
+// ranges plans what the sweep reads from first: the link partitions of
+// its minutes (over each hour's raised partitions), and the slots of its
+// minutes for every period in use. Without the periods it still reads the
+// links, and the failure holds the next sweep back to first.
+func (r *sweepRun) ranges(ctx context.Context, first int64, parts map[int64]int) []BucketRange {
+	ranges := bucketRanges(first, r.last, parts)
+	periods, err := r.s.Timers.Periods(ctx)
+	if err != nil {
+		r.record(first, SweepResult{}, err)
+	}
+	for _, p := range periods {
+		ranges = append(ranges, slotRanges(p, r.slotFirst, r.last)...)
+	}
+	return ranges
+}
+
+// sweepRanges reads ranges, at most Concurrency at once, into chunks that
+// Workers workers process, and returns when every chunk is done.
+func (r *sweepRun) sweepRanges(ctx context.Context, ranges []BucketRange) {
 	var workers sync.WaitGroup
-	for range max(1, s.Workers) {
+	for range max(1, r.s.Workers) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for c := range run.work {
-				c.done(run.process(ctx, c.br, c.entries))
+			for c := range r.work {
+				c.done(r.process(ctx, c.br, c.entries))
 			}
 		}()
 	}
 	var readers sync.WaitGroup
-	slots := make(chan struct{}, max(1, s.Concurrency))
-	run.res.Minutes = int(max(0, last-first+1))
-	run.slotFirst, run.last = max(first, unixMinute(now.Add(-MaxCatchUpSeconds*time.Second))), last
-	ranges := bucketRanges(first, last, state.Parts)
-	periods, err := s.Timers.Periods(ctx)
-	if err != nil {
-		run.record(first, SweepResult{}, err)
-	}
-	for _, p := range periods {
-		ranges = append(ranges, slotRanges(p, run.slotFirst, last)...)
-	}
+	slots := make(chan struct{}, max(1, r.s.Concurrency))
 	for _, br := range ranges {
 		readers.Add(1)
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; readers.Done() }()
-			run.sweepBucket(ctx, br)
+			r.sweepBucket(ctx, br)
 		}()
 	}
 	readers.Wait()
-	close(run.work)
+	close(r.work)
 	workers.Wait()
-	res, err := run.res, run.firstErr
-	next := last + 1
-	if run.failedFrom != 0 {
-		next = run.failedFrom
+}
+
+// release hands the lease back with the first minute the next sweep reads
+// (this sweep's first failure, or past its last minute, never before
+// first) and the raised hours now behind it, and returns the sweep's
+// result and error. A release that fails is the sweep's error too: the
+// lease expires by itself, and the next sweep reads these minutes again.
+func (r *sweepRun) release(ctx context.Context, eventID string, first int64) (SweepResult, error) {
+	res, err := r.res, r.firstErr
+	next := r.last + 1
+	if r.failedFrom != 0 {
+		next = r.failedFrom
 	}
 	if err == nil && res.Failed > 0 {
 		err = fmt.Errorf("%d occurrences were not enqueued; the next sweep sends them", res.Failed)
 	}
 	var drop []int64 // the raised hours now behind the sweep
-	run.partsMu.Lock()
-	for h := range run.parts {
+	r.partsMu.Lock()
+	for h := range r.parts {
 		if h < max(next, first)/60 {
 			drop = append(drop, h)
 		}
 	}
-	run.partsMu.Unlock()
+	r.partsMu.Unlock()
 	slices.Sort(drop)
-	if rerr := s.Timers.ReleaseSweep(context.WithoutCancel(ctx), owner, eventID, max(next, first), err == nil, s.Now(), drop); rerr != nil && err == nil {
+	if rerr := r.s.Timers.ReleaseSweep(context.WithoutCancel(ctx), r.owner, eventID, max(next, first), err == nil, r.s.Now(), drop); rerr != nil && err == nil {
 		err = rerr // the lease expires by itself; the next sweep reads these minutes again
 	}
+	return res, err
+}
+
+// report writes a sweep's summary line and its metrics: the alarm on a
+// stalled sweeper watches SweepCompleted.
+func (s *Sweeper) report(ctx context.Context, eventID string, res SweepResult, err error, first, last int64, start time.Time) {
 	s.Log.InfoContext(ctx, "sweep", "eventId", eventID, "minutes", res.Minutes, "due", res.Due,
 		"enqueued", res.Enqueued, "missed", res.Missed, "failed", res.Failed,
 		"from", time.Unix(first*60, 0).UTC().Format(time.RFC3339), "until", time.Unix((last+1)*60, 0).UTC().Format(time.RFC3339),
-		"durationMs", s.Now().Sub(now).Milliseconds())
+		"durationMs", s.Now().Sub(start).Milliseconds())
 	s.Metrics.Emit("Part", "sweeper", count("SweepCompleted", boolCount(err == nil)), count("Due", res.Due),
 		count("Enqueued", res.Enqueued), count("Missed", res.Missed), count("SweepFailures", res.Failed),
 		count("SweepsSkipped", 0),
-		Metric{Name: "SweepDuration", Unit: "Milliseconds", Values: []float64{float64(s.Now().Sub(now).Milliseconds())}})
-	return res, err
+		Metric{Name: "SweepDuration", Unit: "Milliseconds", Values: []float64{float64(s.Now().Sub(start).Milliseconds())}})
 }
 
 // boolCount is 1 for true: the alarm on a stalled sweeper watches
@@ -402,26 +420,13 @@ func (r *sweepRun) sweepBucket(ctx context.Context, br BucketRange) {
 	}
 }
 
-// handOn is how a timer goes on after from, for whoever writes its links
-// at now (the API, the sweeper): the occurrences within shortNotice of
-// now, which the writer sends itself (a link to them could come after the
-// sweep read their bucket), and the link, modelled on e, of the first one
-// beyond (nil when none is left).
-func handOn(e DueEntry, sched Schedule, from, now time.Time) (direct []time.Time, link *DueEntry) {
-	horizon := now.Add(shortNotice)
-	for at := from; ; {
-		next, ok := sched.Next(at)
-		if !ok {
-			return direct, nil
-		}
-		if next.After(horizon) {
-			l := e
-			l.At, l.WrittenAt = next.Unix(), now.Unix()
-			return direct, &l
-		}
-		direct = append(direct, next)
-		at = next
-	}
+// chunkWork is what processing one chunk gathers: its result so far, its
+// errors, the fire messages to send and the next links to write first.
+type chunkWork struct {
+	res   SweepResult
+	errs  []error
+	sends []fireSend
+	links []*DueEntry
 }
 
 // process handles the entries of one chunk: each occurrence is sent, or
@@ -430,70 +435,93 @@ func handOn(e DueEntry, sched Schedule, from, now time.Time) (direct []time.Time
 // before any message is sent, so that a sweep that fails half way never
 // leaves a timer without its next link.
 func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEntry) (SweepResult, error) {
-	var (
-		res   SweepResult
-		errs  []error
-		sends []fireSend
-		links []*DueEntry
-	)
+	var w chunkWork
 	for _, e := range entries {
-		if m := e.At/60 - br.Hour*60; e.Period == 0 && (m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn()) {
-			continue // not this range's (a stray item), or its writer's to send
-		}
-		if e.Period != br.Period {
-			continue // a stray item
-		}
-		sched, err := r.schedule(e)
-		if err != nil {
-			// The API validated it; a zone that vanished from tzdata could
-			// still get here. Leave it and say so.
-			if e.Period == 0 {
-				res.Due++ // a link's occurrence was found, and is left for the next sweep
-			}
-			res.Failed++
-			r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", e.TimerID, "error", err.Error())
-			continue
-		}
-		if e.Period > 0 {
-			sends = r.processSlot(ctx, e, sched, &res, &errs, sends)
-			continue
-		}
-		res.Due++
-		at := e.occurrence()
-		if late := r.now.Sub(at); late > time.Duration(e.CatchUp)*time.Second {
-			// A late sweep moves an overdue timer past now rather than
-			// through every occurrence it missed.
-			direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
-			r.partition(link)
-			r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", at.Format(time.RFC3339),
-				"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
-			if err := r.s.Timers.Missed(ctx, e, r.now, link, link == nil && len(direct) == 0); err != nil {
-				res.Failed++
-				errs = append(errs, err)
-				continue
-			}
-			res.Missed++
-			for i, d := range direct {
-				sends = append(sends, fireSend{e: e, at: d, link: link, final: link == nil && i == len(direct)-1 && e.DeleteAfter})
-			}
-			continue
-		}
-		direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
-		if link != nil {
-			r.partition(link)
-			links = append(links, link)
-		}
-		for _, d := range append([]time.Time{at}, direct...) {
-			sends = append(sends, fireSend{e: e, at: d, link: link, final: link == nil && d.Equal(lastOf(at, direct)) && e.DeleteAfter})
-		}
+		r.processEntry(ctx, br, e, &w)
 	}
-	if len(links) > 0 {
-		if err := r.putLinks(ctx, links); err != nil {
+	if len(w.links) > 0 {
+		if err := r.putLinks(ctx, w.links); err != nil {
 			// No message goes out without its timer's next link: the next
 			// sweep reads this minute again.
-			return SweepResult{Due: res.Due, Failed: res.Due}, errors.Join(append(errs, err)...)
+			return SweepResult{Due: w.res.Due, Failed: w.res.Due}, errors.Join(append(w.errs, err)...)
 		}
 	}
+	r.sendAll(ctx, r.messages(ctx, w.sends, &w.res), &w)
+	return w.res, errors.Join(w.errs...)
+}
+
+// processEntry classifies one entry of br: a stray item or one its writer
+// sends is skipped, an entry whose schedule is unusable is left for the
+// next sweep, and the rest are handled as the slot or link they are.
+func (r *sweepRun) processEntry(ctx context.Context, br BucketRange, e DueEntry, w *chunkWork) {
+	if m := e.At/60 - br.Hour*60; e.Period == 0 && (m < int64(br.From) || m > int64(br.To) || !e.sweepersOwn()) {
+		return // not this range's (a stray item), or its writer's to send
+	}
+	if e.Period != br.Period {
+		return // a stray item
+	}
+	sched, err := r.schedule(e)
+	if err != nil {
+		// The API validated it; a zone that vanished from tzdata could
+		// still get here. Leave it and say so.
+		if e.Period == 0 {
+			w.res.Due++ // a link's occurrence was found, and is left for the next sweep
+		}
+		w.res.Failed++
+		r.s.Log.ErrorContext(ctx, "timer schedule unusable", "timerId", e.TimerID, "error", err.Error())
+		return
+	}
+	if e.Period > 0 {
+		r.processSlot(ctx, e, sched, w)
+		return
+	}
+	r.processLink(ctx, e, sched, w)
+}
+
+// processLink handles a link: its occurrence is sent with the ones within
+// shortNotice after it, and its timer handed on to its next link, or,
+// later than its catch-up window, recorded as missed with the next link
+// in the same write.
+func (r *sweepRun) processLink(ctx context.Context, e DueEntry, sched Schedule, w *chunkWork) {
+	w.res.Due++
+	at := e.occurrence()
+	if late := r.now.Sub(at); late > time.Duration(e.CatchUp)*time.Second {
+		r.missLink(ctx, e, sched, at, late, w)
+		return
+	}
+	direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
+	if link != nil {
+		r.partition(link)
+		w.links = append(w.links, link)
+	}
+	for _, d := range append([]time.Time{at}, direct...) {
+		w.sends = append(w.sends, fireSend{e: e, at: d, link: link, final: link == nil && d.Equal(lastOf(at, direct)) && e.DeleteAfter})
+	}
+}
+
+// missLink records a link's occurrence at, late by late, as missed, and
+// sends the ones within shortNotice of now.
+func (r *sweepRun) missLink(ctx context.Context, e DueEntry, sched Schedule, at time.Time, late time.Duration, w *chunkWork) {
+	// A late sweep moves an overdue timer past now rather than
+	// through every occurrence it missed.
+	direct, link := handOn(e, sched, maxTime(at, r.now), r.now)
+	r.partition(link)
+	r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", at.Format(time.RFC3339),
+		"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
+	if err := r.s.Timers.Missed(ctx, e, r.now, link, link == nil && len(direct) == 0); err != nil {
+		w.res.Failed++
+		w.errs = append(w.errs, err)
+		return
+	}
+	w.res.Missed++
+	for i, d := range direct {
+		w.sends = append(w.sends, fireSend{e: e, at: d, link: link, final: link == nil && i == len(direct)-1 && e.DeleteAfter})
+	}
+}
+
+// messages builds the SQS entries of sends, each with its index in sends
+// as its id; a message that cannot be encoded fails in res.
+func (r *sweepRun) messages(ctx context.Context, sends []fireSend, res *SweepResult) []types.SendMessageBatchRequestEntry {
 	batch := make([]types.SendMessageBatchRequestEntry, 0, len(sends))
 	for i, f := range sends {
 		m := FireMessage{TimerID: f.e.TimerID, Version: f.e.Version, ScheduledAt: f.at, Final: f.final}
@@ -508,7 +536,13 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		}
 		batch = append(batch, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))})
 	}
-	// A chunk's SQS batches go out at once: one round trip, not five.
+	return batch
+}
+
+// sendAll sends batch, the messages of w.sends, in SQS batches all at
+// once (a chunk's batches cost one round trip, not five), and adds what
+// they sent and failed to w.
+func (r *sweepRun) sendAll(ctx context.Context, batch []types.SendMessageBatchRequestEntry, w *chunkWork) {
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
@@ -520,186 +554,15 @@ func (r *sweepRun) process(ctx context.Context, br BucketRange, entries []DueEnt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent, failed, err := r.send(ctx, b, sends)
+			sent, failed, err := r.send(ctx, b, w.sends)
 			mu.Lock()
 			defer mu.Unlock()
-			res.Enqueued += len(sent)
-			res.Failed += failed
-			errs = append(errs, err)
+			w.res.Enqueued += len(sent)
+			w.res.Failed += failed
+			w.errs = append(w.errs, err)
 		}()
 	}
 	wg.Wait()
-	return res, errors.Join(errs...)
-}
-
-// partition gives link, when not nil, its hour's partitions as this sweep
-// knows them.
-func (r *sweepRun) partition(link *DueEntry) {
-	if link == nil {
-		return
-	}
-	r.partsMu.Lock()
-	defer r.partsMu.Unlock()
-	link.Parts = 0
-	if n := r.parts[link.At/3600]; n > dueParts {
-		link.Parts = n
-	}
-}
-
-// maxLinkAttempts bounds the tries of one chunk's links.
-const maxLinkAttempts = 10
-
-// putLinks writes links, the next links of one chunk. What DynamoDB
-// throttles is written again, into more partitions: the throttled links'
-// hour is raised to twice the partitions they were written with (once,
-// by whichever chunk is first), and every link of that hour written from
-// then on is spread over the new ones. So the partitions follow the load
-// a sweep writes, with no setting to guess; a raise that cannot be had
-// (the lease lost, or maxDueParts reached) backs off instead. Each link's
-// Parts is the one it was written with, which its fire message names.
-func (r *sweepRun) putLinks(ctx context.Context, links []*DueEntry) error {
-	pending := links
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt >= maxLinkAttempts {
-			return fmt.Errorf("link next occurrences: %d writes still throttled after %d tries", len(pending), attempt)
-		}
-		batch := make([]DueEntry, len(pending))
-		for i, l := range pending {
-			batch[i] = *l
-		}
-		left, err := r.s.Timers.PutLinks(ctx, batch)
-		if err != nil {
-			return err
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		type linkOf struct {
-			id string
-			at int64
-		}
-		throttled := make(map[linkOf]bool, len(left))
-		for _, e := range left {
-			throttled[linkOf{e.TimerID, e.At}] = true
-		}
-		again := pending[:0:0]
-		for _, l := range pending {
-			if throttled[linkOf{l.TimerID, l.At}] {
-				again = append(again, l)
-			}
-		}
-		if !r.raise(ctx, left) {
-			if err := sleepCtx(ctx, backoff(min(attempt, 6))); err != nil {
-				return err
-			}
-		}
-		for _, l := range again {
-			r.partition(l)
-		}
-		pending = again
-	}
-	return nil
-}
-
-// raise raises the partitions of the hours of throttled, links written
-// with the partitions their Parts says: to twice those, unless another
-// chunk raised the hour since. It reports whether any hour has more
-// partitions now than those links were written with.
-func (r *sweepRun) raise(ctx context.Context, throttled []DueEntry) bool {
-	r.partsMu.Lock()
-	defer r.partsMu.Unlock()
-	more := false
-	seen := map[int64]bool{}
-	for _, e := range throttled {
-		h := e.At / 3600
-		if seen[h] {
-			continue
-		}
-		cur := partsOr(r.parts[h])
-		if cur > partsOr(e.Parts) {
-			more = true // raised by another chunk since
-			continue
-		}
-		if cur > dueParts && partIn(e.TimerID, cur) < cur/2 {
-			// A partition the hour had before its last raise may still be
-			// full of the writes from before it: only a throttled new one
-			// says that the raised count is not enough.
-			continue
-		}
-		seen[h] = true
-		want := min(2*cur, maxDueParts)
-		if want <= cur {
-			continue
-		}
-		// Under partsMu: a sweep's chunks wait for one raise of an hour,
-		// not race to raise it again.
-		got, err := r.s.Timers.RaiseParts(ctx, r.owner, h, want)
-		if err != nil {
-			r.s.Log.WarnContext(ctx, "bucket partitions not raised", "hour", time.Unix(h*3600, 0).UTC().Format(time.RFC3339),
-				"partitions", cur, "error", err.Error())
-			continue
-		}
-		r.parts[h] = got
-		r.s.Log.InfoContext(ctx, "bucket partitions raised", "hour", time.Unix(h*3600, 0).UTC().Format(time.RFC3339),
-			"from", cur, "to", got)
-		more = true
-	}
-	return more
-}
-
-// processSlot handles a slot entry: its timer's occurrences in this
-// sweep's minutes that fall in its slot. Of the ones already past (a sweep
-// after an outage), only the timer's first is handled, sent or recorded as
-// missed, as a link's would be; the others are skipped. A slot whose timer
-// has no occurrence left is deleted, once.
-func (r *sweepRun) processSlot(ctx context.Context, e DueEntry, sched Schedule, res *SweepResult, errs *[]error, sends []fireSend) []fireSend {
-	period, slot := int64(e.Period), int64(e.Slot)
-	mine := func(x time.Time) bool {
-		m := x.Unix() / 60
-		return m%period == slot && m >= r.slotFirst && m <= r.last
-	}
-	own := time.Unix(e.WrittenAt, 0).Add(shortNotice) // the occurrences up to it were its writer's
-	x, ok := sched.Next(maxTime(time.Unix(r.slotFirst*60, 0).Add(-time.Nanosecond), own))
-	if _, left := sched.Next(r.now.Add(-time.Nanosecond)); !left {
-		if err := r.s.Timers.DeleteSlot(ctx, e); err != nil {
-			*errs = append(*errs, err)
-		}
-		if !ok || !x.Before(r.now) {
-			return sends
-		}
-	}
-	final := func(x time.Time) bool {
-		_, more := sched.Next(x)
-		return e.DeleteAfter && !more
-	}
-	if ok && x.Before(r.now) {
-		if mine(x) {
-			res.Due++
-			if late := r.now.Sub(x); late > time.Duration(e.CatchUp)*time.Second {
-				m := e
-				m.At = x.Unix()
-				r.s.Log.WarnContext(ctx, "occurrence missed", "timerId", e.TimerID, "scheduledAt", x.UTC().Format(time.RFC3339),
-					"latenessMs", late.Milliseconds(), "catchUpSeconds", e.CatchUp)
-				if err := r.s.Timers.Missed(ctx, m, r.now, nil, final(x)); err != nil {
-					res.Failed++
-					*errs = append(*errs, err)
-				} else {
-					res.Missed++
-				}
-			} else {
-				sends = append(sends, fireSend{e: e, at: x, final: final(x)})
-			}
-		}
-		x, ok = sched.Next(r.now.Add(-time.Nanosecond))
-	}
-	end := time.Unix((r.last+1)*60, 0)
-	for ; ok && x.Before(end); x, ok = sched.Next(x) {
-		if mine(x) && x.After(own) {
-			res.Due++
-			sends = append(sends, fireSend{e: e, at: x, final: final(x)})
-		}
-	}
-	return sends
 }
 
 // fireSend is one fire message a chunk sends: entry e's occurrence at,
@@ -719,116 +582,7 @@ func lastOf(at time.Time, direct []time.Time) time.Time {
 	return at
 }
 
-// send sends one batch of at most 10 entries, retrying with backoff what
-// SQS failed for its own reasons (throttling, a passing fault). Each try
-// first waits for the send window when it should (see alignWait). An
-// entry's id is its index in sends. It returns the indices SQS accepted
-// and how many entries it gave up on.
-func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchRequestEntry, sends []fireSend) (sent []int, failed int, err error) {
-	for attempt := 0; len(entries) > 0 && attempt < max(1, r.s.MaxAttempts); attempt++ {
-		if attempt > 0 && sleepCtx(ctx, backoff(attempt-1)) != nil {
-			break
-		}
-		if werr := r.waitWindow(ctx, entries, sends); werr != nil {
-			err = fmt.Errorf("send fire messages: waiting for the send window: %w", werr)
-			break
-		}
-		// SQS counts a delay from when it takes the message, so each try
-		// counts it from now, not from when the sweep began.
-		now := r.s.Now()
-		for j := range entries {
-			i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
-			entries[j].DelaySeconds = delaySeconds(sends[i].at, now)
-		}
-		out, callErr := r.s.Queue.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &r.s.QueueURL, Entries: entries})
-		if callErr != nil {
-			err = fmt.Errorf("send fire messages: %w", callErr)
-			continue
-		}
-		left := make(map[string]types.SendMessageBatchRequestEntry, len(entries))
-		for _, e := range entries {
-			left[aws.ToString(e.Id)] = e
-		}
-		for _, ok := range out.Successful {
-			id := aws.ToString(ok.Id)
-			if _, known := left[id]; !known {
-				continue // not ours, or reported twice
-			}
-			i, _ := strconv.Atoi(id)
-			sent = append(sent, i)
-			delete(left, id)
-		}
-		for _, f := range out.Failed {
-			if _, known := left[aws.ToString(f.Id)]; known && f.SenderFault {
-				// Our message is wrong: retrying will not help.
-				delete(left, aws.ToString(f.Id))
-				failed++
-				err = fmt.Errorf("SQS refused a fire message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
-				r.s.Log.ErrorContext(ctx, "fire message refused", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
-			}
-		}
-		entries = entries[:0:0]
-		for _, e := range left { // failed for SQS's reasons, or not answered: again
-			entries = append(entries, e)
-		}
-		if len(entries) > 0 {
-			err = fmt.Errorf("SQS failed %d fire messages", len(entries))
-		}
-	}
-	if len(entries) == 0 && failed == 0 {
-		err = nil // retries succeeded
-	}
-	return sent, failed + len(entries), err
-}
-
-// waitWindow waits, through Sleep, for the next send window when a batch
-// should wait for it: while the sweep has found at most AlignUpTo
-// occurrences, and when the batch's earliest occurrence is at least
-// alignMinLead after now. The caller computes its delays from the clock
-// after the wait.
-func (r *sweepRun) waitWindow(ctx context.Context, entries []types.SendMessageBatchRequestEntry, sends []fireSend) error {
-	if r.s.AlignUpTo < 0 {
-		return nil
-	}
-	r.mu.Lock()
-	found := r.res.Due
-	r.mu.Unlock()
-	if found > r.s.AlignUpTo {
-		return nil
-	}
-	now := r.s.Now()
-	for j := range entries {
-		i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
-		if sends[i].at.Sub(now) < alignMinLead {
-			return nil
-		}
-	}
-	d := alignWait(now)
-	if d <= 0 {
-		return nil
-	}
-	sleep := r.s.Sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
-	return sleep(ctx, d)
-}
-
-// alignWait is how long from now until the send window is open: 0 within
-// it, else until sendWindowFrom of this second or of the next one (at most
-// 0.75 s).
-func alignWait(now time.Time) time.Duration {
-	f := time.Duration(now.Nanosecond()) // where in its second now is
-	switch {
-	case f < sendWindowFrom:
-		return sendWindowFrom - f
-	case f < sendWindowTo:
-		return 0
-	default:
-		return time.Second - f + sendWindowFrom
-	}
-}
-
+// maxTime is the later of a and b.
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -843,17 +597,4 @@ func catchUp(t *Timer) int {
 		return DefaultCatchUpSeconds
 	}
 	return t.CatchUpSeconds
-}
-
-// delaySeconds is how long SQS should hold a message so that it becomes
-// visible at its scheduled second, rounded down: the invoker waits out the
-// rest, so a message is never late for rounding. Sent within the send
-// window (sendWindowFrom), the rest is 50-300 ms; sent at once, up to a
-// second. Never negative, at most SQS's limit.
-func delaySeconds(at, now time.Time) int32 {
-	d := at.Sub(now)
-	if d <= 0 {
-		return 0
-	}
-	return int32(min(d, maxDelay) / time.Second)
 }

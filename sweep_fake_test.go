@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,6 +107,8 @@ type swTimer struct {
 	LastMissedAt int64
 }
 
+// swSweepState is the fake's sweep item (LeaseSweep, RaiseParts,
+// ReleaseSweep).
 type swSweepState struct {
 	Owner       string
 	UntilMs     int64 // 0: no leaseUntil attribute
@@ -116,6 +119,7 @@ type swSweepState struct {
 	Raises      []string      // RaiseParts calls, "hour:parts" (refused ones too)
 }
 
+// swMissedCall is one Missed call, and what it did.
 type swMissedCall struct {
 	ID      string
 	At      time.Time
@@ -126,12 +130,14 @@ type swMissedCall struct {
 	Deleted bool
 }
 
+// swLeaseCall is one LeaseSweep call and its answer.
 type swLeaseCall struct {
 	EventID string
 	Granted bool
 	Through int64
 }
 
+// swRelease is one ReleaseSweep call.
 type swRelease struct {
 	EventID   string
 	Through   int64
@@ -139,6 +145,7 @@ type swRelease struct {
 	Owned     bool // whether the caller still held the lease
 }
 
+// newSwStore is an empty swStore whose Bucket pages hold pageSize entries.
 func newSwStore(pageSize int) *swStore {
 	return &swStore{pageSize: pageSize, items: map[string]map[string]DueEntry{}, timers: map[string]*swTimer{},
 		missed: map[swOcc]time.Time{}, pages: map[BucketRange][]int{}}
@@ -263,6 +270,7 @@ func (f *swStore) setTimer(id string, t *swTimer) {
 	f.timers[id] = &c
 }
 
+// timer returns the fake's record of timer id, and whether it has one.
 func (f *swStore) timer(id string) (swTimer, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -322,6 +330,7 @@ func (f *swStore) linksWritten() []DueEntry {
 	return out
 }
 
+// linkCallSizes returns how many links each PutLinks call wrote, sorted.
 func (f *swStore) linkCallSizes() []int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -333,18 +342,23 @@ func (f *swStore) linkCallSizes() []int {
 	return n
 }
 
+// state returns the sweep item as it is.
 func (f *swStore) state() swSweepState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sweep
 }
 
+// setThrough sets the first minute not yet swept, as an earlier sweep
+// would have.
 func (f *swStore) setThrough(m int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweep.Through = m
 }
 
+// bucketCallsSorted returns the ranges Bucket was asked for, sorted
+// (the readers run at once).
 func (f *swStore) bucketCallsSorted() []BucketRange {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -353,6 +367,7 @@ func (f *swStore) bucketCallsSorted() []BucketRange {
 	return c
 }
 
+// swSortRanges sorts ranges by hour, partition and first minute.
 func swSortRanges(r []BucketRange) {
 	slices.SortFunc(r, func(a, b BucketRange) int {
 		if a.Hour != b.Hour {
@@ -365,6 +380,7 @@ func swSortRanges(r []BucketRange) {
 	})
 }
 
+// missedLog returns the Missed calls by timer id and instant.
 func (f *swStore) missedLog() []swMissedCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -378,12 +394,14 @@ func (f *swStore) missedLog() []swMissedCall {
 	return m
 }
 
+// releaseLog returns the ReleaseSweep calls in call order.
 func (f *swStore) releaseLog() []swRelease {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.releases)
 }
 
+// Bucket is Store.Bucket over the fake's items (see swStore).
 func (f *swStore) Bucket(ctx context.Context, br BucketRange, page func([]DueEntry) error) error {
 	f.mu.Lock()
 	f.bucketCalls = append(f.bucketCalls, br)
@@ -446,6 +464,8 @@ func (f *swStore) Bucket(ctx context.Context, br BucketRange, page func([]DueEnt
 	}
 }
 
+// PutLinks is Store.PutLinks: every link written but those throttle
+// refuses, which it returns.
 func (f *swStore) PutLinks(_ context.Context, links []DueEntry) ([]DueEntry, error) {
 	if f.beforePutLinks != nil {
 		f.beforePutLinks(links)
@@ -473,6 +493,8 @@ func (f *swStore) PutLinks(_ context.Context, links []DueEntry) ([]DueEntry, err
 	return left, nil
 }
 
+// RaiseParts is Store.RaiseParts: for the lease's owner only, never
+// lower.
 func (f *swStore) RaiseParts(_ context.Context, owner string, hour int64, parts int) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -491,6 +513,8 @@ func (f *swStore) RaiseParts(_ context.Context, owner string, hour int64, parts 
 	return parts, nil
 }
 
+// Missed is Store.Missed: one transaction, conditional on the timer's
+// version and its not being paused.
 func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next *DueEntry, last bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -526,6 +550,7 @@ func (f *swStore) Missed(_ context.Context, e DueEntry, sweptAt time.Time, next 
 	return nil
 }
 
+// Periods is Store.Periods: the slot periods in use, sorted.
 func (f *swStore) Periods(context.Context) ([]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -537,6 +562,7 @@ func (f *swStore) Periods(context.Context) ([]int, error) {
 	return slices.Clone(f.periods), nil
 }
 
+// DeleteSlot is Store.DeleteSlot: only a slot entry of e's version goes.
 func (f *swStore) DeleteSlot(_ context.Context, e DueEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -548,6 +574,8 @@ func (f *swStore) DeleteSlot(_ context.Context, e DueEntry) error {
 	return nil
 }
 
+// LeaseSweep is Store.LeaseSweep: refused while another lease is
+// unexpired and for an event already swept.
 func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.Time, ttl time.Duration) (SweepState, bool, error) {
 	f.mu.Lock()
 	if f.leaseErr != nil {
@@ -574,6 +602,7 @@ func (f *swStore) LeaseSweep(_ context.Context, owner, eventID string, now time.
 	return SweepState{Through: through, Parts: parts}, granted, nil
 }
 
+// ReleaseSweep is Store.ReleaseSweep: only the lease's owner releases.
 func (f *swStore) ReleaseSweep(_ context.Context, owner, eventID string, through int64, completed bool, now time.Time, drop []int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -607,6 +636,7 @@ type swTrace struct {
 	ops []string
 }
 
+// add records op; a nil trace records nothing.
 func (t *swTrace) add(op string) {
 	if t == nil {
 		return
@@ -616,6 +646,7 @@ func (t *swTrace) add(op string) {
 	t.ops = append(t.ops, op)
 }
 
+// list returns the operations recorded, in order.
 func (t *swTrace) list() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -627,6 +658,8 @@ func (t *swTrace) list() []string {
 // swFate is what the fake queue does with one entry.
 type swFate int
 
+// The fates of an entry: accepted, failed for SQS's reasons or ours, or
+// not answered.
 const (
 	swAccept      swFate = iota
 	swTransient          // Failed, SenderFault false: SQS's own trouble
@@ -677,6 +710,7 @@ type swQueue struct {
 	fate func(m FireMessage, attempt int) swFate
 }
 
+// SendMessageBatch is SQS's: each entry meets its fate (see swQueue).
 func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
 	q.mu.Lock()
 	cp := *in
@@ -778,6 +812,8 @@ func (q *swQueue) acceptedOccs() []swOcc {
 	return occs
 }
 
+// acceptedIDs returns the timer ids of the accepted messages, in
+// acceptedSorted's order.
 func (q *swQueue) acceptedIDs() []string {
 	var ids []string
 	for _, s := range q.acceptedSorted() {
@@ -812,6 +848,7 @@ func (q *swQueue) callSizes() []int {
 	return n
 }
 
+// callCount returns how many SendMessageBatch calls were made.
 func (q *swQueue) callCount() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -830,6 +867,7 @@ func (q *swQueue) check(t *testing.T) {
 
 // ---------------------------------------------------------------- helpers
 
+// swQueueURL is the fire queue the fake sweeper sends to.
 const swQueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire"
 
 // swNow is the sweeps' clock: half a minute before minute 45.
@@ -844,6 +882,7 @@ func swMinute(t time.Time) int64 { return unixMinute(t) }
 // swClock is a settable clock, safe for concurrent use.
 type swClock struct{ ns atomic.Int64 }
 
+// newSwClock is a clock at t; Now, Set and Advance read and move it.
 func newSwClock(t time.Time) *swClock      { c := &swClock{}; c.Set(t); return c }
 func (c *swClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *swClock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
@@ -886,6 +925,7 @@ func swMsg(e DueEntry, at time.Time, nextLink time.Time, final bool) FireMessage
 	return m
 }
 
+// swSortSent sorts messages by timer id and instant.
 func swSortSent(s []swSent) {
 	sort.SliceStable(s, func(i, j int) bool {
 		if s[i].Msg.TimerID != s[j].Msg.TimerID {
@@ -895,6 +935,7 @@ func swSortSent(s []swSent) {
 	})
 }
 
+// swSortOccs sorts occurrences by timer id and instant.
 func swSortOccs(o []swOcc) {
 	slices.SortFunc(o, func(a, b swOcc) int {
 		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
@@ -904,6 +945,7 @@ func swSortOccs(o []swOcc) {
 	})
 }
 
+// swSortEntries sorts entries by timer id and instant.
 func swSortEntries(e []DueEntry) {
 	slices.SortFunc(e, func(a, b DueEntry) int {
 		if c := strings.Compare(a.TimerID, b.TimerID); c != 0 {
@@ -955,3 +997,67 @@ func newSwSweeper(store dueStore, q batchSender, now time.Time) *Sweeper {
 
 // swNoWait is a Sleep for a fake clock: it returns at once.
 func swNoWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// The minutes of a sweep at swNow (see sweep_test.go).
+var (
+	swM44 = swMinute(swAt(10, 44, 0))
+	swM45 = swMinute(swAt(10, 45, 0))
+	// swLast is the last minute a sweep at swNow reads.
+	swLast = swLastRead(swNow)
+	// swFirstMinutes is how many minutes a first sweep at swNow reads.
+	swFirstMinutes = int(swLast - swM44 + 1)
+	// swHorizon is how far a sweep at swNow sends occurrences itself.
+	swHorizon = swNow.Add(shortNotice)
+)
+
+// swLastRead is the last minute a sweep at now reads: the last wholly
+// within its look-ahead.
+func swLastRead(now time.Time) int64 {
+	return now.Add(min(defaultLookahead, shortNotice)).Unix()/60 - 1
+}
+
+// swMinuteTime is the first instant of minute m.
+func swMinuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
+
+// swMinutes returns the whole minutes in (from, to], plus offset: what a
+// minutely schedule at that second of the minute has there.
+func swMinutes(from, to time.Time, offset time.Duration) []time.Time {
+	var out []time.Time
+	for at := from.Add(-offset).Truncate(time.Minute).Add(time.Minute); !at.Add(offset).After(to); at = at.Add(time.Minute) {
+		out = append(out, at.Add(offset))
+	}
+	return out
+}
+
+// swAfter is the first whole minute, plus offset, after t.
+func swAfter(t time.Time, offset time.Duration) time.Time {
+	return t.Add(-offset).Truncate(time.Minute).Add(time.Minute + offset)
+}
+
+// swLogRecords decodes JSON log lines.
+func swLogRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// swOnTime reports a message that does not become visible within the
+// second before its instant (SentAt + DelaySeconds).
+func swOnTime(s swSent) error {
+	at := s.Msg.ScheduledAt
+	if visible := s.SentAt.Add(time.Duration(s.Delay) * time.Second); visible.After(at) || !visible.After(at.Add(-time.Second)) {
+		return fmt.Errorf("%s@%s sent at %s with DelaySeconds %d: visible at %s", s.Msg.TimerID, at.Format(time.TimeOnly),
+			s.SentAt.Format(time.TimeOnly), s.Delay, visible.Format(time.TimeOnly))
+	}
+	return nil
+}

@@ -26,10 +26,12 @@ type swBudget struct {
 	refused int
 }
 
+// newSwBudget is a budget of perKey writes per partition key for window.
 func newSwBudget(perKey int, window time.Duration) *swBudget {
 	return &swBudget{perKey: perKey, window: window, start: time.Now(), written: map[string]int{}}
 }
 
+// throttle reports whether a write to pk is over its budget.
 func (b *swBudget) throttle(pk string) bool {
 	if time.Since(b.start) >= b.window {
 		b.start, b.written = time.Now(), map[string]int{}

@@ -68,6 +68,7 @@ func newSwWindow(t *testing.T, now time.Time, latency time.Duration, instants ..
 	return w
 }
 
+// waits returns the waits the sweep asked for, in order.
 func (w *swWindow) waits() []time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
