@@ -112,7 +112,7 @@ type DueEntry struct {
 // dueEntryOf is timer t's link to its occurrence at, written at now.
 func dueEntryOf(t *Timer, at, now time.Time) DueEntry {
 	e := DueEntry{TimerID: t.ID, At: at.Unix(), Version: t.Version, WrittenAt: now.Unix(), Expr: t.Expression(),
-		Zone: t.Timezone, CatchUp: catchUp(t), DeleteAfter: t.DeleteAfterCompletion}
+		Zone: t.Timezone, CatchUp: t.catchUpWindow(), DeleteAfter: t.DeleteAfterCompletion}
 	if isRate(e.Expr) {
 		e.Anchor = t.Anchor.Unix()
 	}

@@ -524,7 +524,8 @@ func (r *sweepRun) missLink(ctx context.Context, e DueEntry, sched Schedule, at 
 func (r *sweepRun) messages(ctx context.Context, sends []fireSend, res *SweepResult) []types.SendMessageBatchRequestEntry {
 	batch := make([]types.SendMessageBatchRequestEntry, 0, len(sends))
 	for i, f := range sends {
-		m := FireMessage{TimerID: f.e.TimerID, Version: f.e.Version, ScheduledAt: f.at, Final: f.final}
+		m := newFireMessage(f.e.TimerID, f.e.Version, f.at)
+		m.Final = f.final
 		if f.link != nil {
 			m.NextLinkAt, m.NextLinkParts = f.link.At, f.link.Parts
 		}
@@ -588,13 +589,4 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// catchUp is a timer's catch-up window in seconds; timers stored before
-// the window existed get the default.
-func catchUp(t *Timer) int {
-	if t.CatchUpSeconds <= 0 {
-		return DefaultCatchUpSeconds
-	}
-	return t.CatchUpSeconds
 }
