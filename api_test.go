@@ -127,9 +127,6 @@ func decodeError(t *testing.T, resp events.APIGatewayProxyResponse) apiError {
 	return e.Error
 }
 
-// ptrTo returns a pointer to a copy of v.
-func ptrTo[T any](v T) *T { return &v }
-
 func TestAPIPutCreatesThenReplaces(t *testing.T) {
 	t.Parallel()
 	const id = "fee5f544-af54-4ec3-9631-32f0d8d88309"

@@ -112,7 +112,7 @@ func TestNotifyEndsBeforeRecordReserve(t *testing.T) {
 	tg := newTarget(t, answer(http.StatusOK))
 	hook := hangingTarget(t)
 	m := httpFire("t-1", "POST", tg.URL+"/hook")
-	m.Notify = &Notify{Webhook: hook.URL + "/notify", OnSuccess: igPtr(true)}
+	m.Notify = &Notify{Webhook: hook.URL + "/notify", OnSuccess: ptrTo(true)}
 	// The deadline is an hour off, but its record reserve starts 300 ms
 	// from now; calls are cut short only at the deadline itself.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
@@ -148,7 +148,7 @@ func TestNotifySkippedNearDeadline(t *testing.T) {
 	tg := newTarget(t, answer(http.StatusOK))
 	hook := newTarget(t, answer(http.StatusOK))
 	m := httpFire("t-1", "POST", tg.URL+"/hook")
-	m.Notify = &Notify{Webhook: hook.URL + "/notify", OnSuccess: igPtr(true)}
+	m.Notify = &Notify{Webhook: hook.URL + "/notify", OnSuccess: ptrTo(true)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	e.inv.RecordReserve = 2 * time.Hour // less than that is left already

@@ -6,7 +6,6 @@ package main
 // others'.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -331,55 +329,6 @@ func (s *igSender) All() []igSent {
 	return slices.Clone(s.sent)
 }
 
-// igLog is a concurrency-safe buffer for a slog JSON handler.
-type igLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write takes log output; the invoker logs from several goroutines.
-func (l *igLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String is everything logged.
-func (l *igLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// Lines decodes every log line.
-func (l *igLog) Lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, s := range strings.Split(l.String(), "\n") {
-		if strings.TrimSpace(s) == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v\n%s", err, s)
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
-
-// WithMsg returns the lines whose msg is msg.
-func (l *igLog) WithMsg(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, m := range l.Lines(t) {
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // ---------------------------------------------------------------- set-up
 
 // igEnv is an invoker wired to fakes: claims in store, retries delayed on
@@ -391,7 +340,7 @@ type igEnv struct {
 	store *igStore
 	vis   *igVisibility
 	send  *igSender
-	log   *igLog
+	log   *syncBuffer
 }
 
 // newIGEnv returns an invoker on an igStore holding timers, with its
@@ -402,7 +351,7 @@ func newIGEnv(t *testing.T, secrets parameterGetter, timers ...Timer) *igEnv {
 		store: newIGStore(timers...),
 		vis:   &igVisibility{},
 		send:  &igSender{},
-		log:   &igLog{},
+		log:   &syncBuffer{},
 	}
 	e.inv = testInvoker(secrets, e.send, e.log)
 	e.inv.Now = e.clock.Now
@@ -449,9 +398,6 @@ func igClosedURL(t *testing.T) string {
 	l.Close()
 	return "http://" + addr + "/hook"
 }
-
-// igPtr returns a pointer to v.
-func igPtr[T any](v T) *T { return &v }
 
 // igRetryBounds is the range retryDelay(attempt) must fall in: d/2 to d,
 // d = min(2 s * 2^(attempt-1), 5 min).

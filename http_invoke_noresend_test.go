@@ -108,7 +108,7 @@ func TestNoResendOnDroppedReusedConnection(t *testing.T) {
 				if method != "GET" && method != "HEAD" {
 					m.HTTP.Body = `{"n":` + strconv.Itoa(i) + `}`
 				}
-				m.Notify = &Notify{Webhook: hook.URL + "/hook", OnSuccess: igPtr(true)}
+				m.Notify = &Notify{Webhook: hook.URL + "/hook", OnSuccess: ptrTo(true)}
 				got = append(got, e.invoke(igRecord(t, "m-"+strconv.Itoa(i), 1, m))...)
 				wantTarget = append(wantTarget, method+" /target")
 				wantHook = append(wantHook, "POST /hook")

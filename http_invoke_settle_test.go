@@ -53,13 +53,13 @@ func TestNotifyOutcomes(t *testing.T) {
 		{name: "final failure", status: 500, retry: &RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 3600},
 			wantText: []string{"t-1", "dead-lettered", "POST %s: status 500"}},
 		{name: "final failure with onFailure false", status: 500, retry: &RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 3600},
-			onFailure: igPtr(false)},
+			onFailure: ptrTo(false)},
 		{name: "retrying never", status: 500, retry: &RetryPolicy{MaxAttempts: 2, MaxAgeSeconds: 3600},
-			onSuccess: igPtr(true), onFailure: igPtr(true)},
-		{name: "success with onSuccess true", status: 200, onSuccess: igPtr(true),
+			onSuccess: ptrTo(true), onFailure: ptrTo(true)},
+		{name: "success with onSuccess true", status: 200, onSuccess: ptrTo(true),
 			wantText: []string{"t-1", "delivered"}},
 		{name: "success by default", status: 200},
-		{name: "success with onSuccess false", status: 200, onSuccess: igPtr(false), onFailure: igPtr(true)},
+		{name: "success with onSuccess false", status: 200, onSuccess: ptrTo(false), onFailure: ptrTo(true)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +183,7 @@ func TestNotifySlackChannel(t *testing.T) {
 	tg := newTarget(t, answer(http.StatusOK))
 	hook := newTarget(t, answer(http.StatusOK))
 	m := httpFire("t-1", "GET", tg.URL+"/collect")
-	m.Notify = &Notify{Webhook: hook.URL + "/notify", Channel: "qa-facilities", OnSuccess: igPtr(true)}
+	m.Notify = &Notify{Webhook: hook.URL + "/notify", Channel: "qa-facilities", OnSuccess: ptrTo(true)}
 	m.Deployment = &DeploymentInfo{Product: "facilities", Version: "1.4.2", ID: "0-facilities-017"}
 
 	e.invoke(igRecord(t, "m-1", 1, m))
@@ -274,7 +274,7 @@ func TestNotifyFailingWebhookKeepsOutcome(t *testing.T) {
 				tg := newTarget(t, answer(o.status))
 				m := httpFire("t-1", "POST", tg.URL+"/hook")
 				m.Retry = &RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 3600}
-				m.Notify = &Notify{Webhook: h.url(t), OnSuccess: igPtr(true)}
+				m.Notify = &Notify{Webhook: h.url(t), OnSuccess: ptrTo(true)}
 
 				if diff := cmp.Diff([]string{}, e.invoke(igRecord(t, "m-1", 1, m))); diff != "" {
 					t.Errorf("failures (-want +got):\n%s", diff)

@@ -287,7 +287,7 @@ func TestSecretOutsidePrefixWebhookNotResolved(t *testing.T) {
 	tg := newTarget(t, answer(http.StatusOK))
 	hook := newTarget(t, answer(http.StatusOK))
 	m := httpFire("t-1", "POST", tg.URL+"/hook")
-	m.Notify = &Notify{Webhook: hook.URL + "/aws-secret(/other/hook)", OnSuccess: igPtr(true)}
+	m.Notify = &Notify{Webhook: hook.URL + "/aws-secret(/other/hook)", OnSuccess: ptrTo(true)}
 
 	if diff := cmp.Diff([]string{}, e.invoke(igRecord(t, "m-1", 1, m))); diff != "" {
 		t.Errorf("failures (-want +got):\n%s", diff)
