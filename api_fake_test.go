@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // fakeTimerStore is an in-memory timerStore with Store's semantics: Put
@@ -311,14 +309,4 @@ func (f *fakeTimerStore) stored(id string) *Timer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.timers[id]
-}
-
-// sendFunc is a messageSender made of one function (the AWS SDK's
-// testing advice): a test that needs only the answer to a call says it
-// in place, with no type of its own.
-type sendFunc func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
-
-// SendMessage calls f.
-func (f sendFunc) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	return f(ctx, in, opts...)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // Test helpers that tests of several files share: one of each.
@@ -117,4 +118,14 @@ func (l *syncBuffer) WithMsg(t *testing.T, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// sendFunc is a messageSender made of one function (the AWS SDK's
+// testing advice): a test that needs only the answer to a call says it
+// in place, with no type of its own.
+type sendFunc func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+
+// SendMessage calls f.
+func (f sendFunc) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	return f(ctx, in, opts...)
 }

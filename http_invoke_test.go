@@ -35,14 +35,6 @@ func (f fakeParams) GetParameters(ctx context.Context, in *ssm.GetParametersInpu
 	return f(ctx, in, opts...)
 }
 
-// fakeSender is a messageSender.
-type fakeSender func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
-
-// SendMessage calls f.
-func (f fakeSender) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	return f(ctx, in, opts...)
-}
-
 // paramStore is a fake Parameter Store holding values. It answers as SSM
 // does (unknown names in InvalidParameters), fails the test on a call that
 // does not decrypt or asks for more than ten names, and records the names
@@ -92,7 +84,7 @@ func noSecrets(t *testing.T) fakeParams {
 }
 
 // noCallback fails the test if the invoker sends a callback message.
-func noCallback(t *testing.T) fakeSender {
+func noCallback(t *testing.T) sendFunc {
 	return func(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 		t.Error("unexpected SendMessage")
 		return &sqs.SendMessageOutput{}, nil
@@ -431,7 +423,7 @@ func TestInvokerCallback(t *testing.T) {
 				mu  sync.Mutex
 				got []sent
 			)
-			send := fakeSender(func(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+			send := sendFunc(func(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 				s := sent{QueueURL: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody), Attributes: map[string]string{}}
 				for k, v := range in.MessageAttributes {
 					s.Attributes[k] = aws.ToString(v.DataType) + ":" + aws.ToString(v.StringValue)

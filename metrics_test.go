@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -62,33 +59,6 @@ func TestMetricsFromSweepAndInvoke(t *testing.T) {
 	}
 }
 
-// metricsDue is a dueStore of one minute's bucket of entries, for the
-// sweeper's metrics.
-type metricsDue struct{ entries []DueEntry }
-
-func (m *metricsDue) LeaseSweep(context.Context, string, string, time.Time, time.Duration) (SweepState, bool, error) {
-	return SweepState{}, true, nil
-}
-func (m *metricsDue) RaiseParts(_ context.Context, _ string, _ int64, parts int) (int, error) {
-	return parts, nil
-}
-func (m *metricsDue) ReleaseSweep(context.Context, string, string, int64, bool, time.Time, []int64) error {
-	return nil
-}
-func (m *metricsDue) Bucket(_ context.Context, br BucketRange, page func([]DueEntry) error) error {
-	var in []DueEntry
-	for _, e := range m.entries {
-		if min := e.At / 60; min/60 == br.Hour && partOf(e.TimerID) == br.Part && int(min%60) >= br.From && int(min%60) <= br.To {
-			in = append(in, e)
-		}
-	}
-	return page(in)
-}
-func (m *metricsDue) Missed(context.Context, DueEntry, time.Time, *DueEntry, bool) error { return nil }
-func (m *metricsDue) Periods(context.Context) ([]int, error)                             { return nil, nil }
-func (m *metricsDue) DeleteSlot(context.Context, DueEntry) error                         { return nil }
-func (m *metricsDue) PutLinks(context.Context, []DueEntry) ([]DueEntry, error)           { return nil, nil }
-
 // TestMetricsFromSweep checks the sweeper's record after a clean sweep.
 func TestMetricsFromSweep(t *testing.T) {
 	var buf bytes.Buffer
@@ -99,7 +69,9 @@ func TestMetricsFromSweep(t *testing.T) {
 		entries = append(entries, DueEntry{TimerID: id, At: at.Unix(), Version: 1, WrittenAt: now.Add(-time.Hour).Unix(),
 			Expr: "cron(1 * * * ? *)", CatchUp: DefaultCatchUpSeconds})
 	}
-	sw := NewSweeper(&metricsDue{entries: entries}, &metricsQueue{}, "q")
+	store := newSwStore(10)
+	store.link(entries...)
+	sw := NewSweeper(store, &swQueue{}, swQueueURL)
 	sw.Now, sw.Log, sw.Metrics = func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil)), NewMetrics(&buf)
 	sw.Sleep = swNoWait // the clock is fixed: the send window's wait would take real time for nothing
 	if _, err := sw.Sweep(t.Context(), "ev-1"); err != nil {
@@ -114,15 +86,4 @@ func TestMetricsFromSweep(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, rec[k], want)
 		}
 	}
-}
-
-// metricsQueue accepts every message.
-type metricsQueue struct{}
-
-func (metricsQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	out := &sqs.SendMessageBatchOutput{}
-	for _, e := range in.Entries {
-		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
-	}
-	return out, nil
 }
