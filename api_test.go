@@ -632,3 +632,60 @@ func TestAPIPutCallbackDataHTMLCharsByteExact(t *testing.T) {
 		t.Errorf("timerCallbackData %s, want %s", got, data)
 	}
 }
+
+// TestAPIRefusesDotIDs: the ids and group names . and .. are refused
+// wherever they appear, since clients that normalise paths cannot
+// address them.
+func TestAPIRefusesDotIDs(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ method, path, body string }{
+		{http.MethodPut, "/periodic/.", `{"timerCallbackData":1}`},
+		{http.MethodPut, "/periodic/..", `{"timerCallbackData":1}`},
+		{http.MethodPut, "/periodic/%2E%2E", `{"timerCallbackData":1}`},
+		{http.MethodGet, "/periodic/../history", ""},
+		{http.MethodPost, "/periodic/./pause", ""},
+		{http.MethodPut, "/periodic/t1", `{"timerCallbackData":1,"group":".."}`},
+		{http.MethodPost, "/groups/../pause", ""},
+		{http.MethodGet, "/periodic?group=.", ""},
+	}
+	for _, tt := range tests {
+		a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+		base, q, _ := strings.Cut(tt.path, "?")
+		req := events.APIGatewayProxyRequest{HTTPMethod: tt.method, Path: base, Body: tt.body}
+		if k, v, ok := strings.Cut(q, "="); ok {
+			req.QueryStringParameters = map[string]string{k: v}
+		}
+		resp := a.do(t, req)
+		if resp.StatusCode != http.StatusBadRequest || a.store.puts() != 0 {
+			t.Errorf("%s %s: %d with %d Put calls, want 400 and none; body %s", tt.method, tt.path, resp.StatusCode, a.store.puts(), resp.Body)
+		}
+	}
+}
+
+// TestAPIPutRefusesUnsendableTarget: the PUT refuses a target net/http
+// could never send (TestHTTPTargetValidateUnsendable, timer_test.go) with
+// a 400 and stores nothing.
+func TestAPIPutRefusesUnsendableTarget(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"http":{"url":"https://example.com/","headers":{"X-A":"a\u0001"}}}`,
+		`{"http":{"url":"https://example.com/","headers":{"X-A":"a\u007f"}}}`,
+		`{"http":{"url":"https://example.com:99999/"}}`,
+		`{"timerCallbackData":1,"notify":{"webhook":"https://h:0/w"}}`,
+		`{"http":{"url":"https://example.com/","headers":{"X-Key":"a","x-key":"b"}}}`,
+	} {
+		a := newTestAPI(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 1)
+		resp := a.call(t, http.MethodPut, "/periodic/t1", body)
+		if resp.StatusCode != http.StatusBadRequest || a.store.puts() != 0 {
+			t.Errorf("PUT %s: status %d with %d Put calls, want 400 and none; body %s", body, resp.StatusCode, a.store.puts(), resp.Body)
+		}
+	}
+}
+
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
