@@ -6,20 +6,15 @@ package main
 // "lc" so as not to meet others'.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -73,42 +68,11 @@ type fireResult struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
-// lcSent is one SendMessage call of the API's fire sender.
-type lcSent struct {
-	QueueURL, Body string
-}
-
-// lcSender is a messageSender for the API's manual fires: it records each
-// call and fails them all with err when set.
-type lcSender struct {
-	mu   sync.Mutex
-	err  error
-	sent []lcSent
-}
-
-// SendMessage records the call and fails it with s.err when set.
-func (s *lcSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent = append(s.sent, lcSent{QueueURL: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody)})
-	if s.err != nil {
-		return nil, s.err
-	}
-	return &sqs.SendMessageOutput{MessageId: aws.String(fmt.Sprintf("fire-%d", len(s.sent)))}, nil
-}
-
-// Sent returns the calls so far.
-func (s *lcSender) Sent() []lcSent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sent)
-}
-
 // lcEnv is a test API whose clock the test moves, with a fire sender.
 type lcEnv struct {
 	*testAPI
 	clock *testClock
-	fires *lcSender
+	fires *sqsSender
 }
 
 // newLCEnv returns a test API at lcPutAt with a clock the test moves.
@@ -117,7 +81,7 @@ func newLCEnv(t *testing.T) *lcEnv {
 	clock := newTestClock(lcPutAt)
 	a := newTestAPI(lcPutAt, 1)
 	a.Now = clock.Now
-	fires := &lcSender{}
+	fires := &sqsSender{}
 	a.Fire, a.FireQueueURL = fires, lcFireQueueURL
 	return &lcEnv{testAPI: a, clock: clock, fires: fires}
 }
@@ -360,7 +324,7 @@ func TestAPILifecycleResumeRunningTimerChangesNothing(t *testing.T) {
 	e := newLCEnv(t)
 	created := e.put(t, "t1", `{"timerCallbackData":1,"minuteOfHour":45,"group":"qa"}`)
 	e.clock.Set(lcResumeAt) // past its 10:45 occurrence
-	sent := len(e.fires.Sent())
+	sent := len(e.fires.All())
 
 	resp := e.must(t, http.MethodPost, "/periodic/t1/resume", "", http.StatusOK)
 
@@ -373,7 +337,7 @@ func TestAPILifecycleResumeRunningTimerChangesNothing(t *testing.T) {
 	if diff := cmp.Diff(want, e.get(t, "t1"), lcDocOpts); diff != "" {
 		t.Errorf("GET after resume (-want +got):\n%s", diff)
 	}
-	if n := len(e.fires.Sent()) - sent; n != 0 {
+	if n := len(e.fires.All()) - sent; n != 0 {
 		t.Errorf("resuming a running timer sent %d fire messages, want none", n)
 	}
 }
@@ -400,7 +364,7 @@ func TestAPILifecycleMissingTimer(t *testing.T) {
 			if diff := cmp.Diff(other, e.get(t, "t1"), lcDocOpts); diff != "" {
 				t.Errorf("t1 changed (-before +after):\n%s", diff)
 			}
-			if sent := e.fires.Sent(); len(sent) != 0 {
+			if sent := e.fires.All(); len(sent) != 0 {
 				t.Errorf("fire queue received %+v, want nothing", sent)
 			}
 		})
@@ -450,7 +414,7 @@ func TestAPILifecycleFire(t *testing.T) {
 				t.Errorf("fire response (-want +got):\n%s", diff)
 			}
 
-			sent := e.fires.Sent()
+			sent := e.fires.All()
 			if len(sent) != 1 {
 				t.Fatalf("fire queue received %d messages, want 1: %+v", len(sent), sent)
 			}
@@ -508,7 +472,7 @@ func TestAPILifecycleFireOccurrence(t *testing.T) {
 				if !strings.Contains(resp.Body, tt.wantErr) {
 					t.Errorf("body %s, want %q", resp.Body, tt.wantErr)
 				}
-				if n := len(e.fires.Sent()); n != 0 {
+				if n := len(e.fires.All()); n != 0 {
 					t.Errorf("%d messages sent for a refused fire", n)
 				}
 				return
@@ -519,7 +483,7 @@ func TestAPILifecycleFireOccurrence(t *testing.T) {
 			if diff := cmp.Diff(*tt.want, got); diff != "" {
 				t.Errorf("fire response (-want +got):\n%s", diff)
 			}
-			sent := e.fires.Sent()
+			sent := e.fires.All()
 			if len(sent) != 1 {
 				t.Fatalf("fire queue received %d messages, want 1", len(sent))
 			}
@@ -557,7 +521,7 @@ func TestAPILifecycleFireErrors(t *testing.T) {
 			if tt.noQueue {
 				e.API.Fire = nil
 			}
-			e.fires.err = tt.sendErr
+			e.fires.errs = map[string]error{lcFireQueueURL: tt.sendErr}
 
 			resp := e.do(t, events.APIGatewayProxyRequest{HTTPMethod: http.MethodPost, Path: "/periodic/" + tt.id + "/fire",
 				RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-7"}})
@@ -568,7 +532,7 @@ func TestAPILifecycleFireErrors(t *testing.T) {
 			if diff := cmp.Diff(tt.wantError, decodeError(t, resp)); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
-			if n := len(e.fires.Sent()); n != tt.wantSends {
+			if n := len(e.fires.All()); n != tt.wantSends {
 				t.Errorf("fire queue received %d messages, want %d", n, tt.wantSends)
 			}
 			errLines := 0
@@ -642,7 +606,7 @@ func TestAPILifecycleRouting(t *testing.T) {
 			if calls := e.storeCalls(); len(calls) != 0 {
 				t.Errorf("store was called: %v", calls)
 			}
-			if sent := e.fires.Sent(); len(sent) != 0 {
+			if sent := e.fires.All(); len(sent) != 0 {
 				t.Errorf("fire queue received %+v", sent)
 			}
 		})

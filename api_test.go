@@ -41,7 +41,7 @@ func newTestAPI(now time.Time, shards int) *testAPI {
 			Now:          func() time.Time { return now },
 			Log:          slog.New(slog.NewJSONHandler(&buf, nil)),
 			// The occurrences a PUT or a resume sends at once (short notice).
-			Fire: &lcSender{}, FireQueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire",
+			Fire: &sqsSender{}, FireQueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire",
 		},
 		store: store,
 		log:   &buf,

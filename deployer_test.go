@@ -124,7 +124,7 @@ func TestAWSCronFromUnixParses(t *testing.T) {
 func TestAPIPutDeployerFormat(t *testing.T) {
 	api := NewAPI(newFakeTimerStore())
 	api.Now = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	api.Fire, api.FireQueueURL = &lcSender{}, lcFireQueueURL // its first occurrence is within seconds
+	api.Fire, api.FireQueueURL = &sqsSender{}, lcFireQueueURL // its first occurrence is within seconds
 	put := func(id, body string) events.APIGatewayProxyResponse {
 		return api.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "PUT", Path: "/periodic/" + id, Body: body})
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,4 +130,54 @@ type sendFunc func(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*
 // SendMessage calls f.
 func (f sendFunc) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return f(ctx, in, opts...)
+}
+
+// sqsSent is one SendMessage call.
+type sqsSent struct {
+	QueueURL, Body string
+	Attributes     map[string]string // name -> "DataType:value"
+}
+
+// sqsSender is the tests' messageSender (the API's fire queue, the invoker's callback and dead-letter queues) that
+// records every call and fails those to a queue listed in errs.
+type sqsSender struct {
+	mu   sync.Mutex
+	errs map[string]error
+	sent []sqsSent
+}
+
+// SendMessage records the message, and fails it with errs' error for its
+// queue, if any.
+func (s *sqsSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	m := sqsSent{QueueURL: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody), Attributes: map[string]string{}}
+	for k, v := range in.MessageAttributes {
+		m.Attributes[k] = aws.ToString(v.DataType) + ":" + aws.ToString(v.StringValue)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, m)
+	if err := s.errs[m.QueueURL]; err != nil {
+		return nil, err
+	}
+	return &sqs.SendMessageOutput{MessageId: aws.String("sqs-" + strconv.Itoa(len(s.sent)))}, nil
+}
+
+// To returns the messages sent to queueURL.
+func (s *sqsSender) To(queueURL string) []sqsSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sqsSent
+	for _, m := range s.sent {
+		if m.QueueURL == queueURL {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// All returns every message sent.
+func (s *sqsSender) All() []sqsSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
 }

@@ -279,56 +279,6 @@ func (v *igVisibility) Calls() []igVisibilityCall {
 	return slices.Clone(v.calls)
 }
 
-// igSent is one SendMessage call.
-type igSent struct {
-	QueueURL, Body string
-	Attributes     map[string]string // name -> "DataType:value"
-}
-
-// igSender is a messageSender (callback and dead-letter queues) that
-// records every call and fails those to a queue listed in errs.
-type igSender struct {
-	mu   sync.Mutex
-	errs map[string]error
-	sent []igSent
-}
-
-// SendMessage records the message, and fails it with errs' error for its
-// queue, if any.
-func (s *igSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	m := igSent{QueueURL: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody), Attributes: map[string]string{}}
-	for k, v := range in.MessageAttributes {
-		m.Attributes[k] = aws.ToString(v.DataType) + ":" + aws.ToString(v.StringValue)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent = append(s.sent, m)
-	if err := s.errs[m.QueueURL]; err != nil {
-		return nil, err
-	}
-	return &sqs.SendMessageOutput{MessageId: aws.String("sqs-" + strconv.Itoa(len(s.sent)))}, nil
-}
-
-// To returns the messages sent to queueURL.
-func (s *igSender) To(queueURL string) []igSent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []igSent
-	for _, m := range s.sent {
-		if m.QueueURL == queueURL {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// All returns every message sent.
-func (s *igSender) All() []igSent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sent)
-}
-
 // ---------------------------------------------------------------- set-up
 
 // igEnv is an invoker wired to fakes: claims in store, retries delayed on
@@ -339,7 +289,7 @@ type igEnv struct {
 	clock *testClock
 	store *igStore
 	vis   *igVisibility
-	send  *igSender
+	send  *sqsSender
 	log   *syncBuffer
 }
 
@@ -350,7 +300,7 @@ func newIGEnv(t *testing.T, secrets parameterGetter, timers ...Timer) *igEnv {
 		clock: newTestClock(igAt.Add(5 * time.Second)),
 		store: newIGStore(timers...),
 		vis:   &igVisibility{},
-		send:  &igSender{},
+		send:  &sqsSender{},
 		log:   &syncBuffer{},
 	}
 	e.inv = testInvoker(secrets, e.send, e.log)
@@ -412,14 +362,14 @@ func igRetryBounds(attempt int) (lo, hi time.Duration) {
 
 // igDeadLetter is the dead-letter message of rec's timer t-1: rec's fire
 // message, marked as a replay for a redrive.
-func igDeadLetter(rec events.SQSMessage, reason string, attempts int) igSent {
+func igDeadLetter(rec events.SQSMessage, reason string, attempts int) sqsSent {
 	var msg FireMessage
 	if err := json.Unmarshal([]byte(rec.Body), &msg); err != nil {
 		panic(err)
 	}
 	msg.Replay = true
 	body, _ := marshalJSON(msg)
-	return igSent{QueueURL: igDLQURL, Body: string(body), Attributes: map[string]string{
+	return sqsSent{QueueURL: igDLQURL, Body: string(body), Attributes: map[string]string{
 		"Reason":            "String:" + reason,
 		"Attempts":          "Number:" + strconv.Itoa(attempts),
 		"TimerId":           "String:t-1",

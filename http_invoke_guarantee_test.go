@@ -324,7 +324,7 @@ func TestRetryPolicyOutcomes(t *testing.T) {
 			}
 			wantFire := LastFire{ScheduledAt: igAt, AttemptedAt: igAt.Add(tt.age), Attempt: tt.attempt,
 				Outcome: OutcomeFailed, Status: 500, Error: reason}
-			wantFailed, wantDLQ := []string{}, []igSent{igDeadLetter(rec, reason, tt.attempt)}
+			wantFailed, wantDLQ := []string{}, []sqsSent{igDeadLetter(rec, reason, tt.attempt)}
 			if tt.retried {
 				wantFire.Outcome = OutcomeRetrying
 				wantFailed, wantDLQ = []string{"m-1"}, nil
@@ -422,7 +422,7 @@ func TestRetryPermanentRequestErrorDeadLettered(t *testing.T) {
 				t.Errorf("target received %d requests, want 0", n)
 			}
 			reason := fmt.Sprintf("invalid: cannot build request for %s %s", tt.method, tg.URL+tt.path)
-			if diff := cmp.Diff([]igSent{igDeadLetter(rec, reason, 1)}, e.send.All()); diff != "" {
+			if diff := cmp.Diff([]sqsSent{igDeadLetter(rec, reason, 1)}, e.send.All()); diff != "" {
 				t.Errorf("SendMessage calls (-want +got):\n%s", diff)
 			}
 			if fires := e.store.Fires(); len(fires) != 1 || fires[0].Fire.Outcome != OutcomeFailed {
@@ -467,9 +467,9 @@ func TestRetryPoisonMessage(t *testing.T) {
 			if diff := cmp.Diff(tt.wantFailed, e.invoke(rec)); diff != "" {
 				t.Errorf("failures (-want +got):\n%s", diff)
 			}
-			var want []igSent
+			var want []sqsSent
 			if tt.wantSent {
-				want = []igSent{{QueueURL: igDLQURL, Body: rec.Body, Attributes: map[string]string{
+				want = []sqsSent{{QueueURL: igDLQURL, Body: rec.Body, Attributes: map[string]string{
 					"Reason":            "String:malformed fire message",
 					"Attempts":          "Number:4",
 					"OriginalMessageId": "String:m-1",

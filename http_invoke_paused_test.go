@@ -115,7 +115,7 @@ func TestInvokePausedManualDelivered(t *testing.T) {
 					t.Errorf("SendMessage calls %+v, want none", sent)
 				}
 			} else {
-				want := []igSent{{QueueURL: testQueueURL, Body: `{"k":1}`, Attributes: map[string]string{
+				want := []sqsSent{{QueueURL: testQueueURL, Body: `{"k":1}`, Attributes: map[string]string{
 					"IdempotencyKey": "String:" + key,
 					"TimerId":        "String:t-1",
 					"ScheduledAt":    "String:2025-03-01T09:00:01Z",

@@ -271,7 +271,7 @@ func TestSecretOutsidePrefixRefused(t *testing.T) {
 				t.Errorf("target received %d requests, want 0", n)
 			}
 			reason := "invalid: aws-secret(" + tt.outside + ") is outside the allowed prefix /callclock/"
-			if diff := cmp.Diff([]igSent{igDeadLetter(rec, reason, 1)}, e.send.All()); diff != "" {
+			if diff := cmp.Diff([]sqsSent{igDeadLetter(rec, reason, 1)}, e.send.All()); diff != "" {
 				t.Errorf("SendMessage calls (-want +got):\n%s", diff)
 			}
 			if calls := e.vis.Calls(); len(calls) != 0 {
