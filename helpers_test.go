@@ -138,8 +138,9 @@ type sqsSent struct {
 	Attributes     map[string]string // name -> "DataType:value"
 }
 
-// sqsSender is the tests' messageSender (the API's fire queue, the invoker's callback and dead-letter queues) that
-// records every call and fails those to a queue listed in errs.
+// sqsSender is the tests' messageSender (the API's fire queue, the
+// invoker's callback and dead-letter queues): it records every call and
+// fails those to a queue listed in errs.
 type sqsSender struct {
 	mu   sync.Mutex
 	errs map[string]error
