@@ -301,16 +301,7 @@ func TestIntegrationCost(t *testing.T) {
 				secs := ledger.since(start, raw0)
 				ledger.add(call{Fn: fnInvoker, Service: "lambda", Op: "Invoke", Synthetic: true, Invocations: n / 10,
 					Seconds: n * secs / 10})
-				failed := map[string]bool{}
-				for _, f := range resp.BatchItemFailures {
-					failed[f.ItemIdentifier] = true
-				}
-				var del []sqstypes.DeleteMessageBatchRequestEntry
-				for i, m := range out.Messages {
-					if !failed[aws.ToString(m.MessageId)] {
-						del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
-					}
-				}
+				del := settledEntries(out.Messages, resp)
 				if len(del) > 0 {
 					ledger.add(call{Fn: fnInvoker, Service: "sqs", Op: "DeleteMessageBatch(fire, event source)", Synthetic: true, ExactSQS: 1, ScaleSQS: share})
 					if _, err := provClients.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &cfg.FireQueueURL, Entries: del}); err != nil {

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Test helpers that tests of several files share: one of each.
@@ -96,18 +98,34 @@ func ptrTo[T any](v T) *T { return &v }
 // Lines decodes every log line.
 func (l *syncBuffer) Lines(t *testing.T) []map[string]any {
 	t.Helper()
+	return logLines(t, l.String())
+}
+
+// logLines decodes every JSON log line of s.
+func logLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
 	var lines []map[string]any
-	for _, s := range strings.Split(l.String(), "\n") {
-		if strings.TrimSpace(s) == "" {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v\n%s", err, s)
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v\n%s", err, line)
 		}
 		lines = append(lines, m)
 	}
 	return lines
+}
+
+// settledEntries are the delete entries of the messages a batch did not
+// fail (settled), as Lambda's event source deletes them.
+func settledEntries(msgs []sqstypes.Message, resp events.SQSEventResponse) []sqstypes.DeleteMessageBatchRequestEntry {
+	var del []sqstypes.DeleteMessageBatchRequestEntry
+	for i, m := range settled(msgs, resp) {
+		del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+	}
+	return del
 }
 
 // WithMsg returns the lines whose msg is msg.

@@ -1035,16 +1035,7 @@ func (p *esmPoller) pollOnce(t *testing.T) int {
 	if err := json.Unmarshal(res, &resp); err != nil {
 		t.Fatal(err)
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	var done []sqstypes.DeleteMessageBatchRequestEntry
-	for i, m := range out.Messages {
-		if !failed[aws.ToString(m.MessageId)] {
-			done = append(done, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
+	done := settledEntries(out.Messages, resp)
 	if len(done) > 0 {
 		if _, err := p.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &p.queue, Entries: done}); err != nil {
 			t.Fatal(err)

@@ -334,6 +334,12 @@ func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn st
 		l.Log.Error("invoker failed", "error", err.Error())
 		return
 	}
+	l.delete(ctx, l.FireQueueURL, settled(msgs, resp))
+}
+
+// settled are the messages of msgs that resp does not name as failed:
+// what Lambda's event source deletes after the invocation.
+func settled(msgs []sqstypes.Message, resp events.SQSEventResponse) []sqstypes.Message {
 	failed := map[string]bool{}
 	for _, f := range resp.BatchItemFailures {
 		failed[f.ItemIdentifier] = true
@@ -344,7 +350,7 @@ func (l *Local) invokeBatch(ctx context.Context, msgs []sqstypes.Message, arn st
 			done = append(done, m)
 		}
 	}
-	l.delete(ctx, l.FireQueueURL, done)
+	return done
 }
 
 // callbackLoop plays the team's callback Lambda: it logs each message on

@@ -1037,18 +1037,7 @@ func swAfter(t time.Time, offset time.Duration) time.Time {
 // swLogRecords decodes JSON log lines.
 func swLogRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, rec)
-	}
-	return out
+	return logLines(t, buf.String())
 }
 
 // swOnTime reports a message that does not become visible within the
