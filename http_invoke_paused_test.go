@@ -33,17 +33,24 @@ func lcMessage(url string, at time.Time, manual bool) FireMessage {
 	return m
 }
 
+// lcPausedEnv is an invoker with a paused timer, a target answering 200
+// and the target's URL when the timer calls it (viaHTTP), "" when it
+// sends to the callback queue.
+func lcPausedEnv(t *testing.T, viaHTTP bool) (*igEnv, *target, string) {
+	e := newIGEnv(t, noSecrets(t), lcPausedTimer())
+	tg := newTarget(t, answer(http.StatusOK))
+	if viaHTTP {
+		return e, tg, tg.URL + "/hook"
+	}
+	return e, tg, ""
+}
+
 func TestInvokePausedScheduledDropped(t *testing.T) {
 	t.Parallel()
 	for _, viaHTTP := range []bool{true, false} {
 		t.Run(map[bool]string{true: "http target", false: "callback queue"}[viaHTTP], func(t *testing.T) {
 			t.Parallel()
-			e := newIGEnv(t, noSecrets(t), lcPausedTimer())
-			tg := newTarget(t, answer(http.StatusOK))
-			url := ""
-			if viaHTTP {
-				url = tg.URL + "/hook"
-			}
+			e, tg, url := lcPausedEnv(t, viaHTTP)
 
 			got := e.invoke(igRecord(t, "m-1", 1, lcMessage(url, igAt, false)))
 
@@ -91,12 +98,7 @@ func TestInvokePausedManualDelivered(t *testing.T) {
 	for _, viaHTTP := range []bool{true, false} {
 		t.Run(map[bool]string{true: "http target", false: "callback queue"}[viaHTTP], func(t *testing.T) {
 			t.Parallel()
-			e := newIGEnv(t, noSecrets(t), lcPausedTimer())
-			tg := newTarget(t, answer(http.StatusOK))
-			url := ""
-			if viaHTTP {
-				url = tg.URL + "/hook"
-			}
+			e, tg, url := lcPausedEnv(t, viaHTTP)
 
 			got := e.invoke(igRecord(t, "m-1", 1, lcMessage(url, at, true)))
 
