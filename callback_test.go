@@ -33,23 +33,12 @@ type cbQueue struct {
 func (q *cbQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	size, ids, bodies := 0, map[string]bool{}, []string{}
+	if broken := sqsBatchRules(in); len(broken) > 0 {
+		return nil, broken[0].Err
+	}
+	var bodies []string
 	for _, e := range in.Entries {
-		size += len(aws.ToString(e.MessageBody))
-		for k, v := range e.MessageAttributes {
-			size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
-		}
-		if ids[aws.ToString(e.Id)] || aws.ToString(e.Id) == "" {
-			return nil, &sqstypes.BatchEntryIdsNotDistinct{Message: aws.String("ids not distinct")}
-		}
-		ids[aws.ToString(e.Id)] = true
 		bodies = append(bodies, aws.ToString(e.MessageBody))
-	}
-	if len(in.Entries) < 1 || len(in.Entries) > sqsBatch {
-		return nil, &sqstypes.TooManyEntriesInBatchRequest{Message: aws.String("1 to 10 entries")}
-	}
-	if size > maxBatchBytes {
-		return nil, &sqstypes.BatchRequestTooLong{Message: aws.String("batch too long")}
 	}
 	if aws.ToString(in.QueueUrl) != testQueueURL {
 		return nil, fmt.Errorf("queue %q", aws.ToString(in.QueueUrl))

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -199,4 +200,42 @@ func (s *sqsSender) All() []sqsSent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.sent)
+}
+
+// sqsBatchRule is a rule of SQS's SendMessageBatch a call broke, and the
+// error SQS answers it with.
+type sqsBatchRule struct {
+	Problem string
+	Err     error
+}
+
+// sqsBatchRules checks in against the limits on which SQS refuses a whole
+// SendMessageBatch call, as both batch fakes (the fire queue's swQueue,
+// the callback queue's cbQueue) enforce them: 1-10 entries, ids unique and
+// not empty, and at most 256 KiB of bodies and attributes in all. (An
+// entry's own fault, such as its DelaySeconds, fails that entry only.)
+func sqsBatchRules(in *sqs.SendMessageBatchInput) []sqsBatchRule {
+	var broken []sqsBatchRule
+	if n := len(in.Entries); n < 1 || n > sqsBatch {
+		broken = append(broken, sqsBatchRule{fmt.Sprintf("%d entries (SQS takes 1-10)", n),
+			&sqstypes.TooManyEntriesInBatchRequest{Message: aws.String("1 to 10 entries")}})
+	}
+	size, ids := 0, map[string]bool{}
+	for _, e := range in.Entries {
+		if id := aws.ToString(e.Id); ids[id] || id == "" {
+			broken = append(broken, sqsBatchRule{fmt.Sprintf("entry id %q empty or repeated", id),
+				&sqstypes.BatchEntryIdsNotDistinct{Message: aws.String("ids not distinct")}})
+		} else {
+			ids[id] = true
+		}
+		size += len(aws.ToString(e.MessageBody))
+		for k, v := range e.MessageAttributes {
+			size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
+		}
+	}
+	if size > maxBatchBytes {
+		broken = append(broken, sqsBatchRule{fmt.Sprintf("%d bytes in all (SQS takes 256 KiB)", size),
+			&sqstypes.BatchRequestTooLong{Message: aws.String("batch too long")}})
+	}
+	return broken
 }

@@ -720,23 +720,19 @@ func (q *swQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatch
 	if got := aws.ToString(in.QueueUrl); got != swQueueURL {
 		q.problems = append(q.problems, fmt.Sprintf("call %d: QueueUrl %q", call, got))
 	}
-	if n := len(in.Entries); n < 1 || n > sqsBatch {
-		q.problems = append(q.problems, fmt.Sprintf("call %d: %d entries (SQS takes 1-10)", call, n))
+	if broken := sqsBatchRules(in); len(broken) > 0 {
+		for _, r := range broken {
+			q.problems = append(q.problems, fmt.Sprintf("call %d: %s", call, r.Problem))
+		}
 		q.mu.Unlock()
-		return nil, fmt.Errorf("fake SQS: %d entries", n)
+		return nil, fmt.Errorf("fake SQS: %w", broken[0].Err)
 	}
 	if q.attempts == nil {
 		q.attempts = map[swOcc]int{}
 	}
-	ids := map[string]bool{}
 	msgs := make([]FireMessage, len(in.Entries))
 	attempts := make([]int, len(in.Entries)) // earlier receipts of each entry's occurrence
 	for i, e := range in.Entries {
-		if id := aws.ToString(e.Id); ids[id] || id == "" {
-			q.problems = append(q.problems, fmt.Sprintf("call %d: entry id %q empty or repeated", call, id))
-		} else {
-			ids[id] = true
-		}
 		if e.DelaySeconds < 0 || e.DelaySeconds > 900 {
 			q.problems = append(q.problems, fmt.Sprintf("call %d: DelaySeconds %d", call, e.DelaySeconds))
 		}
