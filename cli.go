@@ -139,7 +139,7 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 	fs := newFlagSet("schedule", "schedule EXPR [--tz ZONE] [--from RFC3339] [--count N] [--start RFC3339] [--end RFC3339]", stderr)
 	tz := fs.String("tz", "UTC", "IANA time `ZONE` the expression is read in, e.g. America/New_York")
 	from := fs.String("from", "", "print occurrences strictly after this RFC 3339 `instant` (default now)")
-	count := fs.Int("count", 10, "how many occurrences to print, 1-1000")
+	howMany := fs.Int("count", 10, "how many occurrences to print, 1-1000")
 	start := fs.String("start", "", "the timer's startAt (RFC 3339): no occurrence before it; a rate(...) is anchored at it")
 	end := fs.String("end", "", "the timer's endAt (RFC 3339): no occurrence at or after it")
 	expr, code := scheduleExpr(fs, args, stderr)
@@ -150,7 +150,7 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bootstrap schedule: %s\n", ErrorMessage(err))
 		return 2
 	}
-	if *count < 1 || *count > 1000 {
+	if *howMany < 1 || *howMany > 1000 {
 		return fail(Errorf(EINVALID, "--count must be from 1 to 1000"))
 	}
 	loc, err := loadZone(*tz)
@@ -173,7 +173,7 @@ func runSchedule(args []string, now time.Time, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	for range *count {
+	for range *howMany {
 		next, ok := sched.Next(after)
 		if !ok {
 			break
