@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -466,146 +465,6 @@ var managedPolicies = map[string]string{
 		"Action":["sqs:ReceiveMessage","sqs:DeleteMessage","sqs:GetQueueAttributes","logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents"],"Resource":"*"}]}`,
 }
 
-// cfnLocal resolves the intrinsic functions of the deployed template to the
-// names of this test's resources on moto_server.
-type cfnLocal struct {
-	params map[string]string
-	refs   map[string]string
-	attrs  map[string]map[string]string
-}
-
-var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
-
-func (c *cfnLocal) ref(name string) (string, error) {
-	switch name {
-	case "AWS::Region":
-		return iamRegion, nil
-	case "AWS::AccountId":
-		return iamAccount, nil
-	case "AWS::Partition":
-		return iamPartition, nil
-	case "AWS::StackName":
-		return iamStack, nil
-	case "AWS::URLSuffix":
-		return "amazonaws.com", nil
-	}
-	if v, ok := c.params[name]; ok {
-		return v, nil
-	}
-	if v, ok := c.refs[name]; ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("Ref %s: no local value", name)
-}
-
-func (c *cfnLocal) getAtt(logical, attr string) (string, error) {
-	if v, ok := c.attrs[logical][attr]; ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("Fn::GetAtt %s.%s: no local value", logical, attr)
-}
-
-func (c *cfnLocal) sub(arg any) (string, error) {
-	tmpl, vars := "", map[string]any{}
-	switch x := arg.(type) {
-	case string:
-		tmpl = x
-	case []any:
-		if len(x) != 2 {
-			return "", fmt.Errorf("Fn::Sub takes a string or [string, variables]")
-		}
-		tmpl, _ = x[0].(string)
-		vars, _ = x[1].(map[string]any)
-	}
-	var firstErr error
-	out := subVar.ReplaceAllStringFunc(tmpl, func(m string) string {
-		name := m[2 : len(m)-1]
-		if strings.HasPrefix(name, "!") { // ${!Literal}
-			return "${" + name[1:] + "}"
-		}
-		var (
-			v   string
-			err error
-		)
-		if val, ok := vars[name]; ok {
-			var r any
-			if r, err = c.resolve(val); err == nil {
-				v, _ = r.(string)
-			}
-		} else if logical, attr, ok := strings.Cut(name, "."); ok {
-			v, err = c.getAtt(logical, attr)
-		} else {
-			v, err = c.ref(name)
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return v
-	})
-	return out, firstErr
-}
-
-// resolve replaces every Ref, Fn::GetAtt and Fn::Sub in v; any other
-// intrinsic is an error.
-func (c *cfnLocal) resolve(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 1 {
-			for k, arg := range x {
-				switch k {
-				case "Ref":
-					name, _ := arg.(string)
-					return c.ref(name)
-				case "Fn::GetAtt":
-					var parts []string
-					switch a := arg.(type) {
-					case string:
-						parts = strings.SplitN(a, ".", 2)
-					case []any:
-						for _, p := range a {
-							s, _ := p.(string)
-							parts = append(parts, s)
-						}
-					}
-					if len(parts) != 2 {
-						return nil, fmt.Errorf("Fn::GetAtt %v", arg)
-					}
-					return c.getAtt(parts[0], parts[1])
-				case "Fn::Sub":
-					return c.sub(arg)
-				}
-				if strings.HasPrefix(k, "Fn::") {
-					return nil, fmt.Errorf("intrinsic %s is not resolved by this test", k)
-				}
-			}
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := c.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := c.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
-	case float64: // a Number parameter's default, or a literal
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	}
-	return v, nil
-}
-
 // iamFunction is one Lambda function of the deployed template, built as
 // Lambda would build it here: its environment, its role's statements, and
 // SDK clients that record every call into its own recorder.
@@ -661,7 +520,7 @@ var iamParamOverrides = map[string]string{"AllowPrivateTargets": "true"}
 // names, resolved, and one iamFunction per Lambda function.
 type iamStackEnv struct {
 	tpl       map[string]any
-	local     *cfnLocal
+	local     *cfnEval   // the template resolved to this stack
 	harness   awsClients // the test's own clients: provisioning and reading back, never checked
 	names     StackNames
 	fireQueue string // URL
@@ -692,21 +551,25 @@ func newIAMStack(t *testing.T, clock *testClock) *iamStackEnv {
 	tables := map[string]string{"TimerTable": env.names.Table}
 	queues := map[string]string{"FireQueue": env.names.FireQueue, "FireDeadLetterQueue": env.names.FireQueue + "-dlq",
 		"CallbackQueue": env.names.CallbackQueue, "CallbackDeadLetterQueue": env.names.CallbackQueue + "-dlq"}
-	c := &cfnLocal{params: map[string]string{}, refs: map[string]string{}, attrs: map[string]map[string]string{}}
-	params, _ := tpl["Parameters"].(map[string]any)
-	for name, p := range params {
-		def, ok := p.(map[string]any)["Default"]
-		if !ok {
-			t.Fatalf("parameter %s has no default", name)
+	// What the template's names resolve to here, filled in below as each
+	// resource is made: Refs (starting with the pseudo parameters) and
+	// attributes.
+	refs := map[string]string{"AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::Partition": iamPartition,
+		"AWS::StackName": iamStack, "AWS::URLSuffix": "amazonaws.com"}
+	attrs := map[string]map[string]string{}
+	c := newCfnEval(t, tpl, iamParamOverrides)
+	c.stringLeaves = true
+	c.resourceRef = func(name string) (any, error) {
+		if v, ok := refs[name]; ok {
+			return v, nil
 		}
-		v, _ := c.resolve(def)
-		c.params[name], _ = v.(string)
+		return nil, fmt.Errorf("Ref %s: no local value", name)
 	}
-	for k, v := range iamParamOverrides {
-		if _, ok := c.params[k]; !ok {
-			t.Fatalf("override of unknown parameter %s", k)
+	c.getAtt = func(logical, attr string) (any, error) {
+		if v, ok := attrs[logical][attr]; ok {
+			return v, nil
 		}
-		c.params[k] = v
+		return nil, fmt.Errorf("Fn::GetAtt %s.%s: no local value", logical, attr)
 	}
 	resources, _ := tpl["Resources"].(map[string]any)
 	for _, logical := range sortedKeys(resources) {
@@ -726,8 +589,8 @@ func newIAMStack(t *testing.T, clock *testClock) *iamStackEnv {
 			if !ok {
 				t.Fatalf("the template has a table %s this test does not provision", logical)
 			}
-			c.refs[logical] = name
-			c.attrs[logical] = map[string]string{"Arn": tableARN(&name)}
+			refs[logical] = name
+			attrs[logical] = map[string]string{"Arn": tableARN(&name)}
 		case "AWS::SQS::Queue":
 			name, ok := queues[logical]
 			if !ok {
@@ -738,16 +601,16 @@ func newIAMStack(t *testing.T, clock *testClock) *iamStackEnv {
 				t.Fatal(err)
 			}
 			u := aws.ToString(out.QueueUrl)
-			c.refs[logical] = u
-			c.attrs[logical] = map[string]string{"Arn": queueARN(u), "QueueName": name, "QueueUrl": u}
+			refs[logical] = u
+			attrs[logical] = map[string]string{"Arn": queueARN(u), "QueueName": name, "QueueUrl": u}
 		case "AWS::Logs::LogGroup":
 			name := prop("LogGroupName")
-			c.refs[logical] = name
-			c.attrs[logical] = map[string]string{"Arn": fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s:*", iamPartition, iamRegion, iamAccount, name)}
+			refs[logical] = name
+			attrs[logical] = map[string]string{"Arn": fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s:*", iamPartition, iamRegion, iamAccount, name)}
 		case "AWS::Lambda::Function":
 			name := prop("FunctionName")
-			c.refs[logical] = name
-			c.attrs[logical] = map[string]string{"Arn": fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", iamPartition, iamRegion, iamAccount, name)}
+			refs[logical] = name
+			attrs[logical] = map[string]string{"Arn": fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", iamPartition, iamRegion, iamAccount, name)}
 		}
 	}
 	env.local = c
