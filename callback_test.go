@@ -62,12 +62,7 @@ func (q *cbQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 func (q *cbQueue) callSizes() []int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var n []int
-	for _, c := range q.calls {
-		n = append(n, len(c))
-	}
-	slices.Sort(n)
-	return n
+	return sortedSizes(q.calls, func(c []string) int { return len(c) })
 }
 
 // cbRecords are n callback occurrences due at igAt, of timers cb-00...,

@@ -239,3 +239,14 @@ func sqsBatchRules(in *sqs.SendMessageBatchInput) []sqsBatchRule {
 	}
 	return broken
 }
+
+// sortedSizes is size of each call, sorted: what a fake's batches carried,
+// whatever order they ran in.
+func sortedSizes[T any](calls []T, size func(T) int) []int {
+	var n []int
+	for _, c := range calls {
+		n = append(n, size(c))
+	}
+	slices.Sort(n)
+	return n
+}

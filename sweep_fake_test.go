@@ -334,12 +334,7 @@ func (f *swStore) linksWritten() []DueEntry {
 func (f *swStore) linkCallSizes() []int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var n []int
-	for _, c := range f.linkCalls {
-		n = append(n, len(c))
-	}
-	slices.Sort(n)
-	return n
+	return sortedSizes(f.linkCalls, func(c []DueEntry) int { return len(c) })
 }
 
 // state returns the sweep item as it is.
@@ -836,12 +831,7 @@ func (q *swQueue) acceptedSince(n int) []swSent {
 func (q *swQueue) callSizes() []int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var n []int
-	for _, c := range q.calls {
-		n = append(n, len(c.Entries))
-	}
-	slices.Sort(n)
-	return n
+	return sortedSizes(q.calls, func(c *sqs.SendMessageBatchInput) int { return len(c.Entries) })
 }
 
 // callCount returns how many SendMessageBatch calls were made.
