@@ -858,26 +858,16 @@ func (r *recorder) queryBytes(op string, in map[string]any) (int, error) {
 	// Keep only the names and values the key condition uses: DynamoDB
 	// refuses unused ones.
 	kc, _ := in["KeyConditionExpression"].(string)
-	if names, ok := in["ExpressionAttributeNames"].(map[string]any); ok {
+	for _, field := range []string{"ExpressionAttributeNames", "ExpressionAttributeValues"} {
+		m, _ := in[field].(map[string]any)
 		used := map[string]any{}
-		for k, v := range names {
+		for k, v := range m {
 			if strings.Contains(kc, k) {
 				used[k] = v
 			}
 		}
 		if len(used) > 0 {
-			q["ExpressionAttributeNames"] = used
-		}
-	}
-	if vals, ok := in["ExpressionAttributeValues"].(map[string]any); ok {
-		used := map[string]any{}
-		for k, v := range vals {
-			if strings.Contains(kc, k) {
-				used[k] = v
-			}
-		}
-		if len(used) > 0 {
-			q["ExpressionAttributeValues"] = used
+			q[field] = used
 		}
 	}
 	if ix, _ := in["IndexName"].(string); ix != "" {
