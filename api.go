@@ -124,6 +124,7 @@ const (
 	resCollection = "collection" // /periodic
 	resTimer      = "timer"      // /periodic/{id}
 	resHistory    = "history"    // /periodic/{id}/history
+	resUpcoming   = "upcoming"   // /periodic/{id}/upcoming
 	resAction     = "action"     // /periodic/{id}/{action}, /groups/{group}/{action}
 )
 
@@ -139,6 +140,8 @@ func resourceOf(segs []string) string {
 		return ""
 	case segs[0] == "periodic" && segs[2] == "history":
 		return resHistory
+	case segs[0] == "periodic" && segs[2] == "upcoming":
+		return resUpcoming
 	case segs[0] == "periodic" && actions[segs[2]], segs[0] == "groups" && segs[2] != "fire" && actions[segs[2]]:
 		return resAction
 	}
@@ -164,6 +167,11 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 			return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic/{id}/history", "GET")
 		}
 		return a.history(ctx, segs[1])
+	case resUpcoming:
+		if req.HTTPMethod != http.MethodGet {
+			return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic/{id}/upcoming", "GET")
+		}
+		return a.upcoming(ctx, segs[1], req.QueryStringParameters["count"])
 	case resAction:
 		if req.HTTPMethod != http.MethodPost {
 			return 0, nil, methodNotAllowed(req.HTTPMethod, "/"+segs[0]+"/{id}/"+segs[2], "POST")

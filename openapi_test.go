@@ -241,6 +241,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		{http.MethodPost, "/periodic/{id}/resume"},
 		{http.MethodPost, "/periodic/{id}/fire"},
 		{http.MethodGet, "/periodic/{id}/history"},
+		{http.MethodGet, "/periodic/{id}/upcoming"},
 		{http.MethodPost, "/groups/{group}/pause"},
 		{http.MethodPost, "/groups/{group}/resume"},
 	}
