@@ -341,15 +341,20 @@ func printUpcoming(w io.Writer, up upcomingAnswer) {
 	tw.Flush()
 }
 
-// printHistory writes at most n outcomes, newest first, under title.
+// printHistory writes at most n outcomes, newest first, under title,
+// indented when it has one (describe's section).
 func printHistory(w io.Writer, title string, h []map[string]any, n int) {
 	fmt.Fprint(w, title)
+	indent := ""
+	if title != "" {
+		indent = "  "
+	}
 	if len(h) == 0 {
-		fmt.Fprintln(w, "  none")
+		fmt.Fprintln(w, indent+"none")
 		return
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "  SCHEDULED\tATTEMPTED\tATTEMPT\tOUTCOME\tSTATUS\tLATENCY MS\tERROR")
+	fmt.Fprintln(tw, indent+"SCHEDULED\tATTEMPTED\tATTEMPT\tOUTCOME\tSTATUS\tLATENCY MS\tERROR")
 	for i, e := range h {
 		if i == n {
 			break
@@ -358,7 +363,7 @@ func printHistory(w io.Writer, title string, h []map[string]any, n int) {
 		if m, _ := e["manual"].(bool); m {
 			outcome += " (manual)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(e, "scheduledAt"), str(e, "attemptedAt"), str(e, "attempt"),
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, str(e, "scheduledAt"), str(e, "attemptedAt"), str(e, "attempt"),
 			outcome, orDash(str(e, "status")), str(e, "latencyMs"), orDash(str(e, "error")))
 	}
 	tw.Flush()
