@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -316,5 +318,78 @@ func TestTimerCmdEndpoint(t *testing.T) {
 	}
 	if got := exitCodeOf(refused); got != exitUnavailable {
 		t.Errorf("exit code of a refused connection = %d", got)
+	}
+}
+
+// TestIntegrationTimerCmds puts, gets, describes, lists, fires, pauses,
+// resumes and deletes one timer through the commands, against the local
+// stack on moto_server. Not parallel: it sets environment variables.
+func TestIntegrationTimerCmds(t *testing.T) {
+	clients, cfg := motoStack(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Shards = 2
+	log := slog.New(slog.NewJSONHandler(&syncBuffer{}, nil))
+	api, done := startLocal(t, ctx, newRouter(cfg, clients, log), cfg, clients, log)
+	setTimerCmdEnv(t)
+	t.Setenv("CALLCLOCK_ENDPOINT", api)
+	cli := func(wantCode int, args ...string) string {
+		t.Helper()
+		code, out, errs := timersCLI(args...)
+		if code != wantCode {
+			t.Fatalf("timers %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errs)
+		}
+		return out
+	}
+	file := filepath.Join(t.TempDir(), "cmd-timer.json")
+	os.WriteFile(file, []byte(`{"group":"cmd-group","schedule":"cron(0 9 * * ? *)","timezone":"Europe/Paris","timerCallbackData":{"n":1}}`), 0o600)
+
+	if out := cli(0, "put", "cmd-timer", "-f", file); !strings.HasPrefix(out, "put cmd-timer: version 1, active, next ") {
+		t.Fatalf("put: %q", out)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(cli(0, "get", "cmd-timer", "-o", "json")), &doc); err != nil || doc["group"] != "cmd-group" || doc["state"] != StateActive {
+		t.Fatalf("get -o json: %v %v", doc, err)
+	}
+	if out := cli(0, "get", "cmd-timer"); !strings.Contains(out, "Schedule:      cron(0 9 * * ? *)\n") || !strings.Contains(out, "Target:        callback data\n") {
+		t.Fatalf("get: %q", out)
+	}
+	out := cli(0, "describe", "cmd-timer", "--count", "3")
+	if !strings.Contains(out, "Upcoming (zone Europe/Paris):\n") || strings.Count(out, "T08:00:00Z")+strings.Count(out, "T09:00:00+01:00")+strings.Count(out, "T07:00:00Z") < 3 ||
+		!strings.Contains(out, "Latest outcomes:\n  none\n") {
+		t.Fatalf("describe: %q", out)
+	}
+	if out := cli(0, "list", "--group", "cmd-group"); !strings.HasPrefix(out, "ID ") || !strings.Contains(out, "\ncmd-timer  cmd-group  cron(0 9 * * ? *)  active ") {
+		t.Fatalf("list: %q", out)
+	}
+	if out := cli(0, "fire", "cmd-timer"); !strings.HasPrefix(out, "fired cmd-timer: occurrence ") {
+		t.Fatalf("fire: %q", out)
+	}
+	if out := cli(0, "pause", "cmd-timer", "--reason", "maintenance"); !strings.HasPrefix(out, "paused cmd-timer: version ") || !strings.Contains(out, ", paused, next -") {
+		t.Fatalf("pause: %q", out)
+	}
+	if out := cli(0, "get", "cmd-timer"); !strings.Contains(out, "State:         paused (maintenance)\n") {
+		t.Fatalf("get after pause: %q", out)
+	}
+	if out := cli(0, "resume", "cmd-timer"); !strings.HasPrefix(out, "resumed cmd-timer: version ") || !strings.Contains(out, ", active, next 20") {
+		t.Fatalf("resume: %q", out)
+	}
+	if out := cli(0, "delete", "cmd-timer"); out != "deleted cmd-timer\n" {
+		t.Fatalf("delete: %q", out)
+	}
+	cli(exitNotFound, "get", "cmd-timer")
+	cli(exitNotFound, "describe", "cmd-timer")
+	if out := cli(0, "list", "--group", "cmd-group", "-o", "json"); out != "[]\n" {
+		t.Fatalf("list after delete: %q", out)
+	}
+	// Other credentials than the local stack's: denied, and told which.
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	code, _, errs := timersCLI("get", "cmd-timer")
+	if code != exitDenied || !strings.Contains(errs, "HTTP 403") || !strings.Contains(errs, "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test") {
+		t.Fatalf("wrong credentials: exit %d %s", code, errs)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
