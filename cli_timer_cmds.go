@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 )
@@ -427,11 +428,11 @@ func runTimerList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		q.Set("cursor", page.Cursor)
 	}
-	return c.printList(stdout, timers)
+	return c.printList(ctx, stdout, timers)
 }
 
 // printList writes the listed timers as a table, or as one JSON array.
-func (c *timerCmd) printList(w io.Writer, timers []json.RawMessage) int {
+func (c *timerCmd) printList(ctx context.Context, w io.Writer, timers []json.RawMessage) int {
 	if *c.output == "json" {
 		if timers == nil {
 			timers = []json.RawMessage{}
@@ -440,18 +441,69 @@ func (c *timerCmd) printList(w io.Writer, timers []json.RawMessage) int {
 		writeJSON(w, b)
 		return exitOK
 	}
-	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tGROUP\tSCHEDULE\tSTATE\tNEXT\tLAST OUTCOME")
-	for _, raw := range timers {
-		var t map[string]any
-		if code := c.decodeDoc(raw, &t); code >= 0 {
+	docs := make([]map[string]any, len(timers))
+	for i, raw := range timers {
+		if code := c.decodeDoc(raw, &docs[i]); code >= 0 {
 			return code
 		}
+	}
+	if code := c.addLastFires(ctx, docs); code >= 0 {
+		return code
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tGROUP\tSCHEDULE\tSTATE\tNEXT\tLAST OUTCOME")
+	for _, t := range docs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(t, "id"), orDash(str(t, "group")), scheduleOf(t),
 			str(t, "state"), orDash(str(t, "nextFireAt")), orDash(lastOutcome(t)))
 	}
 	tw.Flush()
 	return exitOK
+}
+
+// listLastFireLookups bounds the GETs addLastFires makes at once.
+const listLastFireLookups = 8
+
+// addLastFires fills in the lastFire of the listed timers that have none:
+// the list does not carry it (it is stored apart, and only GET reads it),
+// so the table's LAST OUTCOME needs one GET per timer. A timer deleted
+// since the list keeps none; any other failure fails the command.
+func (c *timerCmd) addLastFires(ctx context.Context, docs []map[string]any) int {
+	cl, err := newAPIClient(ctx, *c.endpoint)
+	if err != nil {
+		return c.fail(err)
+	}
+	errs := make([]error, len(docs))
+	sem := make(chan struct{}, listLastFireLookups)
+	var wg sync.WaitGroup
+	for i, t := range docs {
+		if t["lastFire"] != nil || str(t, "id") == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b, err := cl.do(ctx, http.MethodGet, timerPath(str(t, "id")), nil, nil)
+			if exitCodeOf(err) == exitNotFound {
+				return
+			}
+			var full struct {
+				LastFire any `json:"lastFire"`
+			}
+			if err == nil {
+				err = json.Unmarshal(b, &full)
+			}
+			t["lastFire"], errs[i] = full.LastFire, err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil { // the first is enough: the others are alike
+			return c.fail(fmt.Errorf("last outcome of %s: %w", str(docs[i], "id"), err))
+		}
+	}
+	return -1
 }
 
 // runTimerPut is `timers put ID -f FILE|-`: the file (or standard input)

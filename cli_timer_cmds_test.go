@@ -12,10 +12,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -99,9 +101,11 @@ const (
 	fakeTimer = `{"id":"t1","group":"g","schedule":"cron(0 9 * * ? *)","timezone":"Europe/Paris","state":"active",` +
 		`"nextFireAt":"2026-12-02T08:00:00Z","lastFire":{"scheduledAt":"2026-12-01T08:00:00Z","attemptedAt":"2026-12-01T08:00:01Z",` +
 		`"attempt":1,"outcome":"delivered","status":200,"latencyMs":42},"http":{"method":"POST","url":"https://example.com/hook"},"version":3}`
-	fakePaused = `{"id":"t1","group":"g","schedule":"cron(0 9 * * ? *)","state":"paused","pauseReason":"deploy","nextFireAt":null,"version":4}`
-	fakeHourly = `{"id":"t2","group":"h","minuteOfHour":7,"state":"paused","nextFireAt":null,"version":1}`
-	fakeUp     = `{"timerId":"t1","timezone":"Europe/Paris","paused":false,"upcoming":[` +
+	fakePaused     = `{"id":"t1","group":"g","schedule":"cron(0 9 * * ? *)","state":"paused","pauseReason":"deploy","nextFireAt":null,"version":4}`
+	fakeHourly     = `{"id":"t2","group":"h","minuteOfHour":7,"state":"paused","nextFireAt":null,"version":1}`
+	fakeHourlyFull = `{"id":"t2","group":"h","minuteOfHour":7,"state":"paused","nextFireAt":null,"version":1,` +
+		`"lastFire":{"scheduledAt":"2026-12-01T07:07:00Z","attemptedAt":"2026-12-01T07:07:00Z","attempt":185,"outcome":"failed","status":503,"latencyMs":9}}`
+	fakeUp = `{"timerId":"t1","timezone":"Europe/Paris","paused":false,"upcoming":[` +
 		`{"scheduledAt":"2027-03-27T08:00:00Z","local":"2027-03-27T09:00:00+01:00"},` +
 		`{"scheduledAt":"2027-03-28T07:00:00Z","local":"2027-03-28T09:00:00+02:00","offsetChanged":true}]}`
 	fakeHist = `{"timerId":"t1","history":[` +
@@ -132,6 +136,7 @@ var fakeRoutes = map[string]fakeAnswer{
 	"GET /periodic/boom":         {500, `{"error":{"code":"internal","message":"internal error"}}`},
 	"GET /periodic/gw":           {502, `Bad Gateway`},
 	"POST /periodic/busy/resume": {409, `{"error":{"code":"conflict","message":"version changed"}}`},
+	"GET /periodic/t2":           {200, fakeHourlyFull},
 	"GET /periodic/nojson":       {200, `nope`},
 }
 
@@ -162,9 +167,9 @@ func TestTimerCmdOutput(t *testing.T) {
 			[]string{"GET /periodic/t1", "GET /periodic/t1/upcoming?count=5", "GET /periodic/t1/history"}},
 		{"list over 3 pages", []string{"list"}, "ID  GROUP  SCHEDULE            STATE      NEXT                  LAST OUTCOME\n" +
 			"t1  g      cron(0 9 * * ? *)   active     2026-12-02T08:00:00Z  delivered (200)\n" +
-			"t2  h      hourly at minute 7  paused     -                     -\n" +
+			"t2  h      hourly at minute 7  paused     -                     failed (503)\n" +
 			"t3  -      rate(5 minutes)     completed  -                     -\n",
-			[]string{"GET /periodic?limit=500", "GET /periodic?cursor=c2&limit=500", "GET /periodic?cursor=c3&limit=500"}},
+			[]string{"GET /periodic/t2", "GET /periodic/t3", "GET /periodic?cursor=c2&limit=500", "GET /periodic?cursor=c3&limit=500", "GET /periodic?limit=500"}},
 		{"list json", []string{"list", "--group", "g", "--state", "active", "-o", "json"},
 			`[` + fakeTimer + `,` + fakeHourly + `,{"id":"t3","schedule":"rate(5 minutes)","state":"completed","nextFireAt":null,"version":9}]` + "\n",
 			[]string{"GET /periodic?group=g&limit=500&state=active", "GET /periodic?cursor=c2&group=g&limit=500&state=active", "GET /periodic?cursor=c3&group=g&limit=500&state=active"}},
@@ -195,6 +200,9 @@ func TestTimerCmdOutput(t *testing.T) {
 			var reqs []string
 			for _, r := range seen()[before:] {
 				reqs = append(reqs, r.Method+" "+r.URI)
+			}
+			if tc.name == "list over 3 pages" {
+				sort.Strings(reqs) // the lastFire GETs run concurrently
 			}
 			if diff := cmp.Diff(tc.reqs, reqs); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
@@ -364,6 +372,14 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	}
 	if out := cli(0, "fire", "cmd-timer"); !strings.HasPrefix(out, "fired cmd-timer: occurrence ") {
 		t.Fatalf("fire: %q", out)
+	}
+	// The list's LAST OUTCOME (GET's lastFire) and the history show the
+	// manual firing once it is delivered.
+	waitFor(t, "the manual firing delivered", 15*time.Second, func() bool {
+		return strings.Contains(cli(0, "list", "--group", "cmd-group"), " delivered\n")
+	})
+	if out := cli(0, "history", "cmd-timer"); !strings.Contains(out, " delivered (manual) ") {
+		t.Fatalf("history: %q", out)
 	}
 	if out := cli(0, "pause", "cmd-timer", "--reason", "maintenance"); !strings.HasPrefix(out, "paused cmd-timer: version ") || !strings.Contains(out, ", paused, next -") {
 		t.Fatalf("pause: %q", out)
