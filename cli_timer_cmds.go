@@ -624,7 +624,13 @@ func runTimerPauseResume(ctx context.Context, action string, args []string, stdo
 		return code
 	}
 	if *group != "" {
-		return runTimersGroup(ctx, action, append([]string{"--endpoint", *c.endpoint}, args...), stdout, stderr)
+		// The group command as it always was; its answer is JSON, with
+		// -o json or not.
+		gargs := []string{"--endpoint", *c.endpoint, "--group", *group}
+		if reason != nil && *reason != "" {
+			gargs = append(gargs, "--reason", *reason)
+		}
+		return runTimersGroup(ctx, action, gargs, stdout, stderr)
 	}
 	var body []byte
 	if reason != nil && *reason != "" {

@@ -187,6 +187,7 @@ func TestTimerCmdOutput(t *testing.T) {
 		{"pause ID json", []string{"pause", "-o", "json", "t1"}, fakePaused + "\n", []string{"POST /periodic/t1/pause"}},
 		{"resume ID", []string{"resume", "t1"}, "resumed t1: version 3, active, next 2026-12-02T08:00:00Z\n", []string{"POST /periodic/t1/resume"}},
 		{"pause group", []string{"pause", "--group", "g"}, `{"group":"g","action":"pause","changed":1}` + "\n", []string{"POST /groups/g/pause"}},
+		{"pause group json", []string{"pause", "-o", "json", "--group", "g", "--reason", "deploy 2"}, `{"group":"g","action":"pause","changed":1}` + "\n", []string{"POST /groups/g/pause"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(seen())
@@ -212,11 +213,11 @@ func TestTimerCmdOutput(t *testing.T) {
 	// The bodies sent: the file as is, the pause reason.
 	var bodies []string
 	for _, r := range seen() {
-		if r.Method == "PUT" || r.URI == "/periodic/t1/pause" {
+		if r.Method == "PUT" || strings.HasSuffix(r.URI, "/pause") {
 			bodies = append(bodies, r.Body)
 		}
 	}
-	if diff := cmp.Diff([]string{`{"group":"g","schedule":"cron(0 9 * * ? *)"}`, `{"reason":"deploy"}`, ``}, bodies); diff != "" {
+	if diff := cmp.Diff([]string{`{"group":"g","schedule":"cron(0 9 * * ? *)"}`, `{"reason":"deploy"}`, ``, ``, `{"reason":"deploy 2"}`}, bodies); diff != "" {
 		t.Errorf("bodies (-want +got):\n%s", diff)
 	}
 }
