@@ -97,6 +97,9 @@ func timersCLI(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// The fake API's documents, as the API renders them: a timer with its
+// last outcome, the same paused, a legacy hourly one, its upcoming
+// occurrences across a DST change, its history, a manual firing.
 const (
 	fakeTimer = `{"id":"t1","group":"g","schedule":"cron(0 9 * * ? *)","timezone":"Europe/Paris","state":"active",` +
 		`"nextFireAt":"2026-12-02T08:00:00Z","lastFire":{"scheduledAt":"2026-12-01T08:00:00Z","attemptedAt":"2026-12-01T08:00:01Z",` +
