@@ -413,3 +413,21 @@ func TestIntegrationTimerCmds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTimerCmdHelp: each command's -h prints its usage and exits 0, and
+// `timers -h` lists them all.
+func TestTimerCmdHelp(t *testing.T) {
+	cmds := []string{"get", "describe", "list", "history", "put", "delete", "fire", "pause", "resume"}
+	for _, cmd := range cmds {
+		code, out, errs := timersCLI(cmd, "-h")
+		if code != 0 || !strings.Contains(out+errs, "usage: bootstrap timers "+cmd+" ") || !strings.Contains(errs, "-endpoint URL") {
+			t.Errorf("%s -h: exit %d\n%s%s", cmd, code, out, errs)
+		}
+	}
+	_, out, _ := timersCLI("-h")
+	for _, cmd := range cmds {
+		if !strings.Contains(out, "  timers "+cmd+" ") {
+			t.Errorf("timers -h lacks %s:\n%s", cmd, out)
+		}
+	}
+}
