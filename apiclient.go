@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,9 +37,11 @@ type apiClient struct {
 	HTTP     *http.Client
 }
 
-// timersAPIError is a non-2xx answer.
+// timersAPIError is a non-2xx answer: its status, the API's error code
+// (empty when the body has none, as in API Gateway's own 403) and message.
 type timersAPIError struct {
 	Status  int
+	Code    string
 	Message string
 }
 
@@ -75,17 +78,85 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct{ Message string } `json:"error"`
-			Msg   string                   `json:"message"` // API Gateway's default
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &e) == nil && (e.Error.Message != "" || e.Msg != "") {
-			msg = e.Error.Message + e.Msg
-		}
-		return nil, &timersAPIError{resp.StatusCode, msg}
+		return nil, decodeAPIError(resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// decodeAPIError reads a non-2xx body: the API's {"error":{"code",
+// "message"}}, API Gateway's {"message"}, or any other text as the message.
+func decodeAPIError(status int, b []byte) *timersAPIError {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+		Msg   string                         `json:"message"` // API Gateway's default
+	}
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && (e.Error.Message != "" || e.Msg != "") {
+		msg = e.Error.Message + e.Msg
+	}
+	return &timersAPIError{Status: status, Code: e.Error.Code, Message: msg}
+}
+
+// Exit codes of the timers commands, which scripts can rely on.
+const (
+	exitOK          = 0 // done
+	exitFailure     = 1 // any other failure
+	exitUsage       = 2 // invalid input or usage
+	exitNotFound    = 3 // no such timer
+	exitDenied      = 4 // the API refused the credentials
+	exitUnavailable = 5 // the API is down, failing or unreachable
+)
+
+// apiCodeExits maps the API's error codes (errors.go) to exit codes;
+// conflict and method_not_allowed are other failures.
+var apiCodeExits = map[string]int{
+	"invalid":            exitUsage,
+	"payload_too_large":  exitUsage,
+	"not_found":          exitNotFound,
+	"forbidden":          exitDenied,
+	"conflict":           exitFailure,
+	"method_not_allowed": exitFailure,
+	"internal":           exitUnavailable,
+	"unavailable":        exitUnavailable,
+	"bad_gateway":        exitUnavailable,
+}
+
+// statusExits maps statuses to exit codes when the body has no code (API
+// Gateway's own answers: 403 for IAM, 5xx for a failed integration).
+var statusExits = map[int]int{
+	http.StatusBadRequest:            exitUsage,
+	http.StatusRequestEntityTooLarge: exitUsage,
+	http.StatusNotFound:              exitNotFound,
+	http.StatusForbidden:             exitDenied,
+	http.StatusUnauthorized:          exitDenied,
+}
+
+// exitCodeOf is the exit code for err from apiClient.do: by the API's
+// code, else by status (any 5xx is unavailable), a network error
+// (refused, reset, timed out) unavailable, anything else 1.
+func exitCodeOf(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ae *timersAPIError
+	if errors.As(err, &ae) {
+		if c, ok := apiCodeExits[ae.Code]; ok {
+			return c
+		}
+		if c, ok := statusExits[ae.Status]; ok {
+			return c
+		}
+		if ae.Status >= 500 {
+			return exitUnavailable
+		}
+		return exitFailure
+	}
+	var ne net.Error
+	var ue *url.Error
+	if errors.As(err, &ne) || errors.As(err, &ue) {
+		return exitUnavailable
+	}
+	return exitFailure
 }
 
 // groupTimers lists every timer of group, following cursors.

@@ -119,9 +119,23 @@ func printPlan(w io.Writer, desired []desiredTimer, steps []planStep) {
 
 const timersUsage = `usage: bootstrap timers COMMAND [flags]
 
-  timers apply  --endpoint URL [--group G] [--dry-run] FILE|DIR... make the groups' timers those of the files
-  timers pause  --endpoint URL --group G [--reason TEXT]            pause every timer of the group
-  timers resume --endpoint URL --group G                            resume every timer of the group
+  timers apply    --endpoint URL [--group G] [--dry-run] FILE|DIR... make the groups' timers those of the files
+  timers pause    --group G [--reason TEXT]    pause every timer of the group
+  timers resume   --group G                    resume every timer of the group
+  timers get      ID                           the timer's main fields
+  timers describe ID [--count N]               its fields, next N occurrences (UTC, local, DST) and latest outcomes
+  timers list     [--group G] [--state S]      every timer (all pages), as a table
+  timers history  ID                           its latest outcomes
+  timers put      ID -f FILE|-                 create or replace it from a file or standard input
+  timers delete   ID                           delete it
+  timers fire     ID                           fire it now, by hand
+  timers pause    ID [--reason TEXT]           pause one timer
+  timers resume   ID                           resume one timer
+
+Every command but apply takes --endpoint URL (default $CALLCLOCK_ENDPOINT, else
+the local stack's http://127.0.0.1:8080) and -o text|json. Exit codes: 0 ok,
+1 other failure, 2 invalid input or usage, 3 not found, 4 denied, 5 the API
+unavailable or unreachable.
 
 Requests are signed with SigV4 (execute-api) with the standard AWS credential
 chain; the region is AWS_REGION (default us-east-1). Run 'bootstrap timers
@@ -138,7 +152,11 @@ func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "apply":
 		return runTimersApply(ctx, args[1:], os.LookupEnv, stdout, stderr)
 	case "pause", "resume":
-		return runTimersGroup(ctx, args[0], args[1:], stdout, stderr)
+		return runTimerPauseResume(ctx, args[0], args[1:], stdout, stderr)
+	case "put":
+		return runTimerPut(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "get", "describe", "list", "history", "delete", "fire":
+		return timerCmds[args[0]](ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, timersUsage)
 		return 0

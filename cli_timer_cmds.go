@@ -1,0 +1,650 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+)
+
+// The timers commands on one timer or the list: get, describe, list,
+// history, put, delete, fire, pause and resume, each a thin layer over one
+// or a few API calls, with human output by default, the API's JSON with
+// -o json, and the exit codes of apiclient.go.
+
+// defaultEndpoint is the local stack's API (`make run`), the endpoint when
+// neither --endpoint nor CALLCLOCK_ENDPOINT names one.
+const defaultEndpoint = "http://127.0.0.1:8080"
+
+// timerCmd is one command's flags and its client, set up by parse.
+type timerCmd struct {
+	name     string
+	fs       *flag.FlagSet
+	endpoint *string
+	output   *string
+	stderr   io.Writer
+	lookup   func(string) (string, bool)
+}
+
+// newTimerCmd is a command named name with --endpoint and -o.
+func newTimerCmd(name, synopsis string, stderr io.Writer) *timerCmd {
+	fs := newFlagSet("timers "+name, "timers "+synopsis+" [--endpoint URL] [-o text|json]", stderr)
+	return &timerCmd{
+		name:     name,
+		fs:       fs,
+		endpoint: fs.String("endpoint", "", "the API's `URL` (default $CALLCLOCK_ENDPOINT, else the local stack's "+defaultEndpoint+")"),
+		output:   fs.String("o", "text", "output `format`: text or json"),
+		stderr:   stderr,
+		lookup:   os.LookupEnv,
+	}
+}
+
+// parse parses args (flags may follow the positional arguments), wants
+// exactly npos positional arguments, and resolves the endpoint. It
+// returns the positional arguments, or the exit code to stop with (-1 to
+// go on).
+func (c *timerCmd) parse(args []string, npos int) ([]string, int) {
+	pos, err := parseInterspersed(c.fs, args)
+	switch {
+	case err == flag.ErrHelp:
+		return nil, exitOK
+	case err != nil:
+		return nil, exitUsage
+	case len(pos) != npos:
+		fmt.Fprintf(c.stderr, "bootstrap timers %s: want %d argument(s), got %d\n", c.name, npos, len(pos))
+		c.fs.Usage()
+		return nil, exitUsage
+	case *c.output != "text" && *c.output != "json":
+		fmt.Fprintf(c.stderr, "bootstrap timers %s: -o is text or json, not %q\n", c.name, *c.output)
+		return nil, exitUsage
+	}
+	return pos, c.resolveEndpoint()
+}
+
+// resolveEndpoint applies the endpoint rule: the flag, else
+// CALLCLOCK_ENDPOINT, else the local stack. It returns an exit code or -1.
+func (c *timerCmd) resolveEndpoint() int {
+	if *c.endpoint == "" {
+		*c.endpoint = defaultEndpoint
+		if v, ok := c.lookup("CALLCLOCK_ENDPOINT"); ok && v != "" {
+			*c.endpoint = v
+		}
+	}
+	if u, err := url.Parse(*c.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(c.stderr, "bootstrap timers %s: endpoint %q is not an absolute http or https URL\n", c.name, *c.endpoint)
+		return exitUsage
+	}
+	return -1
+}
+
+// call makes one API request, reporting a failure on stderr; code is -1
+// on success, else the exit code.
+func (c *timerCmd) call(ctx context.Context, method, path string, query url.Values, body []byte) (b []byte, code int) {
+	cl, err := newAPIClient(ctx, *c.endpoint)
+	if err != nil {
+		return nil, c.fail(err)
+	}
+	b, err = cl.do(ctx, method, path, query, body)
+	if err != nil {
+		return nil, c.fail(err)
+	}
+	return b, -1
+}
+
+// fail writes err with what to do about it and returns its exit code.
+func (c *timerCmd) fail(err error) int {
+	fmt.Fprintf(c.stderr, "bootstrap timers %s: %v\n", c.name, err)
+	if hint := errorHint(err, *c.endpoint); hint != "" {
+		fmt.Fprintf(c.stderr, "  %s\n", hint)
+	}
+	return exitCodeOf(err)
+}
+
+// errorHint says what to do about the failures users hit most: the local
+// stack not started, or called with other credentials than it expects.
+func errorHint(err error, endpoint string) string {
+	local := isLocalEndpoint(endpoint)
+	var ae *timersAPIError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) && strings.TrimRight(endpoint, "/") == defaultEndpoint:
+		return "nothing answers at the local stack's " + defaultEndpoint + ": start it with `make run`, or name another API with --endpoint or CALLCLOCK_ENDPOINT"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing answers at " + endpoint + ": check --endpoint or CALLCLOCK_ENDPOINT"
+	case errors.As(err, &ae) && ae.Status == http.StatusForbidden && local:
+		return "the local stack accepts requests signed with AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test: export them"
+	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+		return "the API refused these credentials: check AWS_PROFILE or AWS_ACCESS_KEY_ID and that their IAM policy allows execute-api:Invoke"
+	}
+	return ""
+}
+
+// isLocalEndpoint reports whether endpoint is on this machine, as the
+// local stack is.
+func isLocalEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == "127.0.0.1" || h == "localhost" || h == "::1"
+}
+
+// timerPath is the path of timer id, or of one of its sub-resources.
+func timerPath(id string, sub ...string) string {
+	return strings.Join(append([]string{"/periodic/" + url.PathEscape(id)}, sub...), "/")
+}
+
+// writeJSON writes the API's JSON as is, one line.
+func writeJSON(w io.Writer, b []byte) {
+	fmt.Fprintf(w, "%s\n", bytes.TrimSpace(b))
+}
+
+// decodeDoc decodes an API answer for the human output; code is -1 on
+// success.
+func (c *timerCmd) decodeDoc(b []byte, v any) int {
+	if err := json.Unmarshal(b, v); err != nil {
+		return c.fail(fmt.Errorf("the API's answer is not the JSON expected: %w", err))
+	}
+	return -1
+}
+
+// str is m's field key as text ("" when absent; numbers as written).
+func str(m map[string]any, key string) string {
+	switch v := m[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// orDash is s, or "-" for nothing, so that table columns stay aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// newTable is an aligned text table on w.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// scheduleOf is a timer's schedule as written: its expression, or the
+// minute of the hour of a legacy hourly timer.
+func scheduleOf(t map[string]any) string {
+	if s := str(t, "schedule"); s != "" {
+		return s
+	}
+	if m := str(t, "minuteOfHour"); m != "" {
+		return "hourly at minute " + m
+	}
+	return ""
+}
+
+// lastOutcome is the outcome of a timer's latest delivery attempt, with
+// its HTTP status.
+func lastOutcome(t map[string]any) string {
+	lf, _ := t["lastFire"].(map[string]any)
+	if lf == nil {
+		return ""
+	}
+	out := str(lf, "outcome")
+	if s := str(lf, "status"); s != "" {
+		out += " (" + s + ")"
+	}
+	return out
+}
+
+// runTimerGet is `timers get ID`: the timer's main fields, or its JSON.
+func runTimerGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("get", "get ID", stderr)
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	b, code := c.call(ctx, http.MethodGet, timerPath(pos[0]), nil, nil)
+	if code >= 0 {
+		return code
+	}
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
+	}
+	var t map[string]any
+	if code := c.decodeDoc(b, &t); code >= 0 {
+		return code
+	}
+	printTimerFields(stdout, t)
+	return exitOK
+}
+
+// printTimerFields writes a timer's main fields, one per line.
+func printTimerFields(w io.Writer, t map[string]any) {
+	tw := newTable(w)
+	target := "callback data"
+	if h, _ := t["http"].(map[string]any); h != nil {
+		target = strings.TrimSpace(orDash(str(h, "method")) + " " + str(h, "url"))
+	}
+	state := str(t, "state")
+	if r := str(t, "pauseReason"); r != "" {
+		state += " (" + r + ")"
+	}
+	for _, f := range [][2]string{
+		{"ID", str(t, "id")}, {"Group", str(t, "group")}, {"Schedule", scheduleOf(t)},
+		{"Timezone", orDash(str(t, "timezone"))}, {"State", state}, {"Next", orDash(str(t, "nextFireAt"))},
+		{"Last outcome", orDash(lastOutcome(t))}, {"Target", target}, {"Version", str(t, "version")},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	tw.Flush()
+}
+
+// upcomingAnswer is GET /periodic/{id}/upcoming's answer.
+type upcomingAnswer struct {
+	TimerID  string `json:"timerId"`
+	Timezone string `json:"timezone"`
+	Paused   bool   `json:"paused"`
+	Upcoming []struct {
+		ScheduledAt   string `json:"scheduledAt"`
+		Local         string `json:"local"`
+		OffsetChanged bool   `json:"offsetChanged"`
+	} `json:"upcoming"`
+}
+
+// historyAnswer is GET /periodic/{id}/history's answer.
+type historyAnswer struct {
+	TimerID string           `json:"timerId"`
+	History []map[string]any `json:"history"`
+}
+
+// runTimerDescribe is `timers describe ID [--count N]`: the timer's main
+// fields, its next N occurrences and its latest N outcomes.
+func runTimerDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("describe", "describe ID [--count N]", stderr)
+	count := c.fs.Int("count", 5, "how many upcoming occurrences and latest outcomes to show (1-100)")
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	if *count < 1 || *count > 100 {
+		fmt.Fprintf(stderr, "bootstrap timers describe: --count is 1 to 100, not %d\n", *count)
+		return exitUsage
+	}
+	var docs [3][]byte
+	for i, p := range []struct {
+		path  string
+		query url.Values
+	}{{timerPath(pos[0]), nil}, {timerPath(pos[0], "upcoming"), url.Values{"count": {strconv.Itoa(*count)}}}, {timerPath(pos[0], "history"), nil}} {
+		if docs[i], code = c.call(ctx, http.MethodGet, p.path, p.query, nil); code >= 0 {
+			return code
+		}
+	}
+	if *c.output == "json" {
+		fmt.Fprintf(stdout, "{\"timer\":%s,\"upcoming\":%s,\"history\":%s}\n", bytes.TrimSpace(docs[0]), bytes.TrimSpace(docs[1]), bytes.TrimSpace(docs[2]))
+		return exitOK
+	}
+	var t map[string]any
+	var up upcomingAnswer
+	var h historyAnswer
+	for i, v := range []any{&t, &up, &h} {
+		if code := c.decodeDoc(docs[i], v); code >= 0 {
+			return code
+		}
+	}
+	printTimerFields(stdout, t)
+	printUpcoming(stdout, up)
+	printHistory(stdout, "\nLatest outcomes:\n", h.History, *count)
+	return exitOK
+}
+
+// printUpcoming writes the next occurrences in UTC and in the timer's
+// zone, the first after a DST change marked.
+func printUpcoming(w io.Writer, up upcomingAnswer) {
+	zone := orDash(up.Timezone)
+	fmt.Fprintf(w, "\nUpcoming (zone %s):\n", zone)
+	if len(up.Upcoming) == 0 {
+		why := "none"
+		if up.Paused {
+			why = "none: the timer is paused"
+		}
+		fmt.Fprintf(w, "  %s\n", why)
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "  UTC\tLOCAL\tDST")
+	for _, o := range up.Upcoming {
+		dst := ""
+		if o.OffsetChanged {
+			dst = "offset changed"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ScheduledAt, o.Local, dst)
+	}
+	tw.Flush()
+}
+
+// printHistory writes at most n outcomes, newest first, under title,
+// indented when it has one (describe's section).
+func printHistory(w io.Writer, title string, h []map[string]any, n int) {
+	fmt.Fprint(w, title)
+	indent := ""
+	if title != "" {
+		indent = "  "
+	}
+	if len(h) == 0 {
+		fmt.Fprintln(w, indent+"none")
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, indent+"SCHEDULED\tATTEMPTED\tATTEMPT\tOUTCOME\tSTATUS\tLATENCY MS\tERROR")
+	for i, e := range h {
+		if i == n {
+			break
+		}
+		outcome := str(e, "outcome")
+		if m, _ := e["manual"].(bool); m {
+			outcome += " (manual)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, str(e, "scheduledAt"), str(e, "attemptedAt"), str(e, "attempt"),
+			outcome, orDash(str(e, "status")), str(e, "latencyMs"), orDash(str(e, "error")))
+	}
+	tw.Flush()
+}
+
+// runTimerHistory is `timers history ID`: the latest outcomes.
+func runTimerHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("history", "history ID", stderr)
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	b, code := c.call(ctx, http.MethodGet, timerPath(pos[0], "history"), nil, nil)
+	if code >= 0 {
+		return code
+	}
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
+	}
+	var h historyAnswer
+	if code := c.decodeDoc(b, &h); code >= 0 {
+		return code
+	}
+	printHistory(stdout, "", h.History, len(h.History))
+	return exitOK
+}
+
+// runTimerList is `timers list [--group G] [--state S]`: every timer,
+// all pages followed, as a table or a JSON array.
+func runTimerList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("list", "list [--group G] [--state S]", stderr)
+	group := c.fs.String("group", "", "only the timers of this `group`")
+	state := c.fs.String("state", "", "only the timers in this `state` (active, paused, completed)")
+	if _, code := c.parse(args, 0); code >= 0 {
+		return code
+	}
+	q := url.Values{"limit": {"500"}}
+	if *group != "" {
+		q.Set("group", *group)
+	}
+	if *state != "" {
+		q.Set("state", *state)
+	}
+	var timers []json.RawMessage
+	for {
+		b, code := c.call(ctx, http.MethodGet, "/periodic", q, nil)
+		if code >= 0 {
+			return code
+		}
+		var page struct {
+			Timers []json.RawMessage `json:"timers"`
+			Cursor string            `json:"cursor"`
+		}
+		if code := c.decodeDoc(b, &page); code >= 0 {
+			return code
+		}
+		timers = append(timers, page.Timers...)
+		if page.Cursor == "" {
+			break
+		}
+		q.Set("cursor", page.Cursor)
+	}
+	return c.printList(ctx, stdout, timers)
+}
+
+// printList writes the listed timers as a table, or as one JSON array.
+func (c *timerCmd) printList(ctx context.Context, w io.Writer, timers []json.RawMessage) int {
+	if *c.output == "json" {
+		if timers == nil {
+			timers = []json.RawMessage{}
+		}
+		b, _ := marshalJSON(timers)
+		writeJSON(w, b)
+		return exitOK
+	}
+	docs := make([]map[string]any, len(timers))
+	for i, raw := range timers {
+		if code := c.decodeDoc(raw, &docs[i]); code >= 0 {
+			return code
+		}
+	}
+	if code := c.addLastFires(ctx, docs); code >= 0 {
+		return code
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tGROUP\tSCHEDULE\tSTATE\tNEXT\tLAST OUTCOME")
+	for _, t := range docs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(t, "id"), orDash(str(t, "group")), scheduleOf(t),
+			str(t, "state"), orDash(str(t, "nextFireAt")), orDash(lastOutcome(t)))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// listLastFireLookups bounds the GETs addLastFires makes at once.
+const listLastFireLookups = 8
+
+// addLastFires fills in the lastFire of the listed timers that have none:
+// the list does not carry it (it is stored apart, and only GET reads it),
+// so the table's LAST OUTCOME needs one GET per timer. A timer deleted
+// since the list keeps none; any other failure fails the command.
+func (c *timerCmd) addLastFires(ctx context.Context, docs []map[string]any) int {
+	cl, err := newAPIClient(ctx, *c.endpoint)
+	if err != nil {
+		return c.fail(err)
+	}
+	errs := make([]error, len(docs))
+	sem := make(chan struct{}, listLastFireLookups)
+	var wg sync.WaitGroup
+	for i, t := range docs {
+		if t["lastFire"] != nil || str(t, "id") == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b, err := cl.do(ctx, http.MethodGet, timerPath(str(t, "id")), nil, nil)
+			if exitCodeOf(err) == exitNotFound {
+				return
+			}
+			var full struct {
+				LastFire any `json:"lastFire"`
+			}
+			if err == nil {
+				err = json.Unmarshal(b, &full)
+			}
+			t["lastFire"], errs[i] = full.LastFire, err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil { // the first is enough: the others are alike
+			return c.fail(fmt.Errorf("last outcome of %s: %w", str(docs[i], "id"), err))
+		}
+	}
+	return -1
+}
+
+// runTimerPut is `timers put ID -f FILE|-`: the file (or standard input)
+// is the PUT body, sent as is so that the API validates it.
+func runTimerPut(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := newTimerCmd("put", "put ID -f FILE|-", stderr)
+	file := c.fs.String("f", "", "the timer document's `FILE`; - reads standard input (required)")
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "bootstrap timers put: -f FILE|- is required")
+		c.fs.Usage()
+		return exitUsage
+	}
+	var body []byte
+	var err error
+	if *file == "-" {
+		body, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+	} else {
+		body, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap timers put: %v\n", err)
+		return exitUsage
+	}
+	b, code := c.call(ctx, http.MethodPut, timerPath(pos[0]), nil, body)
+	if code >= 0 {
+		return code
+	}
+	return c.printTimerAction(stdout, "put", b)
+}
+
+// printTimerAction writes the timer an action answered with: its JSON, or
+// one line with its state and next occurrence.
+func (c *timerCmd) printTimerAction(w io.Writer, done string, b []byte) int {
+	if *c.output == "json" {
+		writeJSON(w, b)
+		return exitOK
+	}
+	var t map[string]any
+	if code := c.decodeDoc(b, &t); code >= 0 {
+		return code
+	}
+	fmt.Fprintf(w, "%s %s: version %s, %s, next %s\n", done, str(t, "id"), str(t, "version"), str(t, "state"), orDash(str(t, "nextFireAt")))
+	return exitOK
+}
+
+// runTimerDelete is `timers delete ID`.
+func runTimerDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("delete", "delete ID", stderr)
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	b, code := c.call(ctx, http.MethodDelete, timerPath(pos[0]), nil, nil)
+	if code >= 0 {
+		return code
+	}
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	return exitOK
+}
+
+// runTimerFire is `timers fire ID`: a manual firing now.
+func runTimerFire(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("fire", "fire ID", stderr)
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	b, code := c.call(ctx, http.MethodPost, timerPath(pos[0], "fire"), nil, nil)
+	if code >= 0 {
+		return code
+	}
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
+	}
+	var f map[string]any
+	if code := c.decodeDoc(b, &f); code >= 0 {
+		return code
+	}
+	fmt.Fprintf(stdout, "fired %s: occurrence %s queued, idempotency key %s\n", pos[0], str(f, "scheduledAt"), str(f, "idempotencyKey"))
+	return exitOK
+}
+
+// runTimerPauseResume is `timers pause|resume`: of a timer given its ID,
+// of a group given --group (the group command of cli_timers.go, as it
+// always was); both or neither is a usage error.
+func runTimerPauseResume(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
+	synopsis := action + " ID | " + action + " --group G"
+	if action == "pause" {
+		synopsis = "pause ID|--group G [--reason TEXT]"
+	}
+	c := newTimerCmd(action, synopsis, stderr)
+	group := c.fs.String("group", "", "the timer `group` to "+action+" instead of one timer")
+	var reason *string
+	if action == "pause" {
+		reason = c.fs.String("reason", "", "why it is paused, e.g. 'deploy 1.4.2' (at most 256 characters)")
+	}
+	pos, err := parseInterspersed(c.fs, args)
+	switch {
+	case err == flag.ErrHelp:
+		return exitOK
+	case err != nil:
+		return exitUsage
+	case (len(pos) == 1) == (*group != "") || len(pos) > 1:
+		fmt.Fprintf(stderr, "bootstrap timers %s: name one timer ID or one --group, not both or neither\n", action)
+		c.fs.Usage()
+		return exitUsage
+	}
+	if code := c.resolveEndpoint(); code >= 0 {
+		return code
+	}
+	if *group != "" {
+		// The group command as it always was; its answer is JSON, with
+		// -o json or not.
+		gargs := []string{"--endpoint", *c.endpoint, "--group", *group}
+		if reason != nil && *reason != "" {
+			gargs = append(gargs, "--reason", *reason)
+		}
+		return runTimersGroup(ctx, action, gargs, stdout, stderr)
+	}
+	var body []byte
+	if reason != nil && *reason != "" {
+		body, _ = marshalJSON(pauseRequest{Reason: *reason})
+	}
+	b, code := c.call(ctx, http.MethodPost, timerPath(pos[0], action), nil, body)
+	if code >= 0 {
+		return code
+	}
+	return c.printTimerAction(stdout, action+"d", b)
+}
+
+// timerCmds are the commands on one timer or the list that read no input.
+var timerCmds = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"get": runTimerGet, "describe": runTimerDescribe, "list": runTimerList,
+	"history": runTimerHistory, "delete": runTimerDelete, "fire": runTimerFire,
+}
