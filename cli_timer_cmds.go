@@ -158,20 +158,32 @@ func (c *timerCmd) decodeDoc(b []byte, v any) int {
 	return -1
 }
 
-// runTimerGet is `timers get ID`: the timer's main fields, or its JSON.
-func runTimerGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newTimerCmd("get", "get ID", stderr)
+// oneTimer is what the commands on one timer share: parse its ID, make
+// the call to path(ID), and print the API's JSON as it is under -o json.
+// It returns the ID and the answer for the command to show, or, when the
+// command is done (usage, a failed call, JSON printed), its exit code.
+func (c *timerCmd) oneTimer(ctx context.Context, args []string, method string, stdout io.Writer, path func(id string) string) (string, []byte, int) {
 	pos, code := c.parse(args, 1)
 	if code >= 0 {
-		return code
+		return "", nil, code
 	}
-	b, code := c.call(ctx, http.MethodGet, timerPath(pos[0]), nil, nil)
+	b, code := c.call(ctx, method, path(pos[0]), nil, nil)
 	if code >= 0 {
-		return code
+		return "", nil, code
 	}
 	if *c.output == "json" {
 		writeJSON(stdout, b)
-		return exitOK
+		return "", nil, exitOK
+	}
+	return pos[0], b, -1
+}
+
+// runTimerGet is `timers get ID`: the timer's main fields, or its JSON.
+func runTimerGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("get", "get ID", stderr)
+	_, b, code := c.oneTimer(ctx, args, http.MethodGet, stdout, func(id string) string { return timerPath(id) })
+	if code >= 0 {
+		return code
 	}
 	var t map[string]any
 	if code := c.decodeDoc(b, &t); code >= 0 {
@@ -242,17 +254,9 @@ func runTimerDescribe(ctx context.Context, args []string, stdout, stderr io.Writ
 // runTimerHistory is `timers history ID`: the latest outcomes.
 func runTimerHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newTimerCmd("history", "history ID", stderr)
-	pos, code := c.parse(args, 1)
+	_, b, code := c.oneTimer(ctx, args, http.MethodGet, stdout, func(id string) string { return timerPath(id, "history") })
 	if code >= 0 {
 		return code
-	}
-	b, code := c.call(ctx, http.MethodGet, timerPath(pos[0], "history"), nil, nil)
-	if code >= 0 {
-		return code
-	}
-	if *c.output == "json" {
-		writeJSON(stdout, b)
-		return exitOK
 	}
 	var h historyAnswer
 	if code := c.decodeDoc(b, &h); code >= 0 {
@@ -381,42 +385,26 @@ func runTimerPut(ctx context.Context, args []string, stdin io.Reader, stdout, st
 // runTimerDelete is `timers delete ID`.
 func runTimerDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newTimerCmd("delete", "delete ID", stderr)
-	pos, code := c.parse(args, 1)
+	id, _, code := c.oneTimer(ctx, args, http.MethodDelete, stdout, func(id string) string { return timerPath(id) })
 	if code >= 0 {
 		return code
 	}
-	b, code := c.call(ctx, http.MethodDelete, timerPath(pos[0]), nil, nil)
-	if code >= 0 {
-		return code
-	}
-	if *c.output == "json" {
-		writeJSON(stdout, b)
-		return exitOK
-	}
-	fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	fmt.Fprintf(stdout, "deleted %s\n", id)
 	return exitOK
 }
 
 // runTimerFire is `timers fire ID`: a manual firing now.
 func runTimerFire(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newTimerCmd("fire", "fire ID", stderr)
-	pos, code := c.parse(args, 1)
+	id, b, code := c.oneTimer(ctx, args, http.MethodPost, stdout, func(id string) string { return timerPath(id, "fire") })
 	if code >= 0 {
 		return code
-	}
-	b, code := c.call(ctx, http.MethodPost, timerPath(pos[0], "fire"), nil, nil)
-	if code >= 0 {
-		return code
-	}
-	if *c.output == "json" {
-		writeJSON(stdout, b)
-		return exitOK
 	}
 	var f map[string]any
 	if code := c.decodeDoc(b, &f); code >= 0 {
 		return code
 	}
-	fmt.Fprintf(stdout, "fired %s: occurrence %s queued, idempotency key %s\n", pos[0], str(f, "scheduledAt"), str(f, "idempotencyKey"))
+	fmt.Fprintf(stdout, "fired %s: occurrence %s queued, idempotency key %s\n", id, str(f, "scheduledAt"), str(f, "idempotencyKey"))
 	return exitOK
 }
 
