@@ -21,6 +21,15 @@ type Upcoming struct {
 	OffsetChanged bool `json:"offsetChanged,omitempty"`
 }
 
+// UpcomingList is GET /periodic/{id}/upcoming's answer; the command line
+// reads it as it is.
+type UpcomingList struct {
+	TimerID  string     `json:"timerId"`
+	Timezone string     `json:"timezone"`
+	Paused   bool       `json:"paused"`
+	Upcoming []Upcoming `json:"upcoming"`
+}
+
 // upcomingLimits bound GET /periodic/{id}/upcoming's count.
 const (
 	defaultUpcoming = 10
@@ -44,7 +53,7 @@ func (a *API) upcoming(ctx context.Context, id, countParam string) (int, any, er
 		return 0, nil, err
 	}
 	t = a.withNext(t)
-	out := map[string]any{"timerId": id, "timezone": zoneName(t.Timezone), "paused": t.PausedAt != nil, "upcoming": []Upcoming{}}
+	out := UpcomingList{TimerID: id, Timezone: zoneName(t.Timezone), Paused: t.PausedAt != nil, Upcoming: []Upcoming{}}
 	if t.NextFireAt.IsZero() { // paused, or completed: withNext gives it none
 		return http.StatusOK, out, nil
 	}
@@ -52,7 +61,7 @@ func (a *API) upcoming(ctx context.Context, id, countParam string) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	out["upcoming"] = list
+	out.Upcoming = list
 	return http.StatusOK, out, nil
 }
 

@@ -10,21 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// upcomingDoc is GET /periodic/{id}/upcoming's answer.
-type upcomingDoc struct {
-	TimerID  string `json:"timerId"`
-	Timezone string `json:"timezone"`
-	Paused   bool   `json:"paused"`
-	Upcoming []struct {
-		ScheduledAt   string `json:"scheduledAt"`
-		Local         string `json:"local"`
-		OffsetChanged bool   `json:"offsetChanged"`
-	} `json:"upcoming"`
-}
-
 // getUpcoming asks for timer id's upcoming occurrences with query count
 // ("" for none) and decodes the answer strictly.
-func (e *lcEnv) getUpcoming(t *testing.T, id, count string) upcomingDoc {
+func (e *lcEnv) getUpcoming(t *testing.T, id, count string) UpcomingList {
 	t.Helper()
 	req := events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/periodic/" + id + "/upcoming"}
 	if count != "" {
@@ -34,17 +22,17 @@ func (e *lcEnv) getUpcoming(t *testing.T, id, count string) upcomingDoc {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET upcoming of %s: %d %s", id, resp.StatusCode, resp.Body)
 	}
-	var doc upcomingDoc
+	var doc UpcomingList
 	decodeStrict(t, resp.Body, &doc)
 	return doc
 }
 
-// list is doc's occurrences as "UTC local [*]" lines, * marking an offset
+// upcomingLines is doc's occurrences as "UTC local [*]" lines, * marking an offset
 // change.
-func (doc upcomingDoc) list() []string {
+func upcomingLines(doc UpcomingList) []string {
 	var out []string
 	for _, u := range doc.Upcoming {
-		line := u.ScheduledAt + " " + u.Local
+		line := u.ScheduledAt.Format(time.RFC3339) + " " + u.Local
 		if u.OffsetChanged {
 			line += " *"
 		}
@@ -68,13 +56,13 @@ func TestAPIUpcoming(t *testing.T) {
 		"2027-03-14T13:00:00Z 2027-03-14T09:00:00-04:00 *",
 		"2027-03-15T13:00:00Z 2027-03-15T09:00:00-04:00",
 	}
-	if diff := cmp.Diff(want, got.list()); diff != "" {
+	if diff := cmp.Diff(want, upcomingLines(got)); diff != "" {
 		t.Errorf("upcoming (-want +got):\n%s", diff)
 	}
 	if got.TimerID != "ny" || got.Timezone != "America/New_York" || got.Paused {
 		t.Errorf("answer %+v, want timer ny in America/New_York, not paused", got)
 	}
-	if next := e.get(t, "ny").NextFireAt; next == nil || *next != got.Upcoming[0].ScheduledAt {
+	if next := e.get(t, "ny").NextFireAt; next == nil || *next != got.Upcoming[0].ScheduledAt.Format(time.RFC3339) {
 		t.Errorf("nextFireAt %v, the first upcoming %s: they must agree", next, got.Upcoming[0].ScheduledAt)
 	}
 
@@ -86,13 +74,13 @@ func TestAPIUpcoming(t *testing.T) {
 	}
 	all := e.getUpcoming(t, "many", "100").Upcoming
 	first, _ := time.Parse(time.RFC3339, *e.get(t, "many").NextFireAt)
-	if len(all) != 100 || all[0].ScheduledAt != first.Format(time.RFC3339) || all[99].ScheduledAt != first.Add(99*time.Minute).Format(time.RFC3339) {
+	if len(all) != 100 || all[0].ScheduledAt.Format(time.RFC3339) != first.Format(time.RFC3339) || all[99].ScheduledAt.Format(time.RFC3339) != first.Add(99*time.Minute).Format(time.RFC3339) {
 		t.Errorf("count 100: %d, from %v to %v; want 100 a minute apart from nextFireAt %v", len(all), all[0], all[len(all)-1], first)
 	}
 	e.put(t, "until", `{"timerCallbackData":1,"schedule":"rate(1 hour)","endAt":"2026-11-22T14:30:00Z"}`)
 	var hours []string
 	for _, u := range e.getUpcoming(t, "until", "10").Upcoming {
-		hours = append(hours, u.ScheduledAt)
+		hours = append(hours, u.ScheduledAt.Format(time.RFC3339))
 	}
 	if diff := cmp.Diff([]string{"2026-11-22T10:30:00Z", "2026-11-22T11:30:00Z", "2026-11-22T12:30:00Z", "2026-11-22T13:30:00Z"}, hours); diff != "" {
 		t.Errorf("rate(1 hour) until 14:30, 10 asked for (-want +got):\n%s", diff)

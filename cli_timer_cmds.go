@@ -193,18 +193,6 @@ func runTimerGet(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// upcomingAnswer is GET /periodic/{id}/upcoming's answer.
-type upcomingAnswer struct {
-	TimerID  string `json:"timerId"`
-	Timezone string `json:"timezone"`
-	Paused   bool   `json:"paused"`
-	Upcoming []struct {
-		ScheduledAt   string `json:"scheduledAt"`
-		Local         string `json:"local"`
-		OffsetChanged bool   `json:"offsetChanged"`
-	} `json:"upcoming"`
-}
-
 // historyAnswer is GET /periodic/{id}/history's answer.
 type historyAnswer struct {
 	TimerID string           `json:"timerId"`
@@ -238,7 +226,7 @@ func runTimerDescribe(ctx context.Context, args []string, stdout, stderr io.Writ
 		return exitOK
 	}
 	var t map[string]any
-	var up upcomingAnswer
+	var up UpcomingList
 	var h historyAnswer
 	for i, v := range []any{&t, &up, &h} {
 		if code := c.decodeDoc(docs[i], v); code >= 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // How `bootstrap timers` shows timers to people: aligned tables and
@@ -92,7 +93,7 @@ func printTimerFields(w io.Writer, t map[string]any) {
 
 // printUpcoming writes the next occurrences in UTC and in the timer's
 // zone, the first after a DST change marked.
-func printUpcoming(w io.Writer, up upcomingAnswer) {
+func printUpcoming(w io.Writer, up UpcomingList) {
 	zone := orDash(up.Timezone)
 	fmt.Fprintf(w, "\nUpcoming (zone %s):\n", zone)
 	if len(up.Upcoming) == 0 {
@@ -110,7 +111,7 @@ func printUpcoming(w io.Writer, up upcomingAnswer) {
 		if o.OffsetChanged {
 			dst = "offset changed"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ScheduledAt, o.Local, dst)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ScheduledAt.Format(time.RFC3339), o.Local, dst)
 	}
 	tw.Flush()
 }
