@@ -103,13 +103,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 	router := newRouter(cfg, clients, log)
 	api, done := startLocal(t, ctx, router, cfg, clients, log)
 
-	t.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testCreds.SecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	setTimerCmdEnv(t)
 	t.Setenv("QA_HOST", "green.qa.example.com")
 
 	cli := func(args ...string) (int, string, string) {
