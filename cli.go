@@ -18,7 +18,8 @@ On AWS Lambda it is the handler of every function in template.yaml. Elsewhere:
   bootstrap invoke [-e FILE]     run one Lambda event through the handler (sam local invoke without Docker)
   bootstrap local [flags]        run the whole service against a local AWS endpoint (AWS_ENDPOINT_URL)
   bootstrap schedule EXPR [flags] print the next occurrences of a cron(...), rate(...) or at(...) expression
-  bootstrap timers apply|pause|resume [flags]  deploy a group's timer files; pause or resume the group
+  bootstrap timers COMMAND [flags] every API operation (put, get, describe, list, fire, pause, ...)
+                                 and applying a group's timer files; 'bootstrap timers -h' lists them
 
 Run 'bootstrap COMMAND -h' for a command's flags.
 `
@@ -36,7 +37,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runLocal(ctx, args[1:], stderr, log)
 	case "schedule":
 		return runSchedule(args[1:], time.Now(), stdout, stderr)
-	case "timers": // timers.go
+	case "timers": // cli_timers.go, cli_timer_cmds.go
 		return runTimers(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // The timers commands on one timer or the list: get, describe, list,
@@ -38,19 +39,43 @@ type timerCmd struct {
 
 // newTimerCmd is a command named name with --endpoint and -o.
 func newTimerCmd(name, synopsis string, stderr io.Writer) *timerCmd {
-	fs := newFlagSet("timers "+name, "timers "+synopsis+" [--endpoint URL] [-o text|json]", stderr)
-	return &timerCmd{
+	return newCommand(name, synopsis, stderr, true)
+}
+
+// newCommand is a command named name with --endpoint, and -o when
+// withOutput (apply prints its plan, in text only).
+func newCommand(name, synopsis string, stderr io.Writer, withOutput bool) *timerCmd {
+	flags := " [--endpoint URL]"
+	if withOutput {
+		flags += " [-o text|json]"
+	}
+	fs := newFlagSet("timers "+name, "timers "+synopsis+flags, stderr)
+	c := &timerCmd{
 		name:     name,
 		fs:       fs,
 		endpoint: fs.String("endpoint", "", "the API's `URL` (default $CALLCLOCK_ENDPOINT, else the local stack's "+defaultEndpoint+")"),
-		output:   fs.String("o", "text", "output `format`: text or json"),
+		output:   new(string),
 		stderr:   stderr,
 		lookup:   os.LookupEnv,
 	}
+	*c.output = "text"
+	if withOutput {
+		c.output = fs.String("o", "text", "output `format`: text or json")
+	}
+	return c
+}
+
+// usage reports a usage error with the command's flags and returns its
+// exit code.
+func (c *timerCmd) usage(format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "bootstrap timers %s: %s\n", c.name, fmt.Sprintf(format, args...))
+	c.fs.Usage()
+	return exitUsage
 }
 
 // parse parses args (flags may follow the positional arguments), wants
-// exactly npos positional arguments, and resolves the endpoint. It
+// exactly npos positional arguments (any number if npos < 0), and
+// resolves the endpoint. It
 // returns the positional arguments, or the exit code to stop with (-1 to
 // go on).
 func (c *timerCmd) parse(args []string, npos int) ([]string, int) {
@@ -60,10 +85,8 @@ func (c *timerCmd) parse(args []string, npos int) ([]string, int) {
 		return nil, exitOK
 	case err != nil:
 		return nil, exitUsage
-	case len(pos) != npos:
-		fmt.Fprintf(c.stderr, "bootstrap timers %s: want %d argument(s), got %d\n", c.name, npos, len(pos))
-		c.fs.Usage()
-		return nil, exitUsage
+	case npos >= 0 && len(pos) != npos:
+		return nil, c.usage("want %d argument(s), got %d", npos, len(pos))
 	case *c.output != "text" && *c.output != "json":
 		fmt.Fprintf(c.stderr, "bootstrap timers %s: -o is text or json, not %q\n", c.name, *c.output)
 		return nil, exitUsage
@@ -381,19 +404,96 @@ func runTimerDelete(ctx context.Context, args []string, stdout, stderr io.Writer
 	return exitOK
 }
 
-// runTimerFire is `timers fire ID`: a manual firing now.
+// runTimerFire is `timers fire ID [--at INSTANT]`: a manual firing now,
+// or, with --at, that past occurrence again (a replay, for one that was
+// dead-lettered or never delivered).
 func runTimerFire(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newTimerCmd("fire", "fire ID", stderr)
-	id, b, code := c.oneTimer(ctx, args, http.MethodPost, stdout, func(id string) string { return timerPath(id, "fire") })
+	c := newTimerCmd("fire", "fire ID [--at INSTANT]", stderr)
+	at := c.fs.String("at", "", "deliver this past occurrence of the schedule again (an RFC 3339 `instant`), e.g. one that was dead-lettered")
+	pos, code := c.parse(args, 1)
 	if code >= 0 {
 		return code
+	}
+	var body []byte
+	if *at != "" {
+		when, err := time.Parse(time.RFC3339Nano, *at)
+		if err != nil {
+			return c.usage("--at %q is not an RFC 3339 instant such as 2026-11-22T09:00:00Z", *at)
+		}
+		when = when.UTC()
+		body, _ = marshalJSON(fireRequest{ScheduledAt: &when})
+	}
+	b, code := c.call(ctx, http.MethodPost, timerPath(pos[0], "fire"), nil, body)
+	if code >= 0 {
+		return code
+	}
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
 	}
 	var f map[string]any
 	if code := c.decodeDoc(b, &f); code >= 0 {
 		return code
 	}
-	fmt.Fprintf(stdout, "fired %s: occurrence %s queued, idempotency key %s\n", id, str(f, "scheduledAt"), str(f, "idempotencyKey"))
+	what := "fired %s: occurrence %s queued, idempotency key %s\n"
+	if f["replay"] == true {
+		what = "fired %s again: past occurrence %s queued as a replay, idempotency key %s\n"
+	}
+	fmt.Fprintf(stdout, what, pos[0], str(f, "scheduledAt"), str(f, "idempotencyKey"))
 	return exitOK
+}
+
+// waitPoll is how often `timers wait` reads the timer.
+const waitPoll = 2 * time.Second
+
+// runTimerWait is `timers wait ID [--outcome O] [--timeout D]`: it reads
+// the timer until its latest outcome is O, then prints that outcome's
+// line; a timeout exits 1, saying what the latest outcome was.
+func runTimerWait(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newTimerCmd("wait", "wait ID [--outcome OUTCOME] [--timeout DURATION]", stderr)
+	outcome := c.fs.String("outcome", "delivered", "the `outcome` to wait for: delivered, failed, dead-lettered, ... (as in the history)")
+	timeout := c.fs.Duration("timeout", 3*time.Minute, "how long to wait at most")
+	pos, code := c.parse(args, 1)
+	if code >= 0 {
+		return code
+	}
+	if *timeout <= 0 {
+		return c.usage("--timeout must be positive, not %s", *timeout)
+	}
+	deadline := time.Now().Add(*timeout)
+	for {
+		b, code := c.call(ctx, http.MethodGet, timerPath(pos[0]), nil, nil)
+		if code >= 0 {
+			return code
+		}
+		var t map[string]any
+		if code := c.decodeDoc(b, &t); code >= 0 {
+			return code
+		}
+		lf, _ := t["lastFire"].(map[string]any)
+		if lf != nil && str(lf, "outcome") == *outcome {
+			if *c.output == "json" {
+				b, _ := marshalJSON(lf)
+				writeJSON(stdout, b)
+			} else {
+				printHistory(stdout, "", []map[string]any{lf}, 1)
+			}
+			return exitOK
+		}
+		if time.Now().Add(waitPoll).After(deadline) {
+			last := "none yet"
+			if lf != nil {
+				last = lastOutcome(t)
+			}
+			fmt.Fprintf(stderr, "bootstrap timers wait: timer %s: no %s outcome after %s (latest: %s)\n", pos[0], *outcome, *timeout, last)
+			return exitFailure
+		}
+		select {
+		case <-ctx.Done():
+			return c.fail(ctx.Err())
+		case <-time.After(waitPoll):
+		}
+	}
 }
 
 // runTimerPauseResume is `timers pause|resume`: of a timer given its ID,
@@ -406,7 +506,7 @@ func runTimerPauseResume(ctx context.Context, action string, args []string, stdo
 	}
 	c := newTimerCmd(action, synopsis, stderr)
 	group := c.fs.String("group", "", "the timer `group` to "+action+" instead of one timer")
-	var reason *string
+	reason := new(string)
 	if action == "pause" {
 		reason = c.fs.String("reason", "", "why it is paused, e.g. 'deploy 1.4.2' (at most 256 characters)")
 	}
@@ -417,24 +517,16 @@ func runTimerPauseResume(ctx context.Context, action string, args []string, stdo
 	case err != nil:
 		return exitUsage
 	case (len(pos) == 1) == (*group != "") || len(pos) > 1:
-		fmt.Fprintf(stderr, "bootstrap timers %s: name one timer ID or one --group, not both or neither\n", action)
-		c.fs.Usage()
-		return exitUsage
+		return c.usage("name one timer ID or one --group, not both or neither")
 	}
 	if code := c.resolveEndpoint(); code >= 0 {
 		return code
 	}
 	if *group != "" {
-		// The group command as it always was; its answer is JSON, with
-		// -o json or not.
-		gargs := []string{"--endpoint", *c.endpoint, "--group", *group}
-		if reason != nil && *reason != "" {
-			gargs = append(gargs, "--reason", *reason)
-		}
-		return runTimersGroup(ctx, action, gargs, stdout, stderr)
+		return c.groupAction(ctx, action, *group, *reason, stdout)
 	}
 	var body []byte
-	if reason != nil && *reason != "" {
+	if *reason != "" {
 		body, _ = marshalJSON(pauseRequest{Reason: *reason})
 	}
 	b, code := c.call(ctx, http.MethodPost, timerPath(pos[0], action), nil, body)
@@ -448,4 +540,5 @@ func runTimerPauseResume(ctx context.Context, action string, args []string, stdo
 var timerCmds = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 	"get": runTimerGet, "describe": runTimerDescribe, "list": runTimerList,
 	"history": runTimerHistory, "delete": runTimerDelete, "fire": runTimerFire,
+	"wait": runTimerWait,
 }

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -114,7 +113,8 @@ const (
 	fakeHist = `{"timerId":"t1","history":[` +
 		`{"scheduledAt":"2026-12-01T08:00:00Z","attemptedAt":"2026-12-01T08:00:01Z","attempt":1,"outcome":"delivered","status":200,"latencyMs":42},` +
 		`{"scheduledAt":"2026-11-30T08:00:00Z","attemptedAt":"2026-11-30T08:00:05Z","attempt":3,"outcome":"failed","status":503,"error":"HTTP 503","latencyMs":1000}]}`
-	fakeFire = `{"timerId":"t1","scheduledAt":"2026-12-01T10:00:00Z","manual":true,"idempotencyKey":"t1/m/2026-12-01T10:00:00Z"}`
+	fakeFire   = `{"timerId":"t1","scheduledAt":"2026-12-01T10:00:00Z","manual":true,"idempotencyKey":"t1/m/2026-12-01T10:00:00Z"}`
+	fakeReplay = `{"timerId":"t4","scheduledAt":"2026-11-30T08:00:00Z","manual":false,"replay":true,"idempotencyKey":"t4/2026-11-30T08:00:00Z"}`
 )
 
 // fakeRoutes answer like the API about t1, t2 and t3, listed on 3 pages.
@@ -127,7 +127,9 @@ var fakeRoutes = map[string]fakeAnswer{
 	"POST /periodic/t1/fire":     {202, fakeFire},
 	"POST /periodic/t1/pause":    {200, fakePaused},
 	"POST /periodic/t1/resume":   {200, fakeTimer},
-	"POST /groups/g/pause":       {200, `{"group":"g","action":"pause","changed":1}`},
+	"POST /periodic/t4/fire":     {202, fakeReplay},
+	"POST /groups/g/pause":       {200, `{"group":"g","action":"pause","timers":2,"changed":1}`},
+	"POST /groups/nope/resume":   {403, `{"error":{"code":"forbidden","message":"not yours"}}`},
 	"GET /periodic":              {200, `{"timers":[` + fakeTimer + `],"cursor":"c2"}`},
 	"GET /periodic?cursor=c2":    {200, `{"timers":[` + fakeHourly + `],"cursor":"c3"}`},
 	"GET /periodic?cursor=c3":    {200, `{"timers":[{"id":"t3","schedule":"rate(5 minutes)","state":"completed","nextFireAt":null,"version":9}]}`},
@@ -163,8 +165,8 @@ func TestTimerCmdOutput(t *testing.T) {
 		{"describe", []string{"describe", "t1", "--count", "1"}, getText +
 			"\nUpcoming (zone Europe/Paris):\n  UTC                   LOCAL                      DST\n" +
 			"  2027-03-27T08:00:00Z  2027-03-27T09:00:00+01:00  \n  2027-03-28T07:00:00Z  2027-03-28T09:00:00+02:00  offset changed\n" +
-			"\nLatest outcomes:\n  SCHEDULED             ATTEMPTED             ATTEMPT  OUTCOME    STATUS  LATENCY MS  ERROR\n" +
-			"  2026-12-01T08:00:00Z  2026-12-01T08:00:01Z  1        delivered  200     42          -\n",
+			"\nLatest outcomes:\n  SCHEDULED                 ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  ERROR\n" +
+			"  2026-12-01T08:00:00.000Z  2026-12-01T08:00:01.000Z  1        delivered  200     42          -\n",
 			[]string{"GET /periodic/t1", "GET /periodic/t1/upcoming?count=1", "GET /periodic/t1/history"}},
 		{"describe json", []string{"describe", "t1", "-o", "json"}, `{"timer":` + fakeTimer + `,"upcoming":` + fakeUp + `,"history":` + fakeHist + "}\n",
 			[]string{"GET /periodic/t1", "GET /periodic/t1/upcoming?count=5", "GET /periodic/t1/history"}},
@@ -176,9 +178,9 @@ func TestTimerCmdOutput(t *testing.T) {
 		{"list json", []string{"list", "--group", "g", "--state", "active", "-o", "json"},
 			`[` + fakeTimer + `,` + fakeHourly + `,{"id":"t3","schedule":"rate(5 minutes)","state":"completed","nextFireAt":null,"version":9}]` + "\n",
 			[]string{"GET /periodic?group=g&limit=500&state=active", "GET /periodic?cursor=c2&group=g&limit=500&state=active", "GET /periodic?cursor=c3&group=g&limit=500&state=active"}},
-		{"history", []string{"history", "t1"}, "SCHEDULED             ATTEMPTED             ATTEMPT  OUTCOME    STATUS  LATENCY MS  ERROR\n" +
-			"2026-12-01T08:00:00Z  2026-12-01T08:00:01Z  1        delivered  200     42          -\n" +
-			"2026-11-30T08:00:00Z  2026-11-30T08:00:05Z  3        failed     503     1000        HTTP 503\n",
+		{"history", []string{"history", "t1"}, "SCHEDULED                 ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  ERROR\n" +
+			"2026-12-01T08:00:00.000Z  2026-12-01T08:00:01.000Z  1        delivered  200     42          -\n" +
+			"2026-11-30T08:00:00.000Z  2026-11-30T08:00:05.000Z  3        failed     503     1000        HTTP 503\n",
 			[]string{"GET /periodic/t1/history"}},
 		{"history json", []string{"history", "t1", "-o", "json"}, fakeHist + "\n", []string{"GET /periodic/t1/history"}},
 		{"put file", []string{"put", "t1", "-f", file}, "put t1: version 3, active, next 2026-12-02T08:00:00Z\n", []string{"PUT /periodic/t1"}},
@@ -189,8 +191,15 @@ func TestTimerCmdOutput(t *testing.T) {
 		{"pause ID", []string{"pause", "t1", "--reason", "deploy"}, "paused t1: version 4, paused, next -\n", []string{"POST /periodic/t1/pause"}},
 		{"pause ID json", []string{"pause", "-o", "json", "t1"}, fakePaused + "\n", []string{"POST /periodic/t1/pause"}},
 		{"resume ID", []string{"resume", "t1"}, "resumed t1: version 3, active, next 2026-12-02T08:00:00Z\n", []string{"POST /periodic/t1/resume"}},
-		{"pause group", []string{"pause", "--group", "g"}, `{"group":"g","action":"pause","changed":1}` + "\n", []string{"POST /groups/g/pause"}},
-		{"pause group json", []string{"pause", "-o", "json", "--group", "g", "--reason", "deploy 2"}, `{"group":"g","action":"pause","changed":1}` + "\n", []string{"POST /groups/g/pause"}},
+		{"fire --at", []string{"fire", "t4", "--at", "2026-11-30T08:00:00Z"},
+			"fired t4 again: past occurrence 2026-11-30T08:00:00Z queued as a replay, idempotency key t4/2026-11-30T08:00:00Z\n", []string{"POST /periodic/t4/fire"}},
+		{"fire --at json", []string{"fire", "t4", "--at", "2026-11-30T09:00:00+01:00", "-o", "json"}, fakeReplay + "\n", []string{"POST /periodic/t4/fire"}},
+		{"wait", []string{"wait", "t1"}, "SCHEDULED                 ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  ERROR\n" +
+			"2026-12-01T08:00:00.000Z  2026-12-01T08:00:01.000Z  1        delivered  200     42          -\n", []string{"GET /periodic/t1"}},
+		{"wait failed json", []string{"wait", "t2", "--outcome", "failed", "-o", "json"},
+			`{"attempt":185,"attemptedAt":"2026-12-01T07:07:00Z","latencyMs":9,"outcome":"failed","scheduledAt":"2026-12-01T07:07:00Z","status":503}` + "\n", []string{"GET /periodic/t2"}},
+		{"pause group", []string{"pause", "--group", "g"}, "paused group g: 2 timers, 1 changed\n", []string{"POST /groups/g/pause"}},
+		{"pause group json", []string{"pause", "-o", "json", "--group", "g", "--reason", "deploy 2"}, `{"group":"g","action":"pause","timers":2,"changed":1}` + "\n", []string{"POST /groups/g/pause"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(seen())
@@ -213,14 +222,17 @@ func TestTimerCmdOutput(t *testing.T) {
 			}
 		})
 	}
-	// The bodies sent: the file as is, the pause reason.
+	// The bodies sent: the file as is, the replayed instant (in UTC),
+	// nothing for a manual firing, the pause reason.
 	var bodies []string
 	for _, r := range seen() {
-		if r.Method == "PUT" || strings.HasSuffix(r.URI, "/pause") {
+		if r.Method == "PUT" || strings.HasSuffix(r.URI, "/pause") || strings.HasSuffix(r.URI, "/fire") {
 			bodies = append(bodies, r.Body)
 		}
 	}
-	if diff := cmp.Diff([]string{`{"group":"g","schedule":"cron(0 9 * * ? *)"}`, `{"reason":"deploy"}`, ``, ``, `{"reason":"deploy 2"}`}, bodies); diff != "" {
+	want := []string{`{"group":"g","schedule":"cron(0 9 * * ? *)"}`, ``, ``, `{"reason":"deploy"}`, ``,
+		`{"scheduledAt":"2026-11-30T08:00:00Z"}`, `{"scheduledAt":"2026-11-30T08:00:00Z"}`, ``, `{"reason":"deploy 2"}`}
+	if diff := cmp.Diff(want, bodies); diff != "" {
 		t.Errorf("bodies (-want +got):\n%s", diff)
 	}
 }
@@ -252,6 +264,8 @@ func TestTimerCmdExitCodes(t *testing.T) {
 	ln.Close()
 	file := filepath.Join(t.TempDir(), "t.json")
 	os.WriteFile(file, []byte(`{}`), 0o600)
+	timerFile := filepath.Join(t.TempDir(), "x.json")
+	os.WriteFile(timerFile, []byte(`{"id":"x","group":"g","schedule":"rate(1 hour)","timerCallbackData":{}}`), 0o600)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -279,6 +293,16 @@ func TestTimerCmdExitCodes(t *testing.T) {
 		{"pause both", []string{"pause", "t1", "--group", "g"}, exitUsage, []string{"not both or neither"}},
 		{"pause neither", []string{"pause"}, exitUsage, []string{"not both or neither"}},
 		{"resume two IDs", []string{"resume", "a", "b"}, exitUsage, []string{"not both or neither"}},
+		{"group 403", []string{"resume", "--group", "nope", "--endpoint", api}, exitDenied, []string{"bootstrap timers resume: HTTP 403: not yours", "AWS_ACCESS_KEY_ID=test"}},
+		{"group refused", []string{"pause", "--group", "g", "--endpoint", refused}, exitUnavailable, []string{"nothing answers at " + refused}},
+		{"bad group", []string{"pause", "--group", "a b", "--endpoint", api}, exitUsage, []string{"--group: "}},
+		{"fire bad --at", []string{"fire", "t1", "--at", "yesterday", "--endpoint", api}, exitUsage, []string{`--at "yesterday" is not an RFC 3339 instant`}},
+		{"wait times out", []string{"wait", "t2", "--timeout", "1ms", "--endpoint", api}, exitFailure, []string{"timer t2: no delivered outcome after 1ms (latest: failed (503))"}},
+		{"wait no timer", []string{"wait", "gone", "--endpoint", api}, exitNotFound, []string{"HTTP 404"}},
+		{"wait bad timeout", []string{"wait", "t1", "--timeout", "-1s"}, exitUsage, []string{"--timeout must be positive"}},
+		{"apply refused", []string{"apply", "--endpoint", refused, timerFile}, exitUnavailable, []string{"nothing answers at " + refused}},
+		{"apply no files", []string{"apply", "--group", "g"}, exitUsage, []string{"name at least one timer FILE or DIR"}},
+		{"apply bad group", []string{"apply", "--group", "a b", timerFile}, exitUsage, []string{"--group: "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := timersCLI(tc.args...)
@@ -377,11 +401,14 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	if out := cli(0, "fire", "cmd-timer"); !strings.HasPrefix(out, "fired cmd-timer: occurrence ") {
 		t.Fatalf("fire: %q", out)
 	}
-	// The list's LAST OUTCOME (GET's lastFire) and the history show the
-	// manual firing once it is delivered.
-	waitFor(t, "the manual firing delivered", 15*time.Second, func() bool {
-		return strings.Contains(cli(0, "list", "--group", "cmd-group"), " delivered\n")
-	})
+	// wait returns once the manual firing is delivered; then the list's
+	// LAST OUTCOME (GET's lastFire) and the history show it.
+	if out := cli(0, "wait", "cmd-timer", "--timeout", "30s"); !strings.Contains(out, " delivered (manual) ") {
+		t.Fatalf("wait: %q", out)
+	}
+	if out := cli(0, "list", "--group", "cmd-group"); !strings.Contains(out, " delivered\n") {
+		t.Fatalf("list after delivery: %q", out)
+	}
 	if out := cli(0, "history", "cmd-timer"); !strings.Contains(out, " delivered (manual) ") {
 		t.Fatalf("history: %q", out)
 	}
@@ -402,6 +429,9 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	if out := cli(0, "list", "--group", "cmd-group", "-o", "json"); out != "[]\n" {
 		t.Fatalf("list after delete: %q", out)
 	}
+	if out := cli(0, "list", "--group", "cmd-group"); out != "No timers.\n" {
+		t.Fatalf("list table after delete: %q", out)
+	}
 	// Other credentials than the local stack's: denied, and told which.
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 	code, _, errs := timersCLI("get", "cmd-timer")
@@ -417,7 +447,7 @@ func TestIntegrationTimerCmds(t *testing.T) {
 // TestTimerCmdHelp: each command's -h prints its usage and exits 0, and
 // `timers -h` lists them all.
 func TestTimerCmdHelp(t *testing.T) {
-	cmds := []string{"get", "describe", "list", "history", "put", "delete", "fire", "pause", "resume"}
+	cmds := []string{"apply", "get", "describe", "list", "history", "put", "delete", "fire", "wait", "pause", "resume"}
 	for _, cmd := range cmds {
 		code, out, errs := timersCLI(cmd, "-h")
 		if code != 0 || !strings.Contains(out+errs, "usage: bootstrap timers "+cmd+" ") || !strings.Contains(errs, "-endpoint URL") {
@@ -429,5 +459,35 @@ func TestTimerCmdHelp(t *testing.T) {
 		if !strings.Contains(out, "  timers "+cmd+" ") {
 			t.Errorf("timers -h lacks %s:\n%s", cmd, out)
 		}
+	}
+}
+
+// TestTimersApplyExitCode: a change the API refuses does not stop the
+// others, and apply exits with the first failure's code (5 for a 500, as
+// every timers command does), naming it.
+func TestTimersApplyExitCode(t *testing.T) {
+	setTimerCmdEnv(t)
+	api, seen := fakeTimersAPI(t, map[string]fakeAnswer{
+		"GET /periodic":       {200, `{"timers":[]}`},
+		"PUT /periodic/a-500": {500, `{"error":{"code":"internal","message":"internal error"}}`},
+		"PUT /periodic/b-ok":  {201, `{"id":"b-ok"}`},
+	})
+	dir := t.TempDir()
+	for _, id := range []string{"a-500", "b-ok"} {
+		os.WriteFile(filepath.Join(dir, id+".json"), []byte(`{"id":"`+id+`","group":"g","schedule":"rate(1 hour)","timerCallbackData":{}}`), 0o600)
+	}
+	code, out, errs := timersCLI("apply", "--endpoint", api, dir)
+	if code != exitUnavailable || !strings.Contains(out, "created b-ok\nApply: 1 created, 0 updated, 0 deleted.\n") ||
+		!strings.Contains(errs, "create a-500: HTTP 500: internal error") || !strings.Contains(errs, "1 change(s) failed, the first: HTTP 500") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	var puts []string
+	for _, r := range seen() {
+		if r.Method == "PUT" {
+			puts = append(puts, r.URI)
+		}
+	}
+	if diff := cmp.Diff([]string{"/periodic/a-500", "/periodic/b-ok"}, puts); diff != "" {
+		t.Fatalf("PUTs (-want +got):\n%s", diff)
 	}
 }

@@ -82,7 +82,7 @@ func printTimerFields(w io.Writer, t map[string]any) {
 		state += " (" + r + ")"
 	}
 	for _, f := range [][2]string{
-		{"ID", str(t, "id")}, {"Group", str(t, "group")}, {"Schedule", scheduleOf(t)},
+		{"ID", str(t, "id")}, {"Group", orDash(str(t, "group"))}, {"Schedule", scheduleOf(t)},
 		{"Timezone", orDash(str(t, "timezone"))}, {"State", state}, {"Next", orDash(str(t, "nextFireAt"))},
 		{"Last outcome", orDash(lastOutcome(t))}, {"Target", target}, {"Version", str(t, "version")},
 	} {
@@ -94,7 +94,10 @@ func printTimerFields(w io.Writer, t map[string]any) {
 // printUpcoming writes the next occurrences in UTC and in the timer's
 // zone, the first after a DST change marked.
 func printUpcoming(w io.Writer, up UpcomingList) {
-	zone := orDash(up.Timezone)
+	zone := up.Timezone
+	if zone == "" {
+		zone = "UTC"
+	}
 	fmt.Fprintf(w, "\nUpcoming (zone %s):\n", zone)
 	if len(up.Upcoming) == 0 {
 		why := "none"
@@ -138,10 +141,21 @@ func printHistory(w io.Writer, title string, h []map[string]any, n int) {
 		if m, _ := e["manual"].(bool); m {
 			outcome += " (manual)"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, str(e, "scheduledAt"), str(e, "attemptedAt"), str(e, "attempt"),
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, tableTime(str(e, "scheduledAt")), tableTime(str(e, "attemptedAt")), str(e, "attempt"),
 			outcome, orDash(str(e, "status")), str(e, "latencyMs"), orDash(str(e, "error")))
 	}
 	tw.Flush()
+}
+
+// tableTime is an instant of the history in UTC to the millisecond, so
+// that lateness shows and the columns keep one width; text that is not an
+// RFC 3339 instant is left as it is.
+func tableTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
 // printList writes the listed timers as a table, or as one JSON array.
@@ -162,6 +176,10 @@ func (c *timerCmd) printList(ctx context.Context, w io.Writer, timers []json.Raw
 	}
 	if code := c.addLastFires(ctx, docs); code >= 0 {
 		return code
+	}
+	if len(docs) == 0 {
+		fmt.Fprintln(w, "No timers.")
+		return exitOK
 	}
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tGROUP\tSCHEDULE\tSTATE\tNEXT\tLAST OUTCOME")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -119,21 +118,22 @@ func printPlan(w io.Writer, desired []desiredTimer, steps []planStep) {
 
 const timersUsage = `usage: bootstrap timers COMMAND [flags]
 
-  timers apply    --endpoint URL [--group G] [--dry-run] FILE|DIR... make the groups' timers those of the files
-  timers pause    --group G [--reason TEXT]    pause every timer of the group
-  timers resume   --group G                    resume every timer of the group
-  timers get      ID                           the timer's main fields
-  timers describe ID [--count N]               its fields, next N occurrences (UTC, local, DST) and latest outcomes
-  timers list     [--group G] [--state S]      every timer (all pages), as a table
-  timers history  ID                           its latest outcomes
-  timers put      ID -f FILE|-                 create or replace it from a file or standard input
-  timers delete   ID                           delete it
-  timers fire     ID                           fire it now, by hand
-  timers pause    ID [--reason TEXT]           pause one timer
-  timers resume   ID                           resume one timer
+  timers apply    [--group G] [--dry-run] FILE|DIR...  make the groups' timers those of the files
+  timers pause    --group G [--reason TEXT]            pause every timer of the group
+  timers resume   --group G                            resume every timer of the group
+  timers get      ID                                   the timer's main fields
+  timers describe ID [--count N]                       its fields, next N occurrences (UTC, local, DST) and latest outcomes
+  timers list     [--group G] [--state S]              every timer (all pages), as a table
+  timers history  ID                                   its latest outcomes
+  timers put      ID -f FILE|-                         create or replace it from a file or standard input
+  timers delete   ID                                   delete it
+  timers fire     ID [--at INSTANT]                    fire it now, by hand; with --at, that past occurrence again
+  timers wait     ID [--outcome O] [--timeout D]       wait until its latest outcome is O (default delivered)
+  timers pause    ID [--reason TEXT]                   pause one timer
+  timers resume   ID                                   resume one timer
 
-Every command but apply takes --endpoint URL (default $CALLCLOCK_ENDPOINT, else
-the local stack's http://127.0.0.1:8080) and -o text|json. Exit codes: 0 ok,
+Every command takes --endpoint URL (default $CALLCLOCK_ENDPOINT, else the local
+stack's http://127.0.0.1:8080), and every one but apply -o text|json. Exit codes: 0 ok,
 1 other failure, 2 invalid input or usage, 3 not found, 4 denied, 5 the API
 unavailable or unreachable.
 
@@ -155,7 +155,7 @@ func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return runTimerPauseResume(ctx, args[0], args[1:], stdout, stderr)
 	case "put":
 		return runTimerPut(ctx, args[1:], os.Stdin, stdout, stderr)
-	case "get", "describe", "list", "history", "delete", "fire":
+	case "get", "describe", "list", "history", "delete", "fire", "wait":
 		return timerCmds[args[0]](ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, timersUsage)
@@ -163,47 +163,6 @@ func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stderr, "bootstrap timers: unknown command %q\n\n%s", args[0], timersUsage)
 	return 2
-}
-
-// timersFlags are the flags every timers command has.
-type timersFlags struct {
-	endpoint, group *string
-	// groupOptional is true for apply, whose files may name their groups.
-	groupOptional bool
-}
-
-func addTimersFlags(fs *flag.FlagSet, groupOptional bool) timersFlags {
-	groupUsage := "the timer `group` (required)"
-	if groupOptional {
-		groupUsage = "the timer `group` of every file (default: each file's group, or a Deployer file's deployment.product)"
-	}
-	return timersFlags{
-		endpoint:      fs.String("endpoint", "", "the API's stage `URL`, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod (required)"),
-		group:         fs.String("group", "", groupUsage),
-		groupOptional: groupOptional,
-	}
-}
-
-// check validates the common flags, returning an exit code or -1.
-func (f timersFlags) check(fs *flag.FlagSet) int {
-	if *f.endpoint == "" || (*f.group == "" && !f.groupOptional) {
-		msg := "--endpoint and --group are required"
-		if f.groupOptional {
-			msg = "--endpoint is required"
-		}
-		fmt.Fprintln(fs.Output(), msg)
-		fs.Usage()
-		return 2
-	}
-	if u, err := url.Parse(*f.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(fs.Output(), "--endpoint %q is not an absolute http or https URL\n", *f.endpoint)
-		return 2
-	}
-	if err := validateGroup(*f.group); err != nil && *f.group != "" {
-		fmt.Fprintf(fs.Output(), "--group: %s\n", ErrorMessage(err))
-		return 2
-	}
-	return -1
 }
 
 // parseInterspersed parses flags that may come after positional arguments.
@@ -221,46 +180,44 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// runTimersApply is `timers apply [--group G] [--dry-run] FILE|DIR...`:
+// the plan, then the changes.
 func runTimersApply(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
-	fs := newFlagSet("timers apply", "timers apply --endpoint URL [--group G] [--dry-run] FILE|DIR...", stderr)
-	tf := addTimersFlags(fs, true)
-	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing")
-	files, err := parseInterspersed(fs, args)
-	switch {
-	case err == flag.ErrHelp:
-		return 0
-	case err != nil:
-		return 2
-	}
-	if code := tf.check(fs); code >= 0 {
+	c := newCommand("apply", "apply [--group G] [--dry-run] FILE|DIR...", stderr, false)
+	group := c.fs.String("group", "", "the timer `group` of every file (default: each file's group, or a Deployer file's deployment.product)")
+	dryRun := c.fs.Bool("dry-run", false, "print the plan and change nothing")
+	c.lookup = lookup
+	files, code := c.parse(args, -1)
+	if code >= 0 {
 		return code
 	}
+	if *group != "" {
+		if err := validateGroup(*group); err != nil {
+			return c.usage("--group: %s", ErrorMessage(err))
+		}
+	}
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "bootstrap timers apply: name at least one timer FILE or DIR")
-		fs.Usage()
-		return 2
+		return c.usage("name at least one timer FILE or DIR")
 	}
-	desired, err := readTimerFiles(files, *tf.group, lookup, time.Now().UTC())
+	desired, err := readTimerFiles(files, *group, lookup, time.Now().UTC())
 	if err != nil {
 		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
-		return 2
+		return exitUsage
 	}
-	c, err := newAPIClient(ctx, *tf.endpoint)
+	cl, err := newAPIClient(ctx, *c.endpoint)
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
-		return 1
+		return c.fail(err)
 	}
-	current, err := currentTimers(ctx, c, desired)
+	current, err := currentTimers(ctx, cl, desired)
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap timers apply: %v\n", err)
-		return 1
+		return c.fail(err)
 	}
 	steps := computePlan(current, desired)
 	printPlan(stdout, desired, steps)
 	if *dryRun {
-		return 0
+		return exitOK
 	}
-	return applyPlan(ctx, c, steps, stdout, stderr)
+	return c.applyPlan(ctx, cl, steps, stdout)
 }
 
 // currentTimers reads what the API has of the desired timers: every timer
@@ -295,68 +252,63 @@ func currentTimers(ctx context.Context, c *apiClient, desired []desiredTimer) (m
 }
 
 // applyPlan carries out steps, each on its own: one that fails is reported
-// and the others still run. It returns the exit code.
-func applyPlan(ctx context.Context, c *apiClient, steps []planStep, stdout, stderr io.Writer) int {
-	var failed int
+// and the others still run. It returns the exit code: that of the first
+// failed change, as exitCodeOf gives it, so that a script can tell denied
+// from unavailable from invalid.
+func (c *timerCmd) applyPlan(ctx context.Context, cl *apiClient, steps []planStep, stdout io.Writer) int {
+	var failed []error
 	n := map[string]int{}
 	for _, s := range steps {
 		path := "/periodic/" + url.PathEscape(s.ID)
 		var err error
 		switch s.Action {
 		case planCreate, planUpdate:
-			_, err = c.do(ctx, http.MethodPut, path, nil, s.Body)
+			_, err = cl.do(ctx, http.MethodPut, path, nil, s.Body)
 		case planDelete:
-			_, err = c.do(ctx, http.MethodDelete, path, nil, nil)
+			_, err = cl.do(ctx, http.MethodDelete, path, nil, nil)
 		default:
 			continue
 		}
 		if err != nil {
-			failed++
-			fmt.Fprintf(stderr, "bootstrap timers apply: %s %s: %v\n", s.Action, s.ID, err)
+			failed = append(failed, err)
+			fmt.Fprintf(c.stderr, "bootstrap timers apply: %s %s: %v\n", s.Action, s.ID, err)
 			continue
 		}
 		n[s.Action]++
 		fmt.Fprintf(stdout, "%sd %s\n", s.Action, s.ID)
 	}
 	fmt.Fprintf(stdout, "Apply: %d created, %d updated, %d deleted.\n", n[planCreate], n[planUpdate], n[planDelete])
-	if failed > 0 {
-		fmt.Fprintf(stderr, "bootstrap timers apply: %d change(s) failed\n", failed)
-		return 1
+	if len(failed) > 0 {
+		return c.fail(fmt.Errorf("%d change(s) failed, the first: %w", len(failed), failed[0]))
 	}
-	return 0
+	return exitOK
 }
 
-func runTimersGroup(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
-	synopsis := "timers resume --endpoint URL --group G"
-	if action == "pause" {
-		synopsis = "timers pause --endpoint URL --group G [--reason TEXT]"
-	}
-	fs := newFlagSet("timers "+action, synopsis, stderr)
-	tf := addTimersFlags(fs, false)
-	var reason *string
-	if action == "pause" {
-		reason = fs.String("reason", "", "why the group is paused, e.g. 'deploy 1.4.2' (at most 256 characters)")
-	}
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	if code := tf.check(fs); code >= 0 {
-		return code
-	}
-	c, err := newAPIClient(ctx, *tf.endpoint)
-	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap timers %s: %v\n", action, err)
-		return 1
+// groupAction is `timers pause|resume --group G`: every timer of the
+// group, through the API's group call.
+func (c *timerCmd) groupAction(ctx context.Context, action, group, reason string, stdout io.Writer) int {
+	if err := validateGroup(group); err != nil {
+		return c.usage("--group: %s", ErrorMessage(err))
 	}
 	var body []byte
-	if reason != nil && *reason != "" {
-		body, _ = marshalJSON(pauseRequest{Reason: *reason})
+	if reason != "" {
+		body, _ = marshalJSON(pauseRequest{Reason: reason})
 	}
-	b, err := c.do(ctx, http.MethodPost, "/groups/"+url.PathEscape(*tf.group)+"/"+action, nil, body)
-	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap timers %s: %v\n", action, err)
-		return 1
+	b, code := c.call(ctx, http.MethodPost, "/groups/"+url.PathEscape(group)+"/"+action, nil, body)
+	if code >= 0 {
+		return code
 	}
-	fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(b))
-	return 0
+	if *c.output == "json" {
+		writeJSON(stdout, b)
+		return exitOK
+	}
+	var r struct {
+		Timers  int `json:"timers"`
+		Changed int `json:"changed"`
+	}
+	if code := c.decodeDoc(b, &r); code >= 0 {
+		return code
+	}
+	fmt.Fprintf(stdout, "%sd group %s: %d timers, %d changed\n", action, group, r.Timers, r.Changed)
+	return exitOK
 }

@@ -85,10 +85,6 @@ func TestTimersCLIUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, %s%s", args, code, out.String(), errb.String())
 		}
 	}
-	var out, errb bytes.Buffer
-	if code := run(ctx, []string{"timers", "apply", "--group", "g", "testdata/deployer"}, nil, &out, &errb, slog.Default()); code != 2 || !strings.Contains(errb.String(), "--endpoint is required") {
-		t.Errorf("missing --endpoint: exit %d, %s", code, errb.String())
-	}
 }
 
 // TestIntegrationTimersApply runs `bootstrap timers` against the local
@@ -238,7 +234,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 
 	// Pause and resume the group.
 	code, out, errs = cli("pause", "--endpoint", api, "--group", group, "--reason", "deploy 1.4.2")
-	if code != 0 || !strings.Contains(out, `"action":"pause"`) || !strings.Contains(out, `"changed":2`) {
+	if code != 0 || out != "paused group "+group+": 2 timers, 2 changed\n" {
 		t.Fatalf("pause: exit %d\n%s%s", code, out, errs)
 	}
 	for id, tm := range list() {
@@ -246,7 +242,7 @@ func TestIntegrationTimersApply(t *testing.T) {
 			t.Fatalf("after pause %s = %v", id, tm)
 		}
 	}
-	code, out, errs = cli("resume", "--endpoint", api, "--group", group)
+	code, out, errs = cli("resume", "--endpoint", api, "--group", group, "-o", "json")
 	if code != 0 || !strings.Contains(out, `"action":"resume"`) || !strings.Contains(out, `"changed":2`) {
 		t.Fatalf("resume: exit %d\n%s%s", code, out, errs)
 	}
@@ -263,12 +259,15 @@ func TestIntegrationTimersApply(t *testing.T) {
 	if code != 2 || out != "" || !strings.Contains(errs, "QA_HOST is not defined") || !strings.Contains(errs, "facilities-collect.json") {
 		t.Fatalf("undefined variable: exit %d\n%s%s", code, out, errs)
 	}
-	// Wrong credentials: the API refuses, exit 1.
+	// Wrong credentials: the API refuses, exit 4 (denied), for apply and
+	// the group commands alike.
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 	t.Setenv("QA_HOST", "x.example.com")
-	code, _, errs = cli("apply", "--endpoint", api, "--group", group, dir)
-	if code != 1 || !strings.Contains(errs, "HTTP 403") {
-		t.Fatalf("wrong credentials: exit %d %s", code, errs)
+	for _, args := range [][]string{{"apply", "--endpoint", api, "--group", group, dir}, {"pause", "--endpoint", api, "--group", group}} {
+		code, _, errs = cli(args...)
+		if code != exitDenied || !strings.Contains(errs, "HTTP 403") || !strings.Contains(errs, "AWS_ACCESS_KEY_ID=test") {
+			t.Fatalf("%s with wrong credentials: exit %d %s", args[0], code, errs)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
