@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -412,6 +413,27 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	if out := cli(0, "history", "cmd-timer"); !strings.Contains(out, " delivered (manual) ") {
 		t.Fatalf("history: %q", out)
 	}
+	// A past occurrence again (a replay): yesterday's 09:00 in Paris was
+	// never delivered, so it is now, and the history says so.
+	paris, _ := time.LoadLocation("Europe/Paris")
+	y := time.Now().In(paris).AddDate(0, 0, -1)
+	past := time.Date(y.Year(), y.Month(), y.Day(), 9, 0, 0, 0, paris).UTC()
+	if out := cli(0, "fire", "cmd-timer", "--at", past.Format(time.RFC3339)); !strings.HasPrefix(out, "fired cmd-timer again: past occurrence "+past.Format(time.RFC3339)+" queued as a replay") {
+		t.Fatalf("fire --at: %q", out)
+	}
+	waitFor(t, "the replay delivered", 30*time.Second, func() bool {
+		return strings.Contains(cli(0, "history", "cmd-timer"), past.Format("2006-01-02T15:04:05.000Z")+"  ")
+	})
+	// The API's refusals: a future instant, a bad document.
+	code, _, errs := timersCLI("fire", "cmd-timer", "--at", "2099-01-01T08:00:00Z")
+	if code != exitUsage || !strings.Contains(errs, "HTTP 400: scheduledAt 2099-01-01T08:00:00Z is in the future") {
+		t.Fatalf("fire --at the future: exit %d %s", code, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"schedule":"cron(0 9 * * *)","timerCallbackData":{}}`), 0o600)
+	if code, _, errs := timersCLI("put", "cmd-timer", "-f", bad); code != exitUsage || !strings.Contains(errs, "HTTP 400: ") {
+		t.Fatalf("put a bad document: exit %d %s", code, errs)
+	}
 	if out := cli(0, "pause", "cmd-timer", "--reason", "maintenance"); !strings.HasPrefix(out, "paused cmd-timer: version ") || !strings.Contains(out, ", paused, next -") {
 		t.Fatalf("pause: %q", out)
 	}
@@ -434,7 +456,7 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	}
 	// Other credentials than the local stack's: denied, and told which.
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-	code, _, errs := timersCLI("get", "cmd-timer")
+	code, _, errs = timersCLI("get", "cmd-timer")
 	if code != exitDenied || !strings.Contains(errs, "HTTP 403") || !strings.Contains(errs, "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test") {
 		t.Fatalf("wrong credentials: exit %d %s", code, errs)
 	}
