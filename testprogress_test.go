@@ -111,4 +111,11 @@ FAIL example.com/m T
 	if !strings.Contains(out, "b_test.go:5:33: undefined: notDefined") || !strings.Contains(out, "[build failed]") || code == 0 {
 		t.Errorf("build failure: exit %d (want non-zero), output:\n%s", code, out)
 	}
+
+	// A test still running at go test's -timeout: its output, the panic's.
+	out, code, _ = runProgress(t, map[string]string{"a_test.go": "package m\n\nimport (\n\t\"testing\"\n\t\"time\"\n)\n\n" +
+		"func TestSlow(t *testing.T) { t.Log(\"waiting\"); time.Sleep(time.Minute) }\n"}, "-count=1", "-timeout", "1s", "./...")
+	if !strings.Contains(out, "=== TestSlow (example.com/m) did not finish: its output\n=== RUN   TestSlow\n    a_test.go:8: waiting\npanic: test timed out") || code == 0 {
+		t.Errorf("timeout: exit %d (want non-zero), output:\n%s", code, out)
+	}
 }

@@ -186,12 +186,15 @@ class Progress:
         for pkg, test in self.failed:
             self.write(self.paint("1;31", "\n=== FAIL %s (%s): its output\n" % (test, pkg)))
             self.write("".join(self.output.get((pkg, test), [])))
-        unfinished = [k for k in self.running]
+        unfinished = list(self.running)
         for action, pkg, _ in self.packages:
-            if action == "fail" and (unfinished or not self.failed):
-                # A panic, a timeout, a race outside a test: the package's own output.
+            # A panic, a timeout, a race outside a test, a build failure:
+            # what the package printed besides its tests and its verdict.
+            own = [l for l in self.package_output.get(pkg, [])
+                   if l.strip() not in ("PASS", "FAIL") and not l.startswith(("FAIL\t", "ok  \t"))]
+            if action == "fail" and (own or not self.failed):
                 self.write(self.paint("1;31", "\n=== FAIL %s: the package's output\n" % pkg))
-                self.write("".join(self.package_output.get(pkg, [])))
+                self.write("".join(own or self.package_output.get(pkg, [])))
         for pkg, test in unfinished:
             self.write(self.paint("1;31", "\n=== %s (%s) did not finish: its output\n" % (test, pkg)))
             self.write("".join(self.output.get((pkg, test), [])))
