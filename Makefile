@@ -23,7 +23,8 @@ run:
 test:
 	python3 scripts/test-progress.py --output "$(TEST_OUTPUT)" -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
-## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
+## precision: end-to-end firing precision on the local stack (p50/p99/max lateness);
+## it prints its progress every 10 s while the timers fire
 ## precision-short: timers created 5-60 s before their instants, the deployed 60 s sweep
 ## precision-sweeper: timers 4-6 minutes out, found by the sweeper, the deployed 60 s sweep
 precision:
