@@ -1,6 +1,7 @@
 # callclock: the one-command entry points. See README.md.
 
 TESTFLAGS ?=
+TEST_OUTPUT ?= test-output.txt
 
 .PHONY: build run test lint precision precision-short precision-sweeper cost clean build-ApiFunction build-SweepFunction build-InvokeFunction
 
@@ -14,12 +15,16 @@ run:
 
 ## test: unit and integration tests (integration tests start their own moto_server;
 ## TestIntegrationREADME runs the README's walk-through on ports 5000, 8080 and 9000).
+## It prints a line per finished test and the failures' output at the end
+## (scripts/test-progress.py; TESTFLAGS=-v prints everything as it comes), and
+## writes the whole output, as go test -v prints it, to TEST_OUTPUT.
 ## The timeout is for the whole package: go test's default of 10 minutes is too
 ## short for the integration tests on a slow or busy machine.
 test:
-	go test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	python3 scripts/test-progress.py --output "$(TEST_OUTPUT)" -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
-## precision: end-to-end firing precision on the local stack (p50/p99/max lateness)
+## precision: end-to-end firing precision on the local stack (p50/p99/max lateness);
+## it prints its progress every 10 s while the timers fire
 ## precision-short: timers created 5-60 s before their instants, the deployed 60 s sweep
 ## precision-sweeper: timers 4-6 minutes out, found by the sweeper, the deployed 60 s sweep
 precision:

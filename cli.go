@@ -79,11 +79,13 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 // runInvoke reads one raw Lambda event and runs it through the same Router
 // Lambda runs, printing the handler's JSON response.
 func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
-	fs := newFlagSet("invoke", "invoke [-e FILE]", stderr)
+	fs := newFlagSet("invoke", "invoke [-e FILE] [--log text|json|auto] [--metrics FILE|off]", stderr)
 	file := fs.String("e", "-", "the event `FILE` to invoke with; - reads standard input")
+	output := addOutputFlags(fs)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err); return 1 }
 	var event []byte
 	var err error
 	if *file == "-" {
@@ -92,18 +94,20 @@ func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		event, err = os.ReadFile(*file)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
-		return 1
+		return fail(err)
 	}
-	router, err := cliRouter(ctx, log)
+	dest, err := output.open(stderr, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
-		return 1
+		return fail(err)
+	}
+	defer dest.Close()
+	router, err := cliRouter(ctx, dest.Log, dest.Metrics)
+	if err != nil {
+		return fail(err)
 	}
 	out, err := router.Invoke(ctx, bytes.TrimSpace(event))
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap invoke: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return 0
@@ -111,7 +115,7 @@ func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 // cliRouter builds the router as Lambda would, filling in what the
 // environment leaves out with the local stack's names.
-func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
+func cliRouter(ctx context.Context, log *slog.Logger, metrics io.Writer) (*Router, error) {
 	cfg, awsCfg, clients, err := loadEnv(ctx, "us-east-1")
 	if err != nil {
 		return nil, err
@@ -128,9 +132,9 @@ func cliRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
 		// SQS or scheduled event arrives.
 		log.Warn("queues not found; only API events can be invoked", "error", err.Error())
 	}
-	// Standard output is the handler's response alone; metrics go with
-	// the logs.
-	return buildRouter(routerOptions{Config: cfg, Clients: clients, Log: log, Metrics: os.Stderr})
+	// Standard output is the handler's response alone; the metric records
+	// go where --metrics says, as `bootstrap local`'s do.
+	return buildRouter(routerOptions{Config: cfg, Clients: clients, Log: log, Metrics: metrics})
 }
 
 // runSchedule is `bootstrap schedule`: it prints the next occurrences of an

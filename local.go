@@ -409,9 +409,10 @@ func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
 // runLocal is `bootstrap local`.
 func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
-	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION]", stderr)
+	fs := newFlagSet("local", "local [--addr HOST:PORT] [--sweep-every DURATION] [--log text|json|auto] [--metrics FILE|off]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address the REST API listens on")
 	every := fs.Duration("sweep-every", time.Minute, "interval between scheduled sweep events")
+	output := addOutputFlags(fs)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -437,11 +438,17 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	cfg.Shards, cfg.SecretPrefix, cfg.SecretTTL = env.Shards, env.SecretPrefix, env.SecretTTL
 	cfg.AllowPrivateTargets = true // so that the demo can call localhost
+	out, err := output.open(stderr, log)
+	if err != nil {
+		return fail(err)
+	}
+	defer out.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(err)
 	}
-	router := newRouter(cfg, clients, log)
+	// Every part, as newRouter builds them, its metrics where --metrics says.
+	router, _ := buildRouter(routerOptions{Config: cfg, Clients: clients, Log: out.Log, Metrics: out.Metrics})
 	l := &Local{
 		Handler:          router,
 		Verifier:         NewSigV4Verifier(aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, awsCfg.Region),
@@ -453,11 +460,11 @@ func runLocal(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		SweepEvery:       *every,
 		Timeouts:         deployedTimeouts(),
 		PollWait:         100 * time.Millisecond,
-		Log:              log,
+		Log:              out.Log,
 	}
-	log.Info("callclock local stack ready", "api", "http://"+ln.Addr().String(), "region", awsCfg.Region,
+	out.Log.Info("callclock local stack ready", "api", "http://"+ln.Addr().String(), "region", awsCfg.Region,
 		"endpoint", os.Getenv("AWS_ENDPOINT_URL"), "table", cfg.Table, "fireQueue", cfg.FireQueueURL,
-		"callbackQueue", cfg.CallbackQueueURL, "sweepEvery", every.String())
+		"callbackQueue", cfg.CallbackQueueURL, "sweepEvery", every.String(), "metrics", out.MetricsTo)
 	if err := l.Run(ctx, ln); err != nil {
 		return fail(err)
 	}

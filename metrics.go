@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -85,4 +87,29 @@ func (m *Metrics) Emit(dimension, value string, metrics ...Metric) {
 // count is a one-value Count metric.
 func count(name string, n int) Metric {
 	return Metric{Name: name, Unit: "Count", Values: []float64{float64(n)}}
+}
+
+// Where `bootstrap local` and `bootstrap invoke` send their metric
+// records (--metrics): off Lambda no CloudWatch reads standard output, and
+// interleaved with the log they only bury it.
+const (
+	// defaultMetricsFile, in the working directory, is appended to: one
+	// JSON line per record, as CloudWatch would read them.
+	defaultMetricsFile = ".callclock-metrics.jsonl"
+	// metricsOff writes no metric records.
+	metricsOff = "off"
+)
+
+// openMetrics opens where --metrics path sends the metric records: the
+// file path, appended to and created if missing, or nothing for "off".
+// The returned func closes the file.
+func openMetrics(path string) (io.Writer, func() error, error) {
+	if path == metricsOff {
+		return io.Discard, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics: %w", err)
+	}
+	return f, f.Close, nil
 }

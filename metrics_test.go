@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -85,5 +86,35 @@ func TestMetricsFromSweep(t *testing.T) {
 		if rec[k] != want {
 			t.Errorf("%s = %v, want %v", k, rec[k], want)
 		}
+	}
+}
+
+// TestOpenMetrics checks --metrics: a file is appended to, not truncated,
+// and off writes nowhere.
+func TestOpenMetrics(t *testing.T) {
+	path := t.TempDir() + "/m.jsonl"
+	for i := range 2 {
+		w, closeFile, err := openMetrics(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		NewMetrics(w).Emit("Part", "sweeper", count("Due", i))
+		if err := closeFile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dues []any
+	for _, rec := range logLines(t, string(data)) {
+		dues = append(dues, rec["Due"])
+	}
+	if diff := cmp.Diff([]any{0.0, 1.0}, dues); diff != "" {
+		t.Errorf("records after two opens (-want +got):\n%s", diff)
+	}
+	if w, _, err := openMetrics(metricsOff); err != nil || w != io.Discard {
+		t.Errorf("openMetrics(off) = %v, %v; want io.Discard", w, err)
 	}
 }

@@ -9,8 +9,10 @@ against their scheduled instants. It exits non-zero if a timer was not
 called exactly once, or if the p99 lateness is above --p99-target. From the
 run's log (.precision.log) it also counts what makes a run slow or wrong:
 moto's 500s and occurrences delivered only on a later attempt (a message
-handed out again after its visibility timeout). Only loopback addresses
-are used.
+handed out again after its visibility timeout). While the timers fire it
+prints, every 10 s, how many were called so far and their lateness. The
+local stack's metric records go to .precision-metrics.jsonl, off the log.
+Only loopback addresses are used.
 
 Usage: scripts/precision.py [--timers 300] [--spread 180] [--sweep-every 10s] [--p99-target 1.0]
 """
@@ -29,6 +31,10 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where bootstrap local's metric records go (--metrics), off the log.
+METRICS = os.path.join(ROOT, ".precision-metrics.jsonl")
+# Seconds between the progress lines while the timers fire.
+PROGRESS_EVERY = 10
 
 
 def free_port():
@@ -48,6 +54,22 @@ def wait_http(url, seconds):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def progress_line(hits, lock, due):
+    """What has fired so far: how many of the timers due by now were called,
+    and their lateness so far."""
+    now = time.time()
+    with lock:
+        late = sorted(got[0][0] - due[ident] for ident, got in hits.items() if ident in due and got)
+        repeated = sum(1 for got in hits.values() if len(got) > 1)
+    line = "precision: %s fired %d/%d (%d due by now)" % (
+        time.strftime("%H:%M:%S", time.gmtime(now)), len(late), len(due), sum(1 for at in due.values() if at <= now))
+    if late:
+        line += ", lateness so far p50 %.3f s, max %.3f s" % (late[len(late) // 2], late[-1])
+    if repeated:
+        line += ", called more than once %d" % repeated
+    return line
 
 
 def main():
@@ -88,6 +110,7 @@ def main():
     env.pop("AWS_PROFILE", None)
     procs = []
     logs = open(os.path.join(ROOT, ".precision.log"), "w")
+    open(METRICS, "w").close()  # this run's records only
 
     def stop(*_):
         for p in procs:
@@ -102,9 +125,10 @@ def main():
         if not wait_http(env["AWS_ENDPOINT_URL"] + "/moto-api/data.json", 60):
             sys.exit("precision: moto_server did not start; see .precision.log")
         subprocess.run(["go", "build", "-o", "bootstrap", "."], cwd=ROOT, check=True)
+        # The log stays JSON (what this script reads back), the metric records off it.
         procs.append(subprocess.Popen([os.path.join(ROOT, "bootstrap"), "local", "--addr", "127.0.0.1:%d" % api_port,
-                                       "--sweep-every", args.sweep_every], env=env, stdout=logs, stderr=logs,
-                                      start_new_session=True))
+                                       "--sweep-every", args.sweep_every, "--log", "json", "--metrics", METRICS],
+                                      env=env, stdout=logs, stderr=logs, start_new_session=True))
         api = "http://127.0.0.1:%d" % api_port
         if not wait_http(api + "/", 30):
             sys.exit("precision: bootstrap local did not start; see .precision.log")
@@ -124,12 +148,18 @@ def main():
                                   api + "/periodic/" + ident], capture_output=True, text=True)
             if out.stdout != "201":
                 sys.exit("precision: PUT %s answered %s" % (ident, out.stdout))
+            if (i + 1) % 50 == 0 and i + 1 < args.timers:
+                print("precision: created %d/%d timers" % (i + 1, args.timers), file=sys.stderr, flush=True)
         last = max(due.values())
         print("precision: %d timers due from %s to %s; waiting" % (
             args.timers, time.strftime("%H:%M:%S", time.gmtime(start)), time.strftime("%H:%M:%S", time.gmtime(last))),
-            file=sys.stderr)
+            file=sys.stderr, flush=True)
+        next_report = time.time() + PROGRESS_EVERY
         while time.time() < last + 8:
             time.sleep(1)
+            if time.time() >= next_report:
+                print(progress_line(hits, lock, due), file=sys.stderr, flush=True)
+                next_report += PROGRESS_EVERY
     finally:
         stop()
         listener.shutdown()
@@ -160,7 +190,8 @@ def main():
         print("timers %d, called %d, missing %d, called more than once %d" % (len(due), len(late), len(missing), len(repeated)))
         print("lateness (s): min %.3f  p50 %.3f  p99 %.3f  max %.3f  mean %.3f" % (
             late[0], p(0.50), p99, late[-1], statistics.mean(late)))
-    print("moto 500s %d, delivered only on a later attempt %d (log: .precision.log)" % (moto_500s, later_attempts))
+    print("moto 500s %d, delivered only on a later attempt %d (log: .precision.log, metrics: .precision-metrics.jsonl)" % (
+        moto_500s, later_attempts))
     failed = False
     if missing or repeated:
         print("missing: %s\nrepeated: %s" % (missing[:10], repeated[:10]), file=sys.stderr)

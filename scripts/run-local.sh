@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 : "${AWS_REGION:=us-east-1}" "${AWS_ACCESS_KEY_ID:=test}" "${AWS_SECRET_ACCESS_KEY:=test}"
 : "${AWS_ENDPOINT_URL:=http://127.0.0.1:5000}" "${ADDR:=127.0.0.1:8080}" "${SWEEP_EVERY:=60s}"
+# bootstrap local's --log (text on a terminal, JSON otherwise) and --metrics
+# (a file of its own, off the log).
+: "${LOG:=auto}" "${METRICS:=.callclock-metrics.jsonl}"
 export AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL
 
 answers() { curl -s -o /dev/null --max-time 2 "$AWS_ENDPOINT_URL/moto-api/data.json"; }
@@ -27,4 +30,4 @@ fi
 go build -o bootstrap .
 echo "run-local: API on http://$ADDR; for bootstrap invoke and the AWS CLI in another shell:" >&2
 echo "  export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=<the same secret>" >&2
-./bootstrap local --addr "$ADDR" --sweep-every "$SWEEP_EVERY"
+./bootstrap local --addr "$ADDR" --sweep-every "$SWEEP_EVERY" --log "$LOG" --metrics "$METRICS"
