@@ -71,18 +71,20 @@ func TestInvokerCallbackPlaceholders(t *testing.T) {
 }
 
 // TestInvokerPlaceholderFailureRedacted: a call that fails names the URL
-// as written, placeholders and all: no secret value, signing key
-// included, reaches the history, the log or the dead letter.
+// as written, placeholders and all, and the transport's error, which
+// quotes the host dialled (a secret here), is redacted: no secret value,
+// signing key included, reaches the history, the log or the dead letter.
 func TestInvokerPlaceholderFailureRedacted(t *testing.T) {
 	t.Parallel()
-	values := map[string]string{"/callclock/path": "p4th-v4lue-x9", "/callclock/sign": "k3y-s1gn-w8"}
+	host := strings.TrimSuffix(strings.TrimPrefix(igClosedURL(t), "http://"), "/hook")
+	values := map[string]string{"/callclock/host": host, "/callclock/sign": "k3y-s1gn-w8"}
 	e := newIGEnv(t, (&paramStore{}).fake(t, values), Timer{ID: "rd.1", Version: 1})
-	msg := httpFire("rd.1", "POST", igClosedURL(t)+"/aws-secret(/callclock/path)/callclock(attempt-number)")
+	msg := httpFire("rd.1", "POST", "http://aws-secret(/callclock/host)/hook/callclock(attempt-number)")
 	msg.HTTP.Signing = &Signing{Secret: "aws-secret(/callclock/sign)"}
 	msg.Retry = &RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 60}
 	e.invoke(igRecord(t, "m-1", 1, msg))
 	fires := e.store.Fires()
-	if len(fires) != 1 || fires[0].Fire.Outcome != OutcomeFailed || !strings.Contains(fires[0].Fire.Error, "/aws-secret(/callclock/path)/callclock(attempt-number)") {
+	if len(fires) != 1 || fires[0].Fire.Outcome != OutcomeFailed || !strings.Contains(fires[0].Fire.Error, "http://aws-secret(/callclock/host)/hook/callclock(attempt-number)") {
 		t.Fatalf("fires %+v, want one failed naming the URL as written", fires)
 	}
 	dead := e.send.To(igDLQURL)

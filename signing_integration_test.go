@@ -247,30 +247,36 @@ func TestIntegrationSignedDelivery(t *testing.T) {
 	}
 	checkSignedOutcomes(t, api)
 
-	// What the receiver got, placeholders resolved.
 	signed := receiver.For("/hook/")[0]
-	var doc struct{ LastFire *LastFire }
-	_, body := signedDo(t, testCreds, "GET", api+"/periodic/signed", "")
-	json.Unmarshal([]byte(body), &doc)
-	at := doc.LastFire.ScheduledAt.UTC()
-	wantPath := "/hook/signed?at=" + strings.ReplaceAll(at.Format(time.RFC3339), ":", "%3A") + "&key=signed%2F" + strings.ReplaceAll(at.Format(time.RFC3339), ":", "%3A")
-	if signed.Path != wantPath {
-		t.Errorf("path %s, want %s", signed.Path, wantPath)
-	}
-	var sent struct{ Timer, Group, At, Sent string }
-	if err := json.Unmarshal([]byte(signed.Body), &sent); err != nil {
-		t.Fatalf("body %s: %v", signed.Body, err)
-	}
-	deliveredAt, err := time.Parse(time.RFC3339, sent.Sent)
-	if sent.Timer != "signed" || sent.Group != "sig" || sent.At != at.Format(time.RFC3339) || err != nil || deliveredAt.Before(at) || !strings.HasSuffix(sent.Sent, "Z") {
-		t.Errorf("body %s: want timer signed, group sig, at %s, sent an RFC 3339 UTC instant at or after it", signed.Body, at.Format(time.RFC3339))
-	}
-
+	checkResolved(t, api, signed)
 	checkTampering(t, receiver, signed)
 	for _, v := range keys {
 		if strings.Contains(logs.String(), v) {
 			t.Errorf("the log holds the signing key %q", v)
 		}
+	}
+}
+
+// checkResolved: what the receiver got of the signed timer's call, e,
+// has every placeholder resolved: the URL's escaped for its path and
+// query, the body's as text.
+func checkResolved(t *testing.T, api string, e pyEntry) {
+	t.Helper()
+	var doc struct{ LastFire *LastFire }
+	_, body := signedDo(t, testCreds, "GET", api+"/periodic/signed", "")
+	json.Unmarshal([]byte(body), &doc)
+	at := doc.LastFire.ScheduledAt.UTC()
+	wantPath := "/hook/signed?at=" + strings.ReplaceAll(at.Format(time.RFC3339), ":", "%3A") + "&key=signed%2F" + strings.ReplaceAll(at.Format(time.RFC3339), ":", "%3A")
+	if e.Path != wantPath {
+		t.Errorf("path %s, want %s", e.Path, wantPath)
+	}
+	var sent struct{ Timer, Group, At, Sent string }
+	if err := json.Unmarshal([]byte(e.Body), &sent); err != nil {
+		t.Fatalf("body %s: %v", e.Body, err)
+	}
+	deliveredAt, err := time.Parse(time.RFC3339, sent.Sent)
+	if sent.Timer != "signed" || sent.Group != "sig" || sent.At != at.Format(time.RFC3339) || err != nil || deliveredAt.Before(at) || !strings.HasSuffix(sent.Sent, "Z") {
+		t.Errorf("body %s: want timer signed, group sig, at %s, sent an RFC 3339 UTC instant at or after it", e.Body, at.Format(time.RFC3339))
 	}
 }
 
