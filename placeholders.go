@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // contextNames are the placeholders callclock knows, in the order its
@@ -140,14 +141,11 @@ func snippet(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8RuneStart(s[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n] + "…"
 }
-
-// utf8RuneStart reports whether b begins a UTF-8 sequence.
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // checkContextURL is checkContext for a URL, where a placeholder may
 // stand in the path or the query only: in the scheme or the host it would
