@@ -62,21 +62,24 @@ func (inv *Invoker) newCallbackBatcher(ctx context.Context) *callbackBatcher {
 	return &callbackBatcher{ctx: context.WithoutCancel(ctx), sender: inv.CallbackBatch, url: inv.CallbackQueueURL, window: w}
 }
 
-// sendCallback sends msg's callback data to the callback queue, in the
-// batch's next SendMessageBatch when it has a batcher.
-func (run *batchRun) sendCallback(ctx context.Context, msg *FireMessage) error {
+// sendCallback sends msg's callback data, its placeholders resolved for
+// dc, to the callback queue, in the batch's next SendMessageBatch when it
+// has a batcher.
+func (run *batchRun) sendCallback(ctx context.Context, msg *FireMessage, dc *deliveryContext) error {
 	inv := run.inv
+	dc.DeliveredAt = inv.now()
+	body := string(expandCallbackData(msg.CallbackData, dc))
 	attrs := map[string]sqstypes.MessageAttributeValue{
 		"IdempotencyKey": stringAttr(msg.IdempotencyKey()),
 		"TimerId":        stringAttr(msg.TimerID),
 		"ScheduledAt":    stringAttr(msg.ScheduledAt.UTC().Format(time.RFC3339)),
 	}
 	if run.callbacks != nil {
-		return run.callbacks.send(ctx, string(msg.CallbackData), attrs)
+		return run.callbacks.send(ctx, body, attrs)
 	}
 	_, err := inv.Callback.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          &inv.CallbackQueueURL,
-		MessageBody:       aws.String(string(msg.CallbackData)),
+		MessageBody:       aws.String(body),
 		MessageAttributes: attrs,
 	})
 	if err != nil {

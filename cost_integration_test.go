@@ -119,6 +119,9 @@ var costKinds = []costKind{
 	{"secrets", func(id, target string) string {
 		return `"http":{"url":"` + target + `/t/` + id + `","headers":{"Authorization":"Bearer aws-secret(/callclock/cost/token)"}}`
 	}},
+	{"signed", func(id, target string) string {
+		return `"http":{"url":"` + target + `/t/` + id + `?at=callclock(scheduled-time)","signing":{"secret":"aws-secret(/callclock/cost/signing-key)"}}`
+	}},
 	{"notify", func(id, target string) string {
 		return `"http":{"url":"` + target + `/t/` + id + `"},"notify":{"webhook":"` + target + `/notify/` + id + `","onSuccess":true}`
 	}},
@@ -149,7 +152,7 @@ func (d *costDeliveries) count(key string) int {
 }
 
 // TestIntegrationCost runs timers of every kind (http, callback, grouped,
-// with secrets, with notify) on rate(1 minute), a monthly cron and at(),
+// with secrets, signed, with notify) on rate(1 minute), a monthly cron and at(),
 // through the real API, sweeper and invoker on moto_server, each function
 // on SDK clients of its own with a recorder under them, and prices every
 // DynamoDB, SQS and SSM request per firing (see cost_test.go for the
@@ -210,6 +213,7 @@ func TestIntegrationCost(t *testing.T) {
 	probe := newRouter(cfg, provClients, quiet).API.(*API) // unrecorded: the test's own reads
 	probe.Now = clock.Now
 	putSecret(t, provClients, "/callclock/cost/token", "cost-s3cr3t")
+	putSecret(t, provClients, "/callclock/cost/signing-key", "cost-signing-k3y")
 
 	deliveries := &costDeliveries{got: map[string]int{}, notify: map[string]int{}}
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

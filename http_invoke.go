@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -383,7 +382,7 @@ func (run *batchRun) exhausted(ctx context.Context, d *delivery) error {
 func (run *batchRun) deliver(ctx context.Context, d *delivery) (LastFire, error) {
 	inv, msg := run.inv, &d.msg
 	start := inv.now()
-	status, err := run.send(ctx, msg)
+	status, err := run.send(ctx, msg, newDeliveryContext(msg, d.attempt))
 	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: d.attempt, Replay: msg.Replay,
 		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
 	d.lateMs = start.Sub(msg.ScheduledAt).Milliseconds()
@@ -490,13 +489,14 @@ func causeOf(err error) error {
 }
 
 // send makes one delivery: the HTTP call of msg's target, or else its
-// callback message. It returns the HTTP status, if any. Errors never
-// contain a resolved secret: they name the placeholder's URL.
-func (run *batchRun) send(ctx context.Context, msg *FireMessage) (int, error) {
+// callback message, with dc's placeholders resolved. It returns the HTTP
+// status, if any. Errors never contain a resolved secret: they name the
+// placeholder's URL.
+func (run *batchRun) send(ctx context.Context, msg *FireMessage, dc deliveryContext) (int, error) {
 	if msg.HTTP == nil {
-		return 0, run.sendCallback(ctx, msg)
+		return 0, run.sendCallback(ctx, msg, &dc)
 	}
-	return run.inv.call(ctx, msg)
+	return run.inv.call(ctx, msg, &dc)
 }
 
 // stringAttr is an SQS message attribute of type String.
@@ -504,11 +504,13 @@ func stringAttr(v string) sqstypes.MessageAttributeValue {
 	return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
 
-// call makes the HTTP request of msg's target, with secrets resolved now.
-// Every error it returns has passed through redact, whatever built it.
-func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
+// call makes the HTTP request of msg's target, with secrets resolved now
+// (the signing secrets with the others, in the same GetParameters) and
+// dc's placeholders. Every error it returns has passed through redact,
+// whatever built it.
+func (inv *Invoker) call(ctx context.Context, msg *FireMessage, dc *deliveryContext) (int, error) {
 	target := msg.HTTP
-	fields := []string{target.URL, target.Body}
+	fields := append([]string{target.URL, target.Body}, target.Signing.fields()...)
 	for _, v := range target.Headers {
 		fields = append(fields, v)
 	}
@@ -516,7 +518,7 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	status, err := inv.callResolved(ctx, msg, secrets)
+	status, err := inv.callResolved(ctx, msg, secrets, dc)
 	if err != nil {
 		err = redactError(err, secrets)
 	}
@@ -527,7 +529,7 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage) (int, error) {
 var errNearDeadline = errors.New("cut short: the function is about to time out")
 
 // callResolved is call with msg's secrets resolved.
-func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets map[string]string) (int, error) {
+func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets map[string]string, dc *deliveryContext) (int, error) {
 	target := msg.HTTP
 	timeout := inv.Timeout
 	if target.TimeoutSeconds > 0 {
@@ -543,7 +545,8 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 		ctx, cut = context.WithDeadlineCause(ctx, deadline.Add(-inv.callReserve()), errNearDeadline)
 		defer cut()
 	}
-	req, err := newRequest(ctx, msg, secrets)
+	dc.DeliveredAt = inv.now()
+	req, err := newRequest(ctx, msg, secrets, dc)
 	if err != nil {
 		return 0, err
 	}
@@ -560,34 +563,6 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
 	}
 	return resp.StatusCode, nil
-}
-
-// newRequest builds the request of msg's target with secrets substituted.
-// Its errors are permanent: no retry builds it otherwise.
-func newRequest(ctx context.Context, msg *FireMessage, secrets map[string]string) (*http.Request, error) {
-	target := msg.HTTP
-	var body io.Reader
-	if target.Body != "" {
-		body = strings.NewReader(substitute(target.Body, secrets))
-	}
-	req, err := http.NewRequestWithContext(ctx, target.Method, substitute(target.URL, secrets), body)
-	if err != nil {
-		// Not err: url.Parse quotes the part it rejects, which may be a secret's.
-		return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s", target.Method, target.URL)}
-	}
-	for k, v := range target.Headers {
-		value := substitute(v, secrets)
-		if !validHeaderValue(value) {
-			return nil, permanentError{Errorf(EINVALID, "cannot build request for %s %s: header %s is not a valid header value once its secrets are resolved",
-				target.Method, target.URL, k)}
-		}
-		req.Header.Set(k, value)
-	}
-	req.Header.Set("User-Agent", "callclock/"+Version)
-	req.Header.Set("Idempotency-Key", msg.IdempotencyKey())
-	req.Header.Set("X-Callclock-Timer-Id", msg.TimerID)
-	req.Header.Set("X-Callclock-Scheduled-At", msg.ScheduledAt.UTC().Format(time.RFC3339))
-	return req, nil
 }
 
 // succeeded reports whether status counts as delivered: one of codes, or

@@ -124,17 +124,10 @@ func (inv *Invoker) fetchSecrets(ctx context.Context, names []string, values map
 	return nil
 }
 
-// substitute replaces each aws-secret(name) in s with its value.
+// substitute replaces each aws-secret(name) in s with its value, and
+// nothing else: expand with no context.
 func substitute(s string, secrets map[string]string) string {
-	if len(secrets) == 0 {
-		return s
-	}
-	return secretPattern.ReplaceAllStringFunc(s, func(m string) string {
-		if v, ok := secrets[m[len("aws-secret("):len(m)-1]]; ok {
-			return v
-		}
-		return m
-	})
+	return expand(s, secrets, nil, nil)
 }
 
 // minSecretFragment is the shortest part of a secret's value that redact

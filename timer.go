@@ -75,7 +75,8 @@ type Timer struct {
 
 // HTTPTarget is the HTTP call a firing makes instead of a callback message.
 // URL, header values and Body may hold aws-secret(/name) placeholders that
-// are resolved from SSM Parameter Store at each firing.
+// are resolved from SSM Parameter Store at each firing, and callclock(name)
+// placeholders resolved at each attempt (placeholders.go).
 type HTTPTarget struct {
 	Method  string            `json:"method,omitempty" dynamodbav:"method"`
 	URL     string            `json:"url" dynamodbav:"url"`
@@ -86,6 +87,8 @@ type HTTPTarget struct {
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty" dynamodbav:"timeoutSeconds,omitempty"`
 	// SuccessCodes are the statuses that count as delivered; default any 2xx.
 	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
+	// Signing, when set, signs each call (signing.go).
+	Signing *Signing `json:"signing,omitempty" dynamodbav:"signing,omitempty"`
 }
 
 // Call timeouts, and the margins the invoker's Lambda timeout and the fire
@@ -212,6 +215,9 @@ type FireMessage struct {
 	Notify       *Notify         `json:"notify,omitempty"`
 	// Deployment is the timer's, for the notification's text.
 	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// Group is the timer's, for callclock(group); fillFrom sets it from
+	// the timer, so a message sent without it still has it.
+	Group string `json:"group,omitempty"`
 	// Replay marks an occurrence fired again by hand (POST
 	// /periodic/{id}/fire naming it): the invoker delivers it if it was
 	// dead-lettered or never delivered, and records it as a replay.
@@ -238,6 +244,7 @@ type FireMessage struct {
 // and the API's short-notice ones) the delivery of t, its timer as read
 // after the claim, at the version the message names.
 func (m *FireMessage) fillFrom(t *Timer) {
+	m.Group = t.Group
 	if m.HTTP != nil || m.CallbackData != nil {
 		return // a message that carries its delivery (one enqueued before this layout)
 	}

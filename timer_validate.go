@@ -51,7 +51,7 @@ func (d *DeploymentInfo) Validate() error {
 // port, one from 1 to 65535: url.Parse takes any digits as a port, and a
 // URL that can never be dialled would be retried to the end of its policy.
 func isHTTPURL(s string) bool {
-	u, err := url.Parse(secretPattern.ReplaceAllString(s, "secret"))
+	u, err := url.Parse(contextPattern.ReplaceAllString(secretPattern.ReplaceAllString(s, "secret"), "context"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return false
 	}
@@ -149,8 +149,16 @@ func (h *HTTPTarget) Validate(prefix string) error {
 			return Errorf(EINVALID, "http.successCodes: %d is not an HTTP status", c)
 		}
 	}
-	// In name order, so that the error for a target with several bad
-	// headers is the same at every PUT.
+	if err := h.validateHeaders(prefix); err != nil {
+		return err
+	}
+	return h.validatePlaceholders(prefix)
+}
+
+// validateHeaders checks the target's header names and values, in name
+// order, so that the error for a target with several bad headers is the
+// same at every PUT.
+func (h *HTTPTarget) validateHeaders(prefix string) error {
 	byLower := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
 		value := h.Headers[name]
@@ -163,6 +171,9 @@ func (h *HTTPTarget) Validate(prefix string) error {
 		if err := checkSecrets("http.headers."+name, value, prefix); err != nil {
 			return err
 		}
+		if err := checkContext("http.headers."+name, value); err != nil {
+			return err
+		}
 		// Header names are case-insensitive on the wire: of two that
 		// differ only in case, one would silently replace the other.
 		lower := strings.ToLower(name)
@@ -171,7 +182,26 @@ func (h *HTTPTarget) Validate(prefix string) error {
 		}
 		byLower[lower] = name
 	}
-	return checkSecrets("http.body", h.Body, prefix)
+	return nil
+}
+
+// validatePlaceholders checks the URL's context placeholders (after the
+// URL itself, so that its error comes first), the body's placeholders of
+// both kinds, and the signing secrets.
+func (h *HTTPTarget) validatePlaceholders(prefix string) error {
+	if err := checkContextURL("http.url", h.URL); err != nil {
+		return err
+	}
+	if err := checkSecrets("http.body", h.Body, prefix); err != nil {
+		return err
+	}
+	if err := checkContext("http.body", h.Body); err != nil {
+		return err
+	}
+	if h.Signing != nil {
+		return h.Signing.Validate(prefix)
+	}
+	return nil
 }
 
 // putRequest is a timer's definition as a client writes it: the body of
@@ -219,6 +249,9 @@ type timerOptions struct {
 func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 	data, err := callbackData(in.TimerCallbackData)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCallbackContext(data); err != nil {
 		return nil, err
 	}
 	if data == nil && in.HTTP == nil {
