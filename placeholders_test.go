@@ -191,6 +191,7 @@ func TestAPIPutRejectsBadPlaceholders(t *testing.T) {
 		{"signing secret outside the prefix", target(`,"signing":{"secret":"aws-secret(/other/k)"}`), "outside the allowed prefix"},
 		{"previous secret the same", target(`,"signing":{"secret":"aws-secret(/callclock/k)","previousSecret":"aws-secret(/callclock/k)"}`), "previousSecret must name another parameter"},
 		{"previous secret in clear", target(`,"signing":{"secret":"aws-secret(/callclock/k)","previousSecret":"old"}`), "http.signing.previousSecret must be one"},
+		{"signed with a non-ASCII host", `{"http":{"url":"https://bücher.example/hook","signing":{"secret":"aws-secret(/callclock/k)"}}}`, `write "bücher.example" in its punycode (xn--) form`},
 		{"unknown signing field", target(`,"signing":{"secret":"aws-secret(/callclock/k)","algorithm":"md5"}`), "algorithm"},
 	}
 	for _, tt := range tests {

@@ -198,10 +198,13 @@ func (h *HTTPTarget) validatePlaceholders(prefix string) error {
 	if err := checkContext("http.body", h.Body); err != nil {
 		return err
 	}
-	if h.Signing != nil {
-		return h.Signing.Validate(prefix)
+	if h.Signing == nil {
+		return nil
 	}
-	return nil
+	if err := checkSignedHost(h.URL); err != nil {
+		return err
+	}
+	return h.Signing.Validate(prefix)
 }
 
 // putRequest is a timer's definition as a client writes it: the body of
