@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -246,13 +244,7 @@ func TestAPIPutKeepsPlaceholders(t *testing.T) {
 func TestTimerFilesPlaceholders(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeTestFile(t, dir, name, s) }
 	lookup := func(k string) (string, bool) { return map[string]string{"HOST": "qa.example.com"}[k], k == "HOST" }
 	good := write("good.json", `{"id":"a","schedule":"rate(1 hour)","http":{"url":"https://${HOST}/c/callclock(timer-id)?at=callclock(scheduled-time)",`+
 		`"signing":{"secret":"aws-secret(/callclock/qa/sign)"}},"timerCallbackData":{"n":"callclock(attempt-number)"}}`)
