@@ -19,6 +19,7 @@ On AWS Lambda it is the handler of every function in template.yaml. Elsewhere:
   bootstrap local [flags]        run the whole service against a local AWS endpoint (AWS_ENDPOINT_URL)
   bootstrap schedule EXPR [flags] print the next occurrences of a cron(...), rate(...) or at(...) expression
   bootstrap timers apply|pause|resume [flags]  deploy a group's timer files; pause or resume the group
+  bootstrap console [--addr A] [--endpoint URL]  a web console on loopback for the timers, signing its calls
 
 Run 'bootstrap COMMAND -h' for a command's flags.
 `
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSchedule(args[1:], time.Now(), stdout, stderr)
 	case "timers": // timers.go
 		return runTimers(ctx, args[1:], stdout, stderr)
+	case "console": // console.go
+		return runConsole(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
