@@ -28,8 +28,8 @@ func TestScheduleInWords(t *testing.T) {
 		{"cron(0 */6 * * ? *)", "", "every 6 hours at minute 0"},
 		{"cron(* 9 * * ? *)", "", "every minute from 09:00 to 09:59"},
 		{"cron(0 9 * * ? *)", "Nowhere/Atlantis", "cron(0 9 * * ? *)"}, // no such zone
-		{"cron(0 9 * * ? 2027)", "", "cron(0 9 * * ? 2027)"},             // years: as written
-		{"cron(7,8,9 1,2 * * ? *)", "", "cron(7,8,9 1,2 * * ? *)"},       // six times a day
+		{"cron(0 9 * * ? 2027)", "", "cron(0 9 * * ? 2027)"},           // years: as written
+		{"cron(7,8,9 1,2 * * ? *)", "", "cron(7,8,9 1,2 * * ? *)"},     // six times a day
 		{"cron(3,17 * * * ? *)", "", "cron(3,17 * * * ? *)"},
 		{"cron(0 9 1,2,3,4 * ? *)", "", "cron(0 9 1,2,3,4 * ? *)"},
 		{"cron(0 9 * *)", "", "cron(0 9 * *)"}, // invalid
