@@ -91,10 +91,10 @@ type page struct {
 	ctx context.Context
 }
 
-// do runs actions within 20 s.
+// do runs actions within 30 s.
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		p.t.Fatalf("%s: %v\npage text: %s", what, err, p.text("body"))

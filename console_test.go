@@ -260,12 +260,15 @@ func TestCheckLoopback(t *testing.T) {
 			t.Errorf("checkLoopback(%q) = %v", addr, err)
 		}
 	}
+	// Cancelled already, so that a console that did start would stop.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
 	var out, errs strings.Builder
-	if code := runConsole(context.Background(), []string{"--addr", "0.0.0.0:8081"}, &out, &errs); code != exitUsage ||
+	if code := runConsole(ctx, []string{"--addr", "0.0.0.0:0"}, &out, &errs); code != exitUsage ||
 		!strings.Contains(errs.String(), "is not a loopback address") || out.String() != "" {
-		t.Errorf("--addr 0.0.0.0:8081: exit %d, %q", code, errs.String())
+		t.Errorf("--addr 0.0.0.0:0: exit %d, %q", code, errs.String())
 	}
-	if code := runConsole(context.Background(), []string{"--endpoint", "ftp://x"}, &out, &errs); code != exitUsage {
+	if code := runConsole(ctx, []string{"--endpoint", "ftp://x"}, &out, &errs); code != exitUsage {
 		t.Errorf("--endpoint ftp://x: exit %d", code)
 	}
 }

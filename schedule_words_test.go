@@ -14,6 +14,8 @@ func TestScheduleInWords(t *testing.T) {
 		{"cron(15 10 1 * ? *)", "", "on the 1st of the month at 10:15 UTC"},
 		{"cron(0 6 1,15 * ? *)", "", "on the 1st and 15th of the month at 06:00 UTC"},
 		{"cron(0 6 1 1,7 ? *)", "", "on the 1st of January and July at 06:00 UTC"},
+		{"cron(0 6 11,12,13 * ? *)", "", "on the 11th, 12th and 13th of the month at 06:00 UTC"},
+		{"cron(0 6 21,22,23 * ? *)", "", "on the 21st, 22nd and 23rd of the month at 06:00 UTC"},
 		{"cron(0 23 L * ? *)", "Asia/Tokyo", "on the last day of the month at 23:00, Asia/Tokyo"},
 		{"cron(0 23 LW * ? *)", "", "on the last weekday of the month at 23:00 UTC"},
 		{"cron(0 8 15W * ? *)", "", "on the weekday nearest the 15th of the month at 08:00 UTC"},
