@@ -89,6 +89,7 @@ func newBrowser(t *testing.T, path string) context.Context {
 type page struct {
 	t   *testing.T
 	ctx context.Context
+	api *apiClient // for what the test checks or sets up beside the page
 }
 
 // do runs actions within 30 s.
@@ -155,8 +156,8 @@ func (p *page) screenshot(name, sel string) {
 // timer; through the page, a timer is created (after an invalid one,
 // whose 400 is shown), listed with its schedule in words, opened with its
 // upcoming occurrences, paused, fired (its delivery appears in its
-// history) and deleted with the confirmation. It checks what the page
-// shows. CONSOLE_SCREENSHOTS=DIR also saves the main views there.
+// history) and deleted with the confirmation; its group is paused. It
+// checks what the page shows. CONSOLE_SCREENSHOTS=DIR also saves the main views there.
 func TestIntegrationConsoleBrowser(t *testing.T) {
 	chrome := needChromium(t)
 	clients, cfg := motoStack(t, 2)
@@ -172,28 +173,50 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	consoleURL, consoleExit := startConsoleCmd(t, ctx, api)
+	broken := addFailedTimer(t, client)
+	if os.Getenv("CONSOLE_SCREENSHOTS") != "" {
+		screenshotTimers(t, client, clients, cfg, broken)
+	}
 
-	// A timer whose target fails, fired once and not retried: the
-	// failures panel's.
+	p := &page{t: t, ctx: newBrowser(t, chrome), api: client}
+	p.do("open the console", chromedp.Navigate(consoleURL+"/#/"))
+	p.waitText("#failures", "Needs attention", "ui-broken", "failed", "status 503")
+	p.waitText("#endpoint", "API "+api)
+	p.createTimer()
+	p.pauseAndFire()
+	p.deleteTimer()
+	p.pauseGroup()
+
+	cancel()
+	if code := <-consoleExit; code != exitOK {
+		t.Errorf("bootstrap console stopped with exit code %d", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addFailedTimer adds ui-broken, whose target (on a server it starts)
+// fails, fired once and not retried: the failures panel's. It returns
+// the target's URL.
+func addFailedTimer(t *testing.T, client *apiClient) string {
+	t.Helper()
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
-	defer broken.Close()
+	t.Cleanup(broken.Close)
 	apiCall(t, client, http.MethodPut, "/periodic/ui-broken", `{"group":"ui","schedule":"rate(1 day)","startAt":"2030-01-01T00:00:00Z",`+
 		`"retry":{"maxAttempts":0,"maxAgeSeconds":60},"http":{"url":"`+broken.URL+`/hook"}}`)
 	apiCall(t, client, http.MethodPost, "/periodic/ui-broken/fire", "")
 	waitFor(t, "ui-broken's failed outcome", 20*time.Second, func() bool {
 		return strings.Contains(apiCall(t, client, http.MethodGet, "/periodic/ui-broken", ""), `"outcome":"failed"`)
 	})
-	if os.Getenv("CONSOLE_SCREENSHOTS") != "" {
-		screenshotTimers(t, client, clients, cfg, broken.URL)
-	}
+	return broken.URL
+}
 
-	p := &page{t: t, ctx: newBrowser(t, chrome)}
-	p.do("open the console", chromedp.Navigate(consoleURL+"/#/"))
-	p.waitText("#failures", "Needs attention", "ui-broken", "failed", "status 503")
-	p.waitText("#endpoint", "API "+api)
-
-	// Create: first an invalid timer, whose 400 the form shows, then a
-	// valid one, which the table lists with its schedule in words.
+// createTimer creates ui-daily through the form: first an invalid body,
+// whose 400 the form shows, then a valid one, which the table lists with
+// its schedule in words.
+func (p *page) createTimer() {
+	p.t.Helper()
 	p.do("open the form", chromedp.Click(chromedp.CSS("#put-form summary")))
 	p.do("fill an invalid timer", chromedp.SetValue(chromedp.ID("put-id"), "ui-daily"),
 		chromedp.SetValue(chromedp.ID("put-body"), `{"group":"ui","schedule":"cron(0 9 * *)","timerCallbackData":{"n":1}}`),
@@ -206,56 +229,69 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	p.waitText(`tr[data-id="ui-daily"]`, "ui-daily", "ui", "every day at 09:00, America/New_York", "active", "never fired")
 	p.screenshot("console-timers.png", "")
 	p.screenshot("console-failures.png", "#failures")
+}
 
-	// Open it: its upcoming occurrences, ten of them.
+// pauseAndFire opens ui-daily (its ten upcoming occurrences), pauses it
+// (the page shows it paused, with none upcoming), and fires it: by hand,
+// it is delivered even while paused, and its history shows the delivery.
+func (p *page) pauseAndFire() {
+	p.t.Helper()
 	p.do("open ui-daily", chromedp.Click(chromedp.CSS(`tr[data-id="ui-daily"] a.mono`)))
 	p.waitText("#timer-words", "every day at 09:00, America/New_York")
 	p.waitJS("10 upcoming occurrences", `document.querySelectorAll("#upcoming-list li").length === 10`)
 	p.waitText("#upcoming", "Upcoming", "zone America/New_York", " 09:00:00-05:00")
 	p.waitText("#history", "No delivery yet.")
-
-	// Pause it: the page shows it paused, with no upcoming occurrence.
 	p.do("pause", chromedp.Click(chromedp.ID("btn-pause")))
 	p.waitText("#timer-state", "paused", "paused from the console")
 	p.waitText("#upcoming", "None: the timer is paused.")
 	p.waitJS("the resume button", `!!document.getElementById("btn-resume")`)
-
-	// Fire it: by hand, it is delivered even while paused, and its
-	// history shows the delivery.
 	p.do("fire", chromedp.Click(chromedp.ID("btn-fire")))
 	p.waitText("#banner", "Fired ui-daily")
 	p.waitText("#history-table", "delivered", "manual")
 	if os.Getenv("CONSOLE_SCREENSHOTS") != "" {
-		for n := 2; n <= 4; n++ { // a history with a few bars
-			apiCall(t, client, http.MethodPost, "/periodic/ui-daily/fire", "")
-			waitFor(t, "another delivery", 20*time.Second, func() bool {
-				return strings.Count(apiCall(t, client, http.MethodGet, "/periodic/ui-daily/history", ""), `"delivered"`) >= n
-			})
-		}
-		p.do("resume for the screenshot", chromedp.Click(chromedp.ID("btn-resume")))
-		p.waitText("#timer-state", "active")
-		p.waitJS("10 upcoming occurrences", `document.querySelectorAll("#upcoming-list li").length === 10`)
-		p.screenshot("console-timer.png", "")
+		p.screenshotTimer()
 	}
+}
 
-	// Delete it, through the confirmation: back on the list, it is gone.
+// screenshotTimer saves ui-daily's view, with a few deliveries, resumed.
+func (p *page) screenshotTimer() {
+	t, client := p.t, p.api
+	for n := 2; n <= 4; n++ { // a history with a few bars
+		apiCall(t, client, http.MethodPost, "/periodic/ui-daily/fire", "")
+		waitFor(t, "another delivery", 20*time.Second, func() bool {
+			return strings.Count(apiCall(t, client, http.MethodGet, "/periodic/ui-daily/history", ""), `"delivered"`) >= n
+		})
+	}
+	p.do("resume for the screenshot", chromedp.Click(chromedp.ID("btn-resume")))
+	p.waitText("#timer-state", "active")
+	p.waitJS("10 upcoming occurrences", `document.querySelectorAll("#upcoming-list li").length === 10`)
+	p.screenshot("console-timer.png", "")
+}
+
+// deleteTimer deletes ui-daily through the confirmation: back on the
+// list, it is gone.
+func (p *page) deleteTimer() {
+	p.t.Helper()
 	p.do("delete", chromedp.Click(chromedp.ID("btn-delete")))
 	p.waitJS("the confirmation", `document.getElementById("confirm").open`)
 	p.waitText("#confirm", "Delete timer ui-daily?")
 	p.do("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
 	p.waitText("#banner", "Deleted ui-daily")
 	p.waitJS("the list without ui-daily", `location.hash === "#/" && !!document.querySelector('tr[data-id="ui-broken"]') && !document.querySelector('tr[data-id="ui-daily"]')`)
-	if got := apiErr(client, "/periodic/ui-daily"); got != exitNotFound {
-		t.Errorf("ui-daily after the delete: exit code %d, want not found", got)
+	if got := apiErr(p.api, "/periodic/ui-daily"); got != exitNotFound {
+		p.t.Errorf("ui-daily after the delete: exit code %d, want not found", got)
 	}
+}
 
-	cancel()
-	if code := <-consoleExit; code != exitOK {
-		t.Errorf("bootstrap console stopped with exit code %d", code)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+// pauseGroup opens group ui from the list and pauses it: its one timer
+// left shows paused.
+func (p *page) pauseGroup() {
+	p.t.Helper()
+	p.do("open group ui", chromedp.Click(chromedp.CSS(`tr[data-id="ui-broken"] a[href="#/groups/ui"]`)))
+	p.waitText("#group-box", "1 timer(s), 0 paused", "ui-broken")
+	p.do("pause the group", chromedp.SetValue(chromedp.ID("group-reason"), "deploy 1.4.2"), chromedp.Click(chromedp.ID("group-pause")))
+	p.waitText("#banner", "Paused 1 timer(s) of group ui")
+	p.waitText("#group-box", "1 timer(s), 1 paused", "deploy 1.4.2")
 }
 
 // apiCall makes one signed API call and returns its answer.

@@ -201,50 +201,71 @@ func cronDays(c *cronSchedule, wall bool) (string, bool) {
 	if rule.kind == dayAny {
 		rule = c.dow
 	}
-	everyDay := (rule.kind == domSet && len(bitList(rule.set)) == 31) || (rule.kind == dowSet && len(bitList(rule.set)) == 7)
-	ofMonth := " of the month"
-	if !allMonths {
-		ofMonth = " of " + months
+	if rule.kind == dowSet || (rule.kind == domSet && len(bitList(rule.set)) == 31) {
+		return weekDays(rule, allMonths, months, wall), true
 	}
-	var words string
-	switch {
-	case everyDay && allMonths && wall:
-		return "every day", true
-	case everyDay && allMonths:
-		return "", true
-	case everyDay && wall:
-		return "every day in " + months, true
-	case everyDay:
-		return "in " + months, true
-	case rule.kind == dowSet:
-		words = weekdays(rule.set)
-		if !allMonths {
-			words += " in " + months
-		}
-		if wall {
-			return "every " + words, true
-		}
-		return "on " + words, true
-	case rule.kind == domSet && len(bitList(rule.set)) <= 3:
-		var ds []string
-		for _, d := range bitList(rule.set) {
-			ds = append(ds, ordinal(d))
-		}
-		words = "on the " + joinAnd(ds) + ofMonth
-	case rule.kind == domLast:
-		words = "on the last day" + ofMonth
-	case rule.kind == domLastWeekday:
-		words = "on the last weekday" + ofMonth
-	case rule.kind == domNearest:
-		words = "on the weekday nearest the " + ordinal(rule.n) + ofMonth
-	case rule.kind == dowLast:
-		words = "on the last " + weekdayNames[rule.weekday] + ofMonth
-	case rule.kind == dowNth:
-		words = "on the " + ordinalNames[rule.n] + " " + weekdayNames[rule.weekday] + ofMonth
-	default:
+	words := monthDays(rule)
+	if words == "" {
 		return "", false
 	}
-	return words, true
+	if allMonths {
+		return words + " of the month", true
+	}
+	return words + " of " + months, true
+}
+
+// weekDays says a rule that picks days of the week, or every day: "every
+// day", "every Monday to Friday in December"; after a frequency "", "on
+// Monday to Friday".
+func weekDays(rule dayRule, allMonths bool, months string, wall bool) string {
+	var words string // "" for every day
+	if rule.kind == dowSet && len(bitList(rule.set)) < 7 {
+		words = weekdays(rule.set)
+	}
+	switch {
+	case words == "" && allMonths && wall:
+		return "every day"
+	case words == "" && allMonths:
+		return ""
+	case words == "" && wall:
+		return "every day in " + months
+	case words == "":
+		return "in " + months
+	case !allMonths:
+		words += " in " + months
+	}
+	if wall {
+		return "every " + words
+	}
+	return "on " + words
+}
+
+// monthDays says a rule that picks days of the month ("on the 1st and
+// 15th", "on the last Friday"), "" when it has no short wording.
+func monthDays(rule dayRule) string {
+	switch rule.kind {
+	case domSet:
+		days := bitList(rule.set)
+		if len(days) > 3 {
+			return ""
+		}
+		var ds []string
+		for _, d := range days {
+			ds = append(ds, ordinal(d))
+		}
+		return "on the " + joinAnd(ds)
+	case domLast:
+		return "on the last day"
+	case domLastWeekday:
+		return "on the last weekday"
+	case domNearest:
+		return "on the weekday nearest the " + ordinal(rule.n)
+	case dowLast:
+		return "on the last " + weekdayNames[rule.weekday]
+	case dowNth:
+		return "on the " + ordinalNames[rule.n] + " " + weekdayNames[rule.weekday]
+	}
+	return ""
 }
 
 // weekdays says a day-of-week set (bit w for weekday w, 1 = Sunday): "Monday
