@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +91,36 @@ type page struct {
 	t   *testing.T
 	ctx context.Context
 	api *apiClient // for what the test checks or sets up beside the page
+
+	mu     sync.Mutex
+	errors []string // the page's exceptions, errors and refusals by its policy
+}
+
+// watchConsole records what the page's console shows that a person
+// would take for a bug: an uncaught exception, an error the script
+// logged, a resource its Content-Security-Policy refused. The network's
+// own errors (the API's 400 the form shows) are the test's to check.
+func (p *page) watchConsole() {
+	msgs := chromedp.Console(p.ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Source == "security" || (m.Type == chromedp.ConsoleError && m.Source != "network") {
+				p.mu.Lock()
+				p.errors = append(p.errors, m.String())
+				p.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// consoleErrors is what watchConsole recorded.
+func (p *page) consoleErrors() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.errors...)
 }
 
 // do runs actions within 30 s.
@@ -179,6 +210,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	}
 
 	p := &page{t: t, ctx: newBrowser(t, chrome), api: client}
+	p.watchConsole()
 	p.do("open the console", chromedp.Navigate(consoleURL+"/#/"))
 	p.waitText("#failures", "Needs attention", "ui-broken", "failed", "status 503")
 	p.waitText("#endpoint", "API "+api)
@@ -186,6 +218,9 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	p.pauseAndFire()
 	p.deleteTimer()
 	p.pauseGroup()
+	if errs := p.consoleErrors(); len(errs) > 0 {
+		t.Errorf("the page's console:\n%s", strings.Join(errs, "\n"))
+	}
 
 	cancel()
 	if code := <-consoleExit; code != exitOK {
