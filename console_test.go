@@ -121,7 +121,7 @@ func TestConsoleForwardSigns(t *testing.T) {
 		{"POST", "/api/periodic/t1/pause", `{"reason":"deploy"}`, 200, fakePaused},
 		{"POST", "/api/periodic/t1/fire", "", 200, fakeFire},
 		{"DELETE", "/api/periodic/t1", "", 200, `"t1"`},
-		{"POST", "/api/groups/g/pause", "", 200, `{"group":"g","action":"pause","changed":1}`},
+		{"POST", "/api/groups/g/pause", "", 200, `{"group":"g","action":"pause","timers":2,"changed":1}`},
 		{"GET", "/api/periodic?cursor=c2&limit=500", "", 200, `{"timers":[` + fakeHourly + `],"cursor":"c3"}`},
 		{"GET", "/api/periodic/t1/upcoming?count=10", "", 200, fakeUp},
 		{"GET", "/api/periodic/a%3Ab", "", 404, `{"error":{"code":"not_found","message":"no route GET /periodic/a:b"}}` + "\n"},
