@@ -1,0 +1,483 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/google/go-cmp/cmp"
+)
+
+// spReference is the offset as the README defines it, written out again
+// from its definition.
+func spReference(id string, window int) time.Duration {
+	sum := sha256.Sum256([]byte("spread:" + id))
+	return time.Duration(binary.BigEndian.Uint64(sum[:8])%uint64(window)) * time.Second
+}
+
+// TestSpreadOffsetIsTheDocumentedFunction: the offset is the first 8
+// bytes of SHA-256("spread:" + id), big-endian, modulo the window, in
+// whole seconds (known answers from the README's Python line); the same
+// at every call; always within the window; none without a window.
+func TestSpreadOffsetIsTheDocumentedFunction(t *testing.T) {
+	t.Parallel()
+	known := []struct {
+		id     string
+		window int
+		want   time.Duration
+	}{ // python3 -c 'import hashlib; print(int.from_bytes(hashlib.sha256(b"spread:" + ID).digest()[:8], "big") % WINDOW)'
+		{"nightly", 60, 21 * time.Second}, {"poll-0042", 900, 501 * time.Second},
+		{"a", 1, 0}, {"order/17", 600, 24 * time.Second},
+	}
+	for _, k := range known {
+		if got := spreadOffset(k.id, k.window); got != k.want {
+			t.Errorf("spreadOffset(%q, %d) = %s, want %s", k.id, k.window, got, k.want)
+		}
+	}
+	for _, window := range []int{1, 2, 7, 60, 599, 900} {
+		for i := range 2000 {
+			id := fmt.Sprintf("timer-%d", i)
+			got := spreadOffset(id, window)
+			if want := spReference(id, window); got != want {
+				t.Fatalf("spreadOffset(%q, %d) = %s, want %s", id, window, got, want)
+			}
+			if got < 0 || got >= time.Duration(window)*time.Second || got%time.Second != 0 {
+				t.Fatalf("spreadOffset(%q, %d) = %s: not a whole second within the window", id, window, got)
+			}
+			if again := spreadOffset(id, window); again != got {
+				t.Fatalf("spreadOffset(%q, %d) changed from %s to %s", id, window, got, again)
+			}
+		}
+	}
+	for _, window := range []int{0, -5} {
+		if got := spreadOffset("x", window); got != 0 {
+			t.Errorf("spreadOffset(x, %d) = %s, want 0", window, got)
+		}
+	}
+}
+
+// TestSpreadOffsetIsEven: many ids spread evenly over a window. For
+// 60,000 ids in a window of 60 s, Pearson's chi-square over the 60
+// seconds stays below 98.3 (59 degrees of freedom, p = 0.001), and for
+// the README's example, 100 ids in 60 s, no 10 s sixth of the window gets
+// more than twice its share. The ids are fixed, so the test is
+// deterministic: it fails only if the function stops spreading.
+func TestSpreadOffsetIsEven(t *testing.T) {
+	t.Parallel()
+	for _, prefix := range []string{"timer-", "order/", "acme-prod-poll-"} {
+		const window, n = 60, 60000
+		counts := make([]int, window)
+		for i := range n {
+			counts[spreadOffset(fmt.Sprintf("%s%d", prefix, i), window)/time.Second]++
+		}
+		expect := float64(n) / window
+		chi := 0.0
+		for _, c := range counts {
+			chi += (float64(c) - expect) * (float64(c) - expect) / expect
+		}
+		if chi > 98.3 {
+			t.Errorf("ids %s0..%d over %d s: chi-square %.1f, above 98.3; counts %v", prefix, n-1, window, chi, counts)
+		}
+		sixths := make([]int, 6)
+		for i := range 100 {
+			sixths[spreadOffset(fmt.Sprintf("%s%d", prefix, i), window)/(10*time.Second)]++
+		}
+		if m := slices.Max(sixths); m > 2*100/6 {
+			t.Errorf("100 ids %s0..99 over 60 s: %v per 10 s, one above twice its share", prefix, sixths)
+		}
+	}
+}
+
+// TestSpreadSecondsValidation: spreadSeconds is 1 to 900, refused
+// otherwise by newTimer (the API's PUT and timers apply) with a 400
+// naming it; left out, a timer has none.
+func TestSpreadSecondsValidation(t *testing.T) {
+	t.Parallel()
+	opt := timerOptions{Now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), Shards: 4, SecretPrefix: DefaultSecretPrefix}
+	for _, tt := range []struct {
+		spread *int
+		want   int
+		err    string
+	}{
+		{nil, 0, ""}, {ptrTo(1), 1, ""}, {ptrTo(60), 60, ""}, {ptrTo(900), 900, ""},
+		{ptrTo(0), 0, "spreadSeconds must be from 1 to 900"},
+		{ptrTo(901), 0, "spreadSeconds must be from 1 to 900"},
+		{ptrTo(-1), 0, "spreadSeconds must be from 1 to 900"},
+	} {
+		in := putRequest{TimerCallbackData: json.RawMessage(`{}`), Schedule: "rate(5 minutes)", SpreadSeconds: tt.spread}
+		tm, err := newTimer("spread-me", in, opt)
+		switch {
+		case tt.err != "":
+			if ErrorCode(err) != EINVALID || err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("spreadSeconds %d: error %v, want %s %q", *tt.spread, err, EINVALID, tt.err)
+			}
+		case err != nil:
+			t.Errorf("spreadSeconds %v: %v", tt.spread, err)
+		case tm.SpreadSeconds != tt.want:
+			t.Errorf("spreadSeconds %v: the timer has %d, want %d", tt.spread, tm.SpreadSeconds, tt.want)
+		}
+	}
+	// The strict decoder knows the field, in its one spelling.
+	var in putRequest
+	if err := decodeBody(events.APIGatewayProxyRequest{Body: `{"timerCallbackData":{},"spreadSeconds":30}`}, &in); err != nil || in.SpreadSeconds == nil || *in.SpreadSeconds != 30 {
+		t.Errorf("decode spreadSeconds: %v, %v", err, in.SpreadSeconds)
+	}
+	if err := decodeBody(events.APIGatewayProxyRequest{Body: `{"timerCallbackData":{},"SpreadSeconds":30}`}, &in); err == nil {
+		t.Errorf("decode SpreadSeconds: accepted a field in another case")
+	}
+}
+
+// TestSpreadStoredAndShown: the window is kept in the timer item and in
+// every link and slot entry the timer writes (and in none of a timer
+// without it), shown in the document, and each upcoming occurrence has
+// its planned instant beside its nominal one.
+func TestSpreadStoredAndShown(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	in := putRequest{TimerCallbackData: json.RawMessage(`{}`), Schedule: "cron(0 9 * * ? *)", SpreadSeconds: ptrTo(600)}
+	tm, err := newTimer("nightly", in, timerOptions{Now: now, SecretPrefix: DefaultSecretPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := fromItem(mustItem(t, tm)); err != nil || back.SpreadSeconds != 600 {
+		t.Errorf("timer item round trip: spreadSeconds %v, %v; want 600", back, err)
+	}
+	if e := dueEntryOf(tm, now, now); e.Spread != 600 || e.timer().SpreadSeconds != 600 {
+		t.Errorf("due entry: Spread %d, its timer %d; want 600", e.Spread, e.timer().SpreadSeconds)
+	}
+	plain := *tm
+	plain.SpreadSeconds = 0
+	item, err := slotItem(&plain, DueSlot{Period: 1440, Slot: 540}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := item["sp"]; ok {
+		t.Errorf("a timer without spread writes sp in its slot entry: %v", item["sp"])
+	}
+	doc, err := json.Marshal(tm)
+	if err != nil || !strings.Contains(string(doc), `"spreadSeconds":600`) {
+		t.Errorf("document %s (%v): want spreadSeconds 600", doc, err)
+	}
+	list, err := upcomingOf(tm, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := spreadOffset("nightly", 600)
+	want := []Upcoming{
+		{ScheduledAt: now, PlannedAt: ptrTo(now.Add(off)), Local: "2026-12-01T09:00:00Z"},
+		{ScheduledAt: now.Add(24 * time.Hour), PlannedAt: ptrTo(now.Add(24*time.Hour + off)), Local: "2026-12-02T09:00:00Z"},
+	}
+	if diff := cmp.Diff(want, list); diff != "" {
+		t.Errorf("upcoming (-want +got):\n%s", diff)
+	}
+	if list, _ := upcomingOf(&plain, 1); list[0].PlannedAt != nil {
+		t.Errorf("upcoming of a timer without spread has plannedAt %s", list[0].PlannedAt)
+	}
+	var out bytes.Buffer
+	printTimerFields(&out, map[string]any{"id": "nightly", "spreadSeconds": float64(600)})
+	wantLine := fmt.Sprintf("Spread:        within 600 s, each occurrence delivered %d s after its instant\n", int(off/time.Second))
+	if !strings.Contains(out.String(), wantLine) {
+		t.Errorf("printTimerFields:\n%s\nwant the line %q", out.String(), wantLine)
+	}
+	out.Reset()
+	printTimerFields(&out, map[string]any{"id": "nightly"})
+	if strings.Contains(out.String(), "Spread") {
+		t.Errorf("printTimerFields shows a spread the timer does not have:\n%s", out.String())
+	}
+}
+
+// mustItem is the timer item of tm, decoded as the store writes it.
+func mustItem(t *testing.T, tm *Timer) map[string]dbtypes.AttributeValue {
+	t.Helper()
+	item, err := (&Store{}).timerItem(tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return item
+}
+
+// TestSpreadMessage: a message of a timer without spread is the same
+// bytes as before (a default timer pays nothing for the feature); a spread
+// one carries its planned instant, and redelay exactly when that is more
+// than SQS's 900 s from when it is built.
+func TestSpreadMessage(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	m := newFireMessage("plain", 2, at)
+	spreadMessage(&m, 0, at.Add(-time.Hour))
+	body, _ := marshalJSON(m)
+	if want := `{"timerId":"plain","version":2,"scheduledAt":"2026-12-01T09:00:00Z"}`; string(body) != want {
+		t.Errorf("message without spread %s, want %s", body, want)
+	}
+	id := spID(t, 900, func(o time.Duration) bool { return o >= 100*time.Second })
+	off := spreadOffset(id, 900)
+	for _, tt := range []struct {
+		lead    time.Duration // from building the message to the planned instant
+		redelay bool
+	}{{900 * time.Second, false}, {900*time.Second + time.Millisecond, true}, {time.Second, false}, {-time.Minute, false}} {
+		m := newFireMessage(id, 2, at)
+		spreadMessage(&m, 900, at.Add(off).Add(-tt.lead))
+		if !m.PlannedAt.Equal(at.Add(off)) || m.Redelay != tt.redelay || m.plannedAt() != m.PlannedAt {
+			t.Errorf("lead %s: plannedAt %s redelay %v, want %s %v", tt.lead, m.PlannedAt, m.Redelay, at.Add(off), tt.redelay)
+		}
+	}
+	if got := (&FireMessage{ScheduledAt: at}).plannedAt(); !got.Equal(at) {
+		t.Errorf("plannedAt of a message without spread %s, want its instant %s", got, at)
+	}
+}
+
+// spID is the first id "spread-<n>" whose offset in window satisfies ok.
+func spID(t *testing.T, window int, ok func(time.Duration) bool) string {
+	t.Helper()
+	for i := range 100000 {
+		if id := "spread-" + strconv.Itoa(i); ok(spreadOffset(id, window)) {
+			return id
+		}
+	}
+	t.Fatal("no such id")
+	return ""
+}
+
+// TestSpreadAttempts: only the first receive of a message sent capped is
+// held, and it is not counted as an attempt; a replay (a redriven dead
+// letter, whose receive count starts again) is never held.
+func TestSpreadAttempts(t *testing.T) {
+	t.Parallel()
+	rec := func(n int) events.SQSMessage {
+		return events.SQSMessage{Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(n)}}
+	}
+	capped := &FireMessage{Redelay: true}
+	replay := &FireMessage{Redelay: true, Replay: true}
+	plain := &FireMessage{}
+	for _, tt := range []struct {
+		msg     *FireMessage
+		receive int
+		held    bool
+		attempt int
+	}{
+		{capped, 1, true, 1}, {capped, 2, false, 1}, {capped, 3, false, 2},
+		{replay, 1, false, 1}, {replay, 2, false, 2},
+		{plain, 1, false, 1}, {plain, 2, false, 2},
+	} {
+		if got := redelays(tt.msg, rec(tt.receive)); got != tt.held {
+			t.Errorf("%+v receive %d: held %v, want %v", *tt.msg, tt.receive, got, tt.held)
+		}
+		if got := spreadAttempt(tt.msg, rec(tt.receive)); got != tt.attempt {
+			t.Errorf("%+v receive %d: attempt %d, want %d", *tt.msg, tt.receive, got, tt.attempt)
+		}
+	}
+}
+
+// spQueue is the fire queue between a fake sweeper and an invoker, with
+// SQS's rules for what the invoker does to it: a message is visible from
+// its send plus its delay (0-900 s, checked by swQueue); a receive hides it
+// for the queue's visibility timeout (900 s) and counts in its
+// ApproximateReceiveCount; ChangeMessageVisibility takes 0 to 43,200 s
+// (12 hours), counted from the call, and only the current receive's
+// handle; a message the batch reports failed comes back when its
+// visibility ends, one reported done is deleted.
+type spQueue struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	msgs     map[string]*spMsg
+	changes  []igVisibilityCall
+	receives int
+	problems []string
+}
+
+// spMsg is one message on spQueue.
+type spMsg struct {
+	body      string
+	visibleAt time.Time
+	receives  int
+	handle    string
+}
+
+// newSpQueue holds what swQueue accepted, each visible after its delay.
+func newSpQueue(now func() time.Time, sent []swSent) *spQueue {
+	q := &spQueue{now: now, msgs: map[string]*spMsg{}}
+	for i, s := range sent {
+		body, _ := marshalJSON(s.Msg)
+		q.msgs["m"+strconv.Itoa(i)] = &spMsg{body: string(body), visibleAt: s.SentAt.Add(time.Duration(s.Delay) * time.Second)}
+	}
+	return q
+}
+
+// ChangeMessageVisibility is SQS's, for the current receive's handle.
+func (q *spQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.changes = append(q.changes, igVisibilityCall{QueueURL: aws.ToString(in.QueueUrl), ReceiptHandle: aws.ToString(in.ReceiptHandle), Timeout: in.VisibilityTimeout})
+	if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
+		q.problems = append(q.problems, fmt.Sprintf("VisibilityTimeout %d", in.VisibilityTimeout))
+		return nil, errors.New("InvalidParameterValue: VisibilityTimeout")
+	}
+	for _, m := range q.msgs {
+		if m.handle == aws.ToString(in.ReceiptHandle) {
+			m.visibleAt = q.now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
+			return &sqs.ChangeMessageVisibilityOutput{}, nil
+		}
+	}
+	q.problems = append(q.problems, "ChangeMessageVisibility with a stale receipt handle")
+	return nil, errors.New("ReceiptHandleIsInvalid")
+}
+
+// run moves the clock to each moment a message becomes visible and hands
+// the visible ones to inv as one batch, as Lambda's event source does,
+// until the queue is empty (at most steps batches).
+func (q *spQueue) run(t *testing.T, clock *swClock, inv *Invoker, steps int) {
+	t.Helper()
+	for step := 0; step < steps; step++ {
+		q.mu.Lock()
+		if len(q.msgs) == 0 {
+			q.mu.Unlock()
+			return
+		}
+		var next time.Time
+		for _, m := range q.msgs {
+			if next.IsZero() || m.visibleAt.Before(next) {
+				next = m.visibleAt
+			}
+		}
+		clock.Set(maxTime(next, clock.Now()))
+		var ev events.SQSEvent
+		ids := slices.Sorted(func(yield func(string) bool) {
+			for id := range q.msgs {
+				if !yield(id) {
+					return
+				}
+			}
+		})
+		for _, id := range ids {
+			m := q.msgs[id]
+			if m.visibleAt.After(clock.Now()) {
+				continue
+			}
+			m.receives++
+			q.receives++
+			m.handle = fmt.Sprintf("rh-%s-%d", id, m.receives)
+			m.visibleAt = clock.Now().Add(900 * time.Second) // the fire queue's visibility timeout
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, ReceiptHandle: m.handle, Body: m.body,
+				Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
+		}
+		q.mu.Unlock()
+		failed := failures(inv.Invoke(t.Context(), ev))
+		q.mu.Lock()
+		for _, r := range ev.Records {
+			if !slices.Contains(failed, r.MessageId) {
+				delete(q.msgs, r.MessageId)
+			}
+		}
+		q.mu.Unlock()
+	}
+	t.Fatalf("the fire queue still holds %d messages after %d batches", len(q.msgs), steps)
+}
+
+// TestSpreadSweepToDelivery runs a sweep (the fake store and SQS, with
+// SQS's 900 s limit on a delay) and then the invoker on the queue it
+// filled, with SQS's visibility rules: a timer without spread is sent
+// delayed to its instant and delivered at its one receive; a spread timer
+// whose planned instant is within 900 s of the sweep is sent delayed to
+// it, and delivered at its one receive too; one whose planned instant is
+// beyond SQS's reach is sent capped at 900 s, returned to the queue at its
+// early receive (one ChangeMessageVisibility, no claim, no attempt), and
+// delivered at its planned instant as attempt 1. Each records its planned
+// instant, and its lateness is measured against it.
+func TestSpreadSweepToDelivery(t *testing.T) {
+	t.Parallel()
+	at := swAt(10, 46, 0) // 90 s after the sweep at swNow
+	near := spID(t, 900, func(o time.Duration) bool { return o > 100*time.Second && o < 700*time.Second })
+	far := spID(t, 900, func(o time.Duration) bool { return o > 850*time.Second })
+	store := newSwStore(100)
+	var timers []Timer
+	for _, tt := range []struct {
+		id     string
+		spread int
+	}{{"plain", 0}, {near, 900}, {far, 900}} {
+		tm := swTimerOf(tt.id, "rate(1 hour)", "")
+		tm.Anchor, tm.SpreadSeconds = at, tt.spread
+		store.addTimer(tm, at, at.Add(-time.Hour))
+		timers = append(timers, Timer{ID: tt.id, Version: tm.Version, CallbackData: json.RawMessage(`{"id":"` + tt.id + `"}`), SpreadSeconds: tt.spread})
+	}
+	sq := &swQueue{now: func() time.Time { return swNow }}
+	if _, err := newSwSweeper(store, sq, swNow).Sweep(t.Context(), "ev-spread"); err != nil {
+		t.Fatal(err)
+	}
+	sq.check(t)
+	planned := map[string]time.Time{"plain": at, near: at.Add(spreadOffset(near, 900)), far: at.Add(spreadOffset(far, 900))}
+	delays := map[string]int32{}
+	for _, s := range sq.acceptedSorted() {
+		delays[s.Msg.TimerID] = s.Delay
+		if want := planned[s.Msg.TimerID]; s.Msg.TimerID != "plain" && !s.Msg.PlannedAt.Equal(want) {
+			t.Errorf("%s: message plannedAt %s, want %s", s.Msg.TimerID, s.Msg.PlannedAt, want)
+		}
+	}
+	wantDelays := map[string]int32{"plain": 90, near: int32(planned[near].Sub(swNow) / time.Second), far: 900}
+	if diff := cmp.Diff(wantDelays, delays); diff != "" {
+		t.Errorf("DelaySeconds (-want +got):\n%s", diff)
+	}
+
+	clock := newSwClock(swNow)
+	store2 := newIGStore(timers...)
+	callbacks := &sqsSender{}
+	log := &syncBuffer{}
+	inv := testInvoker(nil, callbacks, log)
+	inv.Now, inv.Timers, inv.FireQueueURL = clock.Now, store2, igFireQueueURL
+	q := newSpQueue(clock.Now, sq.acceptedSorted())
+	inv.Visibility = q
+	q.run(t, clock, inv, 10)
+
+	if q.receives != 4 {
+		t.Errorf("%d receives, want 4: one each, and the capped one's early receive", q.receives)
+	}
+	hold := int32(planned[far].Sub(swNow.Add(900*time.Second)) / time.Second)
+	if len(q.changes) != 1 || q.changes[0].Timeout != hold || q.changes[0].QueueURL != igFireQueueURL || !strings.HasSuffix(q.changes[0].ReceiptHandle, "-1") {
+		t.Errorf("ChangeMessageVisibility calls %+v, want one, of a first receive, for %d s", q.changes, hold)
+	}
+	for _, p := range q.problems {
+		t.Errorf("SQS: %s", p)
+	}
+	got := map[string]LastFire{}
+	for _, f := range store2.Fires() {
+		if _, twice := got[f.TimerID]; twice {
+			t.Errorf("%s recorded twice", f.TimerID)
+		}
+		got[f.TimerID] = f.Fire
+	}
+	for id, p := range planned {
+		f := got[id]
+		var wantPlanned *time.Time
+		if id != "plain" {
+			wantPlanned = ptrTo(p)
+		}
+		want := LastFire{ScheduledAt: at, PlannedAt: wantPlanned, AttemptedAt: p, Attempt: 1, Outcome: OutcomeDelivered}
+		if diff := cmp.Diff(want, f); diff != "" {
+			t.Errorf("%s's outcome (-want +got):\n%s", id, diff)
+		}
+	}
+	if n := len(callbacks.All()); n != 3 {
+		t.Errorf("%d callback messages, want 3", n)
+	}
+	for _, rec := range log.Lines(t) {
+		if rec["msg"] == "delivered" && rec["latenessMs"] != float64(0) {
+			t.Errorf("%s delivered with lateness %v ms, want 0 against its planned instant", rec["timerId"], rec["latenessMs"])
+		}
+	}
+	if !strings.Contains(log.String(), `"msg":"held until its planned instant"`) {
+		t.Errorf("no log line for the held receive:\n%s", log.String())
+	}
+}
