@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -479,5 +481,157 @@ func TestSpreadSweepToDelivery(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), `"msg":"held until its planned instant"`) {
 		t.Errorf("no log line for the held receive:\n%s", log.String())
+	}
+}
+
+// spFireQueue is the API's fire queue: it records each message and its
+// delay, and refuses a delay SQS would (above 900 s).
+type spFireQueue struct {
+	mu     sync.Mutex
+	msgs   []FireMessage
+	delays []int32
+}
+
+// SendMessage records the message and its delay.
+func (q *spFireQueue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if in.DelaySeconds < 0 || in.DelaySeconds > 900 {
+		return nil, fmt.Errorf("InvalidParameterValue: DelaySeconds %d", in.DelaySeconds)
+	}
+	var m FireMessage
+	if err := json.Unmarshal([]byte(aws.ToString(in.MessageBody)), &m); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs, q.delays = append(q.msgs, m), append(q.delays, in.DelaySeconds)
+	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
+}
+
+// TestSpreadAPI: a PUT that fires at once (short notice) sends its
+// occurrence delayed to the planned instant, carrying it; a manual fire is
+// not spread; a window out of range is a 400 naming spreadSeconds, and
+// nothing is stored or sent.
+func TestSpreadAPI(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	a := newTestAPI(now, 4)
+	q := &spFireQueue{}
+	a.Fire = q
+	id := spID(t, 900, func(o time.Duration) bool { return o > 60*time.Second })
+	off := spreadOffset(id, 900)
+	resp := a.call(t, "PUT", "/periodic/"+id, `{"schedule":"rate(1 hour)","spreadSeconds":900,"timerCallbackData":{}}`)
+	if resp.StatusCode != 201 || !strings.Contains(resp.Body, `"spreadSeconds":900`) {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := a.call(t, "POST", "/periodic/"+id+"/fire", ""); resp.StatusCode != 202 {
+		t.Fatalf("fire: %d %s", resp.StatusCode, resp.Body)
+	}
+	if len(q.msgs) != 2 {
+		t.Fatalf("%d messages sent, want the PUT's occurrence and the manual fire", len(q.msgs))
+	}
+	if m, d := q.msgs[0], q.delays[0]; !m.ScheduledAt.Equal(now) || !m.PlannedAt.Equal(now.Add(off)) || m.Redelay || d != int32(off/time.Second) {
+		t.Errorf("the PUT's message %+v, delay %d; want scheduledAt %s, plannedAt %s later, delay %d", m, d, now, off, int32(off/time.Second))
+	}
+	if m, d := q.msgs[1], q.delays[1]; !m.Manual || !m.PlannedAt.IsZero() || d != 0 {
+		t.Errorf("the manual fire %+v, delay %d; want it now, unspread", m, d)
+	}
+	for _, body := range []string{`{"schedule":"rate(1 hour)","spreadSeconds":901,"timerCallbackData":{}}`,
+		`{"schedule":"rate(1 hour)","spreadSeconds":0,"timerCallbackData":{}}`,
+		`{"schedule":"rate(1 hour)","spreadSeconds":"60","timerCallbackData":{}}`} {
+		resp := a.call(t, "PUT", "/periodic/refused", body)
+		if resp.StatusCode != 400 || !strings.Contains(resp.Body, "spreadSeconds") {
+			t.Errorf("PUT %s: %d %s, want a 400 naming spreadSeconds", body, resp.StatusCode, resp.Body)
+		}
+	}
+	if resp := a.call(t, "GET", "/periodic/refused", ""); resp.StatusCode != 404 {
+		t.Errorf("a refused PUT stored its timer: %d %s", resp.StatusCode, resp.Body)
+	}
+	if len(q.msgs) != 2 {
+		t.Errorf("a refused PUT sent %d messages", len(q.msgs)-2)
+	}
+}
+
+// TestSpreadCatchUpAndRetryAge: the sweeper's catch-up window and the
+// retry policy's maxAgeSeconds run from the planned instant. After a
+// 5-minute outage, a timer with a 60 s catch-up window whose planned
+// instant is still ahead is sent (delayed to it), where the same timer
+// without spread is recorded missed; and a spread occurrence that fails
+// at its planned instant, long after its nominal one, is retried within
+// a maxAgeSeconds of 60.
+func TestSpreadCatchUpAndRetryAge(t *testing.T) {
+	t.Parallel()
+	id := spID(t, 900, func(o time.Duration) bool { return o > 400*time.Second })
+	off := spreadOffset(id, 900)
+	nominal := swNow.Add(-5 * time.Minute).Truncate(time.Minute)
+	store := newSwStore(100)
+	store.setThrough(swMinute(nominal))
+	for _, tt := range []struct {
+		id     string
+		spread int
+	}{{id, 900}, {"plain", 0}} {
+		tm := swTimerOf(tt.id, "cron(* * * * ? 2099)", "") // far off but this one, linked: the sweeper's
+		tm.CatchUpSeconds, tm.SpreadSeconds = 60, tt.spread
+		store.addTimer(tm, nominal, nominal.Add(-time.Hour))
+	}
+	sq := &swQueue{now: func() time.Time { return swNow }}
+	if _, err := newSwSweeper(store, sq, swNow).Sweep(t.Context(), "ev-late"); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for _, s := range sq.acceptedSorted() {
+		if s.Msg.ScheduledAt.Equal(nominal) {
+			sent = append(sent, fmt.Sprintf("%s delay %d", s.Msg.TimerID, s.Delay))
+		}
+	}
+	want := []string{fmt.Sprintf("%s delay %d", id, int(nominal.Add(off).Sub(swNow)/time.Second))}
+	if diff := cmp.Diff(want, sent); diff != "" {
+		t.Errorf("the late occurrence's messages (-want +got):\n%s", diff)
+	}
+	var missed []string
+	for _, m := range store.missedLog() {
+		missed = append(missed, m.ID)
+	}
+	if diff := cmp.Diff([]string{"plain"}, missed); diff != "" {
+		t.Errorf("recorded missed (-want +got):\n%s", diff)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	target := srv.URL
+	tm := Timer{ID: id, Version: 1, SpreadSeconds: 900, HTTP: &HTTPTarget{Method: "GET", URL: target}, Retry: RetryPolicy{MaxAttempts: 3, MaxAgeSeconds: 60}}
+	env := newIGEnv(t, nil, tm)
+	msg := newFireMessage(id, 1, igAt)
+	spreadMessage(&msg, 900, igAt.Add(-time.Minute))
+	env.clock.Set(msg.PlannedAt.Add(time.Second))
+	if failed := env.invoke(igRecord(t, "m1", 1, msg)); !slices.Equal(failed, []string{"m1"}) {
+		t.Errorf("failed %v, want m1 left for its retry", failed)
+	}
+	if n := len(env.send.To(igDLQURL)); n != 0 {
+		t.Errorf("%d dead letters: the age was counted from the nominal instant", n)
+	}
+	if calls := env.vis.Calls(); len(calls) != 1 {
+		t.Errorf("visibility calls %+v, want the retry's delay", calls)
+	}
+}
+
+// TestSpreadHoldsUntilPlanned: a spread message that comes a fraction of
+// a second before its planned instant (SQS's delays are whole seconds) is
+// held until that instant, not its nominal one, long past.
+func TestSpreadHoldsUntilPlanned(t *testing.T) {
+	t.Parallel()
+	id := spID(t, 60, func(o time.Duration) bool { return o > 10*time.Second })
+	env := newIGEnv(t, nil, Timer{ID: id, Version: 1, SpreadSeconds: 60, CallbackData: json.RawMessage(`{}`)})
+	msg := newFireMessage(id, 1, igAt)
+	spreadMessage(&msg, 60, igAt)
+	env.clock.Set(msg.PlannedAt.Add(-400 * time.Millisecond))
+	start := time.Now()
+	if failed := env.invoke(igRecord(t, "m1", 1, msg)); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if held := time.Since(start); held < 350*time.Millisecond {
+		t.Errorf("delivered after %s, want it held the 400 ms until its planned instant", held)
+	}
+	if n := len(env.send.To(testQueueURL)); n != 1 {
+		t.Errorf("%d callback messages, want 1", n)
 	}
 }
