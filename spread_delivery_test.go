@@ -80,14 +80,15 @@ func (q *spQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessa
 
 // run moves the clock to each moment a message becomes visible and hands
 // the visible ones to inv as one batch, as Lambda's event source does,
-// until the queue is empty (at most steps batches).
-func (q *spQueue) run(t *testing.T, clock *swClock, inv *Invoker, steps int) {
+// until the queue is empty or steps batches were handed out; it returns
+// how many messages are left.
+func (q *spQueue) run(t *testing.T, clock *swClock, inv *Invoker, steps int) int {
 	t.Helper()
 	for step := 0; step < steps; step++ {
 		q.mu.Lock()
 		if len(q.msgs) == 0 {
 			q.mu.Unlock()
-			return
+			return 0
 		}
 		var next time.Time
 		for _, m := range q.msgs {
@@ -126,7 +127,9 @@ func (q *spQueue) run(t *testing.T, clock *swClock, inv *Invoker, steps int) {
 		}
 		q.mu.Unlock()
 	}
-	t.Fatalf("the fire queue still holds %d messages after %d batches", len(q.msgs), steps)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs)
 }
 
 // TestSpreadSweepToDelivery runs a sweep (the fake store and SQS, with
@@ -181,7 +184,9 @@ func TestSpreadSweepToDelivery(t *testing.T) {
 	inv.Now, inv.Timers, inv.FireQueueURL = clock.Now, store2, igFireQueueURL
 	q := newSpQueue(clock.Now, sq.acceptedSorted())
 	inv.Visibility = q
-	q.run(t, clock, inv, 10)
+	if left := q.run(t, clock, inv, 10); left != 0 {
+		t.Fatalf("the fire queue still holds %d messages after 10 batches", left)
+	}
 
 	if q.receives != 4 {
 		t.Errorf("%d receives, want 4: one each, and the capped one's early receive", q.receives)
@@ -374,4 +379,66 @@ func TestSpreadHoldsUntilPlanned(t *testing.T) {
 	if n := len(env.send.To(testQueueURL)); n != 1 {
 		t.Errorf("%d callback messages, want 1", n)
 	}
+}
+
+// TestSpreadHeldMessageFenced: a capped message held until its planned
+// instant is fenced like any other when it comes back: its timer paused,
+// replaced or deleted meanwhile, it is dropped as stale, never delivered.
+func TestSpreadHeldMessageFenced(t *testing.T) {
+	t.Parallel()
+	at := swAt(10, 46, 0)
+	sentAt := at.Add(-2 * time.Minute)
+	var sent []swSent
+	var timers []Timer
+	for _, id := range spIDs(900, 3, func(o time.Duration) bool { return o > 800*time.Second && o < 890*time.Second }) {
+		timers = append(timers, Timer{ID: id, Version: 1, SpreadSeconds: 900, CallbackData: json.RawMessage(`{}`)})
+		m := newFireMessage(id, 1, at)
+		spreadMessage(&m, 900, sentAt)
+		if !m.Redelay {
+			t.Fatalf("%s: not capped", id)
+		}
+		sent = append(sent, swSent{Msg: m, Delay: 900, SentAt: sentAt})
+	}
+	clock := newSwClock(sentAt)
+	store := newIGStore(timers...)
+	callbacks := &sqsSender{}
+	log := &syncBuffer{}
+	inv := testInvoker(nil, callbacks, log)
+	inv.Now, inv.Timers, inv.FireQueueURL = clock.Now, store, igFireQueueURL
+	q := newSpQueue(clock.Now, sent)
+	inv.Visibility = q
+	if left := q.run(t, clock, inv, 1); left != 3 || len(q.changes) != 3 || len(store.Claimed()) != 0 {
+		t.Fatalf("the early receive: %d messages left, %d held, %d claims; want 3, 3, 0", left, len(q.changes), len(store.Claimed()))
+	}
+	paused := sentAt
+	store.mu.Lock()
+	p := store.timers[timers[0].ID]
+	p.PausedAt = &paused
+	store.timers[timers[0].ID] = p
+	r := store.timers[timers[1].ID]
+	r.Version = 2
+	store.timers[timers[1].ID] = r
+	delete(store.timers, timers[2].ID)
+	store.mu.Unlock()
+	if left := q.run(t, clock, inv, 10); left != 0 {
+		t.Fatalf("%d messages left", left)
+	}
+	if n := len(callbacks.All()); n != 0 || len(store.Fires()) != 0 {
+		t.Errorf("%d callbacks, %d outcomes recorded; want none", n, len(store.Fires()))
+	}
+	if n := strings.Count(log.String(), `"msg":"stale occurrence dropped"`); n != 3 {
+		t.Errorf("%d stale drops logged, want 3:\n%s", n, log.String())
+	}
+}
+
+// spIDs are the first n ids "spread-<i>" whose offsets in window satisfy
+// ok.
+func spIDs(window, n int, ok func(time.Duration) bool) []string {
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := "spread-" + strconv.Itoa(i); ok(spreadOffset(id, window)) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
