@@ -62,7 +62,8 @@ func TestIntegrationSpread(t *testing.T) {
 		ids[i] = fmt.Sprintf("spread-%03d", i)
 	}
 	twice := slices.MinFunc(ids, func(a, b string) int { return int(spreadOffset(a, window) - spreadOffset(b, window)) })
-	at := time.Now().UTC().Truncate(time.Second).Add(25 * time.Second) // time for 100 PUTs on moto
+	putStart := time.Now()
+	at := putStart.UTC().Truncate(time.Second).Add(25 * time.Second) // time for 100 PUTs on moto
 	for _, id := range ids {
 		schedule := `"schedule":"at(` + at.Format("2006-01-02T15:04:05") + `)"`
 		if id == twice {
@@ -76,6 +77,7 @@ func TestIntegrationSpread(t *testing.T) {
 	if time.Now().After(at) {
 		t.Fatalf("the PUTs took until after the timers' instant %s", at.Format(time.RFC3339))
 	}
+	t.Logf("%d PUTs in %s", n, time.Since(putStart).Round(time.Millisecond))
 	checkSpreadUpcoming(t, api, twice, at)
 	total := func() int {
 		mu.Lock()
