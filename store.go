@@ -140,6 +140,7 @@ type timerItem struct {
 	Retry                 RetryPolicy     `dynamodbav:"retry"`
 	Notify                *Notify         `dynamodbav:"notify,omitempty"`
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
+	SpreadSeconds         int             `dynamodbav:"spreadSeconds,omitempty"`
 	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
 	// at() schedule's one instant), for the list's state filter: the
 	// timer item changes at no firing.
@@ -204,6 +205,7 @@ func toItem(t *Timer) timerItem {
 		PausedAt:              formatTime(t.PausedAt),
 		PauseReason:           t.PauseReason,
 		MissedCount:           t.MissedCount,
+		SpreadSeconds:         t.SpreadSeconds,
 	}
 	// Only a rate schedule has an anchor worth keeping.
 	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
@@ -256,6 +258,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		PauseReason:           it.PauseReason,
 		CatchUpSeconds:        DefaultCatchUpSeconds,
 		MissedCount:           it.MissedCount,
+		SpreadSeconds:         it.SpreadSeconds,
 	}
 	if it.CatchUpSeconds != nil {
 		t.CatchUpSeconds = *it.CatchUpSeconds

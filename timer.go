@@ -51,6 +51,9 @@ type Timer struct {
 	// Deployment says which deployment put the timer in place (the
 	// Deployer's deployment.product, version, id and environment).
 	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// SpreadSeconds is the timer's spread window (spread.go): each
+	// occurrence is delivered spreadOffset into it; 0: at its instant.
+	SpreadSeconds int `json:"spreadSeconds,omitempty"`
 	// LastFire is the outcome of the latest delivery attempt.
 	LastFire *LastFire `json:"lastFire,omitempty"`
 	// NextFireAt is the next occurrence not yet handed to the fire queue;
@@ -191,6 +194,11 @@ type LastFire struct {
 	// Duplicates counts the copies of this occurrence's message that were
 	// dropped (a second sweep's, a redelivery): history only.
 	Duplicates int `json:"duplicatesSuppressed,omitempty" dynamodbav:"duplicates,omitempty"`
+
+	// PlannedAt is a spread occurrence's planned delivery instant
+	// (spread.go), against which its lateness is measured; nil: its
+	// scheduledAt.
+	PlannedAt *time.Time `json:"plannedAt,omitempty" dynamodbav:"plannedAt,omitempty"`
 }
 
 // Delivery outcomes.
@@ -238,6 +246,12 @@ type FireMessage struct {
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`
+	// PlannedAt is a spread occurrence's planned delivery instant, and
+	// Redelay marks a message sent with its delay capped at SQS's 900 s,
+	// whose first receive the invoker returns to the queue until then
+	// (spread.go). Zero and false for a timer without spread.
+	PlannedAt time.Time `json:"plannedAt,omitzero"`
+	Redelay   bool      `json:"redelay,omitempty"`
 }
 
 // fillFrom gives a message that names only its occurrence (the sweeper's,

@@ -223,6 +223,7 @@ type putRequest struct {
 	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
 	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
+	SpreadSeconds         *int            `json:"spreadSeconds"`
 }
 
 // retryRequest is a definition's retry policy; a field left out takes its
@@ -269,6 +270,10 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 	if err != nil {
 		return nil, err
 	}
+	spread, err := spreadOf(in.SpreadSeconds)
+	if err != nil {
+		return nil, err
+	}
 	now := opt.Now.UTC().Truncate(time.Second)
 	t := &Timer{
 		ID:                    id,
@@ -287,6 +292,7 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 		Anchor:                now,
 		CallbackData:          data,
 		HTTP:                  in.HTTP,
+		SpreadSeconds:         spread,
 		CreatedAt:             now,
 		UpdatedAt:             now,
 	}
