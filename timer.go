@@ -89,6 +89,9 @@ type HTTPTarget struct {
 	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
 	// Signing, when set, signs each call (signing.go).
 	Signing *Signing `json:"signing,omitempty" dynamodbav:"signing,omitempty"`
+	// LimitKey names the destination whose limit the calls obey
+	// (limits.go); empty: none.
+	LimitKey string `json:"limitKey,omitempty" dynamodbav:"limitKey,omitempty"`
 }
 
 // Call timeouts, and the margins the invoker's Lambda timeout and the fire
@@ -191,6 +194,8 @@ type LastFire struct {
 	// Duplicates counts the copies of this occurrence's message that were
 	// dropped (a second sweep's, a redelivery): history only.
 	Duplicates int `json:"duplicatesSuppressed,omitempty" dynamodbav:"duplicates,omitempty"`
+	// LimitedMs is how long the destination's limit held the attempt.
+	LimitedMs int64 `json:"limitedMs,omitempty" dynamodbav:"limitedMs,omitempty"`
 }
 
 // Delivery outcomes.
