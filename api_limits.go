@@ -53,6 +53,9 @@ func (a *API) limits(ctx context.Context, segs []string, req events.APIGatewayPr
 		if req.HTTPMethod != http.MethodGet {
 			return 0, nil, methodNotAllowed(req.HTTPMethod, "/limits", "GET")
 		}
+		for name := range req.QueryStringParameters {
+			return 0, nil, Errorf(EINVALID, "GET /limits takes no query parameter; got %s", name)
+		}
 		ls, err := a.Limits.ListLimits(ctx)
 		if err != nil {
 			return 0, nil, err

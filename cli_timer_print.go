@@ -88,6 +88,9 @@ func printTimerFields(w io.Writer, t map[string]any) {
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
 	}
+	if h, _ := t["http"].(map[string]any); h != nil && str(h, "limitKey") != "" {
+		fmt.Fprintf(tw, "Limit:\t%s\n", str(h, "limitKey"))
+	}
 	tw.Flush()
 }
 

@@ -354,3 +354,69 @@ func TestLimitRetryAfterBlocks(t *testing.T) {
 		t.Errorf("the answered timer delivered at attempt %d, want 2", f.Attempt)
 	}
 }
+
+// TestRetryAfterWithoutLimit: a timer with no limit still waits as long
+// as a 429 or 503 asks before its retry (seconds or an HTTP date), and
+// never less than its backoff; a Retry-After on another status, or one
+// that cannot be read, leaves the backoff alone.
+func TestRetryAfterWithoutLimit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		status     int
+		retryAfter func(now time.Time) string
+		lo, hi     int32
+	}{
+		{"429 seconds", http.StatusTooManyRequests, func(time.Time) string { return "120" }, 120, 120},
+		{"503 date", http.StatusServiceUnavailable, func(now time.Time) string {
+			return now.Add(300 * time.Second).UTC().Format(http.TimeFormat)
+		}, 299, 300},
+		{"429 shorter than the backoff", http.StatusTooManyRequests, func(time.Time) string { return "1" }, 1, 2},
+		{"500 ignores it", http.StatusInternalServerError, func(time.Time) string { return "120" }, 1, 2},
+		{"429 unreadable", http.StatusTooManyRequests, func(time.Time) string { return "later" }, 1, 2},
+		{"429 capped at 12 hours", http.StatusTooManyRequests, func(time.Time) string { return "100000" }, 43200, 43200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newLtTarget(t, time.Now, 0)
+			srv.answer = func(_ int, w http.ResponseWriter) int {
+				w.Header().Set("Retry-After", tc.retryAfter(time.Now()))
+				return tc.status
+			}
+			e := newIGEnv(t, nil, igTimer("t-1", 1))
+			e.inv.Now = time.Now
+			msg := httpFire("t-1", http.MethodGet, srv.URL+"/hook")
+			msg.ScheduledAt = time.Now()
+			if got := e.invoke(igRecord(t, "m-1", 1, msg)); len(got) != 1 {
+				t.Fatalf("failures %v, want the message", got)
+			}
+			calls := e.vis.Calls()
+			if len(calls) != 1 || calls[0].Timeout < tc.lo || calls[0].Timeout > tc.hi {
+				t.Errorf("visibility calls %+v, want one of %d-%d s", calls, tc.lo, tc.hi)
+			}
+		})
+	}
+}
+
+// TestLimitFreeForOthers: a timer that names no destination (HTTP or
+// callback) makes no call for limits at all; one naming a destination
+// without a limit reads its state once, then from the cache.
+func TestLimitFreeForOthers(t *testing.T) {
+	t.Parallel()
+	e := newLtEnv(t, 0, Limit{Key: "other", PerSecond: 1})
+	now := time.Now()
+	e.timers("plain", "", 3, RetryPolicy{}, func(int) time.Time { return now })
+	e.run(1, 10, 10*time.Second)
+	if ops := e.dest.ops(); len(ops) != 0 {
+		t.Errorf("timers without limitKey cost limit calls: %v", ops)
+	}
+	e.timers("nolimit", "unlimited-dest", 3, RetryPolicy{}, func(int) time.Time { return now })
+	e.run(1, 1, 10*time.Second) // one at a time: the first read fills the cache
+
+	if diff := cmp.Diff(map[string]int{"dest:unlimited-dest": 1}, e.dest.ops()); diff != "" {
+		t.Errorf("a destination without a limit: calls (-want +got):\n%s", diff)
+	}
+	if got := len(e.target.Calls()); got != 6 {
+		t.Errorf("%d calls, want 6", got)
+	}
+}
