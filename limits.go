@@ -76,8 +76,10 @@ func (l *Limit) Validate() error {
 // PerSecond equal parts: slot k of a rate p starts in second k/p, at
 // (k%p)/p of the span. The destination's counter hands them out in the
 // order occurrences ask, and a call is made only from its slot's start to
-// the end of its second, less slotEndMargin, so no UTC second holds more
-// than p calls, even as the target's clock sees them.
+// the end of its second, less slotEndMargin. Slots schedule the calls, in
+// order; the count of each second's calls (CountCall) holds the rate: no
+// UTC second holds more than p calls, even as the target's clock sees
+// them, however late a message comes back from the queue.
 
 // slotEndMargin is how long before the end of its slot's second a call
 // may still start: time for it to reach its target within that second.
@@ -96,15 +98,6 @@ func firstSlot(ms int64, p int) int64 {
 	sec, off := ms/1000, ms%1000
 	j := (off*int64(p) + slotSpan - 1) / slotSpan
 	return sec*int64(p) + min(j, int64(p))
-}
-
-// slotOpen reports whether a call for the slot starting at startMs may be
-// made at nowMs: until slotEndMargin before the end of its second (and
-// not before it starts, which the caller waits for). A later call takes a
-// new slot.
-func slotOpen(startMs, nowMs int64) bool {
-	end := (startMs/1000+1)*1000 - slotEndMargin.Milliseconds()
-	return startMs > 0 && nowMs < end
 }
 
 // ---------------------------------------------------------------- Retry-After
@@ -179,6 +172,7 @@ func retryAfterOf(err error) time.Duration {
 type destinationStore interface {
 	Destination(ctx context.Context, key string) (DestState, error)
 	TakeSlot(ctx context.Context, key string, view DestState, now time.Time) (int64, DestState, error)
+	CountCall(ctx context.Context, key string, perSecond int, sec int64) (bool, error)
 	AcquireLease(ctx context.Context, key string, view DestState, now, until time.Time) (int, DestState, error)
 	ReleaseLease(ctx context.Context, key string, lease int, until time.Time) error
 	BlockDestination(ctx context.Context, key string, view DestState, until time.Time) error
@@ -317,8 +311,9 @@ func (run *batchRun) limit(ctx context.Context, d *delivery) (bool, error) {
 }
 
 // admitLimited takes d's slot (or keeps the one it waited for), and, when
-// its turn is near, waits for it here and takes an in-flight lease;
-// otherwise it sends the message back to the queue until its turn.
+// its turn is near, waits for it here, takes a place in the current
+// second and an in-flight lease; otherwise it sends the message back to
+// the queue until its turn.
 func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, view DestState, w LimitWait) (bool, error) {
 	inv := run.inv
 	now := inv.now()
@@ -328,13 +323,12 @@ func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, 
 	if w.Since == 0 {
 		w.Since = now.UnixMilli()
 	}
-	if view.PerSecond > 0 && !slotOpen(w.Slot, now.UnixMilli()) {
+	if view.PerSecond > 0 && w.Slot == 0 {
 		k, v, err := inv.Limits.TakeSlot(ctx, key, view, now)
-		if errors.Is(err, errNoLimit) {
-			return false, nil
-		}
 		if err != nil {
-			inv.Log.WarnContext(ctx, "slot not taken; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+			if !errors.Is(err, errNoLimit) {
+				inv.Log.WarnContext(ctx, "slot not taken; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+			}
 			return false, nil
 		}
 		view, w.Slot = v, slotStart(k, v.PerSecond)
@@ -351,29 +345,76 @@ func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, 
 		return true, err
 	}
 	hold := limitHold{key: key, lease: -1}
-	if w.Since < inv.now().UnixMilli() && (w.Waits > 0 || callAt.After(now)) {
+	if w.Waits > 0 || callAt.After(now) {
 		hold.since = time.UnixMilli(w.Since)
 	}
+	if view.PerSecond > 0 && !run.takeSecond(ctx, d, key, view.PerSecond) {
+		w.Slot = 0 // a second full of others late like it: a new slot
+		return run.waitInQueue(ctx, d, w, time.Second)
+	}
 	if view.InFlight > 0 {
-		until := inv.leaseUntil(ctx)
-		lease, v, err := inv.Limits.AcquireLease(ctx, key, view, inv.now(), until)
-		switch {
-		case errors.Is(err, errNoLimit):
-		case err != nil:
-			inv.Log.WarnContext(ctx, "lease not taken; called without its in-flight limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
-		case lease < 0:
+		wait, held := run.takeLease(ctx, d, key, view, &hold)
+		if !held {
 			w.Slot = 0
-			wait := time.Second
-			if v.BlockedUntil > inv.now().UnixMilli() {
-				wait = time.UnixMilli(v.BlockedUntil).Sub(inv.now())
-			}
 			return run.waitInQueue(ctx, d, w, wait)
-		default:
-			hold.lease, hold.until = lease, until
 		}
 	}
 	d.limit = &hold
 	return false, nil
+}
+
+// secondTries bounds the seconds takeSecond tries, holding the message.
+const secondTries = 2
+
+// takeSecond takes a place for d's call in the current UTC second's count
+// (or the next one's, waiting for it here, when the current second is
+// full or ends within slotEndMargin): the count, not the slot, holds the
+// rate, so that a message that came back late still calls in a second
+// with room. It reports false when none had room.
+func (run *batchRun) takeSecond(ctx context.Context, d *delivery, key string, p int) bool {
+	inv := run.inv
+	for try := 0; try <= secondTries; try++ {
+		now := inv.now()
+		sec := now.Unix()
+		next := time.Unix(sec+1, 0)
+		if next.Sub(now) > slotEndMargin {
+			ok, err := inv.Limits.CountCall(ctx, key, p, sec)
+			if err != nil {
+				inv.Log.WarnContext(ctx, "second not counted; called without its rate", append(d.attrs, "limitKey", key, "error", err.Error())...)
+				return true
+			}
+			if ok {
+				return true
+			}
+		}
+		if try == secondTries || sleepCtx(ctx, next.Sub(now)) != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// takeLease takes an in-flight lease of key for d's call into hold. When
+// none is free it reports false, with how long to wait in the queue: a
+// second, or until the destination's block ends.
+func (run *batchRun) takeLease(ctx context.Context, d *delivery, key string, view DestState, hold *limitHold) (time.Duration, bool) {
+	inv := run.inv
+	until := inv.leaseUntil(ctx)
+	lease, v, err := inv.Limits.AcquireLease(ctx, key, view, inv.now(), until)
+	switch {
+	case errors.Is(err, errNoLimit):
+	case err != nil:
+		inv.Log.WarnContext(ctx, "lease not taken; called without its in-flight limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+	case lease < 0:
+		wait := time.Second
+		if v.BlockedUntil > inv.now().UnixMilli() {
+			wait = time.UnixMilli(v.BlockedUntil).Sub(inv.now())
+		}
+		return wait, false
+	default:
+		hold.lease, hold.until = lease, until
+	}
+	return 0, true
 }
 
 // waitInQueue sends d back to the queue for wait, remembering its slot and

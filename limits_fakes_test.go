@@ -41,8 +41,9 @@ type ltDest struct {
 	waits  map[string]LimitWait
 	claims *igStore
 	// writes are the write times per item key ("dest:<key>", "occ:<occ>").
-	writes map[string][]time.Time
-	reads  map[string]int
+	writes  map[string][]time.Time
+	reads   map[string]int
+	seconds map[string]int // calls counted per "second:<key>#<unix s>"
 }
 
 // newLtDest returns an ltDest with limits ls, releasing claims in claims.
@@ -175,11 +176,36 @@ func (d *ltDest) BlockDestination(_ context.Context, key string, _ DestState, un
 	return nil
 }
 
+// CountCall counts a call in second sec's own item, up to perSecond.
+func (d *ltDest) CountCall(_ context.Context, key string, perSecond int, sec int64) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	item := fmt.Sprintf("second:%s#%d", key, sec)
+	if err := d.write(item); err != nil {
+		return false, err
+	}
+	if d.seconds == nil {
+		d.seconds = map[string]int{}
+	}
+	if d.seconds[item] >= perSecond {
+		return false, nil
+	}
+	d.seconds[item]++
+	return true, nil
+}
+
+// DeferOccurrence records w and ends the claim, for its holder only.
 func (d *ltDest) DeferOccurrence(ctx context.Context, o Occurrence, c Claimant, w LimitWait) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.write("occ:" + igKey(o)); err != nil {
 		return err
+	}
+	d.claims.mu.Lock()
+	held := d.claims.claims[igKey(o)].Token == c.Token
+	d.claims.mu.Unlock()
+	if !held { // the Store's condition on the claim's token
+		return fmt.Errorf("record the limit wait of %s: ConditionalCheckFailedException", o)
 	}
 	d.waits[igKey(o)] = w
 	return d.claims.ReleaseClaim(ctx, o, c)

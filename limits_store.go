@@ -220,7 +220,7 @@ func (s *Store) TakeSlot(ctx context.Context, key string, view DestState, now ti
 		if view.NextRate > 0 {
 			base = max(base, firstSlot(slotStart(view.Next, int(view.NextRate)), p))
 		}
-		vals[":base"], vals[":next"] = num(base), num(base+1)
+		vals = map[string]types.AttributeValue{":p": num(int64(p)), ":next": num(base + 1)}
 		cond := "perSecond = :p AND attribute_not_exists(nxt)"
 		if view.NextRate > 0 {
 			vals[":oldn"], vals[":oldp"] = num(view.Next), num(view.NextRate)
@@ -236,6 +236,32 @@ func (s *Store) TakeSlot(ctx context.Context, key string, view DestState, now ti
 		view = got
 	}
 	return 0, view, fmt.Errorf("slot of %s: the counter kept changing", key)
+}
+
+// secondKey is the key of the count of destination key's calls in UTC
+// second sec: an item of its own per second, so that the count spreads
+// over partitions instead of heating the state item.
+func secondKey(key string, sec int64) map[string]types.AttributeValue {
+	return itemKey(pkDest+key+"#"+strconv.FormatInt(sec, 10), skSecond)
+}
+
+// CountCall counts one call of the destination in UTC second sec, if the
+// second holds fewer than perSecond: one conditional increment. It reports
+// whether the call was counted. The count expires an hour later (TTL).
+func (s *Store) CountCall(ctx context.Context, key string, perSecond int, sec int64) (bool, error) {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: secondKey(key, sec),
+		UpdateExpression:    aws.String("ADD n :one SET expiresAt = :exp"),
+		ConditionExpression: aws.String("attribute_not_exists(n) OR n < :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":p": num(int64(perSecond)),
+			":exp": num(sec + 3600)}})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("count a call of %s: %w", key, err)
+	}
+	return true, nil
 }
 
 // AcquireLease takes a free in-flight lease of the destination until

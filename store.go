@@ -30,6 +30,7 @@ import (
 //	group pause            #group#<group>                      group
 //	limit (limits.go)      #limits                             <destination key>
 //	destination state      #limit#<destination key>            state
+//	calls in a second      #limit#<destination key>#<unix s>   second
 //
 // A timer and its occurrences share one item collection, so a timer's
 // history is a query of its own partition, with no index to write. An
@@ -74,8 +75,9 @@ const (
 	// (its slot counter, Retry-After block and in-flight leases), the one
 	// item every invoker writes for that destination's calls.
 	pkLimits = "#limits"
-	pkDest   = "#limit#" // + destination key
+	pkDest   = "#limit#" // + destination key; + "#" + Unix second for a second's count of calls
 	skDest   = "state"
+	skSecond = "second"
 
 	// GroupIndex holds every timer and nothing else (partition key
 	// timerGroup, sort key id): a group's timers are one query of it, and
