@@ -258,7 +258,12 @@ type ltQueue struct {
 	mu         sync.Mutex
 	now        func() time.Time
 	Visibility time.Duration
-	msgs       []*ltMsg
+	// Late delays the return of the first LateN messages whose
+	// visibility is changed, as a busy event source picks messages up late.
+	Late  time.Duration
+	LateN int
+	msgs []*ltMsg
+	n    int
 }
 
 // send enqueues body as message id, visible at at.
@@ -300,6 +305,9 @@ func (q *ltQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessa
 	for _, m := range q.msgs {
 		if m.handle == *in.ReceiptHandle && !m.deleted {
 			m.visibleAt = q.now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
+			if q.n++; q.n <= q.LateN {
+				m.visibleAt = m.visibleAt.Add(q.Late)
+			}
 			return &sqs.ChangeMessageVisibilityOutput{}, nil
 		}
 	}

@@ -251,6 +251,28 @@ func TestLimitRateAcrossInvokers(t *testing.T) {
 	t.Logf("%d calls over %d seconds; %.2f state writes per call", len(calls), len(perSecond(calls)), perCall)
 }
 
+// TestLimitRateWithLateReturns: messages that come back from the queue
+// late, past their slot, still keep every UTC second within the limit:
+// the second's count, not the slot, holds the rate.
+func TestLimitRateWithLateReturns(t *testing.T) {
+	t.Parallel()
+	e := newLtEnv(t, 0, Limit{Key: "late", PerSecond: 5})
+	e.q.Late, e.q.LateN = 2300*time.Millisecond, 8
+	now := time.Now()
+	e.timers("l", "late", 25, RetryPolicy{}, func(int) time.Time { return now })
+	e.run(4, 10, 30*time.Second)
+	calls := e.target.Calls()
+	if diff := cmp.Diff(onceEach("l", 25), callsByTimer(calls)); diff != "" {
+		t.Errorf("calls per timer (-want +got):\n%s", diff)
+	}
+	for sec, n := range perSecond(calls) {
+		if n > 5 {
+			t.Errorf("second %d: %d calls, over 5", sec, n)
+		}
+	}
+	t.Logf("calls per second: %v; %d sent back to wait", perSecond(calls), len(e.log.WithMsg(t, "waiting for the destination's limit")))
+}
+
 // TestLimitOrderOfInstants: occurrences arriving in the order of their
 // instants faster than the limit admits are called in that order, while
 // the later ones wait in the queue.
