@@ -262,8 +262,8 @@ type ltQueue struct {
 	// visibility is changed, as a busy event source picks messages up late.
 	Late  time.Duration
 	LateN int
-	msgs []*ltMsg
-	n    int
+	msgs  []*ltMsg
+	n     int
 }
 
 // send enqueues body as message id, visible at at.
