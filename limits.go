@@ -317,22 +317,12 @@ func (run *batchRun) limit(ctx context.Context, d *delivery) (bool, error) {
 func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, view DestState, w LimitWait) (bool, error) {
 	inv := run.inv
 	now := inv.now()
-	if w.Key != key || w.Attempt != d.attempt {
-		w = LimitWait{Key: key, Waits: w.Waits, Attempt: d.attempt}
-	}
-	if w.Since == 0 {
-		w.Since = now.UnixMilli()
-	}
+	w = w.forAttempt(key, d.attempt, now)
 	if view.PerSecond > 0 && w.Slot == 0 {
-		k, v, err := inv.Limits.TakeSlot(ctx, key, view, now)
-		if err != nil {
-			if !errors.Is(err, errNoLimit) {
-				inv.Log.WarnContext(ctx, "slot not taken; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
-			}
+		var ok bool
+		if view, ok = run.takeSlot(ctx, d, key, view, &w, now); !ok {
 			return false, nil
 		}
-		view, w.Slot = v, slotStart(k, v.PerSecond)
-		inv.limitViews.put(key, v, now)
 	}
 	callAt := time.UnixMilli(max(w.Slot, view.BlockedUntil, now.UnixMilli()))
 	if view.BlockedUntil > w.Slot {
@@ -361,6 +351,36 @@ func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, 
 	}
 	d.limit = &hold
 	return false, nil
+}
+
+// forAttempt is w for attempt of the destination key at now: what an
+// earlier attempt (or another destination) left is dropped, but the count
+// of waits, which is never an attempt.
+func (w LimitWait) forAttempt(key string, attempt int, now time.Time) LimitWait {
+	if w.Key != key || w.Attempt != attempt {
+		w = LimitWait{Key: key, Waits: w.Waits, Attempt: attempt}
+	}
+	if w.Since == 0 {
+		w.Since = now.UnixMilli()
+	}
+	return w
+}
+
+// takeSlot gives w the destination's next free slot. It reports false
+// when there is none to take (the limit is gone, or the table failed: the
+// call then goes ahead without the limit), and returns the state it saw.
+func (run *batchRun) takeSlot(ctx context.Context, d *delivery, key string, view DestState, w *LimitWait, now time.Time) (DestState, bool) {
+	inv := run.inv
+	k, v, err := inv.Limits.TakeSlot(ctx, key, view, now)
+	if err != nil {
+		if !errors.Is(err, errNoLimit) {
+			inv.Log.WarnContext(ctx, "slot not taken; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+		}
+		return v, false
+	}
+	w.Slot = slotStart(k, v.PerSecond)
+	inv.limitViews.put(key, v, now)
+	return v, true
 }
 
 // secondTries bounds the seconds takeSecond tries, holding the message.

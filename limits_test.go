@@ -439,3 +439,27 @@ func TestLimitFreeForOthers(t *testing.T) {
 		t.Errorf("%d calls, want 6", got)
 	}
 }
+
+// TestLimitMetrics: one EMF record per destination of a batch, with the
+// Destination dimension, its waiting count, its calls and their waits;
+// none for a batch without limited messages.
+func TestLimitMetrics(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	m := &Metrics{W: &buf, Now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }}
+	var none limitTally
+	none.emit(m)
+	if buf.Len() != 0 {
+		t.Fatalf("a batch without limited messages wrote %q", buf.String())
+	}
+	var tally limitTally
+	tally.add("billing-api", true, false, 0)
+	tally.add("billing-api", true, false, 0)
+	tally.add("billing-api", false, true, 1500)
+	tally.emit(m)
+	want := `{"Destination":"billing-api","LimitWaiting":2,"LimitedCalls":1,"LimitedMs":1500,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["Destination"]],` +
+		`"Metrics":[{"Name":"LimitWaiting","Unit":"Count"},{"Name":"LimitedCalls","Unit":"Count"},{"Name":"LimitedMs","Unit":"Milliseconds"}],"Namespace":"callclock"}],"Timestamp":1700000000000}}`
+	if diff := cmp.Diff(want, strings.TrimSpace(buf.String())); diff != "" {
+		t.Errorf("the record (-want +got):\n%s", diff)
+	}
+}
