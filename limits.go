@@ -301,8 +301,10 @@ func (run *batchRun) limit(ctx context.Context, d *delivery) (bool, error) {
 	}
 	view, err := inv.destination(ctx, key)
 	if err != nil {
-		inv.Log.WarnContext(ctx, "destination state not read; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
-		return false, nil
+		// Fail closed: a destination that may have a limit is not called
+		// without it; the message waits a second and tries again.
+		inv.Log.WarnContext(ctx, "destination state not read; waits a second", append(d.attrs, "limitKey", key, "error", err.Error())...)
+		return run.waitInQueue(ctx, d, w.forAttempt(key, d.attempt, inv.now()), time.Second)
 	}
 	if !view.Exists {
 		return false, nil
@@ -319,9 +321,13 @@ func (run *batchRun) admitLimited(ctx context.Context, d *delivery, key string, 
 	now := inv.now()
 	w = w.forAttempt(key, d.attempt, now)
 	if view.PerSecond > 0 && w.Slot == 0 {
-		var ok bool
-		if view, ok = run.takeSlot(ctx, d, key, view, &w, now); !ok {
-			return false, nil
+		var err error
+		view, err = run.takeSlot(ctx, d, key, view, &w, now)
+		switch {
+		case errors.Is(err, errNoLimit):
+			return false, nil // deleted meanwhile
+		case err != nil:
+			return run.waitInQueue(ctx, d, w, time.Second)
 		}
 	}
 	callAt := time.UnixMilli(max(w.Slot, view.BlockedUntil, now.UnixMilli()))
@@ -366,21 +372,21 @@ func (w LimitWait) forAttempt(key string, attempt int, now time.Time) LimitWait 
 	return w
 }
 
-// takeSlot gives w the destination's next free slot. It reports false
-// when there is none to take (the limit is gone, or the table failed: the
-// call then goes ahead without the limit), and returns the state it saw.
-func (run *batchRun) takeSlot(ctx context.Context, d *delivery, key string, view DestState, w *LimitWait, now time.Time) (DestState, bool) {
+// takeSlot gives w the destination's next free slot, and returns the
+// state it saw; errNoLimit when the limit is gone. A failure of the table
+// (a throttled item) is logged: the message then waits, failing closed.
+func (run *batchRun) takeSlot(ctx context.Context, d *delivery, key string, view DestState, w *LimitWait, now time.Time) (DestState, error) {
 	inv := run.inv
 	k, v, err := inv.Limits.TakeSlot(ctx, key, view, now)
 	if err != nil {
 		if !errors.Is(err, errNoLimit) {
-			inv.Log.WarnContext(ctx, "slot not taken; called without its limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+			inv.Log.WarnContext(ctx, "slot not taken; waits a second", append(d.attrs, "limitKey", key, "error", err.Error())...)
 		}
-		return v, false
+		return view, err
 	}
 	w.Slot = slotStart(k, v.PerSecond)
 	inv.limitViews.put(key, v, now)
-	return v, true
+	return v, nil
 }
 
 // secondTries bounds the seconds takeSecond tries, holding the message.
@@ -390,7 +396,7 @@ const secondTries = 2
 // (or the next one's, waiting for it here, when the current second is
 // full or ends within slotEndMargin): the count, not the slot, holds the
 // rate, so that a message that came back late still calls in a second
-// with room. It reports false when none had room.
+// with room. It reports false when none had room, or the count failed.
 func (run *batchRun) takeSecond(ctx context.Context, d *delivery, key string, p int) bool {
 	inv := run.inv
 	for try := 0; try <= secondTries; try++ {
@@ -400,8 +406,8 @@ func (run *batchRun) takeSecond(ctx context.Context, d *delivery, key string, p 
 		if next.Sub(now) > slotEndMargin {
 			ok, err := inv.Limits.CountCall(ctx, key, p, sec)
 			if err != nil {
-				inv.Log.WarnContext(ctx, "second not counted; called without its rate", append(d.attrs, "limitKey", key, "error", err.Error())...)
-				return true
+				inv.Log.WarnContext(ctx, "second not counted; waits a second", append(d.attrs, "limitKey", key, "error", err.Error())...)
+				return false
 			}
 			if ok {
 				return true
@@ -415,8 +421,8 @@ func (run *batchRun) takeSecond(ctx context.Context, d *delivery, key string, p 
 }
 
 // takeLease takes an in-flight lease of key for d's call into hold. When
-// none is free it reports false, with how long to wait in the queue: a
-// second, or until the destination's block ends.
+// none is free (or the table failed) it reports false, with how long to
+// wait in the queue: a second, or until the destination's block ends.
 func (run *batchRun) takeLease(ctx context.Context, d *delivery, key string, view DestState, hold *limitHold) (time.Duration, bool) {
 	inv := run.inv
 	until := inv.leaseUntil(ctx)
@@ -424,7 +430,8 @@ func (run *batchRun) takeLease(ctx context.Context, d *delivery, key string, vie
 	switch {
 	case errors.Is(err, errNoLimit):
 	case err != nil:
-		inv.Log.WarnContext(ctx, "lease not taken; called without its in-flight limit", append(d.attrs, "limitKey", key, "error", err.Error())...)
+		inv.Log.WarnContext(ctx, "lease not taken; waits a second", append(d.attrs, "limitKey", key, "error", err.Error())...)
+		return time.Second, false
 	case lease < 0:
 		wait := time.Second
 		if v.BlockedUntil > inv.now().UnixMilli() {

@@ -44,6 +44,9 @@ type ltDest struct {
 	writes  map[string][]time.Time
 	reads   map[string]int
 	seconds map[string]int // calls counted per "second:<key>#<unix s>"
+	// writeLimit is the writes a second one item takes; 0:
+	// ltWritesPerSecond.
+	writeLimit int
 }
 
 // newLtDest returns an ltDest with limits ls, releasing claims in claims.
@@ -66,7 +69,11 @@ func (d *ltDest) write(item string) error {
 			n++
 		}
 	}
-	if n >= ltWritesPerSecond {
+	limit := d.writeLimit
+	if limit == 0 {
+		limit = ltWritesPerSecond
+	}
+	if n >= limit {
 		return errLtThrottled
 	}
 	d.writes[item] = append(w, now)

@@ -463,3 +463,31 @@ func TestLimitMetrics(t *testing.T) {
 		t.Errorf("the record (-want +got):\n%s", diff)
 	}
 }
+
+// TestLimitThrottledStateFailsClosed: when the destination's state item
+// is throttled (DynamoDB's per-key limit, here made small), the limiter
+// does not call without its limit: the messages it could not admit wait
+// in the queue and are delivered later, each once, within the limit.
+func TestLimitThrottledStateFailsClosed(t *testing.T) {
+	t.Parallel()
+	e := newLtEnv(t, 0, Limit{Key: "hot", PerSecond: 50})
+	e.dest.writeLimit = 6
+	now := time.Now()
+	e.timers("h", "hot", 20, RetryPolicy{MaxAttempts: 0, MaxAgeSeconds: 600}, func(int) time.Time { return now })
+	e.run(2, 10, 30*time.Second)
+	calls := e.target.Calls()
+	if diff := cmp.Diff(onceEach("h", 20), callsByTimer(calls)); diff != "" {
+		t.Errorf("calls per timer (-want +got):\n%s", diff)
+	}
+	if n := len(e.log.WithMsg(t, "slot not taken; waits a second")); n == 0 {
+		t.Error("no slot was refused by the throttled item")
+	}
+	for sec, n := range perSecond(calls) { // each call took one of the item's 6 writes a second
+		if n > 6 {
+			t.Errorf("second %d: %d calls, more than the throttled item admitted slots", sec, n)
+		}
+	}
+	if got := len(e.dlq.To(igDLQURL)); got != 0 {
+		t.Errorf("%d dead letters, want none: waiting is no attempt", got)
+	}
+}
