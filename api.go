@@ -57,6 +57,9 @@ type API struct {
 	// Fire and FireQueueURL enqueue manual fires; nil refuses them.
 	Fire         messageSender
 	FireQueueURL string
+	// Limits keeps the destinations' limits (api_limits.go); nil: the
+	// limits resources are a 404.
+	Limits limitAdmin
 }
 
 // NewAPI returns an API over timers with the defaults above.
@@ -131,6 +134,9 @@ const (
 // resourceOf names the kind of resource a path's segments address, ""
 // for none.
 func resourceOf(segs []string) string {
+	if r := limitResource(segs); r != "" {
+		return r
+	}
 	switch {
 	case len(segs) == 1 && segs[0] == "periodic":
 		return resCollection
@@ -155,6 +161,8 @@ func (a *API) route(ctx context.Context, req events.APIGatewayProxyRequest) (int
 		return 0, nil, err
 	}
 	switch resourceOf(segs) {
+	case resLimits, resLimit:
+		return a.limits(ctx, segs, req)
 	case resCollection:
 		if req.HTTPMethod != http.MethodGet {
 			return 0, nil, methodNotAllowed(req.HTTPMethod, "/periodic", "GET")

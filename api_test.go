@@ -42,6 +42,7 @@ func newTestAPI(now time.Time, shards int) *testAPI {
 			Log:          slog.New(slog.NewJSONHandler(&buf, nil)),
 			// The occurrences a PUT or a resume sends at once (short notice).
 			Fire: &sqsSender{}, FireQueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/callclock-fire",
+			Limits: newLtAdmin(),
 		},
 		store: store,
 		log:   &buf,

@@ -91,6 +91,9 @@ func printTimerFields(w io.Writer, t map[string]any) {
 	if w, _ := t["spreadSeconds"].(float64); w > 0 { // spread.go
 		fmt.Fprintf(tw, "Spread:\t%s\n", spreadLine(str(t, "id"), int(w)))
 	}
+	if h, _ := t["http"].(map[string]any); h != nil && str(h, "limitKey") != "" {
+		fmt.Fprintf(tw, "Limit:\t%s\n", str(h, "limitKey"))
+	}
 	tw.Flush()
 }
 

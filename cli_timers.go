@@ -131,6 +131,7 @@ const timersUsage = `usage: bootstrap timers COMMAND [flags]
   timers wait     ID [--outcome O] [--timeout D]       wait until its latest outcome is O (default delivered)
   timers pause    ID [--reason TEXT]                   pause one timer
   timers resume   ID                                   resume one timer
+  timers limit    set|get|list|delete [KEY] [flags]    a destination's rate and in-flight limit
 
 Every command takes --endpoint URL (default $CALLCLOCK_ENDPOINT, else the local
 stack's http://127.0.0.1:8080), and every one but apply -o text|json. Exit codes: 0 ok,
@@ -155,6 +156,8 @@ func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return runTimerPauseResume(ctx, args[0], args[1:], stdout, stderr)
 	case "put":
 		return runTimerPut(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "limit":
+		return runLimit(ctx, args[1:], stdout, stderr)
 	case "get", "describe", "list", "history", "delete", "fire", "wait":
 		return timerCmds[args[0]](ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -122,6 +122,9 @@ var costKinds = []costKind{
 	{"signed", func(id, target string) string {
 		return `"http":{"url":"` + target + `/t/` + id + `?at=callclock(scheduled-time)","signing":{"secret":"aws-secret(/callclock/cost/signing-key)"}}`
 	}},
+	{"limited", func(id, target string) string { // the limit costLimit, set up before the timers
+		return `"http":{"url":"` + target + `/t/` + id + `","limitKey":"cost-dest"}`
+	}},
 	{"notify", func(id, target string) string {
 		return `"http":{"url":"` + target + `/t/` + id + `"},"notify":{"webhook":"` + target + `/notify/` + id + `","onSuccess":true}`
 	}},
@@ -225,6 +228,12 @@ func TestIntegrationCost(t *testing.T) {
 	probe.Now = clock.Now
 	putSecret(t, provClients, "/callclock/cost/token", "cost-s3cr3t")
 	putSecret(t, provClients, "/callclock/cost/signing-key", "cost-signing-k3y")
+	// The limited kind's destination: a rate and an in-flight bound, so
+	// that a firing pays for both (unrecorded: set once, not per firing).
+	if resp := probe.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: http.MethodPut, Path: "/limits/cost-dest",
+		Body: `{"perSecond":10,"inFlight":5}`}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT /limits/cost-dest: %d %s", resp.StatusCode, resp.Body)
+	}
 
 	deliveries := &costDeliveries{got: map[string]int{}, notify: map[string]int{}}
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

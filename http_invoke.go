@@ -114,8 +114,11 @@ type Invoker struct {
 	// twice RecordReserve: time to record it, and as much again to set its
 	// retry delay and return the batch.
 	CallReserve time.Duration
+	// Limits holds the destinations' limits (limits.go); nil: none.
+	Limits destinationStore
 
-	cache secretCache
+	cache      secretCache
+	limitViews limitCache
 }
 
 // NewInvoker returns an Invoker with the defaults above.
@@ -171,6 +174,7 @@ type batchRun struct {
 
 	mu     sync.Mutex
 	counts batchCounts
+	limits limitTally
 }
 
 // batchCounts are a batch's outcomes, for its metrics record.
@@ -194,6 +198,7 @@ func (run *batchRun) emit(m *Metrics) {
 	m.Emit("Part", "invoker", count("Delivered", c.delivered), count("DeliveryFailures", c.failed),
 		count("Retried", c.retried), count("DeadLettered", c.deadLettered), count("DuplicatesSuppressed", c.duplicates),
 		count("StaleDropped", c.stale), Metric{Name: "Lateness", Unit: "Milliseconds", Values: c.lateness})
+	run.limits.emit(m)
 }
 
 // delivery is one message on its way through handle's steps.
@@ -210,6 +215,10 @@ type delivery struct {
 	attrs []any
 	// lateMs is how late the attempt began, for the Lateness metric.
 	lateMs int64
+	// limit is what the delivery holds of its destination's limit (nil:
+	// none), retryAfter the pause its target asked for (limits.go).
+	limit      *limitHold
+	retryAfter time.Duration
 }
 
 // permanentError is a delivery failure no retry can mend, such as a
@@ -234,6 +243,9 @@ func (run *batchRun) handle(ctx context.Context, rec events.SQSMessage) error {
 		return err
 	}
 	d.retry = d.msg.Retry.withDefaults()
+	if done, err := run.limit(ctx, d); done {
+		return err
+	}
 	if d.attempt > d.retry.MaxAttempts+1 {
 		return run.exhausted(ctx, d)
 	}
@@ -405,6 +417,7 @@ func (run *batchRun) deliver(ctx context.Context, d *delivery) (LastFire, error)
 // It returns the error handle returns.
 func (run *batchRun) settle(ctx context.Context, d *delivery, fire LastFire, err error) error {
 	inv := run.inv
+	fire.LimitedMs = run.settleLimit(ctx, d, fire, err)
 	if err == nil {
 		fire.Outcome = OutcomeDelivered
 		inv.Log.InfoContext(ctx, "delivered", d.attrs...)
@@ -440,7 +453,7 @@ func (d *delivery) retryable(err error, now func() time.Time) bool {
 func (run *batchRun) retryLater(ctx context.Context, d *delivery, fire LastFire, err error) error {
 	inv := run.inv
 	fire.Outcome = OutcomeRetrying
-	delay := retryDelay(fire.Attempt)
+	delay := d.retryDelayOf(fire.Attempt)
 	inv.Log.WarnContext(ctx, "delivery failed; will retry", append(d.attrs, "retryInSeconds", int(delay/time.Second))...)
 	run.tally(func(c *batchCounts) { c.failed++; c.retried++ })
 	inv.finish(ctx, &d.msg, fire, false)
@@ -527,7 +540,7 @@ func (inv *Invoker) call(ctx context.Context, msg *FireMessage, dc *deliveryCont
 	}
 	status, err := inv.callResolved(ctx, msg, secrets, dc)
 	if err != nil {
-		err = redactError(err, secrets)
+		err = keepRetryAfter(redactError(err, secrets), err)
 	}
 	return status, err
 }
@@ -567,7 +580,7 @@ func (inv *Invoker) callResolved(ctx context.Context, msg *FireMessage, secrets 
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // a target may wait for its answer to be read
 	if !succeeded(resp.StatusCode, target.SuccessCodes) {
-		return resp.StatusCode, fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode)
+		return resp.StatusCode, withRetryAfter(fmt.Errorf("%s %s: status %d", target.Method, target.URL, resp.StatusCode), resp, inv.now())
 	}
 	return resp.StatusCode, nil
 }

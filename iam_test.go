@@ -1226,6 +1226,19 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		t.Errorf("GET after DELETE: %d, want 404", code)
 	}
 
+	// A destination limit (its API calls), and a timer that obeys it: a
+	// fire by hand passes the limiter's slot, count and lease.
+	apiFn.apiDoc(t, "PUT", "/limits/iam-dest", `{"perSecond":5,"inFlight":1}`, 201)
+	if got := apiFn.apiDoc(t, "GET", "/limits", "", 200)["limits"].([]any); len(got) != 1 {
+		t.Errorf("GET /limits: %v", got)
+	}
+	apiFn.apiDoc(t, "PUT", "/periodic/iam-limited", `{"schedule":"cron(0 9 1 * ? *)","http":{"url":"`+hits.target.URL+`/limited","limitKey":"iam-dest"}}`, 201)
+	apiFn.apiDoc(t, "POST", "/periodic/iam-limited/fire", "", 202)
+	esm.until(t, "the limited fire", 30*time.Second, func() bool { return hits.count("/limited") == 1 })
+	if code, body := apiFn.api(t, "DELETE", "/limits/iam-dest", ""); code != 200 {
+		t.Errorf("DELETE /limits/iam-dest: %d %s", code, body)
+	}
+
 	// Every function made the calls its scenarios stand for, so that a
 	// recorder that saw nothing cannot pass.
 	table := tableARN(&env.names.Table)

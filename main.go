@@ -87,6 +87,9 @@ func buildRouter(o routerOptions) (*Router, error) {
 		switch p {
 		case partAPI:
 			api := NewAPI(store)
+			if store != nil {
+				api.Limits = store
+			}
 			api.Shards, api.SecretPrefix, api.Log = cfg.Shards, cfg.SecretPrefix, o.Log
 			if cfg.FireQueueURL != "" { // short-notice and manual fires
 				api.Fire, api.FireQueueURL = c.SQS, cfg.FireQueueURL
@@ -104,7 +107,7 @@ func buildRouter(o routerOptions) (*Router, error) {
 			inv.Client = newHTTPClient(cfg.AllowPrivateTargets)
 			inv.Visibility, inv.FireQueueURL, inv.DeadLetterQueueURL = c.SQS, cfg.FireQueueURL, cfg.DeadLetterQueueURL
 			if store != nil {
-				inv.Timers = store
+				inv.Timers, inv.Limits = store, store
 			}
 			r.Invoker = inv
 		default:

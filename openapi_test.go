@@ -244,6 +244,10 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		{http.MethodGet, "/periodic/{id}/upcoming"},
 		{http.MethodPost, "/groups/{group}/pause"},
 		{http.MethodPost, "/groups/{group}/resume"},
+		{http.MethodGet, "/limits"},
+		{http.MethodPut, "/limits/{key}"},
+		{http.MethodGet, "/limits/{key}"},
+		{http.MethodDelete, "/limits/{key}"},
 	}
 	sortRoutes(routes)
 	if diff := cmp.Diff(routes, spec.routes()); diff != "" {
@@ -273,8 +277,9 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 // specNow is the clock of the spec tests' API.
 var specNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// specParams fills a spec path's parameters with timer t1 and group qa.
-var specParams = strings.NewReplacer("{id}", "t1", "{group}", "qa")
+// specParams fills a spec path's parameters with timer t1, group qa and
+// limit lim1.
+var specParams = strings.NewReplacer("{id}", "t1", "{group}", "qa", "{key}", "lim1")
 
 // newSpecAPI returns an API whose store holds timer t1 of group qa,
 // unless empty, and whose manual fires succeed.
@@ -286,6 +291,11 @@ func newSpecAPI(t *testing.T, empty bool) *testAPI {
 			Path: "/periodic/t1", Body: `{"timerCallbackData":1,"group":"qa"}`})
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("PUT /periodic/t1: status %d, want 201; body %s", resp.StatusCode, resp.Body)
+		}
+		resp = a.Handle(t.Context(), events.APIGatewayProxyRequest{HTTPMethod: http.MethodPut,
+			Path: "/limits/lim1", Body: `{"perSecond":2}`})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT /limits/lim1: status %d, want 201; body %s", resp.StatusCode, resp.Body)
 		}
 	}
 	return a
@@ -321,6 +331,8 @@ func checkSpecOperation(t *testing.T, r specRoute, statuses []int) {
 	isPut := r.Method == http.MethodPut
 	req := events.APIGatewayProxyRequest{HTTPMethod: r.Method, Path: specParams.Replace(r.Path)}
 	switch {
+	case isPut && strings.HasPrefix(r.Path, "/limits/"):
+		req.Body = `{"perSecond":2}`
 	case isPut:
 		req.Body = `{"timerCallbackData":1}`
 	case strings.HasSuffix(r.Path, "/pause"):
@@ -339,6 +351,8 @@ func checkSpecOperation(t *testing.T, r specRoute, statuses []int) {
 		bad.Path = strings.NewReplacer("{id}", "no%20such", "{group}", "qa").Replace(r.Path)
 	case strings.Contains(r.Path, "{group}"):
 		bad.Path = strings.NewReplacer("{group}", "no%20such").Replace(r.Path)
+	case strings.Contains(r.Path, "{key}"):
+		bad.Path = strings.NewReplacer("{key}", "no%20such").Replace(r.Path)
 	default:
 		bad.QueryStringParameters = map[string]string{"limit": "0"}
 	}

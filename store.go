@@ -28,6 +28,9 @@ import (
 //	slot periods (due.go)  #periods                            periods
 //	sweep state            #sweep                              sweep
 //	group pause            #group#<group>                      group
+//	limit (limits.go)      #limits                             <destination key>
+//	destination state      #limit#<destination key>            state
+//	calls in a second      #limit#<destination key>#<unix s>   second
 //
 // A timer and its occurrences share one item collection, so a timer's
 // history is a query of its own partition, with no index to write. An
@@ -67,6 +70,14 @@ const (
 	// whose partitions it raised (attributes "p" + Unix hour).
 	pkSweep = "#sweep"
 	skSweep = "sweep"
+	// Destination limits (limits_store.go): every limit in one partition,
+	// so that the list is one Query; and each destination's state item
+	// (its slot counter, Retry-After block and in-flight leases), the one
+	// item every invoker writes for that destination's calls.
+	pkLimits = "#limits"
+	pkDest   = "#limit#" // + destination key; + "#" + Unix second for a second's count of calls
+	skDest   = "state"
+	skSecond = "second"
 
 	// GroupIndex holds every timer and nothing else (partition key
 	// timerGroup, sort key id): a group's timers are one query of it, and

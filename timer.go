@@ -92,6 +92,9 @@ type HTTPTarget struct {
 	SuccessCodes []int `json:"successCodes,omitempty" dynamodbav:"successCodes,omitempty"`
 	// Signing, when set, signs each call (signing.go).
 	Signing *Signing `json:"signing,omitempty" dynamodbav:"signing,omitempty"`
+	// LimitKey names the destination whose limit the calls obey
+	// (limits.go); empty: none.
+	LimitKey string `json:"limitKey,omitempty" dynamodbav:"limitKey,omitempty"`
 }
 
 // Call timeouts, and the margins the invoker's Lambda timeout and the fire
@@ -199,6 +202,8 @@ type LastFire struct {
 	// (spread.go), against which its lateness is measured; nil: its
 	// scheduledAt.
 	PlannedAt *time.Time `json:"plannedAt,omitempty" dynamodbav:"plannedAt,omitempty"`
+	// LimitedMs is how long the destination's limit held the attempt.
+	LimitedMs int64 `json:"limitedMs,omitempty" dynamodbav:"limitedMs,omitempty"`
 }
 
 // Delivery outcomes.

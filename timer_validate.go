@@ -152,6 +152,11 @@ func (h *HTTPTarget) Validate(prefix string) error {
 	if err := h.validateHeaders(prefix); err != nil {
 		return err
 	}
+	if h.LimitKey != "" {
+		if err := validateLimitKey("http.limitKey", h.LimitKey); err != nil {
+			return err
+		}
+	}
 	return h.validatePlaceholders(prefix)
 }
 
