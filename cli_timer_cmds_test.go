@@ -114,6 +114,14 @@ const (
 	fakeHist = `{"timerId":"t1","history":[` +
 		`{"scheduledAt":"2026-12-01T08:00:00Z","attemptedAt":"2026-12-01T08:00:01Z","attempt":1,"outcome":"delivered","status":200,"latencyMs":42},` +
 		`{"scheduledAt":"2026-11-30T08:00:00Z","attemptedAt":"2026-11-30T08:00:05Z","attempt":3,"outcome":"failed","status":503,"error":"HTTP 503","latencyMs":1000}]}`
+	// t5 has issue 14's delivery controls: a spread, a limit, signing
+	// during a rotation; its history the planned instant and the limit's
+	// wait, on one entry of two.
+	fakeControlled = `{"id":"t5","schedule":"rate(1 hour)","state":"active","nextFireAt":null,"version":2,"spreadSeconds":300,` +
+		`"http":{"method":"POST","url":"https://example.com/hook","limitKey":"example","signing":{"secret":"aws-secret(/callclock/key-2)","previousSecret":"aws-secret(/callclock/key-1)"}}}`
+	fakeControlledHist = `{"timerId":"t5","history":[` +
+		`{"scheduledAt":"2026-12-01T08:00:00Z","plannedAt":"2026-12-01T08:01:28Z","attemptedAt":"2026-12-01T08:01:31Z","attempt":1,"outcome":"delivered","status":200,"latencyMs":42,"limitedMs":2900},` +
+		`{"scheduledAt":"2026-12-01T07:00:00Z","attemptedAt":"2026-12-01T07:00:00Z","attempt":1,"outcome":"delivered","status":200,"latencyMs":40}]}`
 	fakeFire   = `{"timerId":"t1","scheduledAt":"2026-12-01T10:00:00Z","manual":true,"idempotencyKey":"t1/m/2026-12-01T10:00:00Z"}`
 	fakeReplay = `{"timerId":"t4","scheduledAt":"2026-11-30T08:00:00Z","manual":false,"replay":true,"idempotencyKey":"t4/2026-11-30T08:00:00Z"}`
 )
@@ -143,6 +151,12 @@ var fakeRoutes = map[string]fakeAnswer{
 	"GET /periodic/gw":           {502, `Bad Gateway`},
 	"POST /periodic/busy/resume": {409, `{"error":{"code":"conflict","message":"version changed"}}`},
 	"GET /periodic/t2":           {200, fakeHourlyFull},
+	"GET /periodic/t5":           {200, fakeControlled},
+	"GET /periodic/t5/history":   {200, fakeControlledHist},
+	"GET /limits":                {200, `{"limits":[{"key":"example","perSecond":2,"createdAt":"2026-12-01T00:00:00Z","updatedAt":"2026-12-01T00:00:00Z"}]}`},
+	"PUT /limits/example":        {200, `{"key":"example","inFlight":1,"createdAt":"2026-12-01T00:00:00Z","updatedAt":"2026-12-01T01:00:00Z"}`},
+	"DELETE /limits/example":     {200, `"example"`},
+	"GET /periodic/t5/upcoming":  {200, `{"timerId":"t5","timezone":"UTC","paused":false,"upcoming":[]}`},
 	"GET /periodic/nojson":       {200, `nope`},
 }
 
@@ -183,6 +197,20 @@ func TestTimerCmdOutput(t *testing.T) {
 			"2026-12-01T08:00:00.000Z  2026-12-01T08:00:01.000Z  1        delivered  200     42          -\n" +
 			"2026-11-30T08:00:00.000Z  2026-11-30T08:00:05.000Z  3        failed     503     1000        HTTP 503\n",
 			[]string{"GET /periodic/t1/history"}},
+		{"history, planned and limited", []string{"history", "t5"},
+			"SCHEDULED                 PLANNED                   ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  LIMITED MS  ERROR\n" +
+				"2026-12-01T08:00:00.000Z  2026-12-01T08:01:28.000Z  2026-12-01T08:01:31.000Z  1        delivered  200     42          2900        -\n" +
+				"2026-12-01T07:00:00.000Z  -                         2026-12-01T07:00:00.000Z  1        delivered  200     40          -           -\n",
+			[]string{"GET /periodic/t5/history"}},
+		{"describe, delivery controls", []string{"describe", "t5", "--count", "1"},
+			"ID:            t5\nGroup:         -\nSchedule:      rate(1 hour)\nTimezone:      -\nState:         active\nNext:          -\n" +
+				"Last outcome:  -\nTarget:        POST https://example.com/hook\nVersion:       2\n" +
+				"Spread:        within 300 s, each occurrence delivered 88 s after its instant\nLimit:         example\n" +
+				"Signing:       signed with /callclock/key-2, and with /callclock/key-1 during the rotation\n" +
+				"\nUpcoming (zone UTC):\n  none\n" +
+				"\nLatest outcomes:\n  SCHEDULED                 PLANNED                   ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  LIMITED MS  ERROR\n" +
+				"  2026-12-01T08:00:00.000Z  2026-12-01T08:01:28.000Z  2026-12-01T08:01:31.000Z  1        delivered  200     42          2900        -\n",
+			[]string{"GET /periodic/t5", "GET /periodic/t5/upcoming?count=1", "GET /periodic/t5/history"}},
 		{"history json", []string{"history", "t1", "-o", "json"}, fakeHist + "\n", []string{"GET /periodic/t1/history"}},
 		{"put file", []string{"put", "t1", "-f", file}, "put t1: version 3, active, next 2026-12-02T08:00:00Z\n", []string{"PUT /periodic/t1"}},
 		{"delete", []string{"delete", "t1"}, "deleted t1\n", []string{"DELETE /periodic/t1"}},

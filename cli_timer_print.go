@@ -94,7 +94,26 @@ func printTimerFields(w io.Writer, t map[string]any) {
 	if h, _ := t["http"].(map[string]any); h != nil && str(h, "limitKey") != "" {
 		fmt.Fprintf(tw, "Limit:\t%s\n", str(h, "limitKey"))
 	}
+	if line := signingLine(t); line != "" {
+		fmt.Fprintf(tw, "Signing:\t%s\n", line)
+	}
 	tw.Flush()
+}
+
+// signingLine is how the command line shows a timer's signing: the
+// secret's parameter name (never a value), and the previous one during a
+// rotation; "" for a timer whose calls are not signed.
+func signingLine(t map[string]any) string {
+	h, _ := t["http"].(map[string]any)
+	sg, _ := h["signing"].(map[string]any)
+	if sg == nil {
+		return ""
+	}
+	line := "signed with " + secretParam(str(sg, "secret"))
+	if p := secretParam(str(sg, "previousSecret")); p != "" {
+		line += ", and with " + p + " during the rotation"
+	}
+	return line
 }
 
 // printUpcoming writes the next occurrences in UTC and in the timer's
@@ -126,7 +145,10 @@ func printUpcoming(w io.Writer, up UpcomingList) {
 }
 
 // printHistory writes at most n outcomes, newest first, under title,
-// indented when it has one (describe's section).
+// indented when it has one (describe's section). A PLANNED column (a
+// spread occurrence's delivery instant) and a LIMITED MS one (how long
+// the destination's limit held the attempt) show only when an entry has
+// them, so that a timer without either keeps the plain table.
 func printHistory(w io.Writer, title string, h []map[string]any, n int) {
 	fmt.Fprint(w, title)
 	indent := ""
@@ -137,20 +159,46 @@ func printHistory(w io.Writer, title string, h []map[string]any, n int) {
 		fmt.Fprintln(w, indent+"none")
 		return
 	}
+	if n >= 0 && n < len(h) {
+		h = h[:n]
+	}
+	planned, limited := historyHas(h, "plannedAt"), historyHas(h, "limitedMs")
+	cols := []string{"SCHEDULED"}
+	if planned {
+		cols = append(cols, "PLANNED")
+	}
+	cols = append(cols, "ATTEMPTED", "ATTEMPT", "OUTCOME", "STATUS", "LATENCY MS")
+	if limited {
+		cols = append(cols, "LIMITED MS")
+	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, indent+"SCHEDULED\tATTEMPTED\tATTEMPT\tOUTCOME\tSTATUS\tLATENCY MS\tERROR")
-	for i, e := range h {
-		if i == n {
-			break
-		}
+	fmt.Fprintln(tw, indent+strings.Join(append(cols, "ERROR"), "\t"))
+	for _, e := range h {
 		outcome := str(e, "outcome")
 		if m, _ := e["manual"].(bool); m {
 			outcome += " (manual)"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, tableTime(str(e, "scheduledAt")), tableTime(str(e, "attemptedAt")), str(e, "attempt"),
-			outcome, orDash(str(e, "status")), str(e, "latencyMs"), orDash(str(e, "error")))
+		row := []string{tableTime(str(e, "scheduledAt"))}
+		if planned {
+			row = append(row, orDash(tableTime(str(e, "plannedAt"))))
+		}
+		row = append(row, tableTime(str(e, "attemptedAt")), str(e, "attempt"), outcome, orDash(str(e, "status")), str(e, "latencyMs"))
+		if limited {
+			row = append(row, orDash(str(e, "limitedMs")))
+		}
+		fmt.Fprintln(tw, indent+strings.Join(append(row, orDash(str(e, "error"))), "\t"))
 	}
 	tw.Flush()
+}
+
+// historyHas reports whether an entry of h has field key.
+func historyHas(h []map[string]any, key string) bool {
+	for _, e := range h {
+		if str(e, key) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // tableTime is an instant of the history in UTC to the millisecond, so

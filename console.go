@@ -149,13 +149,13 @@ func (c *Console) forward(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiPath is the API path /api/PATH forwards to, as the page escaped it
-// (a timer ID may hold ':' or '%'): only the API's two trees, /periodic
-// and /groups, and no "." or ".." segment.
+// (a timer ID may hold ':' or '%'): only the API's three trees,
+// /periodic, /groups and /limits, and no "." or ".." segment.
 func apiPath(u *url.URL) (string, error) {
 	p := strings.TrimPrefix(u.EscapedPath(), "/api")
 	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	if segs[0] != "periodic" && segs[0] != "groups" {
-		return "", Errorf(ENOTFOUND, "the console forwards /api/periodic and /api/groups only, not %s", u.Path)
+	if segs[0] != "periodic" && segs[0] != "groups" && segs[0] != "limits" {
+		return "", Errorf(ENOTFOUND, "the console forwards /api/periodic, /api/groups and /api/limits only, not %s", u.Path)
 	}
 	for _, s := range segs[1:] {
 		d, err := url.PathUnescape(s)

@@ -22,7 +22,15 @@ import (
 //     failures panel computed from them. At most consoleMaxTimers.
 //   - GET /console/timer?id=ID: one timer, its next 10 occurrences and its
 //     history: three calls.
+//   - GET /console/limits: the destinations' limits (one call) and, for
+//     each, the timers naming it (the timers aggregate's calls), with the
+//     keys timers name that no limit has.
 //   - GET /console/info: the API's endpoint, for the page's header; none.
+//
+// Each timer the aggregates answer carries, besides its document,
+// scheduleWords and delivery (consoleDelivery): what its schedule and its
+// delivery controls mean, said by the Go code that implements them
+// rather than recomputed by the page.
 
 // Bounds of the timers aggregate.
 const (
@@ -48,7 +56,8 @@ type consoleTimers struct {
 type consoleFailure struct {
 	TimerID string `json:"timerId"`
 	Group   string `json:"group,omitempty"`
-	// Kind is failed, retrying or missed.
+	// Kind is failed, retrying, missed or paused (a timer that paused
+	// itself after pauseAfterFailures failed occurrences).
 	Kind string    `json:"kind"`
 	At   time.Time `json:"at"`
 	// Detail says what happened: the error and status, or how many missed.
@@ -71,6 +80,8 @@ func (c *Console) aggregate(w http.ResponseWriter, r *http.Request) {
 		out = map[string]string{"endpoint": c.Endpoint}
 	case "/console/timer":
 		out, err = c.timer(r.Context(), r.URL.Query().Get("id"))
+	case "/console/limits":
+		out, err = c.limits(r.Context())
 	default:
 		writeConsoleError(w, Errorf(ENOTFOUND, "no such console resource: %s", r.URL.Path), "")
 		return
@@ -128,7 +139,7 @@ func (c *Console) timers(ctx context.Context, group, state, prefix string) (*con
 	}
 	for _, d := range docs {
 		if d != nil { // nil: deleted since the list
-			out.Timers = append(out.Timers, withWords(d))
+			out.Timers = append(out.Timers, withDelivery(withWords(d)))
 		}
 	}
 	out.Failures = failuresOf(out.Timers, c.Now().Add(-consoleRecent))
@@ -212,6 +223,9 @@ func failuresOf(docs []map[string]any, since time.Time) []consoleFailure {
 			}
 			add(consoleFailure{TimerID: id, Group: group, Kind: OutcomeMissed, Detail: detail}, str(d, "lastMissedAt"))
 		}
+		if selfPaused(d) {
+			add(consoleFailure{TimerID: id, Group: group, Kind: consolePaused, Detail: str(d, "pauseReason")}, str(d, "pausedAt"))
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
 	return out
@@ -244,7 +258,7 @@ func (c *Console) timer(ctx context.Context, id string) (*consoleTimer, error) {
 	if err := json.Unmarshal(b, &out.Timer); err != nil {
 		return nil, Errorf(EBADGATEWAY, "the API's timer is not the JSON expected: %v", err)
 	}
-	withWords(out.Timer)
+	withDelivery(withWords(out.Timer))
 	for _, p := range []struct {
 		into  *json.RawMessage
 		path  string
@@ -258,4 +272,139 @@ func (c *Console) timer(ctx context.Context, id string) (*consoleTimer, error) {
 		*p.into = b
 	}
 	return out, nil
+}
+
+// consolePaused is the failures panel's kind for a timer that paused
+// itself (selfPaused).
+const consolePaused = "paused"
+
+// selfPauseNote begins the pause reason of a timer that paused itself
+// after pauseAfterFailures failed occurrences in a row ("paused after 3
+// consecutive failed occurrences: ..."): the reason is all the document
+// says about who paused it.
+const selfPauseNote = "paused after "
+
+// selfPaused reports whether doc is a timer paused by its own
+// pauseAfterFailures, rather than by hand.
+func selfPaused(doc map[string]any) bool {
+	r := str(doc, "pauseReason")
+	return str(doc, "state") == "paused" && strings.HasPrefix(r, selfPauseNote) &&
+		strings.Contains(r, " consecutive failed occurrences")
+}
+
+// consoleDelivery is a timer's delivery controls (issue 14) as the page
+// shows them, each only when the timer sets it.
+type consoleDelivery struct {
+	SpreadSeconds int `json:"spreadSeconds,omitempty"`
+	// SpreadOffsetSeconds is where in the window its occurrences are
+	// delivered (spreadOffset), Spread the command line's words for it.
+	SpreadOffsetSeconds *int   `json:"spreadOffsetSeconds,omitempty"`
+	Spread              string `json:"spread,omitempty"`
+	LimitKey            string `json:"limitKey,omitempty"`
+	// SigningSecret and PreviousSecret are the names of the signing
+	// secrets' parameters (never a value), the previous one during a
+	// rotation.
+	SigningSecret      string `json:"signingSecret,omitempty"`
+	PreviousSecret     string `json:"previousSecret,omitempty"`
+	Overlap            string `json:"overlap,omitempty"`
+	PauseAfterFailures int    `json:"pauseAfterFailures,omitempty"`
+	SelfPaused         bool   `json:"selfPaused,omitempty"`
+}
+
+// withDelivery adds delivery (consoleDelivery) to a timer's document.
+// A field the API does not send (overlap and pauseAfterFailures before
+// they exist) is left out.
+func withDelivery(doc map[string]any) map[string]any {
+	var d consoleDelivery
+	if w, _ := doc["spreadSeconds"].(float64); w > 0 {
+		off := int(spreadOffset(str(doc, "id"), int(w)) / time.Second)
+		d.SpreadSeconds, d.SpreadOffsetSeconds, d.Spread = int(w), &off, spreadLine(str(doc, "id"), int(w))
+	}
+	if h, _ := doc["http"].(map[string]any); h != nil {
+		d.LimitKey = str(h, "limitKey")
+		if sg, _ := h["signing"].(map[string]any); sg != nil {
+			d.SigningSecret, d.PreviousSecret = secretParam(str(sg, "secret")), secretParam(str(sg, "previousSecret"))
+		}
+	}
+	d.Overlap = str(doc, "overlap")
+	if n, _ := doc["pauseAfterFailures"].(float64); n > 0 {
+		d.PauseAfterFailures = int(n)
+	}
+	d.SelfPaused = selfPaused(doc)
+	doc["delivery"] = d
+	return doc
+}
+
+// secretParam is the parameter an aws-secret(NAME) placeholder names;
+// "" for none, and "(set)" for text that is no single placeholder, so
+// that nothing but a name ever shows.
+func secretParam(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	if names := secretNames(ref); len(names) == 1 && secretPattern.FindString(ref) == ref {
+		return names[0]
+	}
+	return "(set)"
+}
+
+// consoleLimits is GET /console/limits's answer.
+type consoleLimits struct {
+	// Limits are the API's, each with timers: the IDs naming its key.
+	Limits []map[string]any `json:"limits"`
+	// Unlimited are the keys timers name that no limit has: their calls
+	// go out unbounded until one is set.
+	Unlimited []consoleKey `json:"unlimited"`
+	Truncated bool         `json:"truncated"`
+	APICalls  int          `json:"apiCalls"`
+}
+
+// consoleKey is a limit key and the timers naming it.
+type consoleKey struct {
+	Key    string   `json:"key"`
+	Timers []string `json:"timers"`
+}
+
+// limits is the destinations' view: GET /limits, and the timers
+// aggregate for which timers name each key.
+func (c *Console) limits(ctx context.Context) (*consoleLimits, error) {
+	b, err := c.API.do(ctx, http.MethodGet, "/limits", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Limits []map[string]any `json:"limits"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, Errorf(EBADGATEWAY, "the API's limits are not the JSON expected: %v", err)
+	}
+	ts, err := c.timers(ctx, "", "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := &consoleLimits{Limits: []map[string]any{}, Unlimited: []consoleKey{}, Truncated: ts.Truncated, APICalls: 1 + ts.APICalls}
+	named := timersByKey(ts.Timers)
+	for _, l := range list.Limits {
+		k := str(l, "key")
+		l["timers"] = append([]string{}, named[k]...)
+		delete(named, k)
+		out.Limits = append(out.Limits, l)
+	}
+	for k, ids := range named {
+		out.Unlimited = append(out.Unlimited, consoleKey{Key: k, Timers: ids})
+	}
+	sort.Slice(out.Unlimited, func(i, j int) bool { return out.Unlimited[i].Key < out.Unlimited[j].Key })
+	return out, nil
+}
+
+// timersByKey is the IDs of the timers naming each limit key, in the
+// order listed.
+func timersByKey(docs []map[string]any) map[string][]string {
+	named := map[string][]string{}
+	for _, d := range docs {
+		if h, _ := d["http"].(map[string]any); h != nil && str(h, "limitKey") != "" {
+			named[str(h, "limitKey")] = append(named[str(h, "limitKey")], str(d, "id"))
+		}
+	}
+	return named
 }

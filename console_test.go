@@ -125,6 +125,9 @@ func TestConsoleForwardSigns(t *testing.T) {
 		{"GET", "/api/periodic?cursor=c2&limit=500", "", 200, `{"timers":[` + fakeHourly + `],"cursor":"c3"}`},
 		{"GET", "/api/periodic/t1/upcoming?count=10", "", 200, fakeUp},
 		{"GET", "/api/periodic/a%3Ab", "", 404, `{"error":{"code":"not_found","message":"no route GET /periodic/a:b"}}` + "\n"},
+		{"GET", "/api/limits", "", 200, fakeRoutes["GET /limits"].body},
+		{"PUT", "/api/limits/example", `{"inFlight":1}`, 200, fakeRoutes["PUT /limits/example"].body},
+		{"DELETE", "/api/limits/example", "", 200, `"example"`},
 	}
 	for _, c := range calls {
 		status, body, _ := consoleReq(t, c.method, con+c.path, c.body, nil)
@@ -137,6 +140,7 @@ func TestConsoleForwardSigns(t *testing.T) {
 		{"POST", "/periodic/t1/pause", `{"reason":"deploy"}`}, {"POST", "/periodic/t1/fire", ""}, {"DELETE", "/periodic/t1", ""},
 		{"POST", "/groups/g/pause", ""}, {"GET", "/periodic?cursor=c2&limit=500", ""}, {"GET", "/periodic/t1/upcoming?count=10", ""},
 		{"GET", "/periodic/a%3Ab", ""},
+		{"GET", "/limits", ""}, {"PUT", "/limits/example", `{"inFlight":1}`}, {"DELETE", "/limits/example", ""},
 	}
 	if d := cmp.Diff(want, seen()); d != "" {
 		t.Errorf("requests the API saw (-want +got):\n%s", d)
@@ -214,6 +218,15 @@ func TestConsoleGuards(t *testing.T) {
 		{"cross-site read", "GET", "/console/timers", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
 		{"same-site read", "GET", "/api/periodic/t1", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
 		{"cross-site write", "POST", "/api/periodic/t1/fire", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"no console header, a limit's PUT", "PUT", "/api/limits/example", map[string]string{consoleHeader: ""}, 403},
+		{"no console header, a limit's delete", "DELETE", "/api/limits/example", map[string]string{consoleHeader: ""}, 403},
+		{"another origin, a limit", "DELETE", "/api/limits/example", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"cross-site, the limits", "GET", "/api/limits", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"cross-site, the limits' view", "GET", "/console/limits", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"DNS rebinding, a limit", "PUT", "/api/limits/example", map[string]string{"Host": "evil.example:" + portOf(self)}, 403},
+		{"a limit's dot-dot", "DELETE", "/api/limits/%2E%2E", nil, 400},
+		{"a path beside the limits", "GET", "/api/limitsx", nil, 404},
+		{"another method on a limit", "PATCH", "/api/limits/example", nil, 405},
 		{"not the API's tree", "GET", "/api/other", nil, 404},
 		{"a dot-dot segment", "GET", "/api/periodic/%2E%2E", nil, 400},
 		{"an empty segment", "GET", "/api/periodic//history", nil, 400},
@@ -235,6 +248,7 @@ func TestConsoleGuards(t *testing.T) {
 		header             map[string]string
 	}{
 		{"the page's write", "POST", "/api/periodic/t1/fire", map[string]string{"Origin": con, "Sec-Fetch-Site": "same-origin"}},
+		{"the page's limit", "PUT", "/api/limits/example", map[string]string{"Origin": con, "Sec-Fetch-Site": "same-origin"}},
 		{"the page by localhost", "GET", "/api/periodic/t1", map[string]string{"Host": "localhost:" + portOf(self)}},
 		{"a navigation from elsewhere", "GET", "/", map[string]string{"Sec-Fetch-Site": "cross-site"}},
 	} {
@@ -401,10 +415,14 @@ func TestFailuresOf(t *testing.T) {
 	 {"id":"a","group":"g","lastFire":{"outcome":"failed","attempt":3,"status":500,"error":"boom","attemptedAt":"2026-12-01T10:00:00.5Z"}},
 	 {"id":"b","lastFire":{"outcome":"retrying","attempt":1,"attemptedAt":"2026-12-01T11:00:00Z"},"missedCount":1,"lastMissedAt":"2026-12-01T09:00:00Z"},
 	 {"id":"c","lastFire":{"outcome":"delivered","attempt":1,"attemptedAt":"2026-12-01T12:00:00Z"},"missedCount":4,"lastMissedAt":"2026-12-01T12:30:00Z"},
-	 {"id":"old","lastFire":{"outcome":"failed","attempt":1,"attemptedAt":"2026-11-01T00:00:00Z"},"missedCount":2,"lastMissedAt":"2026-11-02T00:00:00Z"}
+	 {"id":"old","lastFire":{"outcome":"failed","attempt":1,"attemptedAt":"2026-11-01T00:00:00Z"},"missedCount":2,"lastMissedAt":"2026-11-02T00:00:00Z"},
+	 {"id":"self","state":"paused","pausedAt":"2026-12-01T13:00:00Z","pauseReason":"paused after 3 consecutive failed occurrences: POST https://x.example/: status 503"},
+	 {"id":"byhand","state":"paused","pausedAt":"2026-12-01T14:00:00Z","pauseReason":"deploy"},
+	 {"id":"resumed","state":"active","pauseReason":"paused after 3 consecutive failed occurrences: boom"}
 	]`), &docs)
 	at := func(h, m int, ns int) time.Time { return time.Date(2026, 12, 1, h, m, 0, ns, time.UTC) }
 	want := []consoleFailure{
+		{TimerID: "self", Kind: consolePaused, At: at(13, 0, 0), Detail: "paused after 3 consecutive failed occurrences: POST https://x.example/: status 503"},
 		{TimerID: "c", Kind: OutcomeMissed, At: at(12, 30, 0), Detail: "4 occurrences missed (later than the catch-up window)"},
 		{TimerID: "b", Kind: OutcomeRetrying, At: at(11, 0, 0), Detail: "attempt 1"},
 		{TimerID: "a", Group: "g", Kind: OutcomeFailed, At: at(10, 0, 5e8), Detail: "attempt 3, status 500: boom"},
@@ -439,5 +457,100 @@ func TestConsoleTimerAggregate(t *testing.T) {
 	want := []fakeRequest{{"GET", "/periodic/t1", ""}, {"GET", "/periodic/t1/upcoming?count=10", ""}, {"GET", "/periodic/t1/history", ""}}
 	if d := cmp.Diff(want, seen()); d != "" {
 		t.Errorf("calls (-want +got):\n%s", d)
+	}
+}
+
+// TestConsoleTimerDelivery: one timer's page says its delivery controls
+// as the Go code computes them: the spread offset spread.go delivers at,
+// the limit's key, the signing secrets' parameter names (never their
+// values), and nothing for a timer that sets none.
+func TestConsoleTimerDelivery(t *testing.T) {
+	setTimerCmdEnv(t)
+	api, _ := fakeTimersAPI(t, fakeRoutes)
+	con := consoleFor(t, api)
+	var got struct {
+		Timer struct {
+			Delivery consoleDelivery `json:"delivery"`
+		} `json:"timer"`
+	}
+	status, body, _ := consoleReq(t, "GET", con+"/console/timer?id=t5", "", nil)
+	if err := json.Unmarshal([]byte(body), &got); err != nil || status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	off := 88
+	want := consoleDelivery{SpreadSeconds: 300, SpreadOffsetSeconds: &off, Spread: spreadLine("t5", 300), LimitKey: "example",
+		SigningSecret: "/callclock/key-2", PreviousSecret: "/callclock/key-1"}
+	if d := cmp.Diff(want, got.Timer.Delivery); d != "" || int(spreadOffset("t5", 300)/time.Second) != off {
+		t.Errorf("t5's delivery (-want +got):\n%s", d)
+	}
+	_, body, _ = consoleReq(t, "GET", con+"/console/timer?id=t1", "", nil)
+	if !strings.Contains(body, `"delivery":{}`) {
+		t.Errorf("t1 sets no delivery control: %s", body)
+	}
+}
+
+// TestWithDelivery: the overlap branch's fields show when the document
+// has them, a timer paused by its pauseAfterFailures is marked, and a
+// signing secret that is no single placeholder shows as set, not as
+// written.
+func TestWithDelivery(t *testing.T) {
+	var doc map[string]any
+	json.Unmarshal([]byte(`{"id":"p","state":"paused","overlap":"skip","pauseAfterFailures":3,
+	 "pauseReason":"paused after 3 consecutive failed occurrences: status 503",
+	 "http":{"url":"https://x.example/","signing":{"secret":"s3cr3t-value"}}}`), &doc)
+	want := consoleDelivery{Overlap: "skip", PauseAfterFailures: 3, SelfPaused: true, SigningSecret: "(set)"}
+	if d := cmp.Diff(want, withDelivery(doc)["delivery"]); d != "" {
+		t.Errorf("delivery (-want +got):\n%s", d)
+	}
+}
+
+// mapAPI answers "METHOD PATH" from its map, and counts its calls.
+type mapAPI struct {
+	answers map[string]string
+	calls   atomic.Int32
+}
+
+func (m *mapAPI) do(ctx context.Context, method, path string, q url.Values, body []byte) ([]byte, error) {
+	m.calls.Add(1)
+	b, ok := m.answers[method+" "+path]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "no route %s %s", method, path)
+	}
+	return []byte(b), nil
+}
+
+// TestConsoleLimitsAggregate: the destinations' view is the API's limits,
+// each with the timers naming its key (none for a limit no timer names),
+// and the keys timers name with no limit set; its calls counted. A
+// deployment without limits answers the API's 404.
+func TestConsoleLimitsAggregate(t *testing.T) {
+	api := &mapAPI{answers: map[string]string{
+		"GET /limits":      `{"limits":[{"key":"example","perSecond":2},{"key":"idle","inFlight":1}]}`,
+		"GET /periodic":    `{"timers":[{"id":"t5"},{"id":"t6"},{"id":"t7"},{"id":"t8"}]}`,
+		"GET /periodic/t5": `{"id":"t5","http":{"url":"https://a.example/","limitKey":"example"}}`,
+		"GET /periodic/t6": `{"id":"t6","http":{"url":"https://b.example/","limitKey":"other"}}`,
+		"GET /periodic/t7": `{"id":"t7","timerCallbackData":{}}`,
+		"GET /periodic/t8": `{"id":"t8","http":{"url":"https://a.example/2","limitKey":"example"}}`,
+	}}
+	c := &Console{API: api, Now: time.Now}
+	got, err := c.limits(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &consoleLimits{
+		Limits: []map[string]any{
+			{"key": "example", "perSecond": 2.0, "timers": []string{"t5", "t8"}},
+			{"key": "idle", "inFlight": 1.0, "timers": []string{}},
+		},
+		Unlimited: []consoleKey{{Key: "other", Timers: []string{"t6"}}},
+		APICalls:  6,
+	}
+	if d := cmp.Diff(want, got); d != "" || int(api.calls.Load()) != got.APICalls {
+		t.Errorf("limits (-want +got):\n%s\n%d calls made", d, api.calls.Load())
+	}
+
+	delete(api.answers, "GET /limits")
+	if _, err := c.limits(context.Background()); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("no limits: %v", err)
 	}
 }

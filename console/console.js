@@ -145,6 +145,7 @@ async function render() {
   if (banner.classList.contains("error")) clearFlash();
   if (parts[0] === "timers" && parts[1]) return timerView(parts[1], seq);
   if (parts[0] === "groups" && parts[1]) return groupView(parts[1], seq);
+  if (parts[0] === "limits") return limitsView(parts[1] || "", seq);
   return timersView(seq);
 }
 
@@ -210,7 +211,8 @@ function failureList(list) {
 
 function stateCell(t) {
   const b = badge(t.state);
-  return t.pauseReason ? h("span", {}, b, h("div", { class: "sub" }, t.pauseReason)) : b;
+  const self = t.delivery && t.delivery.selfPaused ? h("span", { class: "tag bad", id: "self-paused" }, "paused itself") : null;
+  return t.pauseReason ? h("span", {}, b, self, h("div", { class: "sub" }, t.pauseReason)) : b;
 }
 
 function timersTable(timers, empty) {
@@ -268,7 +270,7 @@ async function timerView(id, seq) {
   const load = async () => {
     const doc = await call("GET", "/console/timer?id=" + enc(id));
     if (seq !== renderSeq) return;
-    box.replaceChildren(timerHead(doc.timer, load), upcomingCard(doc.upcoming), historyCard(doc.history.history || []),
+    box.replaceChildren(timerHead(doc.timer, load), upcomingCard(doc.upcoming, doc.timer.delivery), historyCard(doc.history.history || [], doc.timer.delivery),
       h("section", { class: "card" }, h("h2", {}, "Document"), h("pre", { class: "doc", id: "timer-doc" }, JSON.stringify(doc.document, null, 2))));
   };
   try { await load(); } catch (e) {
@@ -291,7 +293,12 @@ function timerHead(t, reload) {
       const f = await call("POST", "/api/periodic/" + enc(t.id) + "/fire");
       flash("ok", "Fired " + t.id + ": occurrence " + absolute(f.scheduledAt) + " queued");
     }),
-    h("button", { id: "btn-delete", class: "danger", type: "button", onclick: () => confirmDelete(t.id) }, "Delete"),
+    h("button", { id: "btn-delete", class: "danger", type: "button", onclick: () => confirmAction("Delete timer " + t.id + "?",
+      "It stops firing, and its history goes with it. This cannot be undone.", async () => {
+        await call("DELETE", "/api/periodic/" + enc(t.id));
+        flash("ok", "Deleted " + t.id);
+        location.hash = "#/";
+      }) }, "Delete"),
   ];
   const target = t.http ? (t.http.method || "GET") + " " + t.http.url : "callback message (timerCallbackData)";
   return h("section", { class: "card head" },
@@ -306,32 +313,47 @@ function timerHead(t, reload) {
       fact("Expression", h("span", { class: "mono" }, t.schedule || ("minuteOfHour " + t.minuteOfHour))),
       fact("Target", h("span", { class: "mono" }, target)),
       fact("Missed", t.missedCount ? t.missedCount + " · last " + relative(t.lastMissedAt) : "none"),
-      fact("Version", String(t.version))));
+      fact("Version", String(t.version)),
+      deliveryFacts(t.delivery || {})));
+}
+
+// deliveryFacts are issue 14's delivery controls the timer sets: its
+// spread (the offset as the server computes it), its destination's limit,
+// its signing secrets (their parameter names), its overlap policy and
+// self-pausing.
+function deliveryFacts(d) {
+  const out = [];
+  if (d.spreadSeconds) out.push(fact("Spread", h("span", { id: "timer-spread" }, "+" + d.spreadOffsetSeconds + " s of " + d.spreadSeconds + " s",
+    h("div", { class: "sub" }, d.spread))));
+  if (d.limitKey) out.push(fact("Destination limit", h("a", { id: "timer-limit", class: "mono", href: "#/limits/" + enc(d.limitKey) }, d.limitKey)));
+  if (d.signingSecret) out.push(fact("Signed", h("span", { id: "timer-signing" }, h("span", { class: "mono" }, d.signingSecret),
+    d.previousSecret ? h("div", { class: "sub" }, "and " + d.previousSecret + " during the rotation") : null)));
+  if (d.overlap) out.push(fact("Overlap", h("span", { id: "timer-overlap" }, d.overlap)));
+  if (d.pauseAfterFailures) out.push(fact("Pauses itself", h("span", { id: "timer-pause-after" }, "after " + d.pauseAfterFailures + " failed occurrence(s) in a row")));
+  return out;
 }
 
 function fact(k, v) { return h("div", {}, h("dt", {}, k), h("dd", {}, v)); }
 
-function confirmDelete(id) {
+// confirmAction asks, in the page's dialog, before fn deletes something.
+function confirmAction(title, text, fn) {
   const dlg = document.getElementById("confirm");
-  document.getElementById("confirm-title").textContent = "Delete timer " + id + "?";
-  document.getElementById("confirm-text").textContent = "It stops firing, and its history goes with it. This cannot be undone.";
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-text").textContent = text;
   const ok = document.getElementById("confirm-ok");
   const cancel = document.getElementById("confirm-cancel");
   const close = () => { dlg.close(); ok.onclick = cancel.onclick = null; };
   cancel.onclick = close;
   ok.onclick = async () => {
     close();
-    try {
-      await call("DELETE", "/api/periodic/" + enc(id));
-      flash("ok", "Deleted " + id);
-      location.hash = "#/";
-    } catch (e) { flash("error", e.message); }
+    try { await fn(); } catch (e) { flash("error", e.message); }
   };
   dlg.showModal();
 }
 
 // upcomingCard is the next occurrences on a timeline and as a list.
-function upcomingCard(up) {
+function upcomingCard(up, d) {
+  const off = d && d.spreadSeconds ? d.spreadOffsetSeconds : 0;
   const list = up.upcoming || [];
   const card = h("section", { class: "card", id: "upcoming" }, h("h2", {}, "Upcoming", h("span", { class: "count" }, String(list.length)), h("span", { class: "zone" }, "zone " + up.timezone)));
   if (!list.length) {
@@ -340,7 +362,8 @@ function upcomingCard(up) {
   }
   card.append(timeline(list), h("ol", { class: "occurrences", id: "upcoming-list" }, list.map((o) => h("li", {},
     h("span", { class: "rel" }, relative(o.scheduledAt)), h("span", { class: "mono" }, absolute(o.scheduledAt)),
-    h("span", { class: "local" }, o.local.replace("T", " ")), o.offsetChanged ? h("span", { class: "tag dst" }, "offset changed") : null))));
+    h("span", { class: "local" }, o.local.replace("T", " ")), o.offsetChanged ? h("span", { class: "tag dst" }, "offset changed") : null,
+    off ? h("span", { class: "tag" }, "delivered +" + off + " s") : null))));
   return card;
 }
 
@@ -366,44 +389,71 @@ function timeline(list) {
   return svg;
 }
 
-// historyCard is the outcomes, newest first, and a lateness chart.
-function historyCard(hist) {
+// planned is when entry e was to be delivered: its planned instant (a
+// spread occurrence), else its scheduled one. Lateness is measured
+// against it, as the API measures it.
+function planned(e) { return e.plannedAt || e.scheduledAt; }
+
+// differs reports whether entry e's planned instant is not its scheduled one.
+function differs(e) { return !!e.plannedAt && new Date(e.plannedAt).getTime() !== new Date(e.scheduledAt).getTime(); }
+
+// lateness is how late entry e's attempt began, in ms, or null.
+function lateness(e) {
+  if (!e.attemptedAt || e.outcome === "missed" || e.outcome === "skipped") return null;
+  return Math.max(0, new Date(e.attemptedAt) - new Date(planned(e)));
+}
+
+// historyCard is the outcomes, newest first, and a lateness chart: the
+// planned instant where a spread moved it, and the part of the lateness
+// the destination's limit caused.
+function historyCard(hist, d) {
   const card = h("section", { class: "card", id: "history" }, h("h2", {}, "History", h("span", { class: "count" }, String(hist.length))));
   if (!hist.length) {
     card.append(h("p", { class: "muted", id: "history-none" }, "No delivery yet."));
     return card;
   }
-  card.append(latenessChart(hist), h("table", { class: "grid", id: "history-table" },
-    h("thead", {}, h("tr", {}, ["Scheduled", "Outcome", "Status", "Attempt", "Lateness", "Latency", "Error"].map((c) => h("th", {}, c)))),
+  const showPlanned = hist.some(differs);
+  const cols = ["Scheduled"].concat(showPlanned ? ["Planned"] : [], ["Outcome", "Status", "Attempt", "Lateness", "Latency", "Error"]);
+  card.append(latenessChart(hist, d || {}), h("table", { class: "grid", id: "history-table" },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
     h("tbody", {}, hist.map((e) => h("tr", {},
       h("td", {}, when(e.scheduledAt)),
+      showPlanned ? h("td", { class: "planned" }, differs(e) ? when(e.plannedAt) : h("span", { class: "muted" }, "–")) : null,
       h("td", {}, badge(e.outcome), e.manual ? h("span", { class: "tag" }, "manual") : null, e.replay ? h("span", { class: "tag" }, "replay") : null),
       h("td", {}, e.status ? String(e.status) : "–"),
       h("td", {}, String(e.attempt || "–")),
-      h("td", {}, e.attemptedAt ? duration(new Date(e.attemptedAt) - new Date(e.scheduledAt)) : "–"),
-      h("td", {}, e.outcome === "missed" ? "–" : duration(e.latencyMs)),
+      h("td", { class: "lateness" }, duration(lateness(e)), e.limitedMs ? h("div", { class: "sub limited" }, duration(e.limitedMs) + " waiting for the limit") : null),
+      h("td", {}, e.outcome === "missed" || e.outcome === "skipped" ? "–" : duration(e.latencyMs)),
       h("td", { class: "detail" }, e.error || ""))))));
   return card;
 }
 
-// latenessChart draws each attempt's lateness (attemptedAt − scheduledAt)
-// as a bar, oldest on the left, coloured by outcome.
-function latenessChart(hist) {
-  const pts = hist.filter((e) => e.attemptedAt).slice().reverse();
+// latenessChart draws each attempt's lateness (attemptedAt − its planned
+// instant) as a bar, oldest on the left, coloured by outcome; the part
+// the destination's limit held it (limitedMs) is the bar's lower,
+// orange segment. A skipped occurrence is a short grey mark.
+function latenessChart(hist, d) {
+  const pts = hist.filter((e) => e.attemptedAt && e.outcome !== "missed").slice().reverse();
   const W = 900, H = 120, L = 56, B = 20, T = 10;
-  const late = pts.map((e) => Math.max(0, new Date(e.attemptedAt) - new Date(e.scheduledAt)));
+  const late = pts.map((e) => lateness(e) || 0);
   const max = niceCeil(Math.max(100, ...late));
   const bw = Math.min(40, (W - L - 10) / Math.max(pts.length, 1));
+  const legend = pts.some((e) => e.limitedMs) ? ", the orange part waiting for the limit " + (d.limitKey || "") : "";
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "lateness of each attempt" },
     s("line", { x1: L, y1: H - B, x2: W - 5, y2: H - B, class: "axis" }),
     s("line", { x1: L, y1: T, x2: W - 5, y2: T, class: "grid-line" }),
     s("text", { x: L - 6, y: T + 4, class: "label", "text-anchor": "end" }, duration(max)),
     s("text", { x: L - 6, y: H - B + 4, class: "label", "text-anchor": "end" }, "0"),
-    s("text", { x: L, y: H - 4, class: "label" }, "lateness of each attempt, oldest first"));
+    s("text", { x: L, y: H - 4, class: "label" }, "lateness of each attempt against its planned instant, oldest first" + legend));
   pts.forEach((e, i) => {
+    const x = L + 4 + i * bw, w = Math.max(bw - 4, 2);
     const bh = Math.max(2, (H - B - T) * late[i] / max);
-    svg.append(s("rect", { x: L + 4 + i * bw, y: H - B - bh, width: Math.max(bw - 4, 2), height: bh, rx: 2, class: "bar " + e.outcome },
-      s("title", {}, absolute(e.scheduledAt) + ": " + e.outcome + ", " + duration(late[i]) + " late")));
+    const lim = Math.min(e.limitedMs || 0, late[i]);
+    const lh = (H - B - T) * lim / max;
+    let tip = absolute(e.scheduledAt) + ": " + e.outcome;
+    if (e.outcome !== "skipped") tip += ", " + duration(late[i]) + " late" + (lim ? ", " + duration(lim) + " of it waiting for the limit" : "");
+    svg.append(s("rect", { x, y: H - B - bh, width: w, height: bh, rx: 2, class: "bar " + e.outcome }, s("title", {}, tip)));
+    if (lh >= 1) svg.append(s("rect", { x, y: H - B - lh, width: w, height: lh, class: "bar limited" }, s("title", {}, tip)));
   });
   return svg;
 }
@@ -440,6 +490,93 @@ async function groupView(g, seq) {
       h("div", { class: "actions" }, reason, act("pause"), act("resume"))), box));
   try { await load(); } catch (e) { box.replaceChildren(h("p", { class: "error" }, e.message)); return; }
   every(seq, 10000, load);
+}
+
+// ---- destinations: the limits ----------------------------------------------
+
+// limitsView lists the destinations' limits (GET /limits), each with the
+// timers naming it, and the keys timers name that have none; it sets one
+// (PUT /limits/{key}) and deletes one behind the confirmation. focus, a
+// key from a timer's view, is marked and put in the form.
+async function limitsView(focus, seq) {
+  const box = h("div", { id: "limits-box" }, h("p", { class: "muted" }, "Loading…"));
+  const footer = h("p", { class: "footnote", id: "limits-footer" });
+  const load = async () => {
+    const doc = await call("GET", "/console/limits");
+    if (seq !== renderSeq) return;
+    box.replaceChildren(limitsTable(doc.limits, focus, load), unlimitedList(doc.unlimited, focus));
+    footer.textContent = doc.limits.length + " limit(s) · " + doc.apiCalls + " API calls: GET /limits, then the timers for which name each key" +
+      (doc.truncated ? " (the first timers only)" : "");
+  };
+  view.append(h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Timers"), " / destinations"),
+    h("section", { class: "card" }, h("h2", {}, "Destination limits"),
+      h("p", { class: "muted" }, "A limit bounds the calls to one destination, whatever timer makes them: every timer whose http.limitKey is the key obeys it."),
+      box, footer),
+    limitForm(focus, () => load()));
+  try { await load(); } catch (e) { box.replaceChildren(h("p", { class: "error", id: "limits-error" }, e.message)); return; }
+  every(seq, 10000, load);
+}
+
+function timerLinks(ids) {
+  if (!ids.length) return h("span", { class: "muted" }, "none");
+  return h("span", { class: "links" }, ids.map((id, i) => [i ? ", " : "", timerLink(id)]));
+}
+
+function limitsTable(limits, focus, reload) {
+  if (!limits.length) return h("p", { class: "muted empty", id: "limits-empty" }, "No limits: every destination is called as its timers fire.");
+  return h("table", { class: "grid", id: "limits-table" },
+    h("thead", {}, h("tr", {}, ["Key", "Calls a second", "Calls at once", "Timers naming it", "Updated", ""].map((c) => h("th", {}, c)))),
+    h("tbody", {}, limits.map((l) => h("tr", { "data-limit": l.key, class: l.key === focus ? "focus" : null },
+      h("td", { class: "mono" }, l.key),
+      h("td", {}, l.perSecond ? String(l.perSecond) : h("span", { class: "muted" }, "any")),
+      h("td", {}, l.inFlight ? String(l.inFlight) : h("span", { class: "muted" }, "any")),
+      h("td", {}, timerLinks(l.timers || [])),
+      h("td", {}, when(l.updatedAt)),
+      h("td", {}, h("button", { class: "danger", type: "button", "data-delete": l.key, onclick: () => confirmAction("Delete limit " + l.key + "?",
+        "Calls to this destination are no longer bounded; " + (l.timers || []).length + " timer(s) name it.", async () => {
+          await call("DELETE", "/api/limits/" + enc(l.key));
+          flash("ok", "Deleted limit " + l.key);
+          await reload();
+        }) }, "Delete"))))));
+}
+
+function unlimitedList(keys, focus) {
+  if (!keys.length) return null;
+  return h("div", { id: "limits-unset" }, h("h3", {}, "Named by timers, with no limit set"),
+    h("table", { class: "grid" }, h("tbody", {}, keys.map((k) => h("tr", { "data-unset": k.key, class: k.key === focus ? "focus" : null },
+      h("td", { class: "mono" }, k.key), h("td", {}, timerLinks(k.timers)))))));
+}
+
+// limitForm sets a limit: its key and either bound, sent as the API's
+// body so that the API validates it and its 400 message is shown.
+function limitForm(focus, onDone) {
+  const key = h("input", { id: "limit-key", placeholder: "destination key, e.g. partner-api", value: focus, autocomplete: "off" });
+  const rate = h("input", { id: "limit-per-second", type: "number", min: 1, placeholder: "calls a second" });
+  const flight = h("input", { id: "limit-in-flight", type: "number", min: 1, placeholder: "calls at once" });
+  const err = h("p", { class: "error", id: "limit-error", hidden: true });
+  const submit = h("button", { id: "limit-submit", class: "primary", type: "button" }, "Set limit");
+  submit.addEventListener("click", async () => {
+    err.hidden = true;
+    if (!key.value.trim()) { err.textContent = "The limit needs a key."; err.hidden = false; return; }
+    const body = {};
+    if (rate.value.trim()) body.perSecond = Number(rate.value);
+    if (flight.value.trim()) body.inFlight = Number(flight.value);
+    submit.disabled = true;
+    try {
+      const l = await call("PUT", "/api/limits/" + enc(key.value.trim()), JSON.stringify(body));
+      flash("ok", "Set limit " + l.key);
+      await onDone();
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h("section", { class: "card", id: "limit-form" }, h("h2", {}, "Set a limit"),
+    h("p", { class: "muted" }, "PUT /limits/{key}: calls a second, calls at once, or both. Setting a key's limit again replaces it."),
+    h("div", { class: "inline" }, h("label", {}, "Key", key), h("label", {}, "Per second", rate), h("label", {}, "In flight", flight)),
+    err, h("div", { class: "actions" }, submit));
 }
 
 // ---- start -----------------------------------------------------------------
