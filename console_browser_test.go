@@ -187,8 +187,11 @@ func (p *page) screenshot(name, sel string) {
 // timer; through the page, a timer is created (after an invalid one,
 // whose 400 is shown), listed with its schedule in words, opened with its
 // upcoming occurrences, paused, fired (its delivery appears in its
-// history) and deleted with the confirmation; its group is paused. It
-// checks what the page shows. CONSOLE_SCREENSHOTS=DIR also saves the main views there.
+// history) and deleted with the confirmation; its group is paused. A
+// timer with a spread and a destination limit key is created through the
+// page, its view shows the offset and the key; in the destinations view
+// the key's limit is set, listed with the timer, and deleted through the
+// confirmation. It checks what the page shows. CONSOLE_SCREENSHOTS=DIR also saves the main views there.
 func TestIntegrationConsoleBrowser(t *testing.T) {
 	chrome := needChromium(t)
 	clients, cfg := motoStack(t, 2)
@@ -218,6 +221,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	p.pauseAndFire()
 	p.deleteTimer()
 	p.pauseGroup()
+	p.spreadAndLimit(consoleURL)
 	if errs := p.consoleErrors(); len(errs) > 0 {
 		t.Errorf("the page's console:\n%s", strings.Join(errs, "\n"))
 	}
@@ -329,6 +333,56 @@ func (p *page) pauseGroup() {
 	p.waitText("#group-box", "1 timer(s), 1 paused", "deploy 1.4.2")
 }
 
+// spreadAndLimit creates edge-spread, spread over 600 s and naming the
+// destination ui-dest, through the form; its view shows its offset (as
+// spread.go computes it) and the key, linked to the destinations view,
+// where the key is listed as named with no limit. A limit set there is
+// listed with the timer naming it, then deleted through the
+// confirmation.
+func (p *page) spreadAndLimit(consoleURL string) {
+	p.t.Helper()
+	p.do("back to the list", chromedp.Navigate(consoleURL+"/#/"))
+	p.do("create edge-spread", chromedp.Click(chromedp.CSS("#put-form summary")), chromedp.SetValue(chromedp.ID("put-id"), "edge-spread"),
+		chromedp.SetValue(chromedp.ID("put-body"), `{"group":"edge","schedule":"rate(1 day)","startAt":"2030-01-01T00:00:00Z","spreadSeconds":600,`+
+			`"http":{"url":"https://example.com/hook","limitKey":"ui-dest"}}`),
+		chromedp.Click(chromedp.ID("put-submit")))
+	p.waitText("#banner", "Created edge-spread (version 1)")
+	p.do("open edge-spread", chromedp.Click(chromedp.CSS(`tr[data-id="edge-spread"] a.mono`)))
+	off := int(spreadOffset("edge-spread", 600) / time.Second)
+	p.waitText("#timer-spread", fmt.Sprintf("+%d s of 600 s", off), spreadLine("edge-spread", 600))
+	p.waitJS("the planned instants", fmt.Sprintf(`[...document.querySelectorAll("#upcoming-list li")].every((li) => {
+		const at = new Date(li.querySelector(".mono").textContent.replace(" ", "T")), p = li.querySelector(".tag.planned");
+		return !!p && p.textContent === "delivered " + new Date(at.getTime() + %d000).toISOString().slice(11, 19) + "Z"; })`, off))
+	p.waitText("#timer-limit", "ui-dest")
+	p.do("open the destination", chromedp.Click(chromedp.ID("timer-limit")))
+	p.waitText("#limits-unset", "ui-dest", "edge-spread")
+	p.waitJS("the form's key", `document.getElementById("limit-key").value === "ui-dest"`)
+	p.do("set a limit", chromedp.SetValue(chromedp.ID("limit-per-second"), "5"), chromedp.Click(chromedp.ID("limit-submit")))
+	p.waitText("#banner", "Set limit ui-dest")
+	p.waitText(`tr[data-limit="ui-dest"]`, "ui-dest", "5", "any")
+	p.waitJS("the timer naming ui-dest, linked", `(document.querySelector('tr[data-limit="ui-dest"] a[href="#/timers/edge-spread"]') || {}).textContent === "edge-spread"`)
+	p.waitJS("the key no longer unlimited", `!document.querySelector('tr[data-unset="ui-dest"]')`)
+	if os.Getenv("CONSOLE_SCREENSHOTS") != "" {
+		p.do("hide the banner", chromedp.Evaluate[chromedp.Void](`document.getElementById("banner").hidden = true`))
+		p.screenshot("console-limits.png", "")
+		p.do("open partner-sync", chromedp.Navigate(consoleURL+"/#/timers/partner-sync"))
+		p.waitText("#history-table", "PLANNED", "waiting for the limit")
+		p.do("hide the banner", chromedp.Evaluate[chromedp.Void](`document.getElementById("banner").hidden = true`))
+		p.screenshot("console-delivery.png", "")
+		p.do("back to the destinations", chromedp.Navigate(consoleURL+"/#/limits/ui-dest"))
+		p.waitText(`tr[data-limit="ui-dest"]`, "edge-spread")
+	}
+	p.do("delete the limit", chromedp.Click(chromedp.CSS(`button[data-delete="ui-dest"]`)))
+	p.waitJS("the confirmation", `document.getElementById("confirm").open`)
+	p.waitText("#confirm", "Delete limit ui-dest?", "1 timer(s) name it")
+	p.do("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
+	p.waitText("#banner", "Deleted limit ui-dest")
+	p.waitJS("the limit gone", `!document.querySelector('tr[data-limit="ui-dest"]') && !!document.querySelector('tr[data-unset="ui-dest"]')`)
+	if got := apiErr(p.api, "/limits/ui-dest"); got != exitNotFound {
+		p.t.Errorf("ui-dest after the delete: exit code %d, want not found", got)
+	}
+}
+
 // apiCall makes one signed API call and returns its answer.
 func apiCall(t *testing.T, c *apiClient, method, path, body string) string {
 	t.Helper()
@@ -378,5 +432,30 @@ func screenshotTimers(t *testing.T, c *apiClient, clients awsClients, cfg Config
 		},
 	}); err != nil {
 		t.Fatal(err)
+	}
+	screenshotDelivery(t, c, clients, cfg)
+}
+
+// screenshotDelivery adds partner-sync, with issue 14's delivery controls
+// (a spread, a destination limit, signing during a rotation), and a
+// history of spread deliveries, some held by the limit. The history is
+// written as the invoker records it (Store.Record): a real one would take
+// hours of occurrences.
+func screenshotDelivery(t *testing.T, c *apiClient, clients awsClients, cfg Config) {
+	apiCall(t, c, http.MethodPut, "/limits/partners-api", `{"perSecond":2,"inFlight":4}`)
+	apiCall(t, c, http.MethodPut, "/periodic/partner-sync", `{"group":"partners","schedule":"rate(1 hour)","spreadSeconds":300,`+
+		`"http":{"method":"POST","url":"https://partners.example.com/sync","limitKey":"partners-api",`+
+		`"signing":{"secret":"aws-secret(`+DefaultSecretPrefix+`partner-signing-2)","previousSecret":"aws-secret(`+DefaultSecretPrefix+`partner-signing-1)"}}}`)
+	st := NewStore(clients.DynamoDB, cfg.Table)
+	off := spreadOffset("partner-sync", 300)
+	base := time.Now().Truncate(time.Hour)
+	for i, limited := range []int64{0, 0, 1800, 4200, 600, 0, 2500, 0} {
+		at := base.Add(-time.Duration(8-i) * time.Hour)
+		planned := at.Add(off)
+		f := LastFire{ScheduledAt: at, PlannedAt: &planned, AttemptedAt: planned.Add(time.Duration(90+40*i+int(limited)) * time.Millisecond),
+			Attempt: 1, Outcome: OutcomeDelivered, Status: 200, LatencyMs: int64(60 + 15*i), LimitedMs: limited}
+		if err := st.Record(context.Background(), Occurrence{TimerID: "partner-sync", At: at}, f, false, f.AttemptedAt); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -270,7 +270,7 @@ async function timerView(id, seq) {
   const load = async () => {
     const doc = await call("GET", "/console/timer?id=" + enc(id));
     if (seq !== renderSeq) return;
-    box.replaceChildren(timerHead(doc.timer, load), upcomingCard(doc.upcoming, doc.timer.delivery), historyCard(doc.history.history || [], doc.timer.delivery),
+    box.replaceChildren(timerHead(doc.timer, load), upcomingCard(doc.upcoming), historyCard(doc.history.history || [], doc.timer.delivery),
       h("section", { class: "card" }, h("h2", {}, "Document"), h("pre", { class: "doc", id: "timer-doc" }, JSON.stringify(doc.document, null, 2))));
   };
   try { await load(); } catch (e) {
@@ -351,9 +351,9 @@ function confirmAction(title, text, fn) {
   dlg.showModal();
 }
 
-// upcomingCard is the next occurrences on a timeline and as a list.
-function upcomingCard(up, d) {
-  const off = d && d.spreadSeconds ? d.spreadOffsetSeconds : 0;
+// upcomingCard is the next occurrences on a timeline and as a list, each
+// with its planned instant when a spread moves its delivery.
+function upcomingCard(up) {
   const list = up.upcoming || [];
   const card = h("section", { class: "card", id: "upcoming" }, h("h2", {}, "Upcoming", h("span", { class: "count" }, String(list.length)), h("span", { class: "zone" }, "zone " + up.timezone)));
   if (!list.length) {
@@ -363,7 +363,7 @@ function upcomingCard(up, d) {
   card.append(timeline(list), h("ol", { class: "occurrences", id: "upcoming-list" }, list.map((o) => h("li", {},
     h("span", { class: "rel" }, relative(o.scheduledAt)), h("span", { class: "mono" }, absolute(o.scheduledAt)),
     h("span", { class: "local" }, o.local.replace("T", " ")), o.offsetChanged ? h("span", { class: "tag dst" }, "offset changed") : null,
-    off ? h("span", { class: "tag" }, "delivered +" + off + " s") : null))));
+    o.plannedAt ? h("span", { class: "tag planned", title: "delivered at its planned instant, " + o.plannedAt }, "delivered " + absolute(o.plannedAt).slice(11)) : null))));
   return card;
 }
 
@@ -504,8 +504,8 @@ async function limitsView(focus, seq) {
   const load = async () => {
     const doc = await call("GET", "/console/limits");
     if (seq !== renderSeq) return;
-    box.replaceChildren(limitsTable(doc.limits, focus, load), unlimitedList(doc.unlimited, focus));
-    footer.textContent = doc.limits.length + " limit(s) · " + doc.apiCalls + " API calls: GET /limits, then the timers for which name each key" +
+    box.replaceChildren(limitsTable(doc.limits, focus, load), ...unlimitedList(doc.unlimited, focus));
+    footer.textContent = doc.limits.length + " limit(s) · " + doc.apiCalls + " API calls: GET /limits, then the timers view's, for the timers naming each key" +
       (doc.truncated ? " (the first timers only)" : "");
   };
   view.append(h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Timers"), " / destinations"),
@@ -519,7 +519,7 @@ async function limitsView(focus, seq) {
 
 function timerLinks(ids) {
   if (!ids.length) return h("span", { class: "muted" }, "none");
-  return h("span", { class: "links" }, ids.map((id, i) => [i ? ", " : "", timerLink(id)]));
+  return h("span", { class: "links" }, ids.flatMap((id, i) => [i ? ", " : "", timerLink(id)]));
 }
 
 function limitsTable(limits, focus, reload) {
@@ -541,10 +541,10 @@ function limitsTable(limits, focus, reload) {
 }
 
 function unlimitedList(keys, focus) {
-  if (!keys.length) return null;
-  return h("div", { id: "limits-unset" }, h("h3", {}, "Named by timers, with no limit set"),
+  if (!keys.length) return [];
+  return [h("div", { id: "limits-unset" }, h("h3", {}, "Named by timers, with no limit set"),
     h("table", { class: "grid" }, h("tbody", {}, keys.map((k) => h("tr", { "data-unset": k.key, class: k.key === focus ? "focus" : null },
-      h("td", { class: "mono" }, k.key), h("td", {}, timerLinks(k.timers)))))));
+      h("td", { class: "mono" }, k.key), h("td", {}, timerLinks(k.timers)))))))];
 }
 
 // limitForm sets a limit: its key and either bound, sent as the API's
