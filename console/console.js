@@ -206,7 +206,7 @@ function failureList(list) {
     h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Timer"), h("th", {}, "Group"), h("th", {}, "What"), h("th", {}, "Detail"))),
     h("tbody", {}, list.map((f) => h("tr", { "data-failure": f.timerId },
       h("td", {}, when(f.at)), h("td", {}, timerLink(f.timerId)), h("td", {}, groupLink(f.group)),
-      h("td", {}, badge(f.kind === "failed" ? "failed" : f.kind, f.kind)), h("td", { class: "detail" }, f.detail)))));
+      h("td", {}, badge(f.kind === "paused" ? "paused itself" : f.kind, f.kind)), h("td", { class: "detail" }, f.detail)))));
 }
 
 function stateCell(t) {
