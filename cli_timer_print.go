@@ -116,6 +116,19 @@ func signingLine(t map[string]any) string {
 	return line
 }
 
+// secretParam is the parameter an aws-secret(NAME) placeholder names;
+// "" for none, and "(set)" for text that is no single placeholder, so
+// that nothing but a name ever shows.
+func secretParam(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	if names := secretNames(ref); len(names) == 1 && secretPattern.FindString(ref) == ref {
+		return names[0]
+	}
+	return "(set)"
+}
+
 // printUpcoming writes the next occurrences in UTC and in the timer's
 // zone, the first after a DST change marked.
 func printUpcoming(w io.Writer, up UpcomingList) {

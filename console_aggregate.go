@@ -335,19 +335,6 @@ func withDelivery(doc map[string]any) map[string]any {
 	return doc
 }
 
-// secretParam is the parameter an aws-secret(NAME) placeholder names;
-// "" for none, and "(set)" for text that is no single placeholder, so
-// that nothing but a name ever shows.
-func secretParam(ref string) string {
-	if ref == "" {
-		return ""
-	}
-	if names := secretNames(ref); len(names) == 1 && secretPattern.FindString(ref) == ref {
-		return names[0]
-	}
-	return "(set)"
-}
-
 // consoleLimits is GET /console/limits's answer.
 type consoleLimits struct {
 	// Limits are the API's, each with timers: the IDs naming its key.
