@@ -28,6 +28,7 @@ import (
 //	slot periods (due.go)  #periods                            periods
 //	sweep state            #sweep                              sweep
 //	group pause            #group#<group>                      group
+//	run lease (overlap.go) <timer id>                          run
 //
 // A timer and its occurrences share one item collection, so a timer's
 // history is a query of its own partition, with no index to write. An
@@ -51,6 +52,9 @@ const (
 	// A timer: pk its id; its occurrences share its partition.
 	skTimer      = "timer"
 	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
+	// A timer's run lease (overlap.go): pk its id. "run" sorts between
+	// "occ#..." and "timer", so the timer stays its partition's last item.
+	skRun = "run"
 	// A group's pause.
 	pkGroup = "#group#" // + group
 	skGroup = "group"
@@ -140,6 +144,8 @@ type timerItem struct {
 	Retry                 RetryPolicy     `dynamodbav:"retry"`
 	Notify                *Notify         `dynamodbav:"notify,omitempty"`
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
+	Overlap               string          `dynamodbav:"overlap,omitempty"`
+	PauseAfterFailures    int             `dynamodbav:"pauseAfterFailures,omitempty"`
 	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
 	// at() schedule's one instant), for the list's state filter: the
 	// timer item changes at no firing.
@@ -194,6 +200,7 @@ func toItem(t *Timer) timerItem {
 		Retry:        t.Retry,
 		Notify:       t.Notify,
 		Deployment:   t.Deployment,
+		Overlap:      t.Overlap,
 		CreatedAt:    formatTime(&t.CreatedAt),
 		UpdatedAt:    formatTime(&t.UpdatedAt),
 		Version:      t.Version,
@@ -204,6 +211,7 @@ func toItem(t *Timer) timerItem {
 		PausedAt:              formatTime(t.PausedAt),
 		PauseReason:           t.PauseReason,
 		MissedCount:           t.MissedCount,
+		PauseAfterFailures:    t.PauseAfterFailures,
 	}
 	// Only a rate schedule has an anchor worth keeping.
 	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
@@ -248,6 +256,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		Retry:        it.Retry,
 		Notify:       it.Notify,
 		Deployment:   it.Deployment,
+		Overlap:      it.Overlap,
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
@@ -256,6 +265,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		PauseReason:           it.PauseReason,
 		CatchUpSeconds:        DefaultCatchUpSeconds,
 		MissedCount:           it.MissedCount,
+		PauseAfterFailures:    it.PauseAfterFailures,
 	}
 	if it.CatchUpSeconds != nil {
 		t.CatchUpSeconds = *it.CatchUpSeconds

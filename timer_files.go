@@ -79,7 +79,8 @@ type desiredTimer struct {
 // desired and current timers on these and nothing else (not version,
 // state, nextFireAt, lastFire, ...).
 var definitionFields = []string{"schedule", "minuteOfHour", "timezone", "startAt", "endAt", "group",
-	"deleteAfterCompletion", "catchUpSeconds", "retry", "notify", "http", "timerCallbackData", "deploymentInfo"}
+	"deleteAfterCompletion", "catchUpSeconds", "retry", "notify", "http", "timerCallbackData", "deploymentInfo",
+	"overlap", "pauseAfterFailures"}
 
 // readTimerFiles reads FILE and DIR (its *.json files) arguments into
 // desired timers, substituting ${VAR} from lookup. Each timer is in group

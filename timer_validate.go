@@ -220,6 +220,9 @@ type putRequest struct {
 	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
 	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
+	// Overlap and PauseAfterFailures: overlap.go, selfpause.go.
+	Overlap            string `json:"overlap"`
+	PauseAfterFailures *int   `json:"pauseAfterFailures"`
 }
 
 // retryRequest is a definition's retry policy; a field left out takes its
@@ -266,6 +269,10 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 	if err != nil {
 		return nil, err
 	}
+	overlap, pauseAfter, err := checkControls(in)
+	if err != nil {
+		return nil, err
+	}
 	now := opt.Now.UTC().Truncate(time.Second)
 	t := &Timer{
 		ID:                    id,
@@ -284,6 +291,8 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 		Anchor:                now,
 		CallbackData:          data,
 		HTTP:                  in.HTTP,
+		Overlap:               overlap,
+		PauseAfterFailures:    pauseAfter,
 		CreatedAt:             now,
 		UpdatedAt:             now,
 	}
