@@ -42,6 +42,9 @@ type ovStore struct {
 	// waiters counts the occurrences waiting at once, at most ever.
 	maxWaiters int
 	pauses     []string // Pause calls: "id: reason"
+	// beforeWait, when set, runs at each WaitRun before its condition is
+	// checked, outside the lock: another invoker's move in between.
+	beforeWait func()
 }
 
 // newOVStore returns an ovStore holding timers.
@@ -105,6 +108,9 @@ func (s *ovStore) AcquireRun(_ context.Context, id, occ string, now, until time.
 
 // WaitRun makes occ the waiter under Store.WaitRun's condition.
 func (s *ovStore) WaitRun(_ context.Context, id, occ, receipt string, now, until time.Time) (RunLease, bool, error) {
+	if s.beforeWait != nil {
+		s.beforeWait()
+	}
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	s.call("WaitRun", id)
@@ -712,5 +718,30 @@ func TestOverlapValidation(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestOverlapLeaseFreedBeforeWaiting: a queue-one occurrence that finds
+// the lease held, but free again by the time it would wait (the call
+// ended in between), takes it and calls rather than waiting or skipping.
+func TestOverlapLeaseFreedBeforeWaiting(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, answer(http.StatusOK))
+	e, s := ovEnv(t, ovTimer(OverlapQueueOne, tg.URL+"/hook"))
+	other := runName(Occurrence{TimerID: "t-1", At: igAt.Add(-time.Minute)})
+	s.AcquireRun(context.Background(), "t-1", other, e.clock.Now(), e.clock.Now().Add(time.Minute))
+	s.beforeWait = func() {
+		s.beforeWait = nil
+		s.EndRun(context.Background(), "t-1", other, e.clock.Now())
+	}
+
+	if got := e.invoke(igRecord(t, "m-1", 1, ovMessage(igAt))); len(got) != 0 {
+		t.Fatalf("failures %v, want none", got)
+	}
+	if fires := s.Fires(); len(fires) != 1 || fires[0].Fire.Outcome != OutcomeDelivered {
+		t.Errorf("outcomes %+v, want one, delivered", fires)
+	}
+	if calls := e.vis.Calls(); len(calls) != 0 {
+		t.Errorf("ChangeMessageVisibility calls %+v, want none: it did not wait", calls)
 	}
 }

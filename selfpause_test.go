@@ -226,3 +226,20 @@ func TestSelfPauseValidation(t *testing.T) {
 
 // ptr is a pointer to v.
 func ptr[T any](v T) *T { return &v }
+
+// TestSelfPauseManualNeither: a fire by hand that fails does not count,
+// and one that is delivered does not reset the count.
+func TestSelfPauseManualNeither(t *testing.T) {
+	t.Parallel()
+	e := newSPEnv(t, 2, true, 503, 503, 200, 503)
+	e.occur(t, 0, true)  // by hand, failed
+	e.occur(t, 1, false) // failed
+	if got := e.paused(t); got != "running" {
+		t.Fatalf("a failure by hand and one scheduled: %q, want running", got)
+	}
+	e.occur(t, 2, true)  // by hand, delivered
+	e.occur(t, 3, false) // failed: the second in a row
+	if got := e.paused(t); !strings.HasPrefix(got, "paused after 2 consecutive") {
+		t.Errorf("then a delivery by hand and a failure: %q, want paused", got)
+	}
+}
