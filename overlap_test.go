@@ -745,3 +745,20 @@ func TestOverlapLeaseFreedBeforeWaiting(t *testing.T) {
 		t.Errorf("ChangeMessageVisibility calls %+v, want none: it did not wait", calls)
 	}
 }
+
+// TestPrintTimerFieldsControls: `timers get` shows the overlap policy and
+// pauseAfterFailures when set, and no line for them otherwise.
+func TestPrintTimerFieldsControls(t *testing.T) {
+	t.Parallel()
+	var set, unset strings.Builder
+	printTimerFields(&set, map[string]any{"id": "t-1", "overlap": "queue-one", "pauseAfterFailures": float64(3)})
+	printTimerFields(&unset, map[string]any{"id": "t-1"})
+	for _, line := range []string{"Overlap:", "queue-one", "Pause after failures:", "3"} {
+		if !strings.Contains(set.String(), line) {
+			t.Errorf("with both set, no %q in:\n%s", line, set.String())
+		}
+	}
+	if strings.Contains(unset.String(), "Overlap") || strings.Contains(unset.String(), "Pause after") {
+		t.Errorf("with neither set:\n%s", unset.String())
+	}
+}
