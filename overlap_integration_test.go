@@ -223,6 +223,7 @@ type ovLocal struct {
 	api     string
 	clients awsClients
 	cfg     Config
+	log     *syncBuffer
 }
 
 func startOVLocal(t *testing.T) *ovLocal {
@@ -231,9 +232,10 @@ func startOVLocal(t *testing.T) *ovLocal {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg.AllowPrivateTargets = true
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	api, _ := startLocal(t, ctx, newRouter(cfg, clients, log), cfg, clients, log)
-	return &ovLocal{api: api, clients: clients, cfg: cfg}
+	return &ovLocal{api: api, clients: clients, cfg: cfg, log: logs}
 }
 
 // put PUTs timer id with body, which must create it.
@@ -280,6 +282,14 @@ func TestIntegrationOverlap(t *testing.T) {
 	l := startOVLocal(t)
 	target := newOVTarget(t)
 	const n = 12
+	// A callback timer cannot have a policy, and nothing of it is stored.
+	code, body := signedDo(t, testCreds, "PUT", l.api+"/periodic/ov-callback", `{"timerCallbackData":{},"overlap":"skip"}`)
+	if code != 400 || !strings.Contains(body, "overlap skip needs an http target") {
+		t.Errorf("PUT a callback timer with overlap skip: %d %s, want 400 naming overlap", code, body)
+	}
+	if code, _ := signedDo(t, testCreds, "GET", l.api+"/periodic/ov-callback", ""); code != 404 {
+		t.Errorf("GET the refused timer: %d, want 404", code)
+	}
 	for _, p := range []string{OverlapSkip, OverlapQueueOne} {
 		l.put(t, "ov-"+p, `{"schedule":"rate(1 day)","startAt":"2099-01-01T00:00:00Z","overlap":"`+p+`",`+
 			`"http":{"url":"`+target.URL+`/slow/`+p+`","timeoutSeconds":10}}`)
@@ -309,7 +319,11 @@ func TestIntegrationOverlap(t *testing.T) {
 					t.Errorf("call %d started %s before call %d ended", i, spans[i-1].end.Sub(spans[i].start), i-1)
 				}
 			}
-			t.Logf("overlap %s, a 3 s target, %d occurrences 1 s apart: %d calls, %d skipped (%v)", p, n, len(spans), got[OutcomeSkipped], got)
+			waited := strings.Count(l.log.String(), `"msg":"waiting for the previous call to end","timerId":"ov-`+p+`"`)
+			t.Logf("overlap %s, a 3 s target, %d occurrences 1 s apart: %d calls, %d skipped, %d waited", p, n, len(spans), got[OutcomeSkipped], waited)
+			if (p == OverlapSkip) != (waited == 0) {
+				t.Errorf("%d occurrences waited: want none with skip, some with queue-one", waited)
+			}
 			if got[OutcomeDelivered] != len(spans) || got[OutcomeDelivered]+got[OutcomeSkipped] != n {
 				t.Errorf("outcomes %v with %d calls, want each occurrence delivered (one call) or skipped", got, len(spans))
 			}
