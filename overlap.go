@@ -51,6 +51,9 @@ const OutcomeSkipped = "skipped"
 // paused, deleted) blocks the next call no longer than that.
 const handoffMargin = 30 * time.Second
 
+// wakeDelay is how soon a woken waiter's message is visible again.
+const wakeDelay = time.Second
+
 // maxVisibility is SQS's longest visibility timeout, 12 hours.
 const maxVisibility = 12 * time.Hour
 
@@ -335,18 +338,28 @@ func (inv *Invoker) runUntil(ctx context.Context, d *delivery, now time.Time) ti
 // lease ends by itself, or earlier when its holder wakes it. It reports
 // again when the lease came free meanwhile; otherwise the message ends
 // here, with the error handle returns. One waiting already skips d.
+//
+// The message's delay is set before d becomes the waiter, so that it can
+// never undo the holder's wake, which may come as soon as d waits.
 func (run *batchRun) waitRun(ctx context.Context, leases runLeaseStore, d *delivery, lease RunLease) (again bool, err error) {
 	inv, occ := run.inv, d.msg.occurrence()
 	now := inv.now()
+	if lease.waiting(now) {
+		return false, run.skipRun(ctx, d, lease) // one waits already
+	}
 	// Back just after the lease would end by itself (visibility is whole
 	// seconds), within SQS's bounds.
 	vis := min(maxVisibility, max(time.Second, time.UnixMilli(lease.Until).Sub(now).Truncate(time.Second)+2*time.Second))
+	inv.delayRetry(ctx, d.rec, vis)
 	old, ok, err := leases.WaitRun(ctx, occ.TimerID, runName(occ), d.rec.ReceiptHandle, now, now.Add(vis+handoffMargin))
 	switch {
 	case err != nil:
 		return false, run.runFailed(ctx, d, err)
 	case !ok && !old.held(now):
-		return true, nil // the call ended meanwhile: take the lease
+		// The call ended meanwhile: take the lease, the message hidden
+		// again for as long as the queue's own visibility timeout.
+		inv.delayRetry(ctx, d.rec, time.Duration(VisibilityFactor*(MaxTimeoutSeconds+InvokeMarginSeconds))*time.Second)
+		return true, nil
 	case !ok:
 		return false, run.skipRun(ctx, d, old)
 	}
@@ -355,7 +368,6 @@ func (run *batchRun) waitRun(ctx context.Context, leases runLeaseStore, d *deliv
 	}
 	inv.Log.InfoContext(ctx, "waiting for the previous call to end", append(d.attrs, "running", describeRun(lease.Holder),
 		"backInSeconds", int(vis/time.Second))...)
-	inv.delayRetry(ctx, d.rec, vis)
 	return false, errWaiting
 }
 
@@ -408,8 +420,10 @@ func (run *batchRun) leaveRun(ctx context.Context, d *delivery) {
 	if receipt == "" || inv.Visibility == nil || inv.FireQueueURL == "" {
 		return
 	}
+	// A second, not at once: the waiter's invocation may still be
+	// releasing its claim, which its next receive takes.
 	if _, err := inv.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: &inv.FireQueueURL, ReceiptHandle: &receipt, VisibilityTimeout: 0,
+		QueueUrl: &inv.FireQueueURL, ReceiptHandle: &receipt, VisibilityTimeout: int32(wakeDelay / time.Second),
 	}); err != nil {
 		inv.Log.WarnContext(ctx, "waiting occurrence not woken; it comes back when its delay ends", append(d.attrs, "error", err.Error())...)
 	}
