@@ -543,7 +543,7 @@ func TestOverlapRunUntil(t *testing.T) {
 
 // ovBlocking is a target whose first call waits for release, answering
 // 200, and the rest answer at once.
-func ovBlocking(t *testing.T) (*target, chan struct{}, <-chan struct{}) {
+func ovBlocking(t *testing.T) (*target, func(), <-chan struct{}) {
 	release, started := make(chan struct{}), make(chan struct{})
 	var n atomic.Int32
 	tg := newTarget(t, func(http.ResponseWriter, *http.Request) int {
@@ -553,7 +553,12 @@ func ovBlocking(t *testing.T) (*target, chan struct{}, <-chan struct{}) {
 		}
 		return http.StatusOK
 	})
-	return tg, release, started
+	// Before the server's Close (cleanups run last first), so that a test
+	// that stops early does not leave the call blocking it.
+	var once sync.Once
+	closeRelease := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(closeRelease)
+	return tg, closeRelease, started
 }
 
 // ovQueueOneScene: while the first occurrence (m-a) calls, the second
@@ -576,7 +581,7 @@ func ovQueueOneScene(t *testing.T) (*igEnv, *ovStore, *target, FireMessage) {
 	if got := e.invoke(igRecord(t, "m-c", 1, ovMessage(igAt.Add(2*time.Second)))); len(got) != 0 {
 		t.Fatalf("m-c: failures %v, want none (skipped)", got)
 	}
-	close(release)
+	release()
 	if got := <-done; len(got) != 0 {
 		t.Fatalf("m-a: failures %v, want none", got)
 	}
