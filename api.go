@@ -470,12 +470,13 @@ func (a *API) sendNow(ctx context.Context, t *Timer, at []time.Time, now time.Ti
 	for _, x := range at {
 		msg := newFireMessage(t.ID, t.Version, x)
 		msg.Final = t.DeleteAfterCompletion && x.Equal(at[len(at)-1]) && t.isLast(x)
+		spreadMessage(&msg, t.SpreadSeconds, a.Now())
 		body, err := marshalJSON(msg)
 		if err != nil {
 			return err
 		}
 		if _, err := a.Fire.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &a.FireQueueURL, MessageBody: aws.String(string(body)),
-			DelaySeconds: delaySeconds(x, a.Now())}); err != nil {
+			DelaySeconds: delaySeconds(msg.plannedAt(), a.Now())}); err != nil {
 			return fmt.Errorf("enqueue the occurrence of %s at %s: %w", t.ID, x.Format(time.RFC3339), err)
 		}
 	}

@@ -14,6 +14,9 @@ import (
 // timer's zone.
 type Upcoming struct {
 	ScheduledAt time.Time `json:"scheduledAt"`
+	// PlannedAt is when a spread timer's occurrence is delivered
+	// (spread.go); absent without spread.
+	PlannedAt *time.Time `json:"plannedAt,omitempty"`
 	// Local is the instant in the timer's zone, with its offset then.
 	Local string `json:"local"`
 	// OffsetChanged marks the first occurrence after the zone's offset
@@ -93,7 +96,11 @@ func upcomingOf(t *Timer, n int) ([]Upcoming, error) {
 	for at, ok := t.NextFireAt, true; ok && len(list) < n; at, ok = sched.Next(at) {
 		local := at.In(loc)
 		_, offset := local.Zone()
-		list = append(list, Upcoming{ScheduledAt: at.UTC(), Local: local.Format(time.RFC3339), OffsetChanged: offset != lastOffset})
+		u := Upcoming{ScheduledAt: at.UTC(), Local: local.Format(time.RFC3339), OffsetChanged: offset != lastOffset}
+		if t.SpreadSeconds > 0 {
+			u.PlannedAt = ptrTime(t.plannedAt(at).UTC())
+		}
+		list = append(list, u)
 		lastOffset = offset
 	}
 	return list, nil

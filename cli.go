@@ -20,6 +20,7 @@ On AWS Lambda it is the handler of every function in template.yaml. Elsewhere:
   bootstrap schedule EXPR [flags] print the next occurrences of a cron(...), rate(...) or at(...) expression
   bootstrap timers COMMAND [flags] every API operation (put, get, describe, list, fire, pause, ...)
                                  and applying a group's timer files; 'bootstrap timers -h' lists them
+  bootstrap console [flags]      a web console on loopback for the timers, signing its calls to the API
 
 Run 'bootstrap COMMAND -h' for a command's flags.
 `
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSchedule(args[1:], time.Now(), stdout, stderr)
 	case "timers": // cli_timers.go, cli_timer_cmds.go
 		return runTimers(ctx, args[1:], stdout, stderr)
+	case "console": // console.go
+		return runConsole(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

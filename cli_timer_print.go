@@ -94,6 +94,9 @@ func printTimerFields(w io.Writer, t map[string]any) {
 			fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
 		}
 	}
+	if w, _ := t["spreadSeconds"].(float64); w > 0 { // spread.go
+		fmt.Fprintf(tw, "Spread:\t%s\n", spreadLine(str(t, "id"), int(w)))
+	}
 	tw.Flush()
 }
 

@@ -133,7 +133,18 @@ var costKinds = []costKind{
 	{"selfpause", func(id, target string) string {
 		return `"pauseAfterFailures":3,"http":{"url":"` + target + `/t/` + id + `"}`
 	}},
+	{"spread", func(id, target string) string {
+		return `"spreadSeconds":` + strconv.Itoa(costSpread["spread"]) + `,"http":{"url":"` + target + `/t/` + id + `"}`
+	}},
 }
+
+// costSpread is the spread window of a kind (spread.go): its firings are
+// drained at their planned instants, as SQS would hand them out. 20 s, so
+// that a planned instant stays before the next step of the fake clock
+// (the empty sweep 20 s after a firing). Its messages are never capped
+// here (the sweep runs at the instant, the delay is the offset): a capped
+// one's extra calls are counted by TestSpreadSweepToDelivery.
+var costSpread = map[string]int{"spread": 20}
 
 // costSchedules are the schedules each kind runs on: one that repeats
 // within a week, one that does not, and a one-shot.
@@ -431,6 +442,7 @@ func TestIntegrationCost(t *testing.T) {
 						stage = prefix + "/warmup"
 					}
 					sweep(stage)
+					clock.set(at.Add(spreadOffset(ids[0], costSpread[kind.name]))) // its planned instant
 					key := ids[0] + " " + at.UTC().Format(time.RFC3339)
 					expected = append(expected, key)
 					drain(stage, []string{key})
@@ -451,6 +463,7 @@ func TestIntegrationCost(t *testing.T) {
 				for i, f := range firings {
 					clock.set(f.at)
 					sweep(prefix + "/steady")
+					clock.set(f.at.Add(spreadOffset(f.ids[0], costSpread[kind.name]))) // its planned instant
 					key := f.ids[0] + " " + f.at.UTC().Format(time.RFC3339)
 					expected = append(expected, key)
 					drain(prefix+"/steady", []string{key})

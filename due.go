@@ -98,6 +98,9 @@ type DueEntry struct {
 	// CatchUp is the timer's catch-up window in seconds.
 	CatchUp     int  `dynamodbav:"c"`
 	DeleteAfter bool `dynamodbav:"d,omitempty"`
+	// Spread is the timer's spread window in seconds (spread.go), for the
+	// planned instant of its messages; 0: none.
+	Spread int `dynamodbav:"sp,omitempty"`
 	// Period and Slot make it a slot entry (see PlanDue), written once and
 	// read every Period minutes: it stands for each of its timer's
 	// occurrences in a minute m with m mod Period == Slot. Period 0: a link.
@@ -112,7 +115,7 @@ type DueEntry struct {
 // dueEntryOf is timer t's link to its occurrence at, written at now.
 func dueEntryOf(t *Timer, at, now time.Time) DueEntry {
 	e := DueEntry{TimerID: t.ID, At: at.Unix(), Version: t.Version, WrittenAt: now.Unix(), Expr: t.Expression(),
-		Zone: t.Timezone, CatchUp: t.catchUpWindow(), DeleteAfter: t.DeleteAfterCompletion}
+		Zone: t.Timezone, CatchUp: t.catchUpWindow(), DeleteAfter: t.DeleteAfterCompletion, Spread: t.SpreadSeconds}
 	if isRate(e.Expr) {
 		e.Anchor = t.Anchor.Unix()
 	}
@@ -129,7 +132,7 @@ func dueEntryOf(t *Timer, at, now time.Time) DueEntry {
 // Schedule.
 func (e DueEntry) timer() *Timer {
 	t := &Timer{ID: e.TimerID, ScheduleExpr: e.Expr, Timezone: e.Zone, Version: e.Version,
-		CatchUpSeconds: e.CatchUp, DeleteAfterCompletion: e.DeleteAfter, Anchor: time.Unix(e.Anchor, 0).UTC()}
+		CatchUpSeconds: e.CatchUp, DeleteAfterCompletion: e.DeleteAfter, Anchor: time.Unix(e.Anchor, 0).UTC(), SpreadSeconds: e.Spread}
 	if e.Start != 0 {
 		s := time.Unix(e.Start, 0).UTC()
 		t.StartAt = &s

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -249,4 +251,14 @@ func sortedSizes[T any](calls []T, size func(T) int) []int {
 	}
 	slices.Sort(n)
 	return n
+}
+
+// writeTestFile writes s to dir/name and returns its path.
+func writeTestFile(t *testing.T, dir, name, s string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -224,7 +224,10 @@ func (run *batchRun) handle(ctx context.Context, rec events.SQSMessage) error {
 	if d == nil {
 		return err
 	}
-	if err := run.inv.wait(ctx, d.msg.ScheduledAt); err != nil {
+	if held, err := run.holdEarly(ctx, d); held {
+		return err
+	}
+	if err := run.inv.wait(ctx, d.msg.plannedAt()); err != nil {
 		return err
 	}
 	if done, err := run.admit(ctx, d); done {
@@ -254,10 +257,11 @@ func (run *batchRun) decode(ctx context.Context, rec events.SQSMessage) (*delive
 		run.inv.Log.ErrorContext(ctx, "malformed fire message", "messageId", rec.MessageId)
 		return nil, run.inv.deadLetter(ctx, rec, nil, "malformed fire message", receiveCount(rec))
 	}
-	return &delivery{rec: rec, msg: msg, attempt: receiveCount(rec),
+	attempt := spreadAttempt(&msg, rec) // the receive count, unless an early receive was held (spread.go)
+	return &delivery{rec: rec, msg: msg, attempt: attempt,
 		claimant: Claimant{MessageID: rec.MessageId, Token: newID(), Replay: msg.Replay},
 		attrs: []any{"timerId", msg.TimerID, "scheduledAt", msg.ScheduledAt.UTC().Format(time.RFC3339),
-			"messageId", rec.MessageId, "attempt", receiveCount(rec)}}, nil
+			"messageId", rec.MessageId, "attempt", attempt}}, nil
 }
 
 // wait holds a message that came early until its instant at. SQS delays
@@ -393,7 +397,10 @@ func (run *batchRun) deliver(ctx context.Context, d *delivery) (LastFire, error)
 	status, err := run.send(ctx, msg, newDeliveryContext(msg, d.attempt))
 	fire := LastFire{ScheduledAt: msg.ScheduledAt.UTC(), AttemptedAt: start.UTC(), Attempt: d.attempt, Replay: msg.Replay,
 		Status: status, LatencyMs: inv.now().Sub(start).Milliseconds(), Manual: msg.Manual}
-	d.lateMs = start.Sub(msg.ScheduledAt).Milliseconds()
+	d.lateMs = start.Sub(msg.plannedAt()).Milliseconds() // a spread occurrence is late after its planned instant
+	if !msg.PlannedAt.IsZero() {
+		fire.PlannedAt = ptrTime(msg.PlannedAt.UTC())
+	}
 	d.attrs = append(d.attrs, "latenessMs", d.lateMs, "durationMs", fire.LatencyMs)
 	if status != 0 {
 		d.attrs = append(d.attrs, "status", status)
@@ -433,7 +440,7 @@ func (run *batchRun) settle(ctx context.Context, d *delivery, fire LastFire, err
 func (d *delivery) retryable(err error, now func() time.Time) bool {
 	var perm permanentError
 	return !errors.As(err, &perm) && d.attempt <= d.retry.MaxAttempts &&
-		now().Sub(d.msg.ScheduledAt) <= time.Duration(d.retry.MaxAgeSeconds)*time.Second
+		now().Sub(d.msg.plannedAt()) <= time.Duration(d.retry.MaxAgeSeconds)*time.Second
 }
 
 // retryLater records d's failed attempt as retrying and delays the

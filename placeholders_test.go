@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +189,7 @@ func TestAPIPutRejectsBadPlaceholders(t *testing.T) {
 		{"signing secret outside the prefix", target(`,"signing":{"secret":"aws-secret(/other/k)"}`), "outside the allowed prefix"},
 		{"previous secret the same", target(`,"signing":{"secret":"aws-secret(/callclock/k)","previousSecret":"aws-secret(/callclock/k)"}`), "previousSecret must name another parameter"},
 		{"previous secret in clear", target(`,"signing":{"secret":"aws-secret(/callclock/k)","previousSecret":"old"}`), "http.signing.previousSecret must be one"},
+		{"signed with a non-ASCII host", `{"http":{"url":"https://bücher.example/hook","signing":{"secret":"aws-secret(/callclock/k)"}}}`, `write "bücher.example" in its punycode (xn--) form`},
 		{"unknown signing field", target(`,"signing":{"secret":"aws-secret(/callclock/k)","algorithm":"md5"}`), "algorithm"},
 	}
 	for _, tt := range tests {
@@ -245,13 +244,7 @@ func TestAPIPutKeepsPlaceholders(t *testing.T) {
 func TestTimerFilesPlaceholders(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeTestFile(t, dir, name, s) }
 	lookup := func(k string) (string, bool) { return map[string]string{"HOST": "qa.example.com"}[k], k == "HOST" }
 	good := write("good.json", `{"id":"a","schedule":"rate(1 hour)","http":{"url":"https://${HOST}/c/callclock(timer-id)?at=callclock(scheduled-time)",`+
 		`"signing":{"secret":"aws-secret(/callclock/qa/sign)"}},"timerCallbackData":{"n":"callclock(attempt-number)"}}`)

@@ -11,9 +11,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SignatureHeader carries the signature of a call.
@@ -45,6 +47,22 @@ func (s *Signing) Validate(prefix string) error {
 		return Errorf(EINVALID, "http.signing.previousSecret must name another parameter than http.signing.secret")
 	}
 	return checkSigningSecret("http.signing.previousSecret", s.PreviousSecret, prefix)
+}
+
+// checkSignedHost refuses a signed target whose host is not ASCII:
+// net/http sends such a host in its punycode (xn--) form, so the Host a
+// receiver signs over would not be the one callclock signed.
+func checkSignedHost(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil // the URL's own check reports it
+	}
+	for _, r := range u.Host {
+		if r >= utf8.RuneSelf {
+			return Errorf(EINVALID, "http.url: a signed target's host must be ASCII; write %q in its punycode (xn--) form", u.Hostname())
+		}
+	}
+	return nil
 }
 
 // checkSigningSecret refuses a field that is not exactly one valid

@@ -146,6 +146,7 @@ type timerItem struct {
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
 	Overlap               string          `dynamodbav:"overlap,omitempty"`
 	PauseAfterFailures    int             `dynamodbav:"pauseAfterFailures,omitempty"`
+	SpreadSeconds         int             `dynamodbav:"spreadSeconds,omitempty"`
 	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
 	// at() schedule's one instant), for the list's state filter: the
 	// timer item changes at no firing.
@@ -212,6 +213,7 @@ func toItem(t *Timer) timerItem {
 		PauseReason:           t.PauseReason,
 		MissedCount:           t.MissedCount,
 		PauseAfterFailures:    t.PauseAfterFailures,
+		SpreadSeconds:         t.SpreadSeconds,
 	}
 	// Only a rate schedule has an anchor worth keeping.
 	if strings.HasPrefix(t.ScheduleExpr, "rate(") {
@@ -266,6 +268,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		CatchUpSeconds:        DefaultCatchUpSeconds,
 		MissedCount:           it.MissedCount,
 		PauseAfterFailures:    it.PauseAfterFailures,
+		SpreadSeconds:         it.SpreadSeconds,
 	}
 	if it.CatchUpSeconds != nil {
 		t.CatchUpSeconds = *it.CatchUpSeconds

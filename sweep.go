@@ -396,7 +396,7 @@ func (r *sweepRun) sweepBucket(ctx context.Context, br BucketRange) {
 					flush(1)
 					lastMinute = m
 				}
-				if r.now.Sub(e.occurrence()) > time.Duration(e.CatchUp)*time.Second {
+				if r.now.Sub(e.planned(e.occurrence())) > time.Duration(e.CatchUp)*time.Second {
 					k = 1
 				}
 			}
@@ -485,7 +485,7 @@ func (r *sweepRun) processEntry(ctx context.Context, br BucketRange, e DueEntry,
 func (r *sweepRun) processLink(ctx context.Context, e DueEntry, sched Schedule, w *chunkWork) {
 	w.res.Due++
 	at := e.occurrence()
-	if late := r.now.Sub(at); late > time.Duration(e.CatchUp)*time.Second {
+	if late := r.now.Sub(e.planned(at)); late > time.Duration(e.CatchUp)*time.Second {
 		r.missLink(ctx, e, sched, at, late, w)
 		return
 	}
@@ -526,6 +526,9 @@ func (r *sweepRun) messages(ctx context.Context, sends []fireSend, res *SweepRes
 	for i, f := range sends {
 		m := newFireMessage(f.e.TimerID, f.e.Version, f.at)
 		m.Final = f.final
+		if f.e.Spread > 0 {
+			spreadMessage(&m, f.e.Spread, r.s.Now())
+		}
 		if f.link != nil {
 			m.NextLinkAt, m.NextLinkParts = f.link.At, f.link.Parts
 		}
@@ -574,6 +577,10 @@ type fireSend struct {
 	link  *DueEntry
 	final bool
 }
+
+// deliverAt is when f's message is to become visible: its occurrence's
+// planned instant (spread.go), its instant for a timer without spread.
+func (f fireSend) deliverAt() time.Time { return f.e.planned(f.at) }
 
 // lastOf is the last of at and direct.
 func lastOf(at time.Time, direct []time.Time) time.Time {

@@ -84,11 +84,11 @@ func (r *sweepRun) send(ctx context.Context, entries []types.SendMessageBatchReq
 }
 
 // stampDelays sets each entry's delay so that it becomes visible at its
-// occurrence (sends[id].at), counted from now.
+// occurrence's planned instant (sends[id].deliverAt), counted from now.
 func stampDelays(entries []types.SendMessageBatchRequestEntry, sends []fireSend, now time.Time) {
 	for j := range entries {
 		i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
-		entries[j].DelaySeconds = delaySeconds(sends[i].at, now)
+		entries[j].DelaySeconds = delaySeconds(sends[i].deliverAt(), now)
 	}
 }
 
@@ -144,7 +144,7 @@ func (r *sweepRun) waitWindow(ctx context.Context, entries []types.SendMessageBa
 	now := r.s.Now()
 	for j := range entries {
 		i, _ := strconv.Atoi(aws.ToString(entries[j].Id))
-		if sends[i].at.Sub(now) < alignMinLead {
+		if sends[i].deliverAt().Sub(now) < alignMinLead {
 			return nil
 		}
 	}

@@ -46,7 +46,7 @@ func (r *sweepRun) slotPast(ctx context.Context, e DueEntry, sched Schedule, x t
 		return
 	}
 	w.res.Due++
-	late := r.now.Sub(x)
+	late := r.now.Sub(e.planned(x)) // a spread occurrence is late only after its planned instant
 	if late <= time.Duration(e.CatchUp)*time.Second {
 		w.sends = append(w.sends, fireSend{e: e, at: x, final: finalAt(e, sched, x)})
 		return

@@ -57,6 +57,9 @@ type Timer struct {
 	// consecutive failed occurrences the timer pauses itself (0: never).
 	Overlap            string `json:"overlap,omitempty"`
 	PauseAfterFailures int    `json:"pauseAfterFailures,omitempty"`
+	// SpreadSeconds is the timer's spread window (spread.go): each
+	// occurrence is delivered spreadOffset into it; 0: at its instant.
+	SpreadSeconds int `json:"spreadSeconds,omitempty"`
 	// LastFire is the outcome of the latest delivery attempt.
 	LastFire *LastFire `json:"lastFire,omitempty"`
 	// NextFireAt is the next occurrence not yet handed to the fire queue;
@@ -197,6 +200,11 @@ type LastFire struct {
 	// Duplicates counts the copies of this occurrence's message that were
 	// dropped (a second sweep's, a redelivery): history only.
 	Duplicates int `json:"duplicatesSuppressed,omitempty" dynamodbav:"duplicates,omitempty"`
+
+	// PlannedAt is a spread occurrence's planned delivery instant
+	// (spread.go), against which its lateness is measured; nil: its
+	// scheduledAt.
+	PlannedAt *time.Time `json:"plannedAt,omitempty" dynamodbav:"plannedAt,omitempty"`
 }
 
 // Delivery outcomes.
@@ -249,6 +257,12 @@ type FireMessage struct {
 	Overlap            string    `json:"-"`
 	PauseAfterFailures int       `json:"-"`
 	DueFrom            time.Time `json:"-"`
+	// PlannedAt is a spread occurrence's planned delivery instant, and
+	// Redelay marks a message sent with its delay capped at SQS's 900 s,
+	// whose first receive the invoker returns to the queue until then
+	// (spread.go). Zero and false for a timer without spread.
+	PlannedAt time.Time `json:"plannedAt,omitzero"`
+	Redelay   bool      `json:"redelay,omitempty"`
 }
 
 // fillFrom gives a message that names only its occurrence (the sweeper's,

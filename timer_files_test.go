@@ -75,13 +75,7 @@ func TestTimersReadFiles(t *testing.T) {
 		t.Fatalf("err = %v, want the file and QA_HOST named", err)
 	}
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, s string) string { return writeTestFile(t, dir, name, s) }
 	for _, tt := range []struct{ file, err string }{
 		{`{"schedule":"rate(1 hour)","timerCallbackData":1}`, `needs an "id"`},
 		{`{"id":"a","schedule":"rate(1 hour)","bogus":1,"timerCallbackData":1}`, `unknown field "bogus"`},

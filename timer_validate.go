@@ -198,10 +198,13 @@ func (h *HTTPTarget) validatePlaceholders(prefix string) error {
 	if err := checkContext("http.body", h.Body); err != nil {
 		return err
 	}
-	if h.Signing != nil {
-		return h.Signing.Validate(prefix)
+	if h.Signing == nil {
+		return nil
 	}
-	return nil
+	if err := checkSignedHost(h.URL); err != nil {
+		return err
+	}
+	return h.Signing.Validate(prefix)
 }
 
 // putRequest is a timer's definition as a client writes it: the body of
@@ -220,6 +223,7 @@ type putRequest struct {
 	Notify                *Notify         `json:"notify"`
 	HTTP                  *HTTPTarget     `json:"http"`
 	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
+	SpreadSeconds         *int            `json:"spreadSeconds"`
 	// Overlap and PauseAfterFailures: overlap.go, selfpause.go.
 	Overlap            string `json:"overlap"`
 	PauseAfterFailures *int   `json:"pauseAfterFailures"`
@@ -273,6 +277,10 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 	if err != nil {
 		return nil, err
 	}
+	spread, err := spreadOf(in.SpreadSeconds)
+	if err != nil {
+		return nil, err
+	}
 	now := opt.Now.UTC().Truncate(time.Second)
 	t := &Timer{
 		ID:                    id,
@@ -293,6 +301,7 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 		HTTP:                  in.HTTP,
 		Overlap:               overlap,
 		PauseAfterFailures:    pauseAfter,
+		SpreadSeconds:         spread,
 		CreatedAt:             now,
 		UpdatedAt:             now,
 	}

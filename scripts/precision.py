@@ -14,10 +14,15 @@ prints, every 10 s, how many were called so far and their lateness. The
 local stack's metric records go to .precision-metrics.jsonl, off the log.
 Only loopback addresses are used.
 
-Usage: scripts/precision.py [--timers 300] [--spread 180] [--sweep-every 10s] [--p99-target 1.0]
+With --window N every timer has spreadSeconds N, and its lateness is
+measured against its planned instant (its instant plus its offset, the
+README's "Spread"), as callclock measures it.
+
+Usage: scripts/precision.py [--timers 300] [--spread 180] [--sweep-every 10s] [--p99-target 1.0] [--window 0]
 """
 import argparse
 import datetime as dt
+import hashlib
 import http.server
 import json
 import os
@@ -56,6 +61,14 @@ def wait_http(url, seconds):
     return False
 
 
+def spread_offset(ident, window):
+    """callclock's spread offset (README, "Spread"): the first 8 bytes of
+    SHA-256("spread:" + id), big-endian, modulo the window; 0 without one."""
+    if window <= 0:
+        return 0
+    return int.from_bytes(hashlib.sha256(("spread:" + ident).encode()).digest()[:8], "big") % window
+
+
 def progress_line(hits, lock, due):
     """What has fired so far: how many of the timers due by now were called,
     and their lateness so far."""
@@ -80,6 +93,8 @@ def main():
                     help="seconds before the first timer is due: creating the timers takes a while")
     ap.add_argument("--sweep-every", default="10s")
     ap.add_argument("--p99-target", type=float, default=1.0, help="seconds the p99 lateness may reach")
+    ap.add_argument("--window", type=int, default=0,
+                    help="spreadSeconds of every timer (1-900; 0: none): lateness against each planned instant")
     args = ap.parse_args()
 
     hits = {}  # timer id -> list of (arrival, scheduled)
@@ -138,9 +153,12 @@ def main():
         for i in range(args.timers):
             at = start + (i * args.spread) // args.timers
             ident = "precision-%04d" % i
-            due[ident] = at
-            body = json.dumps({"schedule": "at(%s)" % dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-                               "http": {"method": "POST", "url": target, "body": "{}"}})
+            due[ident] = at + spread_offset(ident, args.window)  # the planned instant
+            timer = {"schedule": "at(%s)" % dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                     "http": {"method": "POST", "url": target, "body": "{}"}}
+            if args.window > 0:
+                timer["spreadSeconds"] = args.window
+            body = json.dumps(timer)
             out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                   "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user",
                                   env["AWS_ACCESS_KEY_ID"] + ":" + env["AWS_SECRET_ACCESS_KEY"],
