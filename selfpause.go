@@ -86,8 +86,9 @@ func (inv *Invoker) selfPause(ctx context.Context, msg *FireMessage, fire LastFi
 }
 
 // failedInARow counts msg's timer's newest scheduled occurrences that
-// failed for good, back to the first delivered one, to one before the
-// timer's dueFrom, or to limit. msg's own occurrence counts as failed
+// failed for good, back to the first delivered one, to one both due and
+// attempted before the timer's dueFrom (its last resume or PUT), or to
+// limit. msg's own occurrence counts as failed
 // whatever its item says (its record may have failed). Occurrences still
 // retrying, missed or skipped neither count nor end the run.
 func failedInARow(ctx context.Context, st selfPauseStore, msg *FireMessage, limit int) (int, error) {
@@ -99,8 +100,9 @@ func failedInARow(ctx context.Context, st selfPauseStore, msg *FireMessage, limi
 		case f.ScheduledAt.Equal(msg.ScheduledAt):
 			self = true
 			n++
-		case f.ScheduledAt.Before(msg.DueFrom.Truncate(time.Second)), f.Outcome == OutcomeDelivered:
-			// dueFrom to the second: a rate's first occurrence is its PUT's second.
+		case f.ScheduledAt.Before(msg.DueFrom) && f.AttemptedAt.Before(msg.DueFrom), f.Outcome == OutcomeDelivered:
+			// Both before: a rate's first occurrence is its PUT's own second,
+			// a fraction before dueFrom, and is attempted after it.
 			return false
 		case f.Outcome == OutcomeFailed:
 			n++

@@ -5,6 +5,7 @@ package main
 // invoker recorded.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -241,5 +242,35 @@ func TestSelfPauseManualNeither(t *testing.T) {
 	e.occur(t, 3, false) // failed: the second in a row
 	if got := e.paused(t); !strings.HasPrefix(got, "paused after 2 consecutive") {
 		t.Errorf("then a delivery by hand and a failure: %q, want paused", got)
+	}
+}
+
+// TestSelfPauseDueFrom: an occurrence counts when it was due or attempted
+// from the timer's dueFrom on: a rate's first occurrence, due in its PUT's
+// own second a fraction before dueFrom, counts; one due and attempted
+// within the second before a resume does not.
+func TestSelfPauseDueFrom(t *testing.T) {
+	t.Parallel()
+	x := igAt
+	failed := func(at, attempted time.Time) igFire {
+		return igFire{TimerID: "t-1", Fire: LastFire{ScheduledAt: at, AttemptedAt: attempted, Attempt: 1, Outcome: OutcomeFailed}}
+	}
+	for _, tc := range []struct {
+		name    string
+		dueFrom time.Time
+		prior   igFire
+		want    int
+	}{
+		{"the PUT's own second", x.Add(500 * time.Millisecond), failed(x, x.Add(600*time.Millisecond)), 2},
+		{"just before a resume", x.Add(300 * time.Millisecond), failed(x, x.Add(100*time.Millisecond)), 1},
+		{"long before", x.Add(time.Hour), failed(x, x.Add(time.Second)), 1},
+	} {
+		s := newOVStore()
+		s.fires = []igFire{tc.prior}
+		msg := &FireMessage{TimerID: "t-1", ScheduledAt: x.Add(2 * time.Hour), DueFrom: tc.dueFrom}
+		n, err := failedInARow(context.Background(), s, msg, 5)
+		if err != nil || n != tc.want {
+			t.Errorf("%s: %d, %v; want %d", tc.name, n, err, tc.want)
+		}
 	}
 }
