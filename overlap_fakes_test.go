@@ -35,9 +35,7 @@ type ovStore struct {
 	leases map[string]RunLease // by timer id
 	waits  map[string]int      // by igKey
 	calls  []string            // lease and self-pause calls, "Name id"
-	// waiters counts the occurrences waiting at once, at most ever.
-	maxWaiters int
-	pauses     []string // Pause calls: "id: reason"
+	pauses []string            // Pause calls: "id: reason"
 	// beforeWait, when set, runs at each WaitRun before its condition is
 	// checked, outside the lock: another invoker's move in between.
 	beforeWait func()
@@ -117,7 +115,6 @@ func (s *ovStore) WaitRun(_ context.Context, id, occ, receipt string, now, until
 	}
 	l.Waiter, l.WaiterUntil, l.WaiterReceipt = occ, until.UnixMilli(), receipt
 	s.leases[id] = l
-	s.maxWaiters = max(s.maxWaiters, 1)
 	return RunLease{}, true, nil
 }
 
