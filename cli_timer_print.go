@@ -88,6 +88,12 @@ func printTimerFields(w io.Writer, t map[string]any) {
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
 	}
+	// Issue 14's delivery controls, shown only when set (overlap.go, selfpause.go).
+	for _, f := range [][2]string{{"Overlap", str(t, "overlap")}, {"Pause after failures", str(t, "pauseAfterFailures")}} {
+		if f[1] != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+		}
+	}
 	if w, _ := t["spreadSeconds"].(float64); w > 0 { // spread.go
 		fmt.Fprintf(tw, "Spread:\t%s\n", spreadLine(str(t, "id"), int(w)))
 	}

@@ -242,6 +242,13 @@ func (run *batchRun) handle(ctx context.Context, rec events.SQSMessage) error {
 	if done, err := run.admit(ctx, d); done {
 		return err
 	}
+	held, done, err := run.enterRun(ctx, d) // the overlap policy (overlap.go)
+	if done {
+		return err
+	}
+	if held {
+		defer run.leaveRun(ctx, d)
+	}
 	d.retry = d.msg.Retry.withDefaults()
 	if done, err := run.limit(ctx, d); done {
 		return err
@@ -306,6 +313,7 @@ func (run *batchRun) admit(ctx context.Context, d *delivery) (done bool, err err
 	t, err := inv.Timers.Get(ctx, d.msg.TimerID)
 	if reason := staleReason(&d.msg, t, err); reason != "" {
 		run.dropStale(ctx, d, reason)
+		run.endStaleRun(ctx, d, t)
 		return true, nil
 	}
 	if err != nil {

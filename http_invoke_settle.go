@@ -69,8 +69,12 @@ func (inv *Invoker) finish(ctx context.Context, msg *FireMessage, fire LastFire,
 				"manual", fire.Manual, "deadLettered", deadLettered, "deliveryError", fire.Error, "recordTries", tries, "error", err.Error())
 		}
 	}
-	if fire.Outcome != OutcomeRetrying && msg.Notify.Wants(fire.Outcome == OutcomeDelivered) {
-		inv.notify(ctx, msg, fire)
+	paused := "" // what selfPause (selfpause.go) did; a pause is notified even without onFailure
+	if inv.Timers != nil {
+		paused = inv.selfPause(ctx, msg, fire)
+	}
+	if fire.Outcome != OutcomeRetrying && (msg.Notify.Wants(fire.Outcome == OutcomeDelivered) || paused != "" && msg.Notify != nil && msg.Notify.Webhook != "") {
+		inv.notify(ctx, msg, fire, paused)
 	}
 	if fire.Outcome != OutcomeRetrying && msg.Final && !msg.Manual && inv.Timers != nil {
 		if _, err := inv.persist(ctx, func(ctx context.Context) error {
@@ -127,8 +131,9 @@ func (inv *Invoker) persist(ctx context.Context, write func(context.Context) err
 	}
 }
 
-// notify posts a Slack-compatible {"text": ..., "channel": ...} message about fire.
-func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire) {
+// notify posts a Slack-compatible {"text": ..., "channel": ...} message
+// about fire, and paused, what the timer's self-pause did, if anything.
+func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire, paused string) {
 	// At most 10 seconds, and ending RecordReserve before the function's
 	// deadline like every record of an outcome, so that a webhook that
 	// hangs cannot keep the batch from being returned.
@@ -144,20 +149,24 @@ func (inv *Invoker) notify(ctx context.Context, msg *FireMessage, fire LastFire)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	secrets, err := inv.postWebhook(callCtx, msg.Notify.Webhook, notification(msg, fire))
+	secrets, err := inv.postWebhook(callCtx, msg.Notify.Webhook, notification(msg, fire, paused))
 	if err != nil {
 		inv.Log.WarnContext(ctx, "notification failed", "timerId", msg.TimerID, "webhook", msg.Notify.Webhook,
 			"error", redact(causeOf(err).Error(), secrets))
 	}
 }
 
-// notification is the body of the webhook's message about fire.
-func notification(msg *FireMessage, fire LastFire) []byte {
+// notification is the body of the webhook's message about fire; paused,
+// when not empty, says the timer paused itself.
+func notification(msg *FireMessage, fire LastFire, paused string) []byte {
 	text := fmt.Sprintf("callclock: timer %s, scheduled %s: delivered on attempt %d (status %d, %d ms)",
 		msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Status, fire.LatencyMs)
 	if fire.Outcome != OutcomeDelivered {
 		text = fmt.Sprintf("callclock: timer %s, scheduled %s: failed after %d attempts and was dead-lettered: %s",
 			msg.TimerID, fire.ScheduledAt.Format(time.RFC3339), fire.Attempt, fire.Error)
+	}
+	if paused != "" {
+		text += "; the timer " + paused + " and fires again once resumed"
 	}
 	if d := msg.Deployment; d != nil && d.Product != "" {
 		// As the Deployer's own notification says which release put the timer there.

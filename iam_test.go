@@ -1065,7 +1065,7 @@ func TestIntegrationIAMLeastPrivilege(t *testing.T) {
 		// Callback data for the callback queue.
 		"iam-callback": `{"minuteOfHour":1,"group":"iam-g","timerCallbackData":{"hello":"iam"}}`,
 		// A failing target: one retry, then the dead-letter queue and a notification.
-		"iam-retry": `{"schedule":"cron(1 10 2 * ? *)","retry":{"maxAttempts":1,"maxAgeSeconds":600},"http":{"url":"` + hits.target.URL + `/broken"},` +
+		"iam-retry": `{"schedule":"cron(1 10 2 * ? *)","overlap":"skip","pauseAfterFailures":1,"retry":{"maxAttempts":1,"maxAgeSeconds":600},"http":{"url":"` + hits.target.URL + `/broken"},` +
 			`"notify":{"webhook":"` + hits.hook.URL + `/slack"}}`,
 		// A one-shot that deletes itself once its occurrence is delivered.
 		"iam-once": `{"schedule":"at(2026-03-02T10:01:00)","deleteAfterCompletion":true,"timerCallbackData":{"once":true}}`,

@@ -37,12 +37,15 @@ type Occurrence struct {
 const occurrenceLayout = "2006-01-02T15:04:05.000000000Z"
 
 // key is the key of o's item, in its timer's item collection.
-func (o Occurrence) key() map[string]types.AttributeValue {
+func (o Occurrence) key() map[string]types.AttributeValue { return itemKey(o.TimerID, o.sortKey()) }
+
+// sortKey is the sort key of o's item.
+func (o Occurrence) sortKey() string {
 	sk := skOccurrence + o.At.UTC().Format(occurrenceLayout)
 	if o.Manual {
 		sk += "#manual"
 	}
-	return itemKey(o.TimerID, sk)
+	return sk
 }
 
 // String names o in logs and errors: the timer id and the instant.
@@ -158,7 +161,7 @@ func (s *Store) Record(ctx context.Context, o Occurrence, f LastFire, deadLetter
 		return fmt.Errorf("encode the outcome of %s: %w", o, err)
 	}
 	av["expiresAt"] = o.expiresAt()
-	if f.Outcome == OutcomeDelivered {
+	if f.Outcome == OutcomeDelivered || f.Outcome == OutcomeSkipped { // both settle it
 		av["deliveredAt"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
 	}
 	if deadLettered {

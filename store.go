@@ -31,6 +31,7 @@ import (
 //	limit (limits.go)      #limits                             <destination key>
 //	destination state      #limit#<destination key>            state
 //	calls in a second      #limit#<destination key>#<unix s>   second
+//	run lease (overlap.go) <timer id>                          run
 //
 // A timer and its occurrences share one item collection, so a timer's
 // history is a query of its own partition, with no index to write. An
@@ -54,6 +55,9 @@ const (
 	// A timer: pk its id; its occurrences share its partition.
 	skTimer      = "timer"
 	skOccurrence = "occ#" // + occurrenceInstant(at), + "#manual" for a fire by hand
+	// A timer's run lease (overlap.go): pk its id. "run" sorts between
+	// "occ#..." and "timer", so the timer stays its partition's last item.
+	skRun = "run"
 	// A group's pause.
 	pkGroup = "#group#" // + group
 	skGroup = "group"
@@ -151,6 +155,8 @@ type timerItem struct {
 	Retry                 RetryPolicy     `dynamodbav:"retry"`
 	Notify                *Notify         `dynamodbav:"notify,omitempty"`
 	Deployment            *DeploymentInfo `dynamodbav:"deploymentInfo,omitempty"`
+	Overlap               string          `dynamodbav:"overlap,omitempty"`
+	PauseAfterFailures    int             `dynamodbav:"pauseAfterFailures,omitempty"`
 	SpreadSeconds         int             `dynamodbav:"spreadSeconds,omitempty"`
 	// EndsAt is when the schedule ends, in Unix seconds (its endAt, or an
 	// at() schedule's one instant), for the list's state filter: the
@@ -206,6 +212,7 @@ func toItem(t *Timer) timerItem {
 		Retry:        t.Retry,
 		Notify:       t.Notify,
 		Deployment:   t.Deployment,
+		Overlap:      t.Overlap,
 		CreatedAt:    formatTime(&t.CreatedAt),
 		UpdatedAt:    formatTime(&t.UpdatedAt),
 		Version:      t.Version,
@@ -216,6 +223,7 @@ func toItem(t *Timer) timerItem {
 		PausedAt:              formatTime(t.PausedAt),
 		PauseReason:           t.PauseReason,
 		MissedCount:           t.MissedCount,
+		PauseAfterFailures:    t.PauseAfterFailures,
 		SpreadSeconds:         t.SpreadSeconds,
 	}
 	// Only a rate schedule has an anchor worth keeping.
@@ -261,6 +269,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		Retry:        it.Retry,
 		Notify:       it.Notify,
 		Deployment:   it.Deployment,
+		Overlap:      it.Overlap,
 		Version:      it.Version,
 
 		DeleteAfterCompletion: it.DeleteAfterCompletion,
@@ -269,6 +278,7 @@ func fromItem(av map[string]types.AttributeValue) (*Timer, error) {
 		PauseReason:           it.PauseReason,
 		CatchUpSeconds:        DefaultCatchUpSeconds,
 		MissedCount:           it.MissedCount,
+		PauseAfterFailures:    it.PauseAfterFailures,
 		SpreadSeconds:         it.SpreadSeconds,
 	}
 	if it.CatchUpSeconds != nil {

@@ -51,6 +51,12 @@ type Timer struct {
 	// Deployment says which deployment put the timer in place (the
 	// Deployer's deployment.product, version, id and environment).
 	Deployment *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// Overlap and PauseAfterFailures are issue 14's delivery controls
+	// (overlap.go, selfpause.go): what an occurrence does while the
+	// previous call still runs ("" is OverlapAllow), and after how many
+	// consecutive failed occurrences the timer pauses itself (0: never).
+	Overlap            string `json:"overlap,omitempty"`
+	PauseAfterFailures int    `json:"pauseAfterFailures,omitempty"`
 	// SpreadSeconds is the timer's spread window (spread.go): each
 	// occurrence is delivered spreadOffset into it; 0: at its instant.
 	SpreadSeconds int `json:"spreadSeconds,omitempty"`
@@ -251,6 +257,11 @@ type FireMessage struct {
 	// Manual marks an occurrence fired by hand (POST /periodic/{id}/fire):
 	// it is delivered even while the timer is paused.
 	Manual bool `json:"manual,omitempty"`
+	// Overlap, PauseAfterFailures and DueFrom are the timer's, as the
+	// invoker read it after its claim (fillFrom); never sent.
+	Overlap            string    `json:"-"`
+	PauseAfterFailures int       `json:"-"`
+	DueFrom            time.Time `json:"-"`
 	// PlannedAt is a spread occurrence's planned delivery instant, and
 	// Redelay marks a message sent with its delay capped at SQS's 900 s,
 	// whose first receive the invoker returns to the queue until then
@@ -264,6 +275,7 @@ type FireMessage struct {
 // after the claim, at the version the message names.
 func (m *FireMessage) fillFrom(t *Timer) {
 	m.Group = t.Group
+	m.Overlap, m.PauseAfterFailures, m.DueFrom = t.Overlap, t.PauseAfterFailures, t.DueFrom
 	if m.HTTP != nil || m.CallbackData != nil {
 		return // a message that carries its delivery (one enqueued before this layout)
 	}

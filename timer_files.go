@@ -80,7 +80,7 @@ type desiredTimer struct {
 // state, nextFireAt, lastFire, ...).
 var definitionFields = []string{"schedule", "minuteOfHour", "timezone", "startAt", "endAt", "group",
 	"deleteAfterCompletion", "catchUpSeconds", "retry", "notify", "http", "timerCallbackData", "deploymentInfo",
-	"spreadSeconds"}
+	"overlap", "pauseAfterFailures", "spreadSeconds"}
 
 // readTimerFiles reads FILE and DIR (its *.json files) arguments into
 // desired timers, substituting ${VAR} from lookup. Each timer is in group

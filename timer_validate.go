@@ -229,6 +229,9 @@ type putRequest struct {
 	HTTP                  *HTTPTarget     `json:"http"`
 	DeploymentInfo        *DeploymentInfo `json:"deploymentInfo"`
 	SpreadSeconds         *int            `json:"spreadSeconds"`
+	// Overlap and PauseAfterFailures: overlap.go, selfpause.go.
+	Overlap            string `json:"overlap"`
+	PauseAfterFailures *int   `json:"pauseAfterFailures"`
 }
 
 // retryRequest is a definition's retry policy; a field left out takes its
@@ -275,6 +278,10 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 	if err != nil {
 		return nil, err
 	}
+	overlap, pauseAfter, err := checkControls(in)
+	if err != nil {
+		return nil, err
+	}
 	spread, err := spreadOf(in.SpreadSeconds)
 	if err != nil {
 		return nil, err
@@ -297,6 +304,8 @@ func newTimer(id string, in putRequest, opt timerOptions) (*Timer, error) {
 		Anchor:                now,
 		CallbackData:          data,
 		HTTP:                  in.HTTP,
+		Overlap:               overlap,
+		PauseAfterFailures:    pauseAfter,
 		SpreadSeconds:         spread,
 		CreatedAt:             now,
 		UpdatedAt:             now,
