@@ -19,9 +19,11 @@ run:
 ## (scripts/test-progress.py; TESTFLAGS=-v prints everything as it comes), and
 ## writes the whole output, as go test -v prints it, to TEST_OUTPUT.
 ## The timeout is for the whole package: go test's default of 10 minutes is too
-## short for the integration tests on a slow or busy machine.
+## short for the integration tests on a slow or busy machine. -parallel 4 (the
+## default is the number of cores) because the longest parallel tests mostly
+## wait (sweeps, a slow target, a rate limit, a spread window), not compute.
 test:
-	python3 scripts/test-progress.py --output "$(TEST_OUTPUT)" -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	python3 scripts/test-progress.py --output "$(TEST_OUTPUT)" -race -count=1 -timeout 20m -parallel 4 $(TESTFLAGS) ./...
 
 ## precision: end-to-end firing precision on the local stack (p50/p99/max lateness);
 ## it prints its progress every 10 s while the timers fire

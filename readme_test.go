@@ -485,6 +485,7 @@ var readmePorts = []string{"127.0.0.1:5000", "127.0.0.1:8080", "127.0.0.1:9000"}
 // moto_server, the aws CLI, curl with --aws-sigv4, python3) and its ports
 // free; without them it skips, except under CI=true, where it fails.
 func TestIntegrationREADME(t *testing.T) {
+	t.Parallel() // it mostly waits (sweeps, a slow target, a rate limit, a spread window)
 	inCI := os.Getenv("CI") != ""
 	if testing.Short() && !inCI {
 		t.Skip("integration test skipped in -short mode")

@@ -37,6 +37,7 @@ type spreadHit struct {
 // would need to find them; the sweeper's sends, capped at SQS's 900 s, are
 // TestSpreadSweepToDelivery's.
 func TestIntegrationSpread(t *testing.T) {
+	t.Parallel() // it mostly waits (sweeps, a slow target, a rate limit, a spread window)
 	clients, cfg := motoStack(t, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
