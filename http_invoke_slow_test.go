@@ -18,7 +18,7 @@ import (
 // invoker timeout and visibility) the call was cut off, never settled, and
 // made again as if new.
 func TestIntegrationSlowTargetCalledOnce(t *testing.T) {
-	t.Parallel() // it mostly waits (sweeps, a slow target, a rate limit, a spread window)
+	t.Parallel()                    // it mostly waits (sweeps, a slow target, a rate limit, a spread window)
 	clients, cfg := motoStack(t, 0) // the template's queues
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
