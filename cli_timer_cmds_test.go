@@ -156,7 +156,7 @@ var fakeRoutes = map[string]fakeAnswer{
 	"GET /limits":                {200, `{"limits":[{"key":"example","perSecond":2,"createdAt":"2026-12-01T00:00:00Z","updatedAt":"2026-12-01T00:00:00Z"}]}`},
 	"PUT /limits/example":        {200, `{"key":"example","inFlight":1,"createdAt":"2026-12-01T00:00:00Z","updatedAt":"2026-12-01T01:00:00Z"}`},
 	"DELETE /limits/example":     {200, `"example"`},
-	"GET /periodic/t5/upcoming":  {200, `{"timerId":"t5","timezone":"UTC","paused":false,"upcoming":[]}`},
+	"GET /periodic/t5/upcoming":  {200, `{"timerId":"t5","timezone":"UTC","paused":false,"upcoming":[{"scheduledAt":"2026-12-01T09:00:00Z","plannedAt":"2026-12-01T09:01:28Z","local":"2026-12-01T09:00:00Z"}]}`},
 	"GET /periodic/nojson":       {200, `nope`},
 }
 
@@ -207,7 +207,8 @@ func TestTimerCmdOutput(t *testing.T) {
 				"Last outcome:  -\nTarget:        POST https://example.com/hook\nVersion:       2\n" +
 				"Spread:        within 300 s, each occurrence delivered 88 s after its instant\nLimit:         example\n" +
 				"Signing:       signed with /callclock/key-2, and with /callclock/key-1 during the rotation\n" +
-				"\nUpcoming (zone UTC):\n  none\n" +
+				"\nUpcoming (zone UTC):\n  UTC                   PLANNED               LOCAL                 DST\n" +
+				"  2026-12-01T09:00:00Z  2026-12-01T09:01:28Z  2026-12-01T09:00:00Z  \n" +
 				"\nLatest outcomes:\n  SCHEDULED                 PLANNED                   ATTEMPTED                 ATTEMPT  OUTCOME    STATUS  LATENCY MS  LIMITED MS  ERROR\n" +
 				"  2026-12-01T08:00:00.000Z  2026-12-01T08:01:28.000Z  2026-12-01T08:01:31.000Z  1        delivered  200     42          2900        -\n",
 			[]string{"GET /periodic/t5", "GET /periodic/t5/upcoming?count=1", "GET /periodic/t5/history"}},

@@ -151,14 +151,24 @@ func printUpcoming(w io.Writer, up UpcomingList) {
 		fmt.Fprintf(w, "  %s\n", why)
 		return
 	}
+	// A spread timer's occurrences also show when they are delivered.
+	spread := up.Upcoming[0].PlannedAt != nil
 	tw := newTable(w)
-	fmt.Fprintln(tw, "  UTC\tLOCAL\tDST")
+	if spread {
+		fmt.Fprintln(tw, "  UTC\tPLANNED\tLOCAL\tDST")
+	} else {
+		fmt.Fprintln(tw, "  UTC\tLOCAL\tDST")
+	}
 	for _, o := range up.Upcoming {
 		dst := ""
 		if o.OffsetChanged {
 			dst = "offset changed"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ScheduledAt.Format(time.RFC3339), o.Local, dst)
+		at := o.ScheduledAt.Format(time.RFC3339)
+		if spread && o.PlannedAt != nil {
+			at += "\t" + o.PlannedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", at, o.Local, dst)
 	}
 	tw.Flush()
 }
