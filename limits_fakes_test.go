@@ -2,9 +2,9 @@ package main
 
 // The limiter's test doubles: a destinationStore with the real Store's
 // semantics (ltDest, held to them by TestLimitStoreContract) and
-// DynamoDB's per-item write limit, an SQS queue that hands messages out
-// again after their visibility (ltQueue), and a target that records its
-// calls (ltTarget). Helpers here are prefixed "lt".
+// DynamoDB's per-item write limit, and a target that records its calls
+// (ltTarget). Helpers here are prefixed "lt". The fire queue is
+// fakeFireQueue (fire_queue_fake_test.go).
 
 import (
 	"context"
@@ -13,13 +13,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // ltWritesPerSecond is DynamoDB's write limit on one item (one key): about
@@ -244,111 +240,6 @@ func (d *ltDest) ops() map[string]int {
 		m[k] += n
 	}
 	return m
-}
-
-// ---------------------------------------------------------------- the queue
-
-// ltMsg is one message of ltQueue.
-type ltMsg struct {
-	id, body  string
-	visibleAt time.Time
-	receives  int
-	handle    string
-	deleted   bool
-}
-
-// ltQueue is an SQS standard queue: a received message is invisible for
-// its visibility timeout (Visibility), or what ChangeMessageVisibility
-// sets (0-43200 s, by the receipt handle of its latest receive); one not
-// deleted comes back then, with its receive count up.
-type ltQueue struct {
-	mu         sync.Mutex
-	now        func() time.Time
-	Visibility time.Duration
-	// Late delays the return of the first LateN messages whose
-	// visibility is changed, as a busy event source picks messages up late.
-	Late  time.Duration
-	LateN int
-	msgs  []*ltMsg
-	n     int
-}
-
-// send enqueues body as message id, visible at at.
-func (q *ltQueue) send(id, body string, at time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.msgs = append(q.msgs, &ltMsg{id: id, body: body, visibleAt: at})
-}
-
-// receive hands out at most n visible messages, earliest first.
-func (q *ltQueue) receive(n int) []events.SQSMessage {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	now := q.now()
-	var recs []events.SQSMessage
-	for _, m := range q.msgs {
-		if len(recs) == n {
-			break
-		}
-		if m.deleted || m.visibleAt.After(now) {
-			continue
-		}
-		m.receives++
-		m.handle = fmt.Sprintf("rh-%s-%d", m.id, m.receives)
-		m.visibleAt = now.Add(q.Visibility)
-		recs = append(recs, events.SQSMessage{MessageId: m.id, Body: m.body, ReceiptHandle: m.handle, EventSource: "aws:sqs",
-			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
-	}
-	return recs
-}
-
-// ChangeMessageVisibility sets the visibility of the message rh received.
-func (q *ltQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
-		return nil, fmt.Errorf("InvalidParameterValue: VisibilityTimeout %d is not from 0 to 43200", in.VisibilityTimeout)
-	}
-	for _, m := range q.msgs {
-		if m.handle == *in.ReceiptHandle && !m.deleted {
-			m.visibleAt = q.now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
-			if q.n++; q.n <= q.LateN {
-				m.visibleAt = m.visibleAt.Add(q.Late)
-			}
-			return &sqs.ChangeMessageVisibilityOutput{}, nil
-		}
-	}
-	return nil, errors.New("ReceiptHandleIsInvalid")
-}
-
-// settle deletes the messages of recs that resp does not report failed.
-func (q *ltQueue) settle(recs []events.SQSMessage, resp events.SQSEventResponse) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, r := range recs {
-		for _, m := range q.msgs {
-			if m.id == r.MessageId && m.handle == r.ReceiptHandle && !failed[m.id] {
-				m.deleted = true
-			}
-		}
-	}
-}
-
-// left is the number of messages not deleted.
-func (q *ltQueue) left() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := 0
-	for _, m := range q.msgs {
-		if !m.deleted {
-			n++
-		}
-	}
-	return n
 }
 
 // ---------------------------------------------------------------- the target

@@ -110,7 +110,7 @@ type ltEnv struct {
 	t      *testing.T
 	store  *igStore
 	dest   *ltDest
-	q      *ltQueue
+	q      *fakeFireQueue
 	target *ltTarget
 	log    *syncBuffer
 	dlq    *sqsSender
@@ -118,7 +118,7 @@ type ltEnv struct {
 
 // newLtEnv returns an ltEnv with limits ls and a target whose calls take hold.
 func newLtEnv(t *testing.T, hold time.Duration, ls ...Limit) *ltEnv {
-	e := &ltEnv{t: t, store: newIGStore(), q: &ltQueue{now: time.Now, Visibility: 5 * time.Second},
+	e := &ltEnv{t: t, store: newIGStore(), q: &fakeFireQueue{now: time.Now, Visibility: 5 * time.Second},
 		log: &syncBuffer{}, dlq: &sqsSender{}}
 	e.dest = newLtDest(time.Now, e.store, ls...)
 	e.target = newLtTarget(t, time.Now, hold)

@@ -2,25 +2,16 @@ package main
 
 // The overlap tests' fakes, with the real services' semantics: ovStore,
 // the invoker's igStore with the run lease and the self-pause's calls as
-// Store has them (held to it by TestIntegrationRunLeaseContract), and
-// ovQueue, a fire queue with SQS's receive counts, receipt handles,
-// visibility bounds and batches of 10, drained by several invokers at once
-// as Lambda's event source mapping would.
+// Store has them (held to it by TestIntegrationRunLeaseContract). The
+// fire queue, drained by several invokers at once as Lambda's event source
+// mapping would, is fakeFireQueue (fire_queue_fake_test.go).
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
-	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // ---------------------------------------------------------------- fakes
@@ -218,126 +209,4 @@ func (s *ovStore) deleteTimer(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.timers, id)
-}
-
-// ovMsg is one message of an ovQueue.
-type ovMsg struct {
-	id, body, receipt string
-	receives          int
-	visibleAt         time.Time
-	deleted           bool
-}
-
-// ovQueue is a fire queue as SQS keeps one: a receive hands out visible
-// messages (up to 10) with a new receipt handle each and an incremented
-// receive count, invisible for the queue's visibility timeout (900 s);
-// ChangeMessageVisibility takes only the latest receipt handle of a
-// message in flight, and 0 to 43200 seconds.
-type ovQueue struct {
-	mu   sync.Mutex
-	msgs []*ovMsg
-	now  func() time.Time
-}
-
-// send enqueues body as message id, visible at once.
-func (q *ovQueue) send(id, body string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.msgs = append(q.msgs, &ovMsg{id: id, body: body, visibleAt: q.now()})
-}
-
-// receive hands out up to 10 visible messages.
-func (q *ovQueue) receive() []events.SQSMessage {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var out []events.SQSMessage
-	now := q.now()
-	for _, m := range q.msgs {
-		if len(out) == 10 {
-			break
-		}
-		if m.deleted || m.visibleAt.After(now) {
-			continue
-		}
-		m.receives++
-		m.receipt = fmt.Sprintf("rh-%s-%d", m.id, m.receives)
-		m.visibleAt = now.Add(900 * time.Second)
-		out = append(out, events.SQSMessage{MessageId: m.id, Body: m.body, ReceiptHandle: m.receipt,
-			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
-	}
-	return out
-}
-
-// ChangeMessageVisibility sets a message's visibility as SQS does.
-func (q *ovQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
-		return nil, fmt.Errorf("InvalidParameterValue: visibility timeout %d out of 0-43200", in.VisibilityTimeout)
-	}
-	for _, m := range q.msgs {
-		if m.receipt == aws.ToString(in.ReceiptHandle) && !m.deleted {
-			m.visibleAt = q.now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
-			return &sqs.ChangeMessageVisibilityOutput{}, nil
-		}
-	}
-	return nil, errors.New("MessageNotInflight")
-}
-
-// settle deletes the messages of recs that resp does not name as failed,
-// as Lambda's event source mapping does.
-func (q *ovQueue) settle(recs []events.SQSMessage, resp events.SQSEventResponse) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, r := range recs {
-		for _, m := range q.msgs {
-			if m.id == r.MessageId && m.receipt == r.ReceiptHandle && !failed[r.MessageId] {
-				m.deleted = true
-			}
-		}
-	}
-}
-
-// pending is the number of messages not deleted.
-func (q *ovQueue) pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := 0
-	for _, m := range q.msgs {
-		if !m.deleted {
-			n++
-		}
-	}
-	return n
-}
-
-// drain runs invokers, each polling q and invoking batch after batch, until
-// q is empty or the test's patience (20 s) runs out.
-func (q *ovQueue) drain(t *testing.T, invokers ...*Invoker) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, inv := range invokers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil && q.pending() > 0 {
-				recs := q.receive()
-				if len(recs) == 0 {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				q.settle(recs, inv.Invoke(ctx, events.SQSEvent{Records: recs}))
-			}
-		}()
-	}
-	wg.Wait()
-	if n := q.pending(); n > 0 {
-		t.Fatalf("%d messages still on the queue after 20 s", n)
-	}
 }

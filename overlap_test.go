@@ -92,7 +92,7 @@ func TestOverlapConcurrentInvokers(t *testing.T) {
 			t.Parallel()
 			tg := newSlowTarget(t, 400*time.Millisecond)
 			store := newOVStore(ovTimer(tc.policy, tg.URL+"/hook"))
-			q := &ovQueue{now: time.Now}
+			q := newFakeFireQueue(time.Now)
 			var invokers []*Invoker
 			for range 3 {
 				inv := testInvoker(noSecrets(t), &sqsSender{}, nil)
@@ -100,7 +100,7 @@ func TestOverlapConcurrentInvokers(t *testing.T) {
 				invokers = append(invokers, inv)
 			}
 			for i := range 12 {
-				q.send(fmt.Sprintf("m-%02d", i), string(mustJSON(t, ovMessage(igAt.Add(time.Duration(i)*time.Second)))))
+				q.send(fmt.Sprintf("m-%02d", i), string(mustJSON(t, ovMessage(igAt.Add(time.Duration(i)*time.Second)))), time.Now())
 			}
 
 			q.drain(t, invokers...)

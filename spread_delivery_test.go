@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
@@ -24,112 +22,16 @@ import (
 // the sweeper's and the API's sends, SQS's delays and visibility, the
 // invoker's hold, retries and records (spread.go).
 
-// spQueue is the fire queue between a fake sweeper and an invoker, with
-// SQS's rules for what the invoker does to it: a message is visible from
-// its send plus its delay (0-900 s, checked by swQueue); a receive hides it
-// for the queue's visibility timeout (900 s) and counts in its
-// ApproximateReceiveCount; ChangeMessageVisibility takes 0 to 43,200 s
-// (12 hours), counted from the call, and only the current receive's
-// handle; a message the batch reports failed comes back when its
-// visibility ends, one reported done is deleted.
-type spQueue struct {
-	mu       sync.Mutex
-	now      func() time.Time
-	msgs     map[string]*spMsg
-	changes  []igVisibilityCall
-	receives int
-	problems []string
-}
-
-// spMsg is one message on spQueue.
-type spMsg struct {
-	body      string
-	visibleAt time.Time
-	receives  int
-	handle    string
-}
-
-// newSpQueue holds what swQueue accepted, each visible after its delay.
-func newSpQueue(now func() time.Time, sent []swSent) *spQueue {
-	q := &spQueue{now: now, msgs: map[string]*spMsg{}}
+// newSpQueue is the fire queue between a fake sweeper and an invoker,
+// holding what swQueue accepted (its delay 0-900 s checked there), each
+// message visible from its send plus its delay, on clock now.
+func newSpQueue(now func() time.Time, sent []swSent) *fakeFireQueue {
+	q := newFakeFireQueue(now)
 	for i, s := range sent {
 		body, _ := marshalJSON(s.Msg)
-		q.msgs["m"+strconv.Itoa(i)] = &spMsg{body: string(body), visibleAt: s.SentAt.Add(time.Duration(s.Delay) * time.Second)}
+		q.send("m"+strconv.Itoa(i), string(body), s.SentAt.Add(time.Duration(s.Delay)*time.Second))
 	}
 	return q
-}
-
-// ChangeMessageVisibility is SQS's, for the current receive's handle.
-func (q *spQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.changes = append(q.changes, igVisibilityCall{QueueURL: aws.ToString(in.QueueUrl), ReceiptHandle: aws.ToString(in.ReceiptHandle), Timeout: in.VisibilityTimeout})
-	if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
-		q.problems = append(q.problems, fmt.Sprintf("VisibilityTimeout %d", in.VisibilityTimeout))
-		return nil, errors.New("InvalidParameterValue: VisibilityTimeout")
-	}
-	for _, m := range q.msgs {
-		if m.handle == aws.ToString(in.ReceiptHandle) {
-			m.visibleAt = q.now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
-			return &sqs.ChangeMessageVisibilityOutput{}, nil
-		}
-	}
-	q.problems = append(q.problems, "ChangeMessageVisibility with a stale receipt handle")
-	return nil, errors.New("ReceiptHandleIsInvalid")
-}
-
-// run moves the clock to each moment a message becomes visible and hands
-// the visible ones to inv as one batch, as Lambda's event source does,
-// until the queue is empty or steps batches were handed out; it returns
-// how many messages are left.
-func (q *spQueue) run(t *testing.T, clock *swClock, inv *Invoker, steps int) int {
-	t.Helper()
-	for step := 0; step < steps; step++ {
-		q.mu.Lock()
-		if len(q.msgs) == 0 {
-			q.mu.Unlock()
-			return 0
-		}
-		var next time.Time
-		for _, m := range q.msgs {
-			if next.IsZero() || m.visibleAt.Before(next) {
-				next = m.visibleAt
-			}
-		}
-		clock.Set(maxTime(next, clock.Now()))
-		var ev events.SQSEvent
-		ids := slices.Sorted(func(yield func(string) bool) {
-			for id := range q.msgs {
-				if !yield(id) {
-					return
-				}
-			}
-		})
-		for _, id := range ids {
-			m := q.msgs[id]
-			if m.visibleAt.After(clock.Now()) {
-				continue
-			}
-			m.receives++
-			q.receives++
-			m.handle = fmt.Sprintf("rh-%s-%d", id, m.receives)
-			m.visibleAt = clock.Now().Add(900 * time.Second) // the fire queue's visibility timeout
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, ReceiptHandle: m.handle, Body: m.body,
-				Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
-		}
-		q.mu.Unlock()
-		failed := failures(inv.Invoke(t.Context(), ev))
-		q.mu.Lock()
-		for _, r := range ev.Records {
-			if !slices.Contains(failed, r.MessageId) {
-				delete(q.msgs, r.MessageId)
-			}
-		}
-		q.mu.Unlock()
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.msgs)
 }
 
 // TestSpreadSweepToDelivery runs a sweep (the fake store and SQS, with
@@ -188,14 +90,14 @@ func TestSpreadSweepToDelivery(t *testing.T) {
 		t.Fatalf("the fire queue still holds %d messages after 10 batches", left)
 	}
 
-	if q.receives != 4 {
-		t.Errorf("%d receives, want 4: one each, and the capped one's early receive", q.receives)
+	if q.Receives() != 4 {
+		t.Errorf("%d receives, want 4: one each, and the capped one's early receive", q.Receives())
 	}
 	hold := int32(planned[far].Sub(swNow.Add(900*time.Second)) / time.Second)
-	if len(q.changes) != 1 || q.changes[0].Timeout != hold || q.changes[0].QueueURL != igFireQueueURL || !strings.HasSuffix(q.changes[0].ReceiptHandle, "-1") {
-		t.Errorf("ChangeMessageVisibility calls %+v, want one, of a first receive, for %d s", q.changes, hold)
+	if len(q.Changes()) != 1 || q.Changes()[0].Timeout != hold || q.Changes()[0].QueueURL != igFireQueueURL || !strings.HasSuffix(q.Changes()[0].ReceiptHandle, "-1") {
+		t.Errorf("ChangeMessageVisibility calls %+v, want one, of a first receive, for %d s", q.Changes(), hold)
 	}
-	for _, p := range q.problems {
+	for _, p := range q.Problems() {
 		t.Errorf("SQS: %s", p)
 	}
 	got := map[string]LastFire{}
@@ -407,8 +309,8 @@ func TestSpreadHeldMessageFenced(t *testing.T) {
 	inv.Now, inv.Timers, inv.FireQueueURL = clock.Now, store, igFireQueueURL
 	q := newSpQueue(clock.Now, sent)
 	inv.Visibility = q
-	if left := q.run(t, clock, inv, 1); left != 3 || len(q.changes) != 3 || len(store.Claimed()) != 0 {
-		t.Fatalf("the early receive: %d messages left, %d held, %d claims; want 3, 3, 0", left, len(q.changes), len(store.Claimed()))
+	if left := q.run(t, clock, inv, 1); left != 3 || len(q.Changes()) != 3 || len(store.Claimed()) != 0 {
+		t.Fatalf("the early receive: %d messages left, %d held, %d claims; want 3, 3, 0", left, len(q.Changes()), len(store.Claimed()))
 	}
 	paused := sentAt
 	store.mu.Lock()
