@@ -483,6 +483,20 @@ func TestIntegrationTimerCmds(t *testing.T) {
 	if out := cli(0, "list", "--group", "cmd-group"); out != "No timers.\n" {
 		t.Fatalf("list table after delete: %q", out)
 	}
+	// A destination's limit, set, read, listed and deleted; refused when
+	// invalid, not found once deleted.
+	if out := cli(0, "limit", "set", "cmd-dest", "--per-second", "3"); !strings.Contains(out, "key:        cmd-dest\nper second: 3\n") {
+		t.Fatalf("limit set: %q", out)
+	}
+	if out := cli(0, "limit", "get", "cmd-dest", "-o", "json"); !strings.Contains(out, `"perSecond":3`) {
+		t.Fatalf("limit get -o json: %q", out)
+	}
+	if out := cli(0, "limit", "list"); !strings.Contains(out, "\ncmd-dest ") {
+		t.Fatalf("limit list: %q", out)
+	}
+	cli(exitUsage, "limit", "set", "cmd-dest", "--per-second", "1000")
+	cli(0, "limit", "delete", "cmd-dest")
+	cli(exitNotFound, "limit", "get", "cmd-dest")
 	// Other credentials than the local stack's: denied, and told which.
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 	code, _, errs = timersCLI("get", "cmd-timer")
