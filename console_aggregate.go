@@ -278,18 +278,10 @@ func (c *Console) timer(ctx context.Context, id string) (*consoleTimer, error) {
 // itself (selfPaused).
 const consolePaused = "paused"
 
-// selfPauseNote begins the pause reason of a timer that paused itself
-// after pauseAfterFailures failed occurrences in a row ("paused after 3
-// consecutive failed occurrences: ..."): the reason is all the document
-// says about who paused it.
-const selfPauseNote = "paused after "
-
 // selfPaused reports whether doc is a timer paused by its own
 // pauseAfterFailures, rather than by hand.
 func selfPaused(doc map[string]any) bool {
-	r := str(doc, "pauseReason")
-	return str(doc, "state") == "paused" && strings.HasPrefix(r, selfPauseNote) &&
-		strings.Contains(r, " consecutive failed occurrences")
+	return str(doc, "state") == "paused" && isSelfPauseReason(str(doc, "pauseReason"))
 }
 
 // consoleDelivery is a timer's delivery controls (issue 14) as the page

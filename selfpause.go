@@ -72,7 +72,7 @@ func (inv *Invoker) selfPause(ctx context.Context, msg *FireMessage, fire LastFi
 	if err != nil || t.Version != msg.Version || t.PausedAt != nil || !t.DueFrom.Equal(msg.DueFrom) {
 		return "" // gone, replaced, paused or resumed meanwhile: its count is not this one
 	}
-	note := fmt.Sprintf("paused after %d consecutive failed occurrences", n)
+	note := fmt.Sprintf(selfPauseFormat, n)
 	reason := note + ": " + truncateText(fire.Error, maxPauseError)
 	if _, err := inv.persist(ctx, func(ctx context.Context) error {
 		_, err := st.Pause(ctx, msg.TimerID, reason, inv.now())
@@ -121,4 +121,17 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
+}
+
+// selfPauseFormat begins the pause reason of a timer that paused itself,
+// before ": " and the last error; the reason is all a timer's document
+// says about who paused it, so isSelfPauseReason reads it back.
+const selfPauseFormat = "paused after %d consecutive failed occurrences"
+
+// isSelfPauseReason reports whether a pause reason is one a timer gave
+// itself (selfPauseFormat), rather than one given by hand.
+func isSelfPauseReason(reason string) bool {
+	var n int
+	_, err := fmt.Sscanf(reason, selfPauseFormat, &n)
+	return err == nil && n > 0
 }

@@ -274,3 +274,21 @@ func TestSelfPauseDueFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestIsSelfPauseReason: the reason the invoker writes reads back as a
+// self-pause; reasons given by hand, even alike, do not.
+func TestIsSelfPauseReason(t *testing.T) {
+	t.Parallel()
+	for reason, want := range map[string]bool{
+		fmt.Sprintf(selfPauseFormat, 3) + ": GET https://x.example/: status 503": true,
+		fmt.Sprintf(selfPauseFormat, 1):                                          true,
+		"paused after deploy 1.4.2":                                              false,
+		"paused after 3 days of maintenance":                                     false,
+		"deploy: paused after 3 consecutive failed occurrences":                  false,
+		"": false,
+	} {
+		if got := isSelfPauseReason(reason); got != want {
+			t.Errorf("isSelfPauseReason(%q) = %v, want %v", reason, got, want)
+		}
+	}
+}
