@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -193,6 +194,50 @@ func (c *apiClient) groupTimers(ctx context.Context, group string) (map[string]m
 		}
 		cursor = page.Cursor
 	}
+}
+
+// timerLookups bounds the GETs getTimers makes at once.
+const timerLookups = 8
+
+// apiCaller is one signed call to the API, as apiClient.do makes it:
+// what getTimers and the console need of the API.
+type apiCaller interface {
+	do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error)
+}
+
+// getTimers GETs each timer of ids, timerLookups at a time, for the
+// views that show a list with each timer's last outcome (the list's items
+// carry none): the command line's `timers list` and the console. A timer
+// deleted since the list is nil; the first other failure, by position,
+// fails them all, naming its timer.
+func getTimers(ctx context.Context, api apiCaller, ids []string) ([]map[string]any, error) {
+	docs := make([]map[string]any, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, timerLookups)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b, err := api.do(ctx, http.MethodGet, timerPath(id), nil, nil)
+			if exitCodeOf(err) == exitNotFound {
+				return
+			}
+			if err == nil && json.Unmarshal(b, &docs[i]) != nil {
+				err = Errorf(EBADGATEWAY, "the API's timer %s is not the JSON expected", id)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("timer %s: %w", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return docs, nil
 }
 
 // newAPIClient loads the standard credential chain.

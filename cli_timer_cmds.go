@@ -13,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -315,47 +314,30 @@ func runTimerList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return c.printList(ctx, stdout, timers)
 }
 
-// listLastFireLookups bounds the GETs addLastFires makes at once.
-const listLastFireLookups = 8
-
 // addLastFires fills in the lastFire of the listed timers that have none:
 // the list does not carry it (it is stored apart, and only GET reads it),
-// so the table's LAST OUTCOME needs one GET per timer. A timer deleted
-// since the list keeps none; any other failure fails the command.
+// so the table's LAST OUTCOME needs one GET per timer (getTimers).
+// A timer deleted since the list keeps none; any other failure fails the
+// command.
 func (c *timerCmd) addLastFires(ctx context.Context, docs []map[string]any) int {
 	cl, err := newAPIClient(ctx, *c.endpoint)
 	if err != nil {
 		return c.fail(err)
 	}
-	errs := make([]error, len(docs))
-	sem := make(chan struct{}, listLastFireLookups)
-	var wg sync.WaitGroup
-	for i, t := range docs {
-		if t["lastFire"] != nil || str(t, "id") == "" {
-			continue
+	var ids []string
+	var want []map[string]any
+	for _, t := range docs {
+		if t["lastFire"] == nil && str(t, "id") != "" {
+			ids, want = append(ids, str(t, "id")), append(want, t)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b, err := cl.do(ctx, http.MethodGet, timerPath(str(t, "id")), nil, nil)
-			if exitCodeOf(err) == exitNotFound {
-				return
-			}
-			var full struct {
-				LastFire any `json:"lastFire"`
-			}
-			if err == nil {
-				err = json.Unmarshal(b, &full)
-			}
-			t["lastFire"], errs[i] = full.LastFire, err
-		}()
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil { // the first is enough: the others are alike
-			return c.fail(fmt.Errorf("last outcome of %s: %w", str(docs[i], "id"), err))
+	full, err := getTimers(ctx, cl, ids)
+	if err != nil {
+		return c.fail(fmt.Errorf("last outcome: %w", err))
+	}
+	for i, t := range want {
+		if full[i] != nil {
+			t["lastFire"] = full[i]["lastFire"]
 		}
 	}
 	return -1

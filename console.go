@@ -27,15 +27,9 @@ import (
 //go:embed console
 var consoleFiles embed.FS
 
-// consoleAPI is what the console needs of the API: one signed call, as
-// apiClient.do makes it.
-type consoleAPI interface {
-	do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error)
-}
-
 // Console serves the console's page, its API proxy and its aggregates.
 type Console struct {
-	API consoleAPI
+	API apiCaller
 	// Endpoint is the API's URL, for the messages that name it.
 	Endpoint string
 	// Hosts are the Host headers the console answers: its own address,

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,7 +17,7 @@ import (
 //   - GET /console/timers?group=&state=&prefix=: every timer (the list,
 //     all pages: one call per 500 timers), each with its last outcome (one
 //     GET per timer, since the list carries none; consoleLookups at a
-//     time, as `timers list` does) and its schedule in words; and the
+//     time, as `timers list` does: getTimers in apiclient.go) and its schedule in words; and the
 //     failures panel computed from them. At most consoleMaxTimers.
 //   - GET /console/timer?id=ID: one timer, its next 10 occurrences and its
 //     history: three calls.
@@ -34,7 +33,6 @@ import (
 
 // Bounds of the timers aggregate.
 const (
-	consoleLookups   = 8    // GETs in flight at once, as listLastFireLookups
 	consoleMaxTimers = 2000 // timers read at most; beyond, truncated
 	consolePage      = "500"
 	// consoleRecent is how far back the failures panel looks: the history
@@ -132,7 +130,7 @@ func (c *Console) timers(ctx context.Context, group, state, prefix string) (*con
 		}
 		q.Set("cursor", page.Cursor)
 	}
-	docs, err := c.getTimers(ctx, ids)
+	docs, err := getTimers(ctx, c.API, ids)
 	out.APICalls += len(ids)
 	if err != nil {
 		return nil, err
@@ -144,37 +142,6 @@ func (c *Console) timers(ctx context.Context, group, state, prefix string) (*con
 	}
 	out.Failures = failuresOf(out.Timers, c.Now().Add(-consoleRecent))
 	return out, nil
-}
-
-// getTimers GETs each timer, consoleLookups at a time: the document with
-// its lastFire, nil for a timer deleted meanwhile. The first other
-// failure fails them all.
-func (c *Console) getTimers(ctx context.Context, ids []string) ([]map[string]any, error) {
-	docs := make([]map[string]any, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, consoleLookups)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b, err := c.API.do(ctx, http.MethodGet, timerPath(id), nil, nil)
-			if exitCodeOf(err) == exitNotFound {
-				return
-			}
-			if err == nil && json.Unmarshal(b, &docs[i]) != nil {
-				err = Errorf(EBADGATEWAY, "the API's timer %s is not the JSON expected", id)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return docs, nil
 }
 
 // withWords adds scheduleWords to a timer's document: its schedule said

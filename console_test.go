@@ -390,7 +390,7 @@ func (c *countingAPI) do(ctx context.Context, method, path string, q url.Values,
 }
 
 // TestConsoleLookupsBounded: the aggregate's GETs run at most
-// consoleLookups at a time, one per timer.
+// timerLookups at a time, one per timer.
 func TestConsoleLookupsBounded(t *testing.T) {
 	api := &countingAPI{n: 40}
 	c := &Console{API: api, Now: time.Now}
@@ -401,8 +401,8 @@ func TestConsoleLookupsBounded(t *testing.T) {
 	if len(out.Timers) != 40 || api.gets != 40 || out.APICalls != 41 {
 		t.Errorf("%d timers, %d GETs, %d calls counted", len(out.Timers), api.gets, out.APICalls)
 	}
-	if m := api.maxSeen.Load(); m > consoleLookups || m < 2 {
-		t.Errorf("%d GETs in flight at most, want 2 to %d", m, consoleLookups)
+	if m := api.maxSeen.Load(); m > timerLookups || m < 2 {
+		t.Errorf("%d GETs in flight at most, want 2 to %d", m, timerLookups)
 	}
 }
 
